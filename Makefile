@@ -1,0 +1,32 @@
+# Each target creates .venv when it is missing (or when pyproject.toml changed).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-slow bench notebooks clean
+
+$(VENV)/.installed-%: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[$*]"
+	rm -f $(VENV)/.installed-$*
+	touch $@
+
+demo: $(VENV)/.installed-examples
+	$(BIN)/python -m jaxloss reproduce all
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+
+test-slow: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed-bench $(VENV)/.installed-test
+	$(BIN)/python -m bench.run_all
+
+notebooks: $(VENV)/.installed-test
+	$(BIN)/python -m notebooks.build
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

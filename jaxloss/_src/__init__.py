@@ -1,0 +1,1 @@
+"""Implementation modules; import public names from :mod:`jaxloss`."""

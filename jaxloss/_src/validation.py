@@ -1,0 +1,152 @@
+"""Input checks shared by every loss: written once, called everywhere.
+
+Shape, dtype and hyperparameter problems are found from static information at
+trace time and raised as ``ValueError`` naming the argument, what was expected
+and what was given. Problems that depend on values (an integer label outside
+``[0, num_classes)``) cannot raise under ``jax.jit``; the kernels turn the
+affected example's loss into NaN with :func:`nan_where` instead, so that a bad
+value is never reported as a plausible finite number.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+HALF_FLOAT_DTYPES = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
+
+
+def is_traced(value: Any) -> bool:
+    """True when ``value`` is an abstract tracer whose number is unknown at trace time."""
+    return isinstance(value, jax.core.Tracer)
+
+
+def check_floating(name: str, array: jax.typing.ArrayLike) -> None:
+    """Raise unless ``array`` has a floating-point dtype."""
+    dtype = jnp.result_type(array)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(
+            f"`{name}` must have a floating-point dtype, got {dtype} "
+            f"(shape {jnp.shape(array)}). Cast it, e.g. `{name}.astype(jnp.float32)`."
+        )
+
+
+def check_integer(name: str, array: jax.typing.ArrayLike) -> None:
+    """Raise unless ``array`` has an integer dtype (class indices)."""
+    dtype = jnp.result_type(array)
+    if not jnp.issubdtype(dtype, jnp.integer):
+        raise ValueError(
+            f"`{name}` must hold integer class indices, got dtype {dtype} "
+            f"(shape {jnp.shape(array)}). For one-hot or soft labels use the dense "
+            "(non-sparse) form of this loss."
+        )
+
+
+def check_same_shape(
+    name_a: str, a: jax.typing.ArrayLike, name_b: str, b: jax.typing.ArrayLike
+) -> None:
+    """Raise unless ``a`` and ``b`` have exactly the same shape (no broadcasting)."""
+    shape_a, shape_b = jnp.shape(a), jnp.shape(b)
+    if shape_a != shape_b:
+        raise ValueError(
+            f"`{name_a}` and `{name_b}` must have the same shape, "
+            f"got {name_a}.shape={shape_a} and {name_b}.shape={shape_b}."
+        )
+
+
+def canonical_axis(axis: int, ndim: int, name: str = "axis") -> int:
+    """Return ``axis`` as a non-negative index, or raise if it is out of range."""
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise ValueError(f"`{name}` must be an int, got {axis!r}.")
+    if not -ndim <= axis < ndim:
+        raise ValueError(
+            f"`{name}`={axis} is out of range for an input of rank {ndim} "
+            f"(valid: {-ndim} to {ndim - 1})."
+        )
+    return int(axis) % ndim
+
+
+def check_in_interval(
+    name: str,
+    value: Any,
+    low: float,
+    high: float,
+    *,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> None:
+    """Raise if a concrete hyperparameter lies outside an interval.
+
+    Traced values (a hyperparameter passed through ``jit`` as an array) cannot be
+    checked at trace time and are let through; array values are checked element-wise.
+    """
+    if value is None or is_traced(value):
+        return
+    values = np.asarray(value, dtype=np.float64)
+    below = values < low if low_inclusive else values <= low
+    above = values > high if high_inclusive else values >= high
+    if np.any(below | above) or np.any(np.isnan(values)):
+        left = "[" if low_inclusive else "("
+        right = "]" if high_inclusive else ")"
+        raise ValueError(f"`{name}` must lie in {left}{low}, {high}{right}, got {value!r}.")
+
+
+def check_non_negative(name: str, value: Any) -> None:
+    """Raise if a concrete hyperparameter is negative (or NaN)."""
+    check_in_interval(name, value, 0.0, float("inf"))
+
+
+def check_positive(name: str, value: Any) -> None:
+    """Raise if a concrete hyperparameter is zero, negative (or NaN)."""
+    check_in_interval(name, value, 0.0, float("inf"), low_inclusive=False)
+
+
+def check_where(name: str, where: jax.typing.ArrayLike | None, loss_shape: tuple) -> None:
+    """Raise unless a ``where`` mask is boolean and broadcasts to the per-example loss shape."""
+    if where is None:
+        return
+    dtype = jnp.result_type(where)
+    if dtype != jnp.bool_:
+        raise ValueError(f"`{name}` must be a boolean mask, got dtype {dtype}.")
+    try:
+        broadcast = jnp.broadcast_shapes(jnp.shape(where), loss_shape)
+    except ValueError:
+        broadcast = None
+    if broadcast != tuple(loss_shape):
+        raise ValueError(
+            f"`{name}` of shape {jnp.shape(where)} does not broadcast to the per-example "
+            f"loss shape {tuple(loss_shape)}."
+        )
+
+
+def compute_dtype(*arrays: jax.typing.ArrayLike) -> jnp.dtype:
+    """The dtype a kernel computes in: float32 for float16/bfloat16 inputs, else the input's.
+
+    Half-precision inputs are read as they are and upcast inside the kernel, so
+    exponentials and sums never overflow float16's 65504 or lose bfloat16's
+    8-bit mantissa. Float64 stays float64 (with ``jax_enable_x64``).
+    """
+    floating = [jnp.result_type(a) for a in arrays if jnp.issubdtype(jnp.result_type(a), jnp.floating)]
+    if not floating:
+        return jnp.dtype(jnp.float32)
+    dtype = jnp.dtype(floating[0])
+    for other in floating[1:]:
+        dtype = jnp.promote_types(dtype, other)
+    if dtype in HALF_FLOAT_DTYPES:
+        return jnp.dtype(jnp.float32)
+    return dtype
+
+
+def nan_where(condition: jax.Array, values: jax.Array) -> jax.Array:
+    """Replace ``values`` by NaN where ``condition`` holds: the under-``jit`` error signal."""
+    return jnp.where(condition, jnp.asarray(jnp.nan, values.dtype), values)
+
+
+def apply_where(loss: jax.Array, where: jax.Array | None) -> jax.Array:
+    """Zero the per-example loss outside the ``where`` mask (gradients there are zero too)."""
+    if where is None:
+        return loss
+    return jnp.where(where, loss, jnp.zeros((), loss.dtype))
