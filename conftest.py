@@ -6,8 +6,13 @@ Tests that drive third-party code written for the default rules (Keras, Flax
 training loops) opt out with ``@pytest.mark.standard_promotion``.
 """
 
-import jax
-import pytest
+import os
+
+# Keras 3 runs on the JAX backend in the tests (parity checks); no TensorFlow needed.
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_numpy_dtype_promotion", "strict")
