@@ -1,0 +1,194 @@
+"""Elementwise regression losses: squared, absolute, Huber and log-cosh errors.
+
+Each function takes ``predictions`` and ``targets`` of the same shape and returns
+one loss per element (no reduction). ``targets=None`` means all-zero targets, so
+the functions also serve as penalties on residuals. Half-precision inputs are
+computed in float32 and the loss is returned in float32; otherwise the loss has
+the inputs' floating dtype. These losses are plain ``jax.numpy`` expressions
+differentiated by autodiff; each is written so that its gradient is finite for
+every finite input (Huber at ``|e| = delta``, log-cosh at huge errors).
+
+Input rules (``ValueError`` at trace time, naming the argument):
+non-floating ``predictions``; ``targets`` of another shape; a non-boolean
+``where`` or one that does not broadcast to ``predictions``; ``delta <= 0``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+from jaxloss._src import validation
+
+
+def _errors(
+    predictions: jax.typing.ArrayLike,
+    targets: jax.typing.ArrayLike | None,
+    where: jax.typing.ArrayLike | None,
+) -> jax.Array:
+    """Check the inputs and return ``predictions - targets`` in the compute dtype."""
+    validation.check_floating("predictions", predictions)
+    if targets is not None:
+        validation.check_same_shape("predictions", predictions, "targets", targets)
+    validation.check_where("where", where, jnp.shape(predictions))
+    dtype = validation.compute_dtype(predictions)
+    predictions = jnp.asarray(predictions).astype(dtype)
+    if targets is None:
+        return predictions
+    return predictions - jnp.asarray(targets).astype(dtype)
+
+
+def squared_error(
+    predictions: jax.typing.ArrayLike,
+    targets: jax.typing.ArrayLike | None = None,
+    *,
+    where: jax.typing.ArrayLike | None = None,
+) -> jax.Array:
+    """Elementwise squared error.
+
+    ``loss = (predictions - targets) ** 2`` (no factor 1/2; the mean of this over the
+    last axis is Keras's ``mean_squared_error``).
+
+    Args:
+      predictions: floating array of any shape.
+      targets: array of the same shape (cast to the compute dtype), or ``None`` for zeros.
+      where: optional boolean mask broadcastable to ``predictions``; masked elements
+        give loss 0 and gradient 0.
+
+    Returns:
+      The loss, shape of ``predictions``; float32 for half inputs.
+
+    >>> import jax.numpy as jnp
+    >>> from jaxloss import squared_error
+    >>> squared_error(jnp.array([1.0, 2.0]), jnp.array([0.0, 4.0]))
+    Array([1., 4.], dtype=float32)
+
+    References:
+      Gauss, "Theoria motus corporum coelestium", 1809 (least squares).
+    """
+    errors = _errors(predictions, targets, where)
+    return validation.apply_where(jnp.square(errors), where)
+
+
+def absolute_error(
+    predictions: jax.typing.ArrayLike,
+    targets: jax.typing.ArrayLike | None = None,
+    *,
+    where: jax.typing.ArrayLike | None = None,
+) -> jax.Array:
+    """Elementwise absolute error.
+
+    ``loss = |predictions - targets|``; the gradient at a zero error is 0.
+
+    Args:
+      predictions: floating array of any shape.
+      targets: array of the same shape (cast to the compute dtype), or ``None`` for zeros.
+      where: optional boolean mask broadcastable to ``predictions``; masked elements
+        give loss 0 and gradient 0.
+
+    Returns:
+      The loss, shape of ``predictions``; float32 for half inputs.
+
+    >>> import jax.numpy as jnp
+    >>> from jaxloss import absolute_error
+    >>> absolute_error(jnp.array([1.0, 2.0]), jnp.array([0.0, 4.0]))
+    Array([1., 2.], dtype=float32)
+
+    References:
+      Laplace, "Memoire sur la probabilite des causes par les evenements", 1774.
+    """
+    errors = _errors(predictions, targets, where)
+    return validation.apply_where(jnp.abs(errors), where)
+
+
+def huber_loss(
+    predictions: jax.typing.ArrayLike,
+    targets: jax.typing.ArrayLike | None = None,
+    *,
+    delta: jax.typing.ArrayLike = 1.0,
+    where: jax.typing.ArrayLike | None = None,
+) -> jax.Array:
+    """Elementwise Huber loss: quadratic near zero, linear beyond ``delta``.
+
+    With ``e = predictions - targets``::
+
+        loss = 0.5 * e**2                    if |e| <= delta
+             = delta * (|e| - 0.5 * delta)   otherwise
+
+    computed as ``0.5 * q**2 + delta * (|e| - q)`` with ``q = min(|e|, delta)``, so the
+    gradient, ``clip(e, -delta, delta)``, is continuous and finite at ``|e| = delta``.
+
+    Args:
+      predictions: floating array of any shape.
+      targets: array of the same shape (cast to the compute dtype), or ``None`` for zeros.
+      delta: positive threshold between the quadratic and the linear part (scalar or
+        broadcastable to ``predictions``). ``delta <= 0`` raises ``ValueError``
+        (traced values are not checked).
+      where: optional boolean mask broadcastable to ``predictions``; masked elements
+        give loss 0 and gradient 0.
+
+    Returns:
+      The loss, shape of ``predictions``; float32 for half inputs.
+
+    >>> import jax.numpy as jnp
+    >>> from jaxloss import huber_loss
+    >>> huber_loss(jnp.array([0.5, 3.0]), jnp.array([0.0, 0.0]), delta=1.0)
+    Array([0.125, 2.5  ], dtype=float32)
+
+    References:
+      Huber, "Robust Estimation of a Location Parameter", Annals of Mathematical
+      Statistics 35(1), 1964.
+    """
+    validation.check_positive("delta", delta)
+    errors = _errors(predictions, targets, where)
+    delta = jnp.asarray(delta).astype(errors.dtype)
+    abs_errors = jnp.abs(errors)
+    quadratic = jnp.minimum(abs_errors, delta)
+    linear = abs_errors - quadratic
+    return validation.apply_where(0.5 * jnp.square(quadratic) + delta * linear, where)
+
+
+def log_cosh(
+    predictions: jax.typing.ArrayLike,
+    targets: jax.typing.ArrayLike | None = None,
+    *,
+    where: jax.typing.ArrayLike | None = None,
+) -> jax.Array:
+    """Elementwise logarithm of the hyperbolic cosine of the error.
+
+    ``loss = log(cosh(e))`` with ``e = predictions - targets``, evaluated as
+    ``|e| + softplus(-2|e|) - log(2)`` for ``|e| >= 1`` so that ``cosh`` never overflows,
+    and as ``log1p(2 sinh(e/2)**2)`` for ``|e| < 1`` so that small errors keep their
+    relative precision. The loss is about ``e**2 / 2`` for small errors and
+    ``|e| - log 2`` for large ones; the gradient ``tanh(e)`` is finite everywhere.
+
+    Args:
+      predictions: floating array of any shape.
+      targets: array of the same shape (cast to the compute dtype), or ``None`` for zeros.
+      where: optional boolean mask broadcastable to ``predictions``; masked elements
+        give loss 0 and gradient 0.
+
+    Returns:
+      The loss, shape of ``predictions``; float32 for half inputs.
+
+    >>> import jax.numpy as jnp
+    >>> from jaxloss import log_cosh
+    >>> log_cosh(jnp.array([0.0, 1000.0]))
+    Array([  0.    , 999.3068], dtype=float32)
+
+    References:
+      Keras 3, ``keras.losses.log_cosh``.
+    """
+    errors = _errors(predictions, targets, where)
+    abs_errors = jnp.abs(errors)
+    small = abs_errors < 1.0
+    # Small errors: log(cosh e) = log1p(2 sinh(e/2)^2) keeps full relative precision near 0,
+    # where the large-error form would cancel. Each branch only sees inputs it is exact for,
+    # so neither branch's gradient can be non-finite.
+    half_small = jnp.where(small, errors, 0.0) * 0.5
+    near_zero = jnp.log1p(2.0 * jnp.square(jnp.sinh(half_small)))
+    abs_large = jnp.where(small, 1.0, abs_errors)
+    far = abs_large + jax.nn.softplus(-2.0 * abs_large) - math.log(2.0)
+    return validation.apply_where(jnp.where(small, near_zero, far), where)
