@@ -3,6 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: demo test test-slow bench notebooks clean
 
@@ -22,8 +23,10 @@ test: $(VENV)/.installed-test
 test-slow: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
-bench: $(VENV)/.installed-bench $(VENV)/.installed-test
-	$(BIN)/python -m bench.run_all
+# Full suite (~20 min on 2 cores): JSON, markdown and PNG in bench/results/, table in README.md.
+# `make bench BENCH_ARGS=--quick` runs tiny sizes in under a minute.
+bench: $(VENV)/.installed-bench
+	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
 
 notebooks: $(VENV)/.installed-test
 	$(BIN)/python -m notebooks.build

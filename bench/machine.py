@@ -1,0 +1,123 @@
+"""The machine a benchmark ran on, the allocator in the process, and its memory bandwidth."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import glob
+import os
+import platform
+import sys
+import sysconfig
+import time
+
+import numpy as np
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (or what the platform says elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its affinity mask), which is what thread pools size to."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def memory_gib() -> float | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return None
+
+
+def describe() -> dict:
+    """Machine facts every result file and figure carries."""
+    return {
+        "cpu_model": cpu_model(),
+        "cores": usable_cores(),
+        "memory_gib": memory_gib(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "libc": " ".join(platform.libc_ver()),
+    }
+
+
+def machine_label(machine: dict) -> str:
+    """One line naming the machine, e.g. ``AMD EPYC, 2 cores, 23.4 GiB``."""
+    memory = f", {machine['memory_gib']} GiB" if machine.get("memory_gib") else ""
+    return f"{machine['cpu_model']}, {machine['cores']} cores{memory}"
+
+
+def mimalloc_library() -> str | None:
+    """Path of cmeel-mimalloc's ``libmimalloc.so`` in this environment, or None.
+
+    ``MIMALLOC_LIBRARY`` in the environment overrides the search.
+    """
+    override = os.environ.get("MIMALLOC_LIBRARY")
+    if override:
+        return override if os.path.exists(override) else None
+    roots = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], sys.prefix}
+    for root in sorted(roots):
+        for pattern in ("cmeel.prefix/lib/libmimalloc.so", "lib/libmimalloc.so"):
+            found = glob.glob(os.path.join(root, pattern))
+            if found:
+                return found[0]
+    return None
+
+
+def allocator_in_process() -> str:
+    """``mimalloc`` when libmimalloc is mapped into this process, else ``glibc``."""
+    try:
+        with open("/proc/self/maps") as f:
+            if "libmimalloc" in f.read():
+                return "mimalloc"
+    except OSError:
+        pass
+    return "glibc"
+
+
+def copy_bandwidth(num_bytes: int, repeats: int, threads: int) -> dict:
+    """Memory bandwidth of a large float32 array copy, in GB/s (10^9 bytes per second).
+
+    The destination is allocated and written once before timing, so no page faults are
+    measured: this is what the memory system gives, the ceiling for the kernels. Bytes moved
+    count one read and one write of the array (the STREAM ``copy`` convention, the same one the
+    kernels' minimum bytes use). Measured with 1 thread and with ``threads`` threads, each
+    copying its slice; the best median is the roofline bandwidth.
+    """
+    count = num_bytes // 4
+    source = np.arange(count, dtype=np.float32)
+    destination = np.zeros_like(source)
+    slices = [slice(i * count // threads, (i + 1) * count // threads) for i in range(threads)]
+
+    def copy_slice(part: slice) -> None:
+        np.copyto(destination[part], source[part])
+
+    results = {}
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        for label, parts in (("1_thread", [slice(None)]), (f"{threads}_threads", slices)):
+            samples = []
+            for _ in range(repeats + 1):
+                start = time.perf_counter()
+                list(pool.map(copy_slice, parts))
+                samples.append(time.perf_counter() - start)
+            median = float(np.median(samples[1:]))
+            results[label] = round(2 * count * 4 / median / 1e9, 2)
+    if not np.array_equal(destination[-10:], source[-10:]):
+        raise RuntimeError("bandwidth copy did not copy")
+    return {"gb_per_s": max(results.values()), "by_threads": results,
+            "array_bytes": count * 4, "repeats": repeats}

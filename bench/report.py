@@ -1,0 +1,418 @@
+"""Turn a result file into the markdown table, the README section and the PNG plot.
+
+``python -m bench.report bench/results/<name>.json [--readme README.md]`` rewrites
+``<name>.md`` and ``<name>.png`` beside the JSON and the README's text between
+``<!-- bench-table:begin -->`` and ``<!-- bench-table:end -->`` (a lone ``<!-- bench-table -->``
+marker is replaced by the pair on the first run). Nothing here measures anything: every number
+comes from the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+
+from bench import cases as cases_lib
+from bench import machine
+
+PEER_LABELS = {"jaxloss": "jaxloss", "optax": "optax", "keras_jax": "Keras 3 (JAX)",
+               "torch": "PyTorch", "tensorflow": "TensorFlow"}
+PEERS = tuple(PEER_LABELS)
+MODE_LABELS = {"forward_backward": "forward+backward", "forward": "forward"}
+ALLOCATOR_LABELS = {"glibc": "glibc malloc", "mimalloc": "mimalloc (LD_PRELOAD)"}
+BEGIN, END, LONE = "<!-- bench-table:begin -->", "<!-- bench-table:end -->", "<!-- bench-table -->"
+# Issue 5's targets: minimum speed-up of jaxloss over a peer, on forward+backward.
+SOFTMAX_CE = ("sparse_softmax_cross_entropy", "softmax_cross_entropy")
+TARGETS = (
+    ("optax", SOFTMAX_CE, 1.2),
+    ("optax", ("sigmoid_focal_loss",), 2.5),
+    ("torch", SOFTMAX_CE, 1.5),
+    ("tensorflow", SOFTMAX_CE, 3.0),
+)
+
+
+def load(path: str) -> dict:
+    import json
+
+    with open(path) as f:
+        return json.load(f)
+
+
+def records(results: dict) -> list[dict]:
+    return [record for run in results["runs"] for record in run.get("records", [])]
+
+
+def bandwidth(results: dict, allocator: str) -> float | None:
+    """Best copy bandwidth (GB/s) measured by any worker under ``allocator``."""
+    values = [run["bandwidth"]["gb_per_s"] for run in results["runs"]
+              if run.get("allocator") == allocator and "bandwidth" in run]
+    return max(values) if values else None
+
+
+def roofline_bandwidth(results: dict) -> float | None:
+    """The roofline's bandwidth: the best copy bandwidth measured in the run, any allocator
+    (the memory system does not depend on the allocator once no page is faulted in)."""
+    values = [value for allocator in ALLOCATOR_LABELS
+              if (value := bandwidth(results, allocator)) is not None]
+    return max(values) if values else None
+
+
+def index(results: dict) -> dict:
+    """{(allocator, mode, family, shape, peer): record}."""
+    return {(r["allocator"], r["mode"], r["family"], tuple(r["shape"]), r["peer"]): r
+            for r in records(results)}
+
+
+def case_list(results: dict) -> list[tuple[str, tuple]]:
+    seen = []
+    for record in records(results):
+        key = (record["family"], tuple(record["shape"]))
+        if key not in seen:
+            seen.append(key)
+    order = {family: i for i, family in enumerate(cases_lib.FAMILIES)}
+    return sorted(seen, key=lambda key: (order.get(key[0], 99), -math.prod(key[1])))
+
+
+def allocators(results: dict) -> list[str]:
+    return [a for a in ALLOCATOR_LABELS if any(r["allocator"] == a for r in records(results))]
+
+
+def time_ms(record: dict | None) -> float | None:
+    if record is None or record.get("status") != "ok":
+        return None
+    return record.get("median_ms")
+
+
+def clearly_slower(ours: dict, theirs: dict) -> bool:
+    """jaxloss is slower beyond noise: its fastest quarter is slower than their slowest."""
+    return ours["p25_ms"] > theirs["p75_ms"]
+
+
+def format_ms(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.3g}" if value < 1000 else f"{value:.0f}"
+
+
+def format_bytes(value: int | None) -> str:
+    if value is None:
+        return "—"
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if value >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value} B"
+
+
+def status_cell(record: dict | None) -> str:
+    if record is None:
+        return "not run"
+    if record.get("status") == "ok":
+        return format_ms(record["median_ms"])
+    return record.get("status", "?")
+
+
+def framework_status(results: dict, allocator: str) -> list[str]:
+    """Lines naming the frameworks that were not installed or failed under ``allocator``."""
+    lines = []
+    for run in results["runs"]:
+        if run.get("allocator_requested", run.get("allocator")) != allocator:
+            continue
+        if run.get("status") != "ok":
+            error = run.get("error", "").splitlines()[0] if run.get("error") else ""
+            lines.append(f"{run['framework']}: {run.get('status')} ({error[:120]})")
+    return lines
+
+
+def speedup(ours: dict | None, theirs: dict | None) -> str:
+    a, b = time_ms(ours), time_ms(theirs)
+    if a is None or b is None:
+        return "—"
+    text = f"{b / a:.2f}×"
+    return f"**{text} slower**" if clearly_slower(ours, theirs) else text
+
+
+def shape_text(shape) -> str:
+    return "×".join(str(n) for n in shape)
+
+
+def timing_table(results: dict, allocator: str, mode: str) -> list[str]:
+    table = index(results)
+    peak = roofline_bandwidth(results)
+    lines = [
+        "| kernel | shape | " + " | ".join(PEER_LABELS[p] for p in PEERS)
+        + " | jaxloss speed-up vs optax | vs PyTorch | vs TF | roofline ms | jaxloss % of roofline |",
+        "|---|---|" + "---:|" * (len(PEERS) + 5),
+    ]
+    for family, shape in case_list(results):
+        row = {peer: table.get((allocator, mode, family, shape, peer)) for peer in PEERS}
+        ours = row["jaxloss"]
+        min_bytes = next((r["min_bytes"] for r in row.values() if r), None)
+        roofline = min_bytes / (peak * 1e9) * 1e3 if (min_bytes and peak) else None
+        fraction = (f"{100 * roofline / time_ms(ours):.0f}%"
+                    if roofline and time_ms(ours) else "—")
+        cells = [family, shape_text(shape)] + [status_cell(row[p]) for p in PEERS]
+        cells += [speedup(ours, row[p]) for p in ("optax", "torch", "tensorflow")]
+        cells += [format_ms(roofline), fraction]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def memory_table(results: dict) -> list[str]:
+    """Compiled temporary memory and compile (or trace) time, from the first allocator's run
+    (both are properties of the compiled program, not of the allocator)."""
+    table = index(results)
+    allocator = allocators(results)[0]
+    jax_peers = ("jaxloss", "optax", "keras_jax")
+    lines = [
+        "| kernel | shape | mode | " + " | ".join(f"temp {PEER_LABELS[p]}" for p in jax_peers)
+        + " | jaxloss ≤ optax | " + " | ".join(f"compile s {PEER_LABELS[p]}" for p in jax_peers)
+        + " | trace s TensorFlow |",
+        "|---|---|---|" + "---:|" * 8,
+    ]
+    for family, shape in case_list(results):
+        for mode in cases_lib.MODES:
+            row = {p: table.get((allocator, mode, family, shape, p)) for p in PEERS}
+            temps = {p: row[p].get("temp_bytes") if row[p] and row[p]["status"] == "ok" else None
+                     for p in jax_peers}
+            cells = [family, shape_text(shape), MODE_LABELS[mode]]
+            cells += [format_bytes(temps[p]) for p in jax_peers]
+            if temps["jaxloss"] is None or temps["optax"] is None:
+                cells.append("—")
+            else:
+                cells.append("yes" if temps["jaxloss"] <= temps["optax"] else "**no**")
+            for peer in (*jax_peers, "tensorflow"):
+                record = row[peer]
+                ok = record and record["status"] == "ok" and record.get("compile_s") is not None
+                cells.append(f"{record['compile_s']:.2f}" if ok else "—")
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def checks(results: dict) -> list[str]:
+    """Cross-checks: identical inputs in every framework, the same loss and gradient L1 norm
+    from every peer (relative 1e-3), and the issue's speed and memory targets."""
+    problems = []
+    by_case: dict = {}
+    for record in records(results):
+        by_case.setdefault((record["family"], tuple(record["shape"])), []).append(record)
+    for (family, shape), group in by_case.items():
+        crcs = {r["inputs_crc32"] for r in group}
+        if len(crcs) > 1:
+            problems.append(f"{family} {shape_text(shape)}: inputs differ between frameworks")
+        for quantity in ("loss", "grad_l1"):
+            values = {r["peer"]: r[quantity] for r in group
+                      if r.get("status") == "ok" and r.get(quantity) is not None}
+            if values:
+                reference = values.get("jaxloss", next(iter(values.values())))
+                bad = {p: v for p, v in values.items()
+                       if not abs(v - reference) <= 1e-3 * abs(reference) + 1e-6}
+                if bad:
+                    problems.append(f"{family} {shape_text(shape)}: {quantity} disagrees "
+                                    f"(reference {reference:.6g}; {bad})")
+    return problems
+
+
+def target_lines(results: dict) -> list[str]:
+    """Issue 5's targets, one line each per allocator: met, missed (with the numbers) or not
+    measurable (a peer missing)."""
+    table = index(results)
+    lines = []
+    for allocator in allocators(results):
+        for peer, families, target in TARGETS:
+            worst = None
+            for family, shape in case_list(results):
+                if family not in families:
+                    continue
+                ours = time_ms(table.get((allocator, "forward_backward", family, shape,
+                                          "jaxloss")))
+                theirs = time_ms(table.get((allocator, "forward_backward", family, shape, peer)))
+                if ours and theirs and (worst is None or theirs / ours < worst[0]):
+                    worst = (theirs / ours, family, shape)
+            label = f"{allocator}: jaxloss ≥ {target}× faster than {PEER_LABELS[peer]} on " \
+                    f"{', '.join(families)} forward+backward"
+            if worst is None:
+                lines.append(f"{label}: not measured (a peer is missing)")
+            else:
+                verdict = "met" if worst[0] >= target else "**missed**"
+                lines.append(f"{label}: {verdict} (worst {worst[0]:.2f}× at {worst[1]} "
+                             f"{shape_text(worst[2])})")
+        slower = []
+        for family, shape in case_list(results):
+            for mode in cases_lib.MODES:
+                ours = table.get((allocator, mode, family, shape, "jaxloss"))
+                theirs = table.get((allocator, mode, family, shape, "optax"))
+                if time_ms(ours) and time_ms(theirs) and clearly_slower(ours, theirs):
+                    slower.append(f"{family} {shape_text(shape)} {MODE_LABELS[mode]} "
+                                  f"({theirs['median_ms'] / ours['median_ms']:.2f}×)")
+        lines.append(f"{allocator}: jaxloss slower than optax beyond noise: "
+                     + ("; ".join(slower) if slower else "nowhere"))
+    larger, compared = [], 0
+    for (allocator, mode, family, shape, peer), ours in table.items():
+        theirs = table.get((allocator, mode, family, shape, "optax"))
+        if peer != "jaxloss" or allocator != allocators(results)[0] or not time_ms(ours) \
+                or not time_ms(theirs):
+            continue
+        compared += 1
+        if ours["temp_bytes"] > theirs["temp_bytes"]:
+            larger.append(f"{family} {shape_text(shape)} {MODE_LABELS[mode]} "
+                          f"({format_bytes(ours['temp_bytes'])} vs "
+                          f"{format_bytes(theirs['temp_bytes'])})")
+    verdict = ("not measured (a peer is missing)" if not compared
+               else "**missed**: " + "; ".join(larger) if larger else f"met ({compared} entries)")
+    lines.append(f"compiled temporary memory of jaxloss ≤ optax's: {verdict}")
+    return lines
+
+
+def jax_devices(results: dict) -> str:
+    for run in results["runs"]:
+        if run.get("framework") == "jax" and run.get("versions"):
+            return ", ".join(run["versions"]["devices"])
+    return "unknown"
+
+
+def markdown(results: dict, png_link: str | None = None) -> str:
+    facts = results["machine"]
+    versions = {}
+    for run in results["runs"]:
+        versions.update({k: v for k, v in (run.get("versions") or {}).items()
+                         if k in ("jax", "optax", "keras", "torch", "tensorflow")})
+    out = [
+        f"Machine: **{machine.machine_label(facts)}** ({facts.get('libc', '')}), "
+        f"{results['threads']} threads for every framework; JAX devices: {jax_devices(results)}. "
+        f"Run `{results['name']}` ({results['size']} sizes) from {results['started']} to "
+        f"{results['finished']}, commit {results.get('git_commit')}; versions: "
+        + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
+        "",
+        f"Copy bandwidth (one read + one write per byte, best of 1 thread, {results['threads']} "
+        "threads and an XLA in-place update): " + ", ".join(
+            f"{ALLOCATOR_LABELS[a]} {bandwidth(results, a)} GB/s" for a in allocators(results))
+        + f". The roofline uses {roofline_bandwidth(results)} GB/s.",
+        "",
+        "1-minute load average at each worker's start → end (other work on the machine): "
+        + ", ".join(f"{run['framework']}/{run['allocator']} {run['loadavg_start'][0]:.1f} → "
+                    f"{run['loadavg_end'][0]:.1f}"
+                    for run in results["runs"] if run.get("loadavg_end")) + ".",
+        "",
+        "Times are medians in ms (compile or trace time excluded, warm-up excluded); speed-up = "
+        "the peer's time / jaxloss's time, bold where jaxloss is slower beyond noise (its 25th "
+        "percentile above the peer's 75th).",
+    ]
+    for allocator in allocators(results):
+        for line in framework_status(results, allocator):
+            out.append(f"\nUnder {ALLOCATOR_LABELS[allocator]}, {line}.")
+        for mode in ("forward_backward", "forward"):
+            out += ["", f"#### {MODE_LABELS[mode].capitalize()}, allocator: "
+                        f"{ALLOCATOR_LABELS[allocator]} — {machine.machine_label(facts)}", ""]
+            out += timing_table(results, allocator, mode)
+    out += ["", "#### Compiled temporary memory (`memory_analysis().temp_size_in_bytes`) and "
+                "compile time", ""]
+    out += memory_table(results)
+    out += ["", "#### Targets of issue 5", ""]
+    out += [f"- {line}" for line in target_lines(results)]
+    problems = checks(results)
+    out += ["", "Cross-checks (same inputs everywhere, same loss and gradient from every peer): "
+            + ("all agree." if not problems else "")]
+    out += [f"- {problem}" for problem in problems]
+    if png_link:
+        out += ["", f"![benchmark plot]({png_link})"]
+    return "\n".join(out) + "\n"
+
+
+def write_readme(readme: str, section: str) -> None:
+    with open(readme) as f:
+        text = f.read()
+    block = f"{BEGIN}\n{section}{END}"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        text = head + block + tail
+    elif LONE in text:
+        text = text.replace(LONE, block, 1)
+    else:
+        raise ValueError(f"{readme} has neither {BEGIN}/{END} nor {LONE}")
+    with open(readme, "w") as f:
+        f.write(text)
+
+
+def plot(results: dict, path: str) -> None:
+    """Horizontal bars, log time axis: one panel per (mode, allocator), one group per case,
+    one bar per peer, a black tick at the roofline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = index(results)
+    cases = case_list(results)
+    allocator_names = allocators(results)
+    peak = roofline_bandwidth(results)
+    modes = ("forward_backward", "forward")
+    figure, axes = plt.subplots(len(modes), len(allocator_names), squeeze=False,
+                                figsize=(7 * len(allocator_names), 0.55 * len(cases) * 2 + 3),
+                                sharey=True)
+    colors = plt.get_cmap("tab10").colors
+    height = 0.8 / len(PEERS)
+    for row, mode in enumerate(modes):
+        for column, allocator in enumerate(allocator_names):
+            axis = axes[row][column]
+            for i, (family, shape) in enumerate(cases):
+                for j, peer in enumerate(PEERS):
+                    value = time_ms(table.get((allocator, mode, family, shape, peer)))
+                    if value:
+                        axis.barh(i + (j - len(PEERS) / 2 + 0.5) * height, value, height,
+                                  color=colors[j], label=PEER_LABELS[peer] if i == 0 else None)
+                record = next((table.get((allocator, mode, family, shape, p)) for p in PEERS
+                               if table.get((allocator, mode, family, shape, p))), None)
+                if record and peak:
+                    roof = record["min_bytes"] / (peak * 1e9) * 1e3
+                    axis.plot([roof, roof], [i - 0.45, i + 0.45], color="black", linewidth=2,
+                              label="roofline" if i == 0 else None)
+            axis.set_xscale("log")
+            axis.set_yticks(range(len(cases)))
+            axis.set_yticklabels([f"{family}\n{shape_text(shape)}" for family, shape in cases],
+                                 fontsize=7)
+            axis.set_xlabel("median time, ms (log scale)")
+            axis.set_title(f"{MODE_LABELS[mode]}, {ALLOCATOR_LABELS[allocator]}", fontsize=10)
+            axis.grid(axis="x", which="both", alpha=0.3)
+    axes[0][0].invert_yaxis()  # the y axis is shared: the first case on top everywhere
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="upper center", ncol=len(PEERS) + 1, fontsize=8,
+                  bbox_to_anchor=(0.5, 0.975))
+    figure.suptitle(f"jaxloss vs peers — {machine.machine_label(results['machine'])}, "
+                    f"{results['threads']} threads, JAX devices {jax_devices(results)}, "
+                    f"run {results['name']}", fontsize=11)
+    figure.tight_layout(rect=(0, 0, 1, 0.95))
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
+def write_all(json_path: str, readme: str | None = None) -> list[str]:
+    """Write ``<name>.md`` and ``<name>.png`` beside the JSON and, when given, the README
+    section. Returns the paths written."""
+    results = load(json_path)
+    stem = os.path.splitext(json_path)[0]
+    png_path, md_path = stem + ".png", stem + ".md"
+    plot(results, png_path)
+    with open(md_path, "w") as f:
+        f.write(f"### Benchmarks: {results['name']}\n\n"
+                + markdown(results, png_link=os.path.basename(png_path)))
+    written = [md_path, png_path]
+    if readme:
+        link = os.path.relpath(png_path, os.path.dirname(os.path.abspath(readme)))
+        write_readme(readme, markdown(results, png_link=link))
+        written.append(readme)
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("json_path")
+    parser.add_argument("--readme", help="README whose bench-table section is rewritten")
+    args = parser.parse_args(argv)
+    for path in write_all(args.json_path, readme=args.readme):
+        print(f"bench: wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""The measurement loop shared by every framework: warm-up apart, peers interleaved, medians."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class Entry:
+    """One peer's prepared kernel for one case and mode.
+
+    ``call`` runs the computation once and returns only when its results are ready
+    (``block_until_ready`` or the framework's equivalent). ``loss`` returns the loss value as a
+    Python float (for the cross-check between peers). ``compile_s`` is the time spent compiling
+    or tracing before the first call (None for eager execution); ``temp_bytes`` the compiled
+    temporary memory (JAX only).
+    """
+
+    call: Callable[[], object]
+    loss: Callable[[], float]
+    compile_s: float | None = None
+    temp_bytes: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """How many times to repeat: at least ``min_repeats``, then until ``seconds`` have passed."""
+
+    warmup: int
+    min_repeats: int
+    max_repeats: int
+    seconds: float
+
+
+BUDGETS = {
+    "full": Budget(warmup=2, min_repeats=7, max_repeats=31, seconds=4.0),
+    "quick": Budget(warmup=1, min_repeats=3, max_repeats=3, seconds=0.0),
+}
+
+
+def measure(entries: dict[str, Entry], budget: Budget) -> dict[str, dict]:
+    """Time every entry; the peers take turns within each repeat so that a slow phase of a
+    shared machine hits all of them alike. Returns per peer the median and spread in ms."""
+    for _ in range(budget.warmup):
+        for entry in entries.values():
+            entry.call()
+    samples: dict[str, list[float]] = {name: [] for name in entries}
+    start = time.perf_counter()
+    for repeat in range(budget.max_repeats):
+        if repeat >= budget.min_repeats and time.perf_counter() - start > budget.seconds:
+            break
+        for name, entry in entries.items():
+            begin = time.perf_counter()
+            entry.call()
+            samples[name].append(time.perf_counter() - begin)
+    return {name: summarize(times) for name, times in samples.items()}
+
+
+def summarize(seconds: list[float]) -> dict:
+    ms = np.asarray(seconds) * 1e3
+    return {
+        "median_ms": float(np.median(ms)),
+        "min_ms": float(ms.min()),
+        "p25_ms": float(np.percentile(ms, 25)),
+        "p75_ms": float(np.percentile(ms, 75)),
+        "repeats": int(ms.size),
+    }
+
+
+def timed(function: Callable[[], object]) -> tuple[object, float]:
+    """Run ``function`` once; return its result and the seconds it took."""
+    begin = time.perf_counter()
+    result = function()
+    return result, time.perf_counter() - begin

@@ -1,0 +1,124 @@
+"""One framework's measurements, in a process of its own (``python -m bench.worker ...``).
+
+:mod:`bench.run_all` starts one worker per framework and allocator, so that allocators
+(``LD_PRELOAD``), thread pools and caches of different frameworks never share a process. A
+framework that is not installed is recorded as such instead of failing the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import json
+import os
+import sys
+import traceback
+
+from bench import cases as cases_lib
+from bench import machine
+from bench.timing import BUDGETS, measure
+
+PEER_MODULES = {"jax": "bench.peers_jax", "torch": "bench.peers_torch",
+                "tensorflow": "bench.peers_tf"}
+BANDWIDTH_BYTES = {"full": 512 * 2**20, "quick": 16 * 2**20}
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _error(exception: BaseException) -> str:
+    return f"{type(exception).__name__}: {str(exception).splitlines()[0] if str(exception) else ''}"
+
+
+def run(framework: str, size: str, allocator: str, threads: int, families: list[str] | None
+        ) -> dict:
+    result = {"framework": framework, "size": size, "allocator_requested": allocator,
+              "allocator": machine.allocator_in_process(), "threads": threads,
+              "started": _now(), "loadavg_start": os.getloadavg(), "machine": machine.describe()}
+    try:
+        peers = importlib.import_module(PEER_MODULES[framework])
+        if framework == "tensorflow":
+            peers.configure_threads(threads)
+        if framework == "torch":
+            import torch
+
+            torch.set_num_threads(threads)
+        result["versions"] = peers.versions()
+    except ImportError as exception:
+        result.update(status="not installed", error=_error(exception), records=[])
+        return result
+    result["status"] = "ok"
+    if result["allocator"] != allocator:
+        raise RuntimeError(f"asked for allocator {allocator}, the process has "
+                           f"{result['allocator']} (LD_PRELOAD={os.environ.get('LD_PRELOAD')})")
+
+    bandwidth = machine.copy_bandwidth(BANDWIDTH_BYTES[size], repeats=5, threads=threads)
+    if framework == "jax":
+        bandwidth["by_threads"]["xla_inplace"] = peers.inplace_bandwidth(
+            BANDWIDTH_BYTES[size], repeats=5)
+        bandwidth["gb_per_s"] = max(bandwidth["by_threads"].values())
+    result["bandwidth"] = bandwidth
+
+    budget = BUDGETS[size]
+    records = []
+    for case in cases_lib.cases(size):
+        if families and case.family not in families:
+            continue
+        arrays = cases_lib.make_inputs(case)
+        fingerprint = cases_lib.fingerprint(arrays)
+        inputs = peers.prepare_inputs(arrays)
+        for mode in cases_lib.MODES:
+            base = {"family": case.family, "shape": list(case.shape), "mode": mode,
+                    "min_bytes": case.min_bytes(mode), "inputs_crc32": fingerprint,
+                    "framework": framework, "allocator": allocator}
+            entries, statuses = {}, {}
+            for peer in peers.PEERS:
+                try:
+                    entry = peers.make_entry(peer, case, mode, inputs)
+                except (ImportError, AttributeError) as exception:
+                    statuses[peer] = {"status": "not available", "error": _error(exception)}
+                    continue
+                except Exception as exception:  # a peer failing must not stop the others
+                    statuses[peer] = {"status": "error", "error": _error(exception)}
+                    traceback.print_exc()
+                    continue
+                if entry is None:
+                    statuses[peer] = {"status": "no such kernel"}
+                    continue
+                entries[peer] = entry
+                loss, grad_l1 = entry.loss()
+                statuses[peer] = {"status": "ok", "compile_s": entry.compile_s,
+                                  "temp_bytes": entry.temp_bytes, "loss": loss,
+                                  "grad_l1": grad_l1}
+            timings = measure(entries, budget) if entries else {}
+            for peer, status in statuses.items():
+                records.append({**base, "peer": peer, **status, **timings.get(peer, {})})
+            print(f"[{framework}/{allocator}] {case.key} {mode}: " + ", ".join(
+                f"{peer} {timing['median_ms']:.2f} ms" for peer, timing in timings.items()),
+                file=sys.stderr, flush=True)
+            del entries
+        del inputs
+    result["records"] = records
+    result["finished"] = _now()
+    result["loadavg_end"] = os.getloadavg()
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--framework", choices=sorted(PEER_MODULES), required=True)
+    parser.add_argument("--size", choices=sorted(cases_lib.SIZES), default="full")
+    parser.add_argument("--allocator", choices=("glibc", "mimalloc"), default="glibc")
+    parser.add_argument("--threads", type=int, default=machine.usable_cores())
+    parser.add_argument("--families", nargs="*", help="only these kernel families")
+    parser.add_argument("--out", required=True, help="JSON file to write")
+    args = parser.parse_args(argv)
+    result = run(args.framework, args.size, args.allocator, args.threads, args.families)
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""The benchmark harness runs and writes well-formed results (no timing assertions).
+
+One quick run of ``python -m bench.run_all --quick`` in a subprocess (glibc only, to stay fast;
+PyTorch and TensorFlow are measured where installed, else recorded as "not installed"), then
+the report's logic on hand-made results.
+"""
+
+import copy
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bench import cases as cases_lib
+from bench import report, run_all
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+README = "# demo\n\n## Benchmarks\n\n<!-- bench-table -->\n\n## Next\n"
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("bench")
+    readme = out_dir / "README.md"
+    readme.write_text(README)
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+    subprocess.run([sys.executable, "-m", "bench.run_all", "--quick", "--name", "quick",
+                    "--allocators", "glibc", "--out-dir", str(out_dir), "--readme", str(readme)],
+                   cwd=REPO_ROOT, env=env, check=True, timeout=300)
+    return out_dir
+
+
+def test_json_records_every_peer(quick_run):
+    results = json.loads((quick_run / "quick.json").read_text())
+    assert results["machine"]["cpu_model"] and results["machine"]["cores"] >= 1
+    runs = {run["framework"]: run for run in results["runs"]}
+    assert set(runs) == set(run_all.FRAMEWORKS)
+    assert runs["jax"]["status"] == "ok" and runs["jax"]["allocator"] == "glibc"
+    assert runs["jax"]["bandwidth"]["gb_per_s"] > 0
+    assert runs["jax"]["versions"]["devices"]
+    for framework, module in (("torch", "torch"), ("tensorflow", "tensorflow")):
+        installed = importlib.util.find_spec(module) is not None
+        assert runs[framework]["status"] == ("ok" if installed else "not installed")
+
+    import jaxloss
+
+    expected = {(case.family, tuple(case.shape)) for case in cases_lib.cases("quick")}
+    for peer in ("jaxloss", "optax", "keras_jax"):
+        got = [r for r in runs["jax"]["records"] if r["peer"] == peer]
+        assert {(r["family"], tuple(r["shape"])) for r in got} == expected
+        for record in got:
+            if peer == "jaxloss" and not hasattr(jaxloss, record["family"]):
+                assert record["status"] == "not available"
+            elif peer == "optax" and record["family"] == "softmax_focal_loss":
+                assert record["status"] == "no such kernel"
+            else:
+                assert record["status"] == "ok", record
+                assert record["median_ms"] > 0 and record["repeats"] >= 1
+                assert record["temp_bytes"] >= 0 and record["compile_s"] > 0
+                assert np.isfinite(record["loss"])
+                assert (record["grad_l1"] is None) == (record["mode"] == "forward")
+    assert report.checks(results) == []
+
+
+def test_markdown_png_and_readme(quick_run):
+    results = json.loads((quick_run / "quick.json").read_text())
+    text = (quick_run / "quick.md").read_text()
+    assert results["machine"]["cpu_model"] in text
+    assert "allocator: glibc malloc" in text and "| kernel | shape |" in text
+    header = next(line for line in text.splitlines() if line.startswith("| kernel | shape | jax"))
+    widths = {line.count("|") for line in text.splitlines()
+              if line.startswith("|") and line.count("|") == header.count("|")}
+    assert widths == {header.count("|")}
+    png = (quick_run / "quick.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    import matplotlib.image
+
+    image = matplotlib.image.imread(str(quick_run / "quick.png"))
+    assert image.shape[0] > 300 and image.shape[1] > 300
+    readme = (quick_run / "README.md").read_text()
+    assert readme.count(report.BEGIN) == 1 and readme.count(report.END) == 1
+    assert report.LONE not in readme and readme.endswith("## Next\n")
+    assert "![benchmark plot](quick.png)" in readme
+
+
+def test_readme_section_is_rewritten_in_place(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(README)
+    report.write_readme(str(readme), "first\n")
+    report.write_readme(str(readme), "second\n")
+    text = readme.read_text()
+    assert "first" not in text and text.count("second") == 1
+    assert text == README.replace(report.LONE, f"{report.BEGIN}\nsecond\n{report.END}")
+    (tmp_path / "OTHER.md").write_text("no markers\n")
+    with pytest.raises(ValueError, match="bench-table"):
+        report.write_readme(str(tmp_path / "OTHER.md"), "x")
+
+
+def _record(peer, family, mode, median_ms, allocator="glibc", temp_bytes=100):
+    return {"peer": peer, "family": family, "shape": [8, 4], "mode": mode, "status": "ok",
+            "allocator": allocator, "median_ms": median_ms, "p25_ms": 0.95 * median_ms,
+            "p75_ms": 1.05 * median_ms, "min_ms": 0.9 * median_ms, "repeats": 5,
+            "loss": 1.0, "grad_l1": 1.0, "temp_bytes": temp_bytes, "compile_s": 0.1,
+            "min_bytes": 10**8, "inputs_crc32": "0"}
+
+
+def _results(records):
+    return {"runs": [{"framework": "jax", "allocator": "glibc", "status": "ok",
+                      "bandwidth": {"gb_per_s": 10.0}, "records": records}]}
+
+
+def test_report_flags_a_slower_kernel_and_missed_targets():
+    family = "sparse_softmax_cross_entropy"
+    results = _results([
+        _record("jaxloss", family, "forward_backward", 10.0, temp_bytes=200),
+        _record("optax", family, "forward_backward", 8.0),
+        _record("torch", family, "forward_backward", 30.0),
+    ])
+    table = "\n".join(report.timing_table(results, "glibc", "forward_backward"))
+    assert "**0.80× slower**" in table and "3.00×" in table
+    assert "| 10 | 100% |" in table  # 0.1 GB at 10 GB/s: 10 ms, the time of jaxloss
+    targets = "\n".join(report.target_lines(results))
+    assert "faster than optax on sparse_softmax_cross_entropy, softmax_cross_entropy " \
+           "forward+backward: **missed** (worst 0.80×" in targets
+    assert "faster than PyTorch on sparse_softmax_cross_entropy, softmax_cross_entropy " \
+           "forward+backward: met (worst 3.00×" in targets
+    assert "TensorFlow on sparse_softmax_cross_entropy, softmax_cross_entropy forward+backward:" \
+           " not measured" in targets
+    assert f"slower than optax beyond noise: {family} 8×4 forward+backward (0.80×)" in targets
+    assert "≤ optax's: **missed**" in targets
+
+
+def test_report_checks_catch_disagreeing_peers():
+    family = "huber_loss"
+    good = [_record("jaxloss", family, "forward", 2.0), _record("optax", family, "forward", 2.0)]
+    assert report.checks(_results(good)) == []
+    bad = copy.deepcopy(good)
+    bad[1]["loss"] = 1.01
+    bad[1]["inputs_crc32"] = "1"
+    problems = report.checks(_results(bad))
+    assert any("inputs differ" in p for p in problems)
+    assert any("loss disagrees" in p for p in problems)
+
+
+def test_missing_mimalloc_is_recorded_not_fatal(tmp_path):
+    run = run_all.run_worker("jax", "mimalloc", "quick", 1, None, None, str(tmp_path))
+    assert run["status"] == "not installed" and run["records"] == []
+
+
+@pytest.mark.parametrize("case", cases_lib.cases("full"), ids=lambda case: case.key)
+def test_min_bytes_reads_inputs_and_writes_the_gradient(case):
+    elements = int(np.prod(case.shape))
+    labels = 4 * case.shape[0] if case.family == "sparse_softmax_cross_entropy" else 4 * elements
+    assert case.min_bytes("forward") == 4 * elements + labels
+    assert case.min_bytes("forward_backward") == 8 * elements + labels
