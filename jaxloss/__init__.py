@@ -8,6 +8,14 @@ reduction, and a ``where=`` mask. The Keras-compatible classes live in
 
 __version__ = "0.1.0"
 
+from jaxloss._src.classification import binary_cross_entropy as binary_cross_entropy
+from jaxloss._src.classification import categorical_cross_entropy as categorical_cross_entropy
+from jaxloss._src.classification import sigmoid_binary_cross_entropy as sigmoid_binary_cross_entropy
+from jaxloss._src.classification import softmax_cross_entropy as softmax_cross_entropy
+from jaxloss._src.classification import (
+    sparse_categorical_cross_entropy as sparse_categorical_cross_entropy,
+)
+from jaxloss._src.classification import sparse_softmax_cross_entropy as sparse_softmax_cross_entropy
 from jaxloss._src.regression import absolute_error as absolute_error
 from jaxloss._src.regression import huber_loss as huber_loss
 from jaxloss._src.regression import log_cosh as log_cosh

@@ -1,0 +1,821 @@
+"""Cross-entropy kernels: from logits (sigmoid, softmax) and from probabilities (Keras forms).
+
+Every kernel is a :func:`jax.custom_vjp` with an analytic backward pass that keeps
+only what it needs: the inputs and, for the softmax forms, two numbers per row (the
+row maximum ``m`` and ``log(sum(exp(logits - m)))``). No array of the logits' size
+is saved besides the inputs themselves, and the sparse forms never build a one-hot
+of the labels.
+
+Differentiation
+    ``jax.grad``, ``jax.vjp`` and ``jax.jacrev`` use the analytic backward pass. The
+    backward pass is itself written in differentiable ``jax.numpy``, so reverse over
+    reverse works: ``jax.grad(jax.grad(f))`` and Hessians as
+    ``jax.jacrev(jax.grad(f))`` are exact. Forward mode applied to the loss itself
+    (``jax.jvp(f, ...)``, ``jax.jacfwd(f)``, ``jax.linearize(f, ...)``) is not defined
+    for a ``custom_vjp`` and raises ``TypeError``. Forward over reverse works, because
+    forward mode then differentiates the backward pass: ``jax.hessian(f)``
+    (``jacfwd(jacrev(f))``) gives the same Hessian as ``jax.jacrev(jax.grad(f))``.
+
+Numerical stability (float32, every finite input, logits up to +-3.4e38)
+    The gradient with respect to the logits or probabilities is always finite. The
+    loss is finite whenever its exact value is: terms that are linear in the logits
+    are computed from ``(logits - m) / 2``, which cannot overflow even when a row
+    spans -3.4e38 to 3.4e38, and are summed as non-negative parts (no cancellation).
+    A loss whose exact value exceeds float32's largest number (e.g. the true class
+    6e38 below the row's maximum) is ``inf``, as is the matching label gradient.
+
+dtypes
+    float16 and bfloat16 inputs are read as such and computed in float32; the loss is
+    float32 for them and the input's floating dtype otherwise. Gradients come back in
+    each input's dtype.
+
+Invalid values under ``jit``
+    Shapes, dtypes and hyperparameters are checked at trace time (``ValueError``).
+    An integer label outside ``[0, num_classes)`` that is not ``ignore_index``, or one
+    pointing at a class masked out by ``where``, cannot be checked under ``jit``: that
+    example's loss and gradient row are NaN, never a plausible finite number.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jaxloss._src import validation
+
+__all__ = [
+    "binary_cross_entropy",
+    "categorical_cross_entropy",
+    "sigmoid_binary_cross_entropy",
+    "softmax_cross_entropy",
+    "sparse_categorical_cross_entropy",
+    "sparse_softmax_cross_entropy",
+]
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_label_smoothing(label_smoothing) -> None:
+    validation.check_in_interval("label_smoothing", label_smoothing, 0.0, 1.0)
+
+
+def _check_epsilon(epsilon) -> None:
+    validation.check_in_interval("epsilon", epsilon, 0.0, 0.5, high_inclusive=False)
+
+
+def _check_class_axis(name: str, array, axis: int) -> int:
+    ndim = jnp.ndim(array)
+    if ndim < 1:
+        raise ValueError(f"`{name}` must have at least one (class) axis, got shape {jnp.shape(array)}.")
+    return validation.canonical_axis(axis, ndim)
+
+
+def _check_sparse_labels(name: str, scores, labels, axis: int) -> None:
+    validation.check_integer("labels", labels)
+    shape = jnp.shape(scores)
+    expected = shape[:axis] + shape[axis + 1 :]
+    if jnp.shape(labels) != expected:
+        raise ValueError(
+            f"`labels` must have the shape of `{name}` without the class axis {axis}: "
+            f"expected {expected}, got labels.shape={jnp.shape(labels)} for "
+            f"{name}.shape={shape}."
+        )
+
+
+def _check_ignore_index(ignore_index) -> int | None:
+    if ignore_index is None:
+        return None
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise ValueError(f"`ignore_index` must be an int or None, got {ignore_index!r}.")
+    return int(ignore_index)
+
+
+def _check_class_weights(class_weights, num_classes: int) -> None:
+    if class_weights is None:
+        return
+    validation.check_floating("class_weights", class_weights)
+    if jnp.shape(class_weights) != (num_classes,):
+        raise ValueError(
+            f"`class_weights` must have shape ({num_classes},), one weight per class, "
+            f"got class_weights.shape={jnp.shape(class_weights)}."
+        )
+
+
+def _check_broadcasts(name: str, value, shape: tuple, target: str) -> None:
+    try:
+        broadcast = jnp.broadcast_shapes(jnp.shape(value), shape)
+    except ValueError:
+        broadcast = None
+    if broadcast != tuple(shape):
+        raise ValueError(
+            f"`{name}` of shape {jnp.shape(value)} does not broadcast to "
+            f"{target}.shape={tuple(shape)}."
+        )
+
+
+# --------------------------------------------------------------- shared row statistics
+
+
+def _masked(logits, mask):
+    """Masked-out classes become -inf, so that they add nothing to any sum of exponentials."""
+    if mask is None:
+        return logits
+    return jnp.where(mask, logits, jnp.asarray(-jnp.inf, logits.dtype))
+
+
+def _row_max_and_log_sum_exp(logits, mask, axis):
+    """Per row (keepdims): ``m = max(logits)`` and ``log(sum(exp(logits - m)))``.
+
+    Both over the unmasked classes only. A row with every class masked gets ``m = 0``
+    and a log-sum-exp of 0 (its loss is then 0 and its gradient 0). ``m`` carries no
+    gradient: it cancels out of every formula.
+    """
+    shifted = _masked(logits, mask)
+    row_max = jnp.max(shifted, axis=axis, keepdims=True)
+    if mask is not None:
+        row_max = jnp.where(jnp.isneginf(row_max), jnp.zeros((), row_max.dtype), row_max)
+    row_max = lax.stop_gradient(row_max)
+    sum_exp = jnp.sum(jnp.exp(shifted - row_max), axis=axis, keepdims=True)
+    log_sum_exp = jnp.log(sum_exp)
+    if mask is not None:
+        log_sum_exp = jnp.where(sum_exp > 0, log_sum_exp, jnp.zeros((), log_sum_exp.dtype))
+    return row_max, log_sum_exp
+
+
+def _half_gap(logits, row_max):
+    """``(logits - m) / 2``, which cannot overflow even for a row spanning -3.4e38..3.4e38."""
+    return logits * 0.5 - row_max * 0.5
+
+
+def _softmax(logits, mask, row_max, log_sum_exp):
+    """Softmax over the unmasked classes, 0 at masked ones; finite for every finite row."""
+    return jnp.exp(_masked(logits, mask) - row_max - log_sum_exp)
+
+
+def _row_active(mask, axis):
+    """True for rows with at least one unmasked class (keepdims)."""
+    return jnp.any(mask, axis=axis, keepdims=True)
+
+
+# ------------------------------------------------------- dense softmax cross-entropy
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _softmax_cross_entropy_kernel(logits, labels, mask, axis):
+    return _softmax_cross_entropy_fwd(logits, labels, mask, axis)[0]
+
+
+def _softmax_cross_entropy_fwd(logits, labels, mask, axis):
+    row_max, log_sum_exp = _row_max_and_log_sum_exp(logits, mask, axis)
+    # loss = sum_c y_c (lse - x_c) = sum(y) * log_sum_exp - 2 * sum(y * (x - m) / 2),
+    # two non-negative parts; masked labels are already 0.
+    label_sum = jnp.sum(labels, axis=axis, keepdims=True)
+    weighted_gap = jnp.sum(labels * _half_gap(logits, row_max), axis=axis, keepdims=True)
+    loss = label_sum * log_sum_exp - weighted_gap - weighted_gap
+    residuals = (logits, labels, mask, row_max, log_sum_exp, label_sum)
+    return jnp.squeeze(loss, axis), residuals
+
+
+def _softmax_cross_entropy_bwd(axis, residuals, cotangent):
+    logits, labels, mask, row_max, log_sum_exp, label_sum = residuals
+    cotangent = jnp.expand_dims(cotangent, axis)
+    probs = _softmax(logits, mask, row_max, log_sum_exp)
+    logits_grad = cotangent * (probs * label_sum - labels)
+    half_gap = _half_gap(logits, row_max)
+    labels_grad = cotangent * (log_sum_exp - half_gap - half_gap)
+    return logits_grad, labels_grad, None
+
+
+_softmax_cross_entropy_kernel.defvjp(_softmax_cross_entropy_fwd, _softmax_cross_entropy_bwd)
+
+
+# ------------------------------------------------------ sparse softmax cross-entropy
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5))
+def _sparse_softmax_cross_entropy_kernel(logits, labels, mask, axis, ignore_index, smoothed):
+    return _sparse_softmax_cross_entropy_fwd(logits, labels, mask, axis, ignore_index, smoothed)[0]
+
+
+def _label_status(labels, mask, num_classes, axis, ignore_index, logits_shape):
+    """Per row (keepdims): a safe class index, and the factor that scales the row.
+
+    The factor is 1 for a valid label, NaN for a label outside ``[0, num_classes)``
+    or on a masked class, and 0 for rows that are ignored or entirely masked.
+    """
+    labels = jnp.expand_dims(labels.astype(jnp.int32), axis)
+    in_range = (labels >= 0) & (labels < num_classes)
+    safe_labels = jnp.where(in_range, labels, 0)
+    active = jnp.ones(labels.shape, jnp.bool_)
+    if mask is not None:
+        active = _row_active(mask, axis)
+        label_unmasked = jnp.take_along_axis(jnp.broadcast_to(mask, logits_shape), safe_labels, axis)
+        in_range = in_range & label_unmasked
+    if ignore_index is not None:
+        active = active & (labels != ignore_index)
+    return safe_labels, active, in_range
+
+
+def _row_factor(active, valid, dtype):
+    one = jnp.where(valid, jnp.ones((), dtype), jnp.asarray(jnp.nan, dtype))
+    return jnp.where(active, one, jnp.zeros((), dtype))
+
+
+def _sparse_softmax_cross_entropy_fwd(logits, labels, mask, axis, ignore_index, smoothed):
+    num_classes = logits.shape[axis]
+    row_max, log_sum_exp = _row_max_and_log_sum_exp(logits, mask, axis)
+    safe_labels, active, valid = _label_status(
+        labels, mask, num_classes, axis, ignore_index, logits.shape
+    )
+    factor = _row_factor(active, valid, logits.dtype)
+    # Half of the loss against the label: (lse - (x_label - m)) / 2, both parts >= 0.
+    label_logit = jnp.take_along_axis(logits, safe_labels, axis)
+    half_label = (log_sum_exp * 0.5 - _half_gap(label_logit, row_max)) * factor
+    inverse_count = None
+    outputs = jnp.squeeze(half_label, axis)
+    if smoothed:
+        # Half of the loss against the uniform distribution over the unmasked classes.
+        half_gap = _half_gap(logits, row_max)
+        if mask is None:
+            inverse_count = jnp.full(row_max.shape, 1.0 / num_classes, logits.dtype)
+        else:
+            counts = jnp.sum(mask, axis=axis, keepdims=True, dtype=logits.dtype)
+            inverse_count = 1.0 / jnp.maximum(counts, 1.0)
+            half_gap = jnp.where(mask, half_gap, jnp.zeros((), half_gap.dtype))
+        mean_half_gap = jnp.sum(half_gap * inverse_count, axis=axis, keepdims=True)
+        half_uniform = (log_sum_exp * 0.5 - mean_half_gap) * factor
+        outputs = (outputs, jnp.squeeze(half_uniform, axis))
+    residuals = (logits, safe_labels, mask, row_max, log_sum_exp, factor, inverse_count)
+    return outputs, residuals
+
+
+def _sparse_softmax_cross_entropy_bwd(axis, ignore_index, smoothed, residuals, cotangents):
+    logits, safe_labels, mask, row_max, log_sum_exp, factor, inverse_count = residuals
+    if smoothed:
+        label_cotangent, uniform_cotangent = cotangents
+        uniform_cotangent = jnp.expand_dims(uniform_cotangent, axis) * factor * 0.5
+    else:
+        label_cotangent = cotangents
+    label_cotangent = jnp.expand_dims(label_cotangent, axis) * factor * 0.5
+    probs = _softmax(logits, mask, row_max, log_sum_exp)
+    classes = lax.broadcasted_iota(jnp.int32, logits.shape, axis)
+    is_label = classes == safe_labels
+    total = label_cotangent
+    if smoothed:
+        total = label_cotangent + uniform_cotangent
+    grad = probs * total - jnp.where(is_label, label_cotangent, jnp.zeros((), logits.dtype))
+    if smoothed:
+        uniform_share = uniform_cotangent * inverse_count
+        if mask is not None:
+            uniform_share = jnp.where(mask, uniform_share, jnp.zeros((), logits.dtype))
+        grad = grad - uniform_share
+    return grad, None, None
+
+
+_sparse_softmax_cross_entropy_kernel.defvjp(
+    _sparse_softmax_cross_entropy_fwd, _sparse_softmax_cross_entropy_bwd
+)
+
+
+# --------------------------------------------------------- sigmoid binary cross-entropy
+
+
+def _softplus_parts(logits):
+    """``softplus(x)`` and ``softplus(-x)`` from one exponential, finite for finite x."""
+    log_term = jnp.log1p(jnp.exp(-jnp.abs(logits)))
+    zero = jnp.zeros((), logits.dtype)
+    return jnp.maximum(logits, zero) + log_term, jnp.maximum(-logits, zero) + log_term
+
+
+@jax.custom_vjp
+def _sigmoid_binary_cross_entropy_kernel(logits, labels, pos_weight):
+    return _sigmoid_binary_cross_entropy_fwd(logits, labels, pos_weight)[0]
+
+
+def _sigmoid_binary_cross_entropy_fwd(logits, labels, pos_weight):
+    # -log(sigmoid(x)) = softplus(-x), -log(1 - sigmoid(x)) = softplus(x): both >= 0.
+    softplus_pos, softplus_neg = _softplus_parts(logits)
+    positive = labels * softplus_neg
+    if pos_weight is not None:
+        positive = pos_weight * positive
+    loss = positive + (1.0 - labels) * softplus_pos
+    return loss, (logits, labels, pos_weight)
+
+
+def _sigmoid_binary_cross_entropy_bwd(residuals, cotangent):
+    logits, labels, pos_weight = residuals
+    exp_neg_abs = jnp.exp(-jnp.abs(logits))
+    reciprocal = 1.0 / (1.0 + exp_neg_abs)
+    non_negative = logits >= 0
+    sigmoid_pos = jnp.where(non_negative, reciprocal, exp_neg_abs * reciprocal)  # sigmoid(x)
+    sigmoid_neg = jnp.where(non_negative, exp_neg_abs * reciprocal, reciprocal)  # sigmoid(-x)
+    positive = labels * sigmoid_neg
+    if pos_weight is not None:
+        positive = pos_weight * positive
+    logits_grad = cotangent * ((1.0 - labels) * sigmoid_pos - positive)
+    softplus_pos, softplus_neg = _softplus_parts(logits)
+    weighted_neg = softplus_neg if pos_weight is None else pos_weight * softplus_neg
+    labels_grad = cotangent * (weighted_neg - softplus_pos)
+    pos_weight_grad = None if pos_weight is None else cotangent * labels * softplus_neg
+    return logits_grad, labels_grad, pos_weight_grad
+
+
+_sigmoid_binary_cross_entropy_kernel.defvjp(
+    _sigmoid_binary_cross_entropy_fwd, _sigmoid_binary_cross_entropy_bwd
+)
+
+
+# ------------------------------------------------------ probability-space (Keras) forms
+
+
+def _clip_probs(probs, epsilon):
+    low = jnp.asarray(epsilon, probs.dtype)
+    high = jnp.asarray(1.0 - epsilon, probs.dtype)
+    inside = (probs >= low) & (probs <= high)
+    return jnp.clip(probs, low, high), inside
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _binary_cross_entropy_kernel(probs, labels, epsilon):
+    return _binary_cross_entropy_fwd(probs, labels, epsilon)[0]
+
+
+def _binary_cross_entropy_fwd(probs, labels, epsilon):
+    clipped, _ = _clip_probs(probs, epsilon)
+    loss = -(labels * jnp.log(clipped)) - (1.0 - labels) * jnp.log(1.0 - clipped)
+    return loss, (probs, labels)
+
+
+def _binary_cross_entropy_bwd(epsilon, residuals, cotangent):
+    probs, labels = residuals
+    clipped, inside = _clip_probs(probs, epsilon)
+    slope = (1.0 - labels) / (1.0 - clipped) - labels / clipped
+    probs_grad = jnp.where(inside, cotangent * slope, jnp.zeros((), probs.dtype))
+    labels_grad = cotangent * (jnp.log(1.0 - clipped) - jnp.log(clipped))
+    return probs_grad, labels_grad
+
+
+_binary_cross_entropy_kernel.defvjp(_binary_cross_entropy_fwd, _binary_cross_entropy_bwd)
+
+
+def _normalised(probs, mask, axis):
+    """Probabilities divided by their (unmasked) row sum; entirely masked rows divide by 1."""
+    if mask is not None:
+        probs = jnp.where(mask, probs, jnp.zeros((), probs.dtype))
+    total = jnp.sum(probs, axis=axis, keepdims=True)
+    if mask is not None:
+        total = jnp.where(_row_active(mask, axis), total, jnp.ones((), total.dtype))
+    return probs, total
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def _categorical_cross_entropy_kernel(probs, labels, mask, axis, epsilon):
+    return _categorical_cross_entropy_fwd(probs, labels, mask, axis, epsilon)[0]
+
+
+def _categorical_cross_entropy_fwd(probs, labels, mask, axis, epsilon):
+    masked_probs, total = _normalised(probs, mask, axis)
+    clipped, _ = _clip_probs(masked_probs / total, epsilon)
+    loss = -jnp.sum(labels * jnp.log(clipped), axis=axis)
+    return loss, (probs, labels, mask, total)
+
+
+def _categorical_cross_entropy_bwd(axis, epsilon, residuals, cotangent):
+    probs, labels, mask, total = residuals
+    cotangent = jnp.expand_dims(cotangent, axis)
+    masked_probs = probs if mask is None else jnp.where(mask, probs, jnp.zeros((), probs.dtype))
+    normalised = masked_probs / total
+    clipped, inside = _clip_probs(normalised, epsilon)
+    # d loss / d q_c = -y_c / clip(q_c) inside the clip range; q = p / sum(p).
+    slope = jnp.where(inside, -labels / clipped, jnp.zeros((), probs.dtype))
+    through_total = jnp.sum(slope * normalised, axis=axis, keepdims=True)
+    probs_grad = cotangent * (slope - through_total) / total
+    if mask is not None:
+        probs_grad = jnp.where(mask, probs_grad, jnp.zeros((), probs.dtype))
+    labels_grad = -cotangent * jnp.log(clipped)
+    return probs_grad, labels_grad, None
+
+
+_categorical_cross_entropy_kernel.defvjp(
+    _categorical_cross_entropy_fwd, _categorical_cross_entropy_bwd
+)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5))
+def _sparse_categorical_cross_entropy_kernel(probs, labels, mask, axis, epsilon, ignore_index):
+    return _sparse_categorical_cross_entropy_fwd(probs, labels, mask, axis, epsilon, ignore_index)[0]
+
+
+def _sparse_categorical_cross_entropy_fwd(probs, labels, mask, axis, epsilon, ignore_index):
+    num_classes = probs.shape[axis]
+    safe_labels, active, valid = _label_status(
+        labels, mask, num_classes, axis, ignore_index, probs.shape
+    )
+    factor = _row_factor(active, valid, probs.dtype)
+    masked_probs, total = _normalised(probs, mask, axis)
+    label_prob = jnp.take_along_axis(masked_probs, safe_labels, axis) / total
+    clipped, _ = _clip_probs(label_prob, epsilon)
+    loss = -jnp.log(clipped) * factor
+    return jnp.squeeze(loss, axis), (probs, safe_labels, mask, total, factor)
+
+
+def _sparse_categorical_cross_entropy_bwd(axis, epsilon, ignore_index, residuals, cotangent):
+    probs, safe_labels, mask, total, factor = residuals
+    cotangent = jnp.expand_dims(cotangent, axis) * factor
+    masked_probs = probs if mask is None else jnp.where(mask, probs, jnp.zeros((), probs.dtype))
+    label_prob = jnp.take_along_axis(masked_probs, safe_labels, axis) / total
+    clipped, inside = _clip_probs(label_prob, epsilon)
+    # d loss / d p_j = -(1 / clip(q_l)) ([j == l] - q_l) / sum(p), zero outside the clip range.
+    scale = jnp.where(inside, -cotangent / (clipped * total), jnp.zeros((), probs.dtype))
+    classes = lax.broadcasted_iota(jnp.int32, probs.shape, axis)
+    indicator = jnp.where(classes == safe_labels, jnp.ones((), probs.dtype), jnp.zeros((), probs.dtype))
+    probs_grad = scale * (indicator - label_prob)
+    if mask is not None:
+        probs_grad = jnp.where(mask, probs_grad, jnp.zeros((), probs.dtype))
+    return probs_grad, None, None
+
+
+_sparse_categorical_cross_entropy_kernel.defvjp(
+    _sparse_categorical_cross_entropy_fwd, _sparse_categorical_cross_entropy_bwd
+)
+
+
+# ------------------------------------------------------------------------ public API
+
+
+def _prepare_mask(where, shape):
+    """Check a ``where`` mask against the first argument's shape and broadcast it there."""
+    validation.check_where("where", where, shape)
+    if where is None:
+        return None
+    return jnp.broadcast_to(jnp.asarray(where), shape)
+
+
+def _smooth_binary(labels, label_smoothing):
+    if _is_zero(label_smoothing):
+        return labels
+    smoothing = jnp.asarray(label_smoothing, labels.dtype)
+    return labels * (1.0 - smoothing) + smoothing * 0.5
+
+
+def _is_zero(value) -> bool:
+    return not validation.is_traced(value) and jnp.ndim(value) == 0 and float(value) == 0.0
+
+
+def sigmoid_binary_cross_entropy(
+    logits: jax.typing.ArrayLike,
+    labels: jax.typing.ArrayLike,
+    *,
+    pos_weight: jax.typing.ArrayLike | None = None,
+    label_smoothing: float = 0.0,
+    where: jax.typing.ArrayLike | None = None,
+) -> jax.Array:
+    r"""Binary cross-entropy from logits, elementwise, with PyTorch's ``pos_weight``.
+
+    .. math::
+        \ell = -w\,y \log \sigma(x) - (1 - y) \log(1 - \sigma(x))
+             = w\,y\,\mathrm{softplus}(-x) + (1 - y)\,\mathrm{softplus}(x)
+
+    with ``y`` smoothed as Keras does, ``y (1 - s) + s / 2``. Both parts are
+    non-negative and computed from one ``exp(-|x|)``, so the loss is finite and
+    accurate for every finite logit (it equals ``|x|`` for a wrong label at
+    ``|x| = 3e38``) and the gradient ``(1 - y) sigmoid(x) - w y sigmoid(-x)`` is
+    always finite.
+
+    Args:
+      logits: floating array of any shape.
+      labels: array of the same shape, values in ``[0, 1]`` (hard or soft); integer
+        or boolean labels are cast to the computation dtype.
+      pos_weight: optional weight of the positive term (PyTorch's
+        ``BCEWithLogitsLoss(pos_weight=...)``), broadcastable to ``logits``; ``>= 0``.
+      label_smoothing: in ``[0, 1]``.
+      where: optional boolean mask broadcastable to ``logits``; masked elements
+        give loss 0 and gradient 0.
+
+    Returns:
+      The elementwise loss, shape of ``logits`` (float32 for half-precision inputs).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> jaxloss.sigmoid_binary_cross_entropy(jnp.array([2.0, -1.0]), jnp.array([1.0, 0.0]))
+      Array([0.126928 , 0.3132617], dtype=float32)
+
+    References:
+      PyTorch ``torch.nn.BCEWithLogitsLoss``; Keras ``BinaryCrossentropy``.
+    """
+    validation.check_floating("logits", logits)
+    validation.check_same_shape("logits", logits, "labels", labels)
+    _check_label_smoothing(label_smoothing)
+    shape = jnp.shape(logits)
+    mask = _prepare_mask(where, shape)
+    dtype = validation.compute_dtype(logits, labels)
+    logits = jnp.asarray(logits).astype(dtype)
+    labels = _smooth_binary(jnp.asarray(labels).astype(dtype), label_smoothing)
+    if pos_weight is not None:
+        validation.check_floating("pos_weight", pos_weight)
+        _check_broadcasts("pos_weight", pos_weight, shape, "logits")
+        validation.check_non_negative("pos_weight", pos_weight)
+        pos_weight = jnp.broadcast_to(jnp.asarray(pos_weight).astype(dtype), shape)
+    loss = _sigmoid_binary_cross_entropy_kernel(logits, labels, pos_weight)
+    return validation.apply_where(loss, mask)
+
+
+def binary_cross_entropy(
+    probs: jax.typing.ArrayLike,
+    labels: jax.typing.ArrayLike,
+    *,
+    epsilon: float = 1e-7,
+    label_smoothing: float = 0.0,
+    where: jax.typing.ArrayLike | None = None,
+) -> jax.Array:
+    r"""Binary cross-entropy from probabilities, elementwise, clipped as Keras clips.
+
+    .. math::
+        \ell = -y \log \hat p - (1 - y) \log(1 - \hat p),\qquad
+        \hat p = \mathrm{clip}(p, \epsilon, 1 - \epsilon)
+
+    with ``y`` smoothed as Keras does, ``y (1 - s) + s / 2``. The gradient with
+    respect to ``p`` is zero outside ``[epsilon, 1 - epsilon]`` (as the clip's).
+    Keras's ``BinaryCrossentropy`` then averages over the last axis; this kernel
+    does not.
+
+    Args:
+      probs: floating array of probabilities.
+      labels: array of the same shape, values in ``[0, 1]``.
+      epsilon: clipping constant in ``[0, 0.5)`` (Keras: ``1e-7``).
+      label_smoothing: in ``[0, 1]``.
+      where: optional boolean mask broadcastable to ``probs``; masked elements give
+        loss 0 and gradient 0.
+
+    Returns:
+      The elementwise loss, shape of ``probs``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> jaxloss.binary_cross_entropy(jnp.array([0.9, 0.2]), jnp.array([1.0, 0.0]))
+      Array([0.105361, 0.223144], dtype=float32)
+
+    References:
+      Keras ``keras.losses.binary_crossentropy`` (``from_logits=False``).
+    """
+    validation.check_floating("probs", probs)
+    validation.check_same_shape("probs", probs, "labels", labels)
+    _check_label_smoothing(label_smoothing)
+    _check_epsilon(epsilon)
+    mask = _prepare_mask(where, jnp.shape(probs))
+    dtype = validation.compute_dtype(probs, labels)
+    probs = jnp.asarray(probs).astype(dtype)
+    labels = _smooth_binary(jnp.asarray(labels).astype(dtype), label_smoothing)
+    loss = _binary_cross_entropy_kernel(probs, labels, float(epsilon))
+    return validation.apply_where(loss, mask)
+
+
+def _smooth_categorical(labels, label_smoothing, mask, axis):
+    """Keras smoothing ``y (1 - s) + s / C`` over the unmasked classes; masked labels become 0."""
+    if not _is_zero(label_smoothing):
+        smoothing = jnp.asarray(label_smoothing, labels.dtype)
+        if mask is None:
+            num_classes = jnp.asarray(labels.shape[axis], labels.dtype)
+        else:
+            counts = jnp.sum(jnp.broadcast_to(mask, labels.shape), axis=axis, keepdims=True)
+            num_classes = jnp.maximum(counts, 1).astype(labels.dtype)
+        labels = labels * (1.0 - smoothing) + smoothing / num_classes
+    if mask is not None:
+        labels = jnp.where(mask, labels, jnp.zeros((), labels.dtype))
+    return labels
+
+
+def softmax_cross_entropy(
+    logits: jax.typing.ArrayLike,
+    labels: jax.typing.ArrayLike,
+    *,
+    axis: int = -1,
+    label_smoothing: float = 0.0,
+    where: jax.typing.ArrayLike | None = None,
+) -> jax.Array:
+    r"""Softmax cross-entropy with dense (one-hot or soft) labels.
+
+    .. math::
+        \ell = \sum_c y_c \big(\log\textstyle\sum_k e^{x_k} - x_c\big)
+             = \Big(\sum_c y_c\Big) L - 2 \sum_c y_c \frac{x_c - m}{2},
+        \qquad L = \log \sum_k e^{x_k - m},\ m = \max_k x_k
+
+    with ``y`` smoothed as Keras does, ``y (1 - s) + s / C``. Only ``m`` and ``L``
+    (one number each per row) are saved for the backward pass
+    ``g (softmax(x) sum(y) - y)``.
+
+    Args:
+      logits: floating array with a class axis.
+      labels: floating array of the same shape (rows need not sum to 1).
+      axis: the class axis.
+      label_smoothing: in ``[0, 1]``; ``C`` counts the unmasked classes.
+      where: optional boolean mask broadcastable to ``logits``: masked classes are
+        treated exactly as if sliced away; a ``[..., 1]`` mask drops whole examples
+        (loss 0, gradient 0).
+
+    Returns:
+      The loss per example: ``logits``'s shape without ``axis``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> jaxloss.softmax_cross_entropy(jnp.array([[2.0, 0.0, -1.0]]), jnp.array([[1.0, 0.0, 0.0]]))
+      Array([0.169846], dtype=float32)
+
+    References:
+      optax ``softmax_cross_entropy``; Keras ``CategoricalCrossentropy(from_logits=True)``.
+    """
+    validation.check_floating("logits", logits)
+    validation.check_floating("labels", labels)
+    validation.check_same_shape("logits", logits, "labels", labels)
+    axis = _check_class_axis("logits", logits, axis)
+    _check_label_smoothing(label_smoothing)
+    mask = _prepare_mask(where, jnp.shape(logits))
+    dtype = validation.compute_dtype(logits, labels)
+    logits = jnp.asarray(logits).astype(dtype)
+    labels = _smooth_categorical(jnp.asarray(labels).astype(dtype), label_smoothing, mask, axis)
+    return _softmax_cross_entropy_kernel(logits, labels, mask, axis)
+
+
+def sparse_softmax_cross_entropy(
+    logits: jax.typing.ArrayLike,
+    labels: jax.typing.ArrayLike,
+    *,
+    axis: int = -1,
+    label_smoothing: float = 0.0,
+    ignore_index: int | None = None,
+    class_weights: jax.typing.ArrayLike | None = None,
+    where: jax.typing.ArrayLike | None = None,
+) -> jax.Array:
+    r"""Softmax cross-entropy with integer labels; never builds a one-hot of the labels.
+
+    .. math::
+        \ell = w_{y}\Big[(1 - s)\big(L - (x_y - m)\big)
+               + s \big(L - \tfrac{1}{C}\textstyle\sum_c (x_c - m)\big)\Big],
+        \qquad L = \log \sum_k e^{x_k - m},\ m = \max_k x_k
+
+    which is the dense loss against the Keras-smoothed one-hot label. Every part is
+    non-negative and linear parts use ``(x - m) / 2``, so the loss is finite whenever
+    its exact value is; the gradient ``g w_y (softmax(x) - (1 - s) [c = y] - s / C)``
+    is computed in one fused elementwise pass from the saved per-row ``m`` and ``L``.
+
+    Args:
+      logits: floating array with a class axis of size ``C``.
+      labels: integer class indices, ``logits``'s shape without ``axis``.
+      axis: the class axis.
+      label_smoothing: in ``[0, 1]``; ``C`` counts the unmasked classes.
+      ignore_index: examples with this label give loss 0 and gradient 0 (PyTorch).
+      class_weights: optional ``[C]`` weights; each example's loss is multiplied by
+        the weight of its label (PyTorch's ``weight``, without its normalisation).
+      where: optional boolean mask broadcastable to ``logits``: masked classes are
+        treated as if sliced away; a ``[..., 1]`` mask drops whole examples.
+
+    Returns:
+      The loss per example, ``labels``'s shape. A label outside ``[0, C)`` that is
+      not ``ignore_index``, or that points at a masked class, gives NaN for that
+      example (and a NaN gradient row): it cannot raise under ``jit``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> jaxloss.sparse_softmax_cross_entropy(jnp.array([[2.0, 0.0, -1.0]]), jnp.array([0]))
+      Array([0.169846], dtype=float32)
+
+    References:
+      optax ``softmax_cross_entropy_with_integer_labels``; PyTorch
+      ``torch.nn.CrossEntropyLoss`` (``weight``, ``ignore_index``,
+      ``label_smoothing``).
+    """
+    validation.check_floating("logits", logits)
+    axis = _check_class_axis("logits", logits, axis)
+    _check_sparse_labels("logits", logits, labels, axis)
+    _check_label_smoothing(label_smoothing)
+    num_classes = jnp.shape(logits)[axis]
+    _check_class_weights(class_weights, num_classes)
+    ignore_index = _check_ignore_index(ignore_index)
+    mask = _prepare_mask(where, jnp.shape(logits))
+    dtype = validation.compute_dtype(logits)
+    logits = jnp.asarray(logits).astype(dtype)
+    labels = jnp.asarray(labels)
+    smoothed = not _is_zero(label_smoothing)
+    outputs = _sparse_softmax_cross_entropy_kernel(logits, labels, mask, axis, ignore_index, smoothed)
+    if smoothed:
+        half_label, half_uniform = outputs
+        smoothing = jnp.asarray(label_smoothing, dtype)
+        half = (1.0 - smoothing) * half_label + smoothing * half_uniform
+    else:
+        half = outputs
+    loss = half + half
+    if class_weights is not None:
+        weights = jnp.asarray(class_weights).astype(dtype)
+        safe_labels = jnp.clip(labels.astype(jnp.int32), 0, num_classes - 1)
+        loss = loss * jnp.take(weights, safe_labels)
+    return loss
+
+
+def categorical_cross_entropy(
+    probs: jax.typing.ArrayLike,
+    labels: jax.typing.ArrayLike,
+    *,
+    axis: int = -1,
+    epsilon: float = 1e-7,
+    label_smoothing: float = 0.0,
+    where: jax.typing.ArrayLike | None = None,
+) -> jax.Array:
+    r"""Categorical cross-entropy from probabilities, normalised then clipped as Keras does.
+
+    .. math::
+        \ell = -\sum_c y_c \log \mathrm{clip}\Big(\frac{p_c}{\sum_k p_k},
+               \epsilon, 1 - \epsilon\Big)
+
+    with ``y`` smoothed as Keras does, ``y (1 - s) + s / C``.
+
+    Args:
+      probs: floating array of non-negative scores with a class axis.
+      labels: floating array of the same shape (one-hot or soft).
+      axis: the class axis.
+      epsilon: clipping constant in ``[0, 0.5)`` (Keras: ``1e-7``).
+      label_smoothing: in ``[0, 1]``.
+      where: optional boolean mask broadcastable to ``probs``: masked classes are
+        treated as if sliced away (also in the normalisation).
+
+    Returns:
+      The loss per example: ``probs``'s shape without ``axis``. A row of zeros
+      (sum 0) gives NaN, as in Keras.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> jaxloss.categorical_cross_entropy(jnp.array([[0.8, 0.1, 0.1]]), jnp.array([[1.0, 0.0, 0.0]]))
+      Array([0.223144], dtype=float32)
+
+    References:
+      Keras ``keras.losses.categorical_crossentropy`` (``from_logits=False``).
+    """
+    validation.check_floating("probs", probs)
+    validation.check_floating("labels", labels)
+    validation.check_same_shape("probs", probs, "labels", labels)
+    axis = _check_class_axis("probs", probs, axis)
+    _check_label_smoothing(label_smoothing)
+    _check_epsilon(epsilon)
+    mask = _prepare_mask(where, jnp.shape(probs))
+    dtype = validation.compute_dtype(probs, labels)
+    probs = jnp.asarray(probs).astype(dtype)
+    labels = _smooth_categorical(jnp.asarray(labels).astype(dtype), label_smoothing, mask, axis)
+    return _categorical_cross_entropy_kernel(probs, labels, mask, axis, float(epsilon))
+
+
+def sparse_categorical_cross_entropy(
+    probs: jax.typing.ArrayLike,
+    labels: jax.typing.ArrayLike,
+    *,
+    axis: int = -1,
+    epsilon: float = 1e-7,
+    ignore_index: int | None = None,
+    where: jax.typing.ArrayLike | None = None,
+) -> jax.Array:
+    r"""Categorical cross-entropy from probabilities with integer labels (Keras's sparse form).
+
+    .. math::
+        \ell = -\log \mathrm{clip}\Big(\frac{p_y}{\sum_k p_k}, \epsilon, 1 - \epsilon\Big)
+
+    Args:
+      probs: floating array of non-negative scores with a class axis of size ``C``.
+      labels: integer class indices, ``probs``'s shape without ``axis``.
+      axis: the class axis.
+      epsilon: clipping constant in ``[0, 0.5)`` (Keras: ``1e-7``).
+      ignore_index: examples with this label give loss 0 and gradient 0.
+      where: optional boolean mask broadcastable to ``probs``: masked classes are
+        treated as if sliced away.
+
+    Returns:
+      The loss per example, ``labels``'s shape. A label outside ``[0, C)`` that is
+      not ``ignore_index``, or on a masked class, gives NaN for that example.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> jaxloss.sparse_categorical_cross_entropy(jnp.array([[0.8, 0.1, 0.1]]), jnp.array([0]))
+      Array([0.223144], dtype=float32)
+
+    References:
+      Keras ``keras.losses.sparse_categorical_crossentropy`` (``from_logits=False``).
+    """
+    validation.check_floating("probs", probs)
+    axis = _check_class_axis("probs", probs, axis)
+    _check_sparse_labels("probs", probs, labels, axis)
+    _check_epsilon(epsilon)
+    ignore_index = _check_ignore_index(ignore_index)
+    mask = _prepare_mask(where, jnp.shape(probs))
+    dtype = validation.compute_dtype(probs)
+    probs = jnp.asarray(probs).astype(dtype)
+    return _sparse_categorical_cross_entropy_kernel(
+        probs, jnp.asarray(labels), mask, axis, float(epsilon), ignore_index
+    )
