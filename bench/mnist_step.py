@@ -1,0 +1,376 @@
+"""Time one training step of the document's MNIST CNN: Flax NNX, jaxloss.nn and tf.keras.
+
+The model (Conv32 3×3 relu, MaxPool 2×2, Conv64 3×3 relu, MaxPool 2×2, Flatten,
+Dense128 relu, Dense10 softmax), Keras's sparse categorical cross-entropy on the
+softmax probabilities and Adam (learning rate 1e-3, epsilon 1e-7), batch 128,
+float32. One step is forward + backward + Adam update, and the loss is fetched
+to the host after every step, as ``train_on_batch`` returns it. Peers:
+
+- ``flax``: a straightforward Flax NNX CNN (``nnx.Conv``, ``nnx.max_pool``) with an
+  ``@nnx.jit`` step, as in Flax's MNIST example;
+- ``jaxloss.nn``: the same model on :func:`jaxloss.nn.conv2d_im2col` and
+  :func:`jaxloss.nn.max_pool_2x2`, same ``@nnx.jit`` step;
+- ``jaxloss.nn+jax.jit``: the same, stepped as a pure function of the split NNX
+  state with ``jax.jit`` and donated buffers (no per-call graph traversal);
+- ``keras.train_on_batch`` and ``keras.fit``: tf.keras (TensorFlow backend, its
+  default ``jit_compile``, i.e. no XLA on CPU) on the document's model; ``fit`` runs
+  ``--fit-steps`` batches per call and is reported per step.
+
+All peers run in one process on the same CPU, interleaved: each round times
+``--steps`` steps of every peer in a rotating order; the figure is the median
+over rounds, and each peer's ratio to ``keras.train_on_batch`` is the median of
+the per-round ratios. The first call (tracing and compilation) is timed apart
+and excluded, as are ``--warmup`` further steps.
+
+The allocator is whatever the process runs under: run it plainly for glibc
+malloc, or with ``LD_PRELOAD`` set to a caching allocator. ``--allocators
+glibc,mimalloc`` runs one child process per allocator (mimalloc found by
+:func:`jaxloss._src.allocator.find_allocator_library`) and prints one table.
+
+TensorFlow is needed only here: ``python3 -m venv /work/venv-tf &&
+/work/venv-tf/bin/pip install tensorflow-cpu jax flax optax cmeel-mimalloc``, then
+from the repository root::
+
+    /work/venv-tf/bin/python -m bench.mnist_step --allocators glibc,mimalloc
+
+Without TensorFlow the Keras peers are left out and the rest still runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+
+from bench import machine
+
+BATCH = 128
+EPSILON = 1e-7  # Keras's backend epsilon: probability clipping and Adam's epsilon
+LEARNING_RATE = 1e-3
+REFERENCE = "keras.train_on_batch"
+
+
+def make_batch(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(BATCH, 28, 28, 1)).astype(np.float32) / 255.0
+    labels = rng.integers(0, 10, size=(BATCH,)).astype(np.int32)
+    return images, labels
+
+
+@dataclasses.dataclass
+class Peer:
+    """One contender: ``run()`` performs ``steps_per_call`` training steps, returns the loss."""
+
+    run: Callable[[], float]
+    steps_per_call: int = 1
+
+
+# --------------------------------------------------------------------------- JAX peers
+
+
+def jax_peers(images: np.ndarray, labels: np.ndarray) -> dict[str, Peer]:
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from flax import nnx
+
+    from jaxloss.nn import conv2d_im2col, max_pool_2x2
+
+    def keras_sparse_categorical_cross_entropy(probs, targets):
+        # Keras on probabilities: normalise, clip to [eps, 1 - eps], -log p[label]; batch mean.
+        probs = probs / jnp.sum(probs, axis=-1, keepdims=True)
+        probs = jnp.clip(probs, EPSILON, 1.0 - EPSILON)
+        picked = jnp.take_along_axis(probs, targets[:, None], axis=-1)[:, 0]
+        return -jnp.mean(jnp.log(picked))
+
+    class FlaxCNN(nnx.Module):
+        def __init__(self, rngs: nnx.Rngs):
+            self.conv1 = nnx.Conv(1, 32, (3, 3), padding="VALID", rngs=rngs)
+            self.conv2 = nnx.Conv(32, 64, (3, 3), padding="VALID", rngs=rngs)
+            self.dense1 = nnx.Linear(5 * 5 * 64, 128, rngs=rngs)
+            self.dense2 = nnx.Linear(128, 10, rngs=rngs)
+
+        def __call__(self, x):
+            x = nnx.max_pool(nnx.relu(self.conv1(x)), (2, 2), (2, 2), "VALID")
+            x = nnx.max_pool(nnx.relu(self.conv2(x)), (2, 2), (2, 2), "VALID")
+            x = x.reshape(x.shape[0], -1)
+            return nnx.softmax(self.dense2(nnx.relu(self.dense1(x))))
+
+    class Conv2D(nnx.Module):
+        def __init__(self, in_channels: int, out_channels: int, rngs: nnx.Rngs):
+            init = nnx.initializers.glorot_uniform()
+            self.kernel = nnx.Param(init(rngs.params(), (3, 3, in_channels, out_channels)))
+            self.bias = nnx.Param(jnp.zeros((out_channels,)))
+
+        def __call__(self, x):
+            return conv2d_im2col(x, self.kernel[...], self.bias[...])
+
+    class JaxlossCNN(FlaxCNN):
+        def __init__(self, rngs: nnx.Rngs):
+            super().__init__(rngs)
+            self.conv1 = Conv2D(1, 32, rngs)
+            self.conv2 = Conv2D(32, 64, rngs)
+
+        def __call__(self, x):
+            x = max_pool_2x2(nnx.relu(self.conv1(x)))
+            x = max_pool_2x2(nnx.relu(self.conv2(x)))
+            x = x.reshape(x.shape[0], -1)
+            return nnx.softmax(self.dense2(nnx.relu(self.dense1(x))))
+
+    def adam():
+        return optax.adam(LEARNING_RATE, b1=0.9, b2=0.999, eps=EPSILON)
+
+    def loss_fn(model, x, y):
+        return keras_sparse_categorical_cross_entropy(model(x), y)
+
+    def train_step(model, optimizer, x, y):
+        loss, grads = nnx.value_and_grad(loss_fn)(model, x, y)
+        optimizer.update(model, grads)
+        return loss
+
+    nnx_step = nnx.jit(train_step)
+
+    x, y = jnp.asarray(images), jnp.asarray(labels)
+
+    def nnx_peer(model_cls):
+        model = model_cls(nnx.Rngs(0))
+        optimizer = nnx.Optimizer(model, adam(), wrt=nnx.Param)
+        return lambda: float(nnx_step(model, optimizer, x, y))
+
+    def functional_peer(model_cls):
+        model = model_cls(nnx.Rngs(0))
+        optimizer = nnx.Optimizer(model, adam(), wrt=nnx.Param)
+        graphdef, state = nnx.split((model, optimizer))
+
+        @functools.partial(jax.jit, donate_argnums=0)
+        def step(state, x, y):
+            model, optimizer = nnx.merge(graphdef, state)
+            loss = train_step(model, optimizer, x, y)
+            return nnx.state((model, optimizer)), loss
+
+        box = [state]
+
+        def run() -> float:
+            box[0], loss = step(box[0], x, y)
+            return float(loss)
+
+        return run
+
+    return {
+        "flax": Peer(nnx_peer(FlaxCNN)),
+        "jaxloss.nn": Peer(nnx_peer(JaxlossCNN)),
+        "jaxloss.nn+jax.jit": Peer(functional_peer(JaxlossCNN)),
+    }
+
+
+# ------------------------------------------------------------------------- Keras peers
+
+
+def keras_peers(
+    images: np.ndarray, labels: np.ndarray, fit_steps: int
+) -> tuple[dict[str, Peer], bool]:
+    import keras
+    import tensorflow as tf  # noqa: F401  (the peer is tf.keras: fail here if TF is absent)
+
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError(
+            f"tf.keras peer needs KERAS_BACKEND=tensorflow, got {keras.backend.backend()}"
+        )
+
+    def document_model():
+        layers = keras.layers
+        model = keras.Sequential(
+            [
+                keras.Input((28, 28, 1)),
+                layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
+                layers.MaxPooling2D(pool_size=(2, 2)),
+                layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
+                layers.MaxPooling2D(pool_size=(2, 2)),
+                layers.Flatten(),
+                layers.Dense(128, activation="relu"),
+                layers.Dense(10, activation="softmax"),
+            ]
+        )
+        model.compile(
+            optimizer="adam",
+            loss=keras.losses.SparseCategoricalCrossentropy(),
+            metrics=["accuracy"],
+        )
+        return model
+
+    on_batch = document_model()
+
+    def train_on_batch() -> float:
+        return float(on_batch.train_on_batch(images, labels)[0])
+
+    fitted = document_model()
+    fit_x = np.concatenate([images] * fit_steps)
+    fit_y = np.concatenate([labels] * fit_steps)
+
+    def fit() -> float:
+        history = fitted.fit(fit_x, fit_y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+        return float(history.history["loss"][-1])
+
+    peers = {"keras.train_on_batch": Peer(train_on_batch), "keras.fit": Peer(fit, fit_steps)}
+    return peers, bool(on_batch.jit_compile)
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def measure(peers: dict[str, Peer], *, warmup: int, rounds: int, steps: int) -> dict:
+    names = list(peers)
+    first_call_s, losses = {}, {}
+    for name in names:
+        start = time.perf_counter()
+        losses[name] = peers[name].run()
+        first_call_s[name] = time.perf_counter() - start
+    for name in names:
+        for _ in range(warmup):
+            peers[name].run()
+    per_step_ms: dict[str, list[float]] = {name: [] for name in names}
+    for round_index in range(rounds):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            peer = peers[name]
+            calls = max(1, steps // peer.steps_per_call)
+            start = time.perf_counter()
+            for _ in range(calls):
+                losses[name] = peer.run()
+            elapsed = time.perf_counter() - start
+            per_step_ms[name].append(1e3 * elapsed / (calls * peer.steps_per_call))
+    result = {}
+    for name in names:
+        entry = {
+            "median_ms": statistics.median(per_step_ms[name]),
+            "min_ms": min(per_step_ms[name]),
+            "max_ms": max(per_step_ms[name]),
+            "first_call_s": first_call_s[name],
+            "last_loss": losses[name],
+        }
+        if REFERENCE in per_step_ms:
+            entry["ratio_to_keras"] = statistics.median(
+                ours / ref for ours, ref in zip(per_step_ms[name], per_step_ms[REFERENCE])
+            )
+        result[name] = entry
+    return result
+
+
+def run_here(args: argparse.Namespace) -> dict:
+    images, labels = make_batch()
+    peers: dict[str, Peer] = {}
+    notes = []
+    if "keras" in args.peers:
+        try:
+            keras_side, jit_compile = keras_peers(images, labels, args.fit_steps)
+        except ImportError as err:
+            notes.append(f"tf.keras peers left out: {err}.")
+        else:
+            notes.append(f"tf.keras jit_compile={jit_compile}.")
+            peers.update(keras_side)
+    if "jax" in args.peers:
+        peers.update(jax_peers(images, labels))
+    import jax
+
+    return {
+        "allocator": machine.allocator_in_process(),
+        "machine": machine.describe(),
+        "jax": jax.__version__,
+        "batch": BATCH,
+        "rounds": args.rounds,
+        "steps_per_round": args.steps,
+        "notes": notes,
+        "peers": measure(peers, warmup=args.warmup, rounds=args.rounds, steps=args.steps),
+    }
+
+
+def run_children(args: argparse.Namespace) -> list[dict]:
+    from jaxloss._src.allocator import find_allocator_library
+
+    results = []
+    for allocator in args.allocators.split(","):
+        env = dict(os.environ)
+        env.pop("LD_PRELOAD", None)
+        if allocator != "glibc":
+            library = find_allocator_library(names=(allocator,))
+            if library is None:
+                print(f"# {allocator}: no library found, skipped", file=sys.stderr)
+                continue
+            env["LD_PRELOAD"] = str(library)
+        command = [sys.executable, "-m", "bench.mnist_step", "--json-only", *args.child_args]
+        done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return results
+
+
+def markdown(results: list[dict]) -> str:
+    lines = [
+        "| peer | allocator | median ms/step | ratio to keras.train_on_batch | first call s |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for result in results:
+        for name, entry in result["peers"].items():
+            ratio = entry.get("ratio_to_keras")
+            lines.append(
+                f"| {name} | {result['allocator']} | {entry['median_ms']:.1f} "
+                f"| {'' if ratio is None else f'{ratio:.2f}'} | {entry['first_call_s']:.1f} |"
+            )
+    if results:
+        first = results[0]
+        lines.append("")
+        lines.append(
+            f"{machine.machine_label(first['machine'])}; batch {BATCH}, float32, "
+            f"{first['rounds']} interleaved rounds of {first['steps_per_round']} steps per peer; "
+            f"JAX {first['jax']}. {' '.join(first['notes'])}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--peers", default="jax,keras", help="comma list of: jax, keras")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=10, help="steps per peer per round")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--fit-steps", type=int, default=10, help="batches per keras.fit call")
+    parser.add_argument(
+        "--allocators", default=None, help="e.g. glibc,mimalloc: one child process each"
+    )
+    parser.add_argument("--json-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, default=None, help="write the JSON results here")
+    args = parser.parse_args(argv)
+    args.child_args = [
+        f"--peers={args.peers}",
+        f"--rounds={args.rounds}",
+        f"--steps={args.steps}",
+        f"--warmup={args.warmup}",
+        f"--fit-steps={args.fit_steps}",
+    ]
+    if args.allocators:
+        results = run_children(args)
+    else:
+        results = [run_here(args)]
+        if args.json_only:
+            print(json.dumps(results[0]))
+            return
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2))
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()

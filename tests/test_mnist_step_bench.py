@@ -1,0 +1,47 @@
+"""bench/mnist_step.py: the interleaved measuring loop, the table, and (slow) a real run."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import mnist_step
+
+
+def test_measure_interleaves_rotates_and_reports_ratio():
+    calls = []
+
+    def peer(name, loss):
+        return lambda: calls.append(name) or loss
+
+    peers = {
+        "keras.train_on_batch": mnist_step.Peer(peer("k", 1.0)),
+        "fit": mnist_step.Peer(peer("f", 2.0), steps_per_call=2),
+    }
+    result = mnist_step.measure(peers, warmup=1, rounds=2, steps=4)
+    # first call, warm-up, round 0 (k then f), round 1 rotated (f then k)
+    assert calls == ["k", "f", "k", "f"] + ["k"] * 4 + ["f"] * 2 + ["f"] * 2 + ["k"] * 4
+    assert result["keras.train_on_batch"]["ratio_to_keras"] == 1.0
+    assert result["fit"]["last_loss"] == 2.0 and result["fit"]["median_ms"] > 0
+    table = mnist_step.markdown(
+        [
+            {
+                "allocator": "glibc",
+                "machine": {"cpu_model": "CPU", "cores": 2, "memory_gib": None},
+                "rounds": 2,
+                "steps_per_round": 4,
+                "jax": "0",
+                "notes": [],
+                "peers": result,
+            }
+        ]
+    )
+    assert "| fit | glibc |" in table and "CPU, 2 cores" in table
+
+
+@pytest.mark.slow
+@pytest.mark.standard_promotion
+def test_jax_peers_train(capsys):
+    mnist_step.main(["--peers", "jax", "--rounds", "1", "--steps", "1", "--warmup", "0"])
+    table = capsys.readouterr().out
+    for peer in ("flax", "jaxloss.nn", "jaxloss.nn+jax.jit"):
+        assert f"| {peer} |" in table
