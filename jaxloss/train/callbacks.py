@@ -1,0 +1,179 @@
+"""Callbacks with Keras's hooks: ``History``, ``EarlyStopping``, ``TerminateOnNaN``.
+
+A callback's ``model`` is the :class:`~jaxloss.train.Trainer`; it can read and set
+``get_weights()``/``set_weights()`` and stop training with ``model.stop_training = True``.
+Logs are plain ``dict[str, float]``: running means over the epoch so far in
+``on_train_batch_end``, the epoch's values (with ``val_*``) in ``on_epoch_end``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+Logs = dict[str, float]
+
+# Metrics that improve upwards; everything else monitored in "auto" mode must be a loss-like name.
+_UPWARD_METRICS = ("acc", "accuracy", "auc", "precision", "recall")
+_DOWNWARD_METRICS = ("loss", "mse", "mae", "mean_squared_error", "mean_absolute_error")
+
+
+class Callback:
+    """Base class: override any hook; the defaults do nothing."""
+
+    model: Any = None
+
+    def set_model(self, model: Any) -> None:
+        self.model = model
+
+    def on_train_begin(self, logs: Logs | None = None) -> None: ...
+
+    def on_train_end(self, logs: Logs | None = None) -> None: ...
+
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None: ...
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None: ...
+
+    def on_train_batch_begin(self, batch: int, logs: Logs | None = None) -> None: ...
+
+    def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None: ...
+
+    @property
+    def needs_batch_logs(self) -> bool:
+        """True when ``on_train_batch_end`` is overridden: the loop then fetches logs per step."""
+        return type(self).on_train_batch_end is not Callback.on_train_batch_end
+
+
+class History(Callback):
+    """Records each epoch's logs: ``history.history["loss"]`` is a list, one value per epoch."""
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+        self.params: dict[str, Any] = {}
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        self.epoch = []
+        self.history = {}
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        self.epoch.append(epoch)
+        for name, value in (logs or {}).items():
+            self.history.setdefault(name, []).append(value)
+
+
+class TerminateOnNaN(Callback):
+    """Stop training as soon as the running loss is NaN or infinite (checked after every batch)."""
+
+    def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            print(f"Batch {batch}: Invalid loss, terminating training")
+            self.model.stop_training = True
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved for ``patience`` epochs (Keras's rule).
+
+    An epoch improves on the best value when ``current - min_delta < best`` (mode
+    ``"min"``) or ``current + min_delta > best`` (mode ``"max"``); ``"auto"`` picks
+    ``"max"`` for accuracy-like names and ``"min"`` for losses. With
+    ``restore_best_weights=True`` the weights of the best epoch are put back when
+    training ends (also when it ran all its epochs), as Keras 3 does.
+
+    Args:
+      monitor: log name, e.g. ``"val_loss"`` or ``"val_accuracy"``.
+      min_delta: smallest change that counts as an improvement (>= 0).
+      patience: epochs without improvement before stopping.
+      verbose: 1 prints when it stops and when it restores weights.
+      mode: ``"auto"``, ``"min"`` or ``"max"``.
+      baseline: training stops unless the monitor improves on this value.
+      restore_best_weights: restore the best epoch's weights at the end.
+      start_from_epoch: epochs to wait before monitoring starts.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        min_delta: float = 0.0,
+        patience: int = 0,
+        verbose: int = 0,
+        mode: str = "auto",
+        baseline: float | None = None,
+        restore_best_weights: bool = False,
+        start_from_epoch: int = 0,
+    ):
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"`mode` must be 'auto', 'min' or 'max', got {mode!r}.")
+        if patience < 0:
+            raise ValueError(f"`patience` must be >= 0, got {patience}.")
+        self.monitor = monitor
+        self.min_delta = abs(float(min_delta))
+        self.patience = patience
+        self.verbose = verbose
+        self.mode = self._resolve_mode(monitor, mode)
+        self.baseline = baseline
+        self.restore_best_weights = restore_best_weights
+        self.start_from_epoch = start_from_epoch
+        self.best: float | None = None
+        self.best_weights: Any = None
+        self.best_epoch = 0
+        self.wait = 0
+        self.stopped_epoch = 0
+
+    @staticmethod
+    def _resolve_mode(monitor: str, mode: str) -> str:
+        if mode != "auto":
+            return mode
+        name = monitor.removeprefix("val_")
+        if name.endswith(_UPWARD_METRICS):
+            return "max"
+        if name.endswith(_DOWNWARD_METRICS):
+            return "min"
+        raise ValueError(
+            f"EarlyStopping cannot tell whether {monitor!r} should rise or fall; "
+            "pass mode='min' or mode='max'."
+        )
+
+    def _is_improvement(self, value: float, reference: float | None) -> bool:
+        if reference is None:
+            return True
+        if self.mode == "min":
+            return value + self.min_delta < reference
+        return value - self.min_delta > reference
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        self.best, self.best_weights, self.best_epoch = None, None, 0
+        self.wait, self.stopped_epoch = 0, 0
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        current = (logs or {}).get(self.monitor)
+        if current is None:
+            available = ", ".join(logs or {})
+            raise ValueError(
+                f"EarlyStopping monitors {self.monitor!r}, which is not in the logs ({available})."
+            )
+        if epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights, self.best_epoch = self.model.get_weights(), epoch
+        self.wait += 1
+        if self._is_improvement(current, self.best):
+            self.best, self.best_epoch = current, epoch
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            if self.baseline is None or self._is_improvement(current, self.baseline):
+                self.wait = 0
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs: Logs | None = None) -> None:
+        if self.stopped_epoch > 0 and self.verbose > 0:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose > 0:
+                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+            self.model.set_weights(self.best_weights)
+

@@ -1,0 +1,608 @@
+"""``compile``/``fit``/``evaluate``/``predict`` for Flax NNX models with optax, shaped like Keras.
+
+The document's Keras code maps line by line::
+
+    model.compile(optimizer="adam", loss=..., metrics=["accuracy"])   # Keras
+    trainer = compile(model, optimizer="adam", loss=..., metrics=["accuracy"])   # jaxloss
+    history = trainer.fit(x_train, y_train, epochs=5, batch_size=32, validation_split=0.2)
+
+How a step is computed (one source of truth for each rule):
+
+* One ``jax.jit`` train step per trainer over the split NNX state
+  ``(params, rest, opt_state)``; batches always have the same shape because a
+  ragged last batch is padded (rows repeated, ``mask`` 0), so the step is traced
+  once per input shape and never again in later epochs (``trace_counts`` counts).
+* Each output's loss is the Keras loss object called with
+  ``sample_weight = user_or_class_weight * mask``; a loss reduced by
+  ``sum_over_batch_size`` divides by the padded batch size, so it is rescaled by
+  ``padded / real`` and equals Keras's value on the smaller batch exactly. A loss
+  that reduces over the batch itself (a plain function returning a scalar), or a
+  model with batch statistics, is never padded: the ragged batch then compiles
+  once more (a second shape), still not once per epoch.
+* The total loss is ``sum(loss_weight * output_loss) + sum(regularization)``,
+  as Keras's ``compute_loss``; the reported ``loss`` is the running mean of the
+  batch totals weighted by batch size, each output's ``<name>_loss`` is reported
+  unweighted, and metrics are ``sum(value * w) / sum(w)`` over the epoch.
+
+Data parallelism, checkpoints and NaN stops plug into this structure: the state is
+the pytree :class:`TrainState`, batches reach the step through
+:meth:`Trainer._device_batch`, and reductions are global sums divided by global
+counts (never a mean of per-shard means).
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from jaxloss.train import batching, layers
+from jaxloss.train import metrics as metrics_lib
+from jaxloss.train import objectives, optimizers
+from jaxloss.train.callbacks import Callback, History
+from jaxloss.train.progress import ProgressBar
+
+Accumulators = dict[str, jax.Array]
+
+
+class TrainState(NamedTuple):
+    """Everything a training run changes: parameters, other NNX state, optimizer state."""
+
+    params: Any
+    rest: Any
+    opt_state: Any
+
+
+class _Batch(NamedTuple):
+    x: Any
+    ys: list[np.ndarray]
+    sample_weight: np.ndarray
+    mask: np.ndarray
+
+
+class Trainer:
+    """A compiled model: ``fit``, ``evaluate``, ``predict`` (use :func:`compile` to build one).
+
+    Args:
+      model: a Flax NNX module; ``model(x)`` returns an array, or a dict/list of
+        arrays for a multi-output model (list outputs are named ``output_1``, ...).
+      optimizer: ``"adam"``, ``"adamw"``, ``"sgd"``, ``"rmsprop"`` (Keras defaults)
+        or an ``optax.GradientTransformation``.
+      loss: a name (resolved by :func:`jaxloss.losses.get`), a loss class or
+        instance, or a function ``fn(y_true, y_pred)``; for several outputs a dict
+        by output name or a list in output order (``None`` for an output without loss).
+      metrics: list of names/functions (``"accuracy"`` resolved from shapes as in
+        Keras); for several outputs a dict by output name, or a flat list applied
+        to every output.
+      loss_weights: scalar per output (dict or list), multiplies its loss in the total.
+      weighted_metrics: like ``metrics`` but weighted by ``sample_weight``/``class_weight``
+        (``metrics`` are not, as in Keras).
+
+    Raises:
+      ValueError: for an unknown optimizer, loss or metric name, a missing loss,
+        or loss/loss_weights structures that do not match the outputs (checked
+        when the output structure is known, at the first ``fit``/``evaluate``).
+    """
+
+    def __init__(
+        self,
+        model: nnx.Module,
+        optimizer: str | optax.GradientTransformation = "adam",
+        loss: Any = None,
+        metrics: Any = None,
+        loss_weights: Any = None,
+        weighted_metrics: Any = None,
+    ):
+        if loss is None:
+            raise ValueError("`loss` is required: a name, a loss class or instance, or a function.")
+        self.model = model
+        self.optimizer = optimizers.get(optimizer)
+        self._loss_spec = jax.tree.map(
+            objectives.resolve_loss, loss, is_leaf=lambda leaf: not isinstance(leaf, (dict, list, tuple))
+        )
+        self._metrics_spec = metrics
+        self._weighted_metrics_spec = weighted_metrics
+        self._loss_weights_spec = loss_weights
+        _check_metric_names(metrics)
+        _check_metric_names(weighted_metrics)
+
+        model.eval()
+        self._graphdef_eval = nnx.graphdef(model)
+        model.train()
+        self._graphdef_train = nnx.graphdef(model)
+        self._has_batch_stats = bool(jax.tree.leaves(nnx.state(model, nnx.BatchStat)))
+        self._opt_state = self.optimizer.init(nnx.state(model, nnx.Param))
+
+        self.stop_training = False
+        self.history: History | None = None
+        self.trace_counts: collections.Counter[str] = collections.Counter()
+        self._output_names: list[str | None] | None = None
+        self._objectives: list[objectives.OutputObjective] | None = None
+        self._pad_ragged = True
+        self._log_names: list[str] = []
+        self._train_step = jax.jit(self._train_step_impl)
+        self._eval_step = jax.jit(self._eval_step_impl)
+        self._predict_step = jax.jit(self._predict_step_impl)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def state(self) -> TrainState:
+        """The current :class:`TrainState` (read from the model and the optimizer)."""
+        _, params, rest = nnx.split(self.model, nnx.Param, ...)
+        return TrainState(params, rest, self._opt_state)
+
+    @state.setter
+    def state(self, state: TrainState) -> None:
+        nnx.update(self.model, state.params, state.rest)
+        self._opt_state = state.opt_state
+
+    def get_weights(self) -> Any:
+        """A host copy of the model's NNX state (parameters and other variables)."""
+        return jax.tree.map(np.array, nnx.state(self.model))
+
+    def set_weights(self, weights: Any) -> None:
+        """Load a state from :meth:`get_weights` into the model."""
+        nnx.update(self.model, jax.tree.map(jnp.asarray, weights))
+
+    # ------------------------------------------------------------------ build
+    def _abstract_outputs(self, x: Any) -> Any:
+        graphdef, state = nnx.split(self.model)
+
+        def call(state: Any, x: Any) -> Any:
+            return nnx.merge(graphdef, state)(x)
+
+        specs = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), x)
+        try:
+            return jax.eval_shape(call, state, specs)
+        except Exception as error:  # noqa: BLE001 - re-raised naming the input shapes
+            shapes = jax.tree.map(lambda a: tuple(a.shape), x)
+            raise ValueError(f"The model cannot be applied to `x` with shapes {shapes}: {error}") from error
+
+    def _build(self, x_batch: Any, y_raw: Any) -> list[np.ndarray]:
+        """Resolve objectives from the output structure; return ``y`` as a list in output order."""
+        outputs = self._abstract_outputs(x_batch)
+        names, flat_outputs = _name_outputs(outputs)
+        y_list = _y_in_output_order(y_raw, names)
+        if self._objectives is None:
+            self._output_names = names
+            losses = objectives.per_output(self._loss_spec, names, "loss")
+            weights = (
+                [None] * len(names)
+                if self._loss_weights_spec is None
+                else objectives.per_output(self._loss_weights_spec, names, "loss_weights")
+            )
+            metric_specs = _metric_lists(self._metrics_spec, names)
+            weighted_specs = _metric_lists(self._weighted_metrics_spec, names)
+            built, y_specs = [], []
+            for name, loss, weight, metric_list, weighted_list, y, out in zip(
+                names, losses, weights, metric_specs, weighted_specs, y_list, flat_outputs
+            ):
+                y_spec = jax.ShapeDtypeStruct((out.shape[0], *np.shape(y)[1:]), np.asarray(y).dtype)
+                y_specs.append(y_spec)
+                if loss is not None:
+                    objectives.check_output_fits_loss(loss, y_spec, out, name)
+                resolved = [metrics_lib.get(m, y_spec.shape, out.shape) for m in metric_list]
+                taken = {metric.name for metric in resolved}
+                for identifier in weighted_list:
+                    metric = metrics_lib.get(identifier, y_spec.shape, out.shape, weighted=True)
+                    if metric.name in taken:  # "accuracy" in both lists: Keras 2's name
+                        metric = metrics_lib.Metric(f"weighted_{metric.name}", metric.fn, True)
+                    resolved.append(metric)
+                built.append(objectives.OutputObjective(name, loss, weight, resolved))
+            if all(o.loss is None for o in built):
+                raise ValueError("Every output has `loss=None`: there is nothing to minimise.")
+            self._pad_ragged = not self._has_batch_stats and all(
+                o.loss is None or objectives.returns_per_example_values(o.loss, y_spec, out)
+                for o, y_spec, out in zip(built, y_specs, flat_outputs)
+            )
+            self._objectives = built
+            self._log_names = _log_names(built)
+        elif names != self._output_names:
+            raise ValueError(f"The model's outputs changed from {self._output_names} to {names}.")
+        return y_list
+
+    # ------------------------------------------------------------------ jitted steps
+    def _losses(
+        self, ys: Sequence[jax.Array], preds: Sequence[jax.Array], sample_weight: jax.Array,
+        mask: jax.Array, model: nnx.Module,
+    ) -> tuple[jax.Array, list[jax.Array | None]]:
+        weight = sample_weight * mask
+        rescale = mask.shape[0] / jnp.sum(mask)
+        total = jnp.zeros((), jnp.float32)
+        parts: list[jax.Array | None] = []
+        for objective, y_true, y_pred in zip(self._objectives, ys, preds):
+            if objective.loss is None:
+                parts.append(None)
+                continue
+            value = jnp.asarray(objective.loss(y_true, y_pred, sample_weight=weight), jnp.float32)
+            if objective.loss.reduction in objectives.BATCH_SIZE_REDUCTIONS:
+                value = value * rescale
+            parts.append(value)
+            total = total + (value if objective.weight is None else value * objective.weight)
+        return total + layers.regularization_loss(model), parts
+
+    def _accumulate(
+        self, accum: Accumulators, total: jax.Array, parts: list[jax.Array | None],
+        ys: Sequence[jax.Array], preds: Sequence[jax.Array], sample_weight: jax.Array,
+        mask: jax.Array,
+    ) -> Accumulators:
+        n_real = jnp.sum(mask)
+        weight = sample_weight * mask
+        updates = {"loss": (total * n_real, n_real)}
+        multi = len(self._objectives) > 1
+        for objective, part, y_true, y_pred in zip(self._objectives, parts, ys, preds):
+            if multi and part is not None:
+                updates[f"{objective.name}_loss"] = (part * n_real, n_real)
+            for metric in objective.metrics:
+                values = metrics_lib.per_sample(metric.fn(y_true, y_pred), mask.shape[0])
+                metric_weight = weight if metric.weighted else mask
+                updates[objective.prefix() + metric.name] = (
+                    jnp.sum(values * metric_weight), jnp.sum(metric_weight)
+                )
+        return {name: accum[name] + jnp.stack(updates[name]) for name in accum}
+
+    def _train_step_impl(
+        self, state: TrainState, accum: Accumulators, batch: _Batch
+    ) -> tuple[TrainState, Accumulators]:
+        self.trace_counts["train"] += 1
+
+        def loss_fn(params: Any) -> tuple[jax.Array, Any]:
+            model = nnx.merge(self._graphdef_train, params, state.rest)
+            preds = _flatten_outputs(model(batch.x), self._output_names)
+            total, parts = self._losses(batch.ys, preds, batch.sample_weight, batch.mask, model)
+            return total, (preds, parts, nnx.state(model, nnx.Not(nnx.Param)))
+
+        (total, (preds, parts, rest)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            state.params
+        )
+        updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        accum = self._accumulate(accum, total, parts, batch.ys, preds, batch.sample_weight, batch.mask)
+        return TrainState(params, rest, opt_state), accum
+
+    def _eval_step_impl(self, state: TrainState, accum: Accumulators, batch: _Batch) -> Accumulators:
+        self.trace_counts["evaluate"] += 1
+        model = nnx.merge(self._graphdef_eval, state.params, state.rest)
+        preds = _flatten_outputs(model(batch.x), self._output_names)
+        total, parts = self._losses(batch.ys, preds, batch.sample_weight, batch.mask, model)
+        return self._accumulate(accum, total, parts, batch.ys, preds, batch.sample_weight, batch.mask)
+
+    def _predict_step_impl(self, params: Any, rest: Any, x: Any) -> Any:
+        self.trace_counts["predict"] += 1
+        return nnx.merge(self._graphdef_eval, params, rest)(x)
+
+    # ------------------------------------------------------------------ host loop helpers
+    def _device_batch(self, batch: _Batch) -> _Batch:
+        """Move one batch to the device(s): the place to shard it over a mesh."""
+        return jax.device_put(batch)
+
+    def _new_accumulators(self) -> Accumulators:
+        return {name: jnp.zeros((2,), jnp.float32) for name in self._log_names}
+
+    def _read_logs(self, accum: Accumulators, prefix: str = "") -> dict[str, float]:
+        values = jax.device_get(accum)
+        return {
+            prefix + name: float(values[name][0] / values[name][1]) if values[name][1] else 0.0
+            for name in self._log_names
+        }
+
+    def _batches(
+        self, x: Any, ys: list[np.ndarray], sample_weight: np.ndarray, order: np.ndarray,
+        batch_size: int,
+    ) -> Any:
+        for index, n_real in batching.batch_indices(order, batch_size, self._pad_ragged):
+            yield self._device_batch(
+                _Batch(
+                    batching.take(x, index),
+                    [y[index] for y in ys],
+                    sample_weight[index],
+                    batching.mask(n_real, len(index)),
+                )
+            )
+
+    def _prepare(self, x: Any, y: Any, sample_weight: Any, batch_size: int) -> tuple:
+        """Convert and check ``x``, ``y``, ``sample_weight``; build objectives on first use."""
+        x = jax.tree.map(lambda a: batching.as_array(a, "x"), x)
+        y = jax.tree.map(lambda a: batching.as_array(a, "y"), y)
+        weight = None if sample_weight is None else batching.as_array(sample_weight, "sample_weight")
+        n = batching.check_lengths(x, y, weight)
+        x_batch = batching.take(x, slice(0, min(batch_size, n)))
+        ys = self._build(x_batch, y)
+        if weight is None:
+            weight = np.ones((n,), np.float32)
+        return x, ys, weight.astype(np.float32), n
+
+    def _evaluate_arrays(
+        self, x: Any, ys: list[np.ndarray], weight: np.ndarray, batch_size: int, verbose: int
+    ) -> dict[str, float]:
+        state = self.state
+        accum = self._new_accumulators()
+        n = len(weight)
+        progress = ProgressBar(batching.num_batches(n, batch_size), verbose)
+        for step, batch in enumerate(self._batches(x, ys, weight, np.arange(n), batch_size), 1):
+            accum = self._eval_step(state, accum, batch)
+            progress.step_done(step)
+            if progress.wants_update(step):
+                progress.update(step, self._read_logs(accum))
+        logs = self._read_logs(accum)
+        progress.update(progress.target, logs, final=True)
+        return logs
+
+    # ------------------------------------------------------------------ public API
+    def fit(
+        self,
+        x: Any,
+        y: Any = None,
+        *,
+        batch_size: int = 32,
+        epochs: int = 1,
+        verbose: int | str = "auto",
+        callbacks: Sequence[Callback] | None = None,
+        validation_split: float = 0.0,
+        validation_data: tuple | None = None,
+        shuffle: bool = True,
+        class_weight: Mapping[int, float] | None = None,
+        sample_weight: Any = None,
+        initial_epoch: int = 0,
+        seed: int = 0,
+    ) -> History:
+        """Train for ``epochs`` epochs; returns the :class:`History` (``history.history[...]``).
+
+        Arguments follow ``keras.Model.fit``. ``validation_split`` takes the last
+        fraction of the samples before shuffling; ``validation_data`` (``(x, y)`` or
+        ``(x, y, sample_weight)``) takes precedence over it. ``class_weight`` maps a
+        class index to a weight and becomes per-sample weights (single-output
+        models only; not together with ``sample_weight``). The validation part of
+        ``sample_weight`` weights the validation loss; ``class_weight`` does not.
+        ``shuffle`` draws a new order each epoch from ``seed`` and the epoch number
+        (reproducible and resumable).
+
+        Raises:
+          ValueError: before any training step, for mismatched lengths, a bad
+            ``batch_size``/``validation_split``/``epochs``, unknown names, or a model
+            output that does not fit the loss.
+        """
+        batch_size = batching.check_batch_size(batch_size)
+        validation_split = batching.check_validation_split(validation_split)
+        verbose = _check_verbose(verbose)
+        if not isinstance(epochs, (int, np.integer)) or epochs < 1 or not 0 <= initial_epoch < epochs:
+            raise ValueError(
+                f"`epochs` must be an integer >= 1 and `initial_epoch` in [0, epochs), got "
+                f"epochs={epochs!r}, initial_epoch={initial_epoch!r}."
+            )
+        if y is None:
+            raise ValueError("`y` is required: the loop trains on (x, y) arrays.")
+        if class_weight is not None:
+            if sample_weight is not None:
+                raise ValueError("Pass `class_weight` or `sample_weight`, not both.")
+            if isinstance(y, (dict, list, tuple)):
+                raise ValueError("`class_weight` is only supported for single-output models.")
+            batching.check_lengths(x, y, None)
+            sample_weight = batching.class_weight_to_sample_weight(y, class_weight)
+            user_weight = None
+        else:
+            user_weight = sample_weight
+
+        x, ys, weight, n = self._prepare(x, y, sample_weight, batch_size)
+        validation = None
+        if validation_data is not None:
+            validation = self._prepare_validation(validation_data, batch_size)
+        elif validation_split:
+            start = batching.split_at(n, validation_split)
+            tail = slice(start, None)
+            val_weight = (
+                np.ones((n - start,), np.float32)
+                if user_weight is None
+                else weight[tail]
+            )
+            validation = (batching.take(x, tail), [y_[tail] for y_ in ys], val_weight)
+            x, ys, weight = batching.take(x, slice(0, start)), [y_[:start] for y_ in ys], weight[:start]
+            n = start
+
+        history = History()
+        callback_list = [history, *(callbacks or [])]
+        for callback in callback_list:
+            callback.set_model(self)
+        history.params = {"verbose": verbose, "epochs": epochs, "steps": batching.num_batches(n, batch_size)}
+        batch_logs_needed = any(c.needs_batch_logs for c in callback_list)
+        self.stop_training = False
+        self.history = history
+        for callback in callback_list:
+            callback.on_train_begin()
+
+        state = self.state
+        steps = batching.num_batches(n, batch_size)
+        logs: dict[str, float] = {}
+        for epoch in range(initial_epoch, epochs):
+            for callback in callback_list:
+                callback.on_epoch_begin(epoch)
+            if verbose:
+                print(f"Epoch {epoch + 1}/{epochs}")
+            progress = ProgressBar(steps, verbose)
+            order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
+            accum = self._new_accumulators()
+            for step, batch in enumerate(self._batches(x, ys, weight, order, batch_size)):
+                for callback in callback_list:
+                    callback.on_train_batch_begin(step)
+                state, accum = self._train_step(state, accum, batch)
+                progress.step_done(step + 1)
+                if batch_logs_needed or progress.wants_update(step + 1):
+                    batch_logs = self._read_logs(accum)
+                    progress.update(step + 1, batch_logs)
+                    for callback in callback_list:
+                        callback.on_train_batch_end(step, batch_logs)
+                if self.stop_training:
+                    break
+            self.state = state
+            logs = self._read_logs(accum)
+            if validation is not None:
+                logs.update(self._validation_logs(validation, batch_size))
+            progress.update(progress.target, logs, final=True)
+            for callback in callback_list:
+                callback.on_epoch_end(epoch, logs)
+            state = self.state
+            if self.stop_training:
+                break
+        for callback in callback_list:
+            callback.on_train_end(logs)
+        return history
+
+    def _prepare_validation(self, validation_data: tuple, batch_size: int) -> tuple:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("`validation_data` must be (x_val, y_val) or (x_val, y_val, sample_weight).")
+        x_val, y_val, *rest = validation_data
+        x_val, ys_val, weight_val, _ = self._prepare(x_val, y_val, rest[0] if rest else None, batch_size)
+        return x_val, ys_val, weight_val
+
+    def _validation_logs(self, validation: tuple, batch_size: int) -> dict[str, float]:
+        logs = self._evaluate_arrays(*validation, batch_size, verbose=0)
+        return {f"val_{name}": value for name, value in logs.items()}
+
+    def evaluate(
+        self,
+        x: Any,
+        y: Any = None,
+        *,
+        batch_size: int = 32,
+        verbose: int | str = "auto",
+        sample_weight: Any = None,
+        return_dict: bool = False,
+    ) -> float | list[float] | dict[str, float]:
+        """Loss (with regularization) and metrics on ``(x, y)``, as ``keras.Model.evaluate``.
+
+        Returns the loss alone when there are no other logs, else
+        ``[loss, *metrics]`` in log order, or a dict with ``return_dict=True``.
+        """
+        batch_size = batching.check_batch_size(batch_size)
+        verbose = _check_verbose(verbose)
+        if y is None:
+            raise ValueError("`y` is required to evaluate the loss.")
+        x, ys, weight, _ = self._prepare(x, y, sample_weight, batch_size)
+        logs = self._evaluate_arrays(x, ys, weight, batch_size, verbose)
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x: Any, *, batch_size: int = 32, verbose: int | str = 0) -> Any:
+        """Model outputs for ``x`` as NumPy arrays (same structure as ``model(x)``)."""
+        batch_size = batching.check_batch_size(batch_size)
+        verbose = _check_verbose(verbose)
+        x = jax.tree.map(lambda a: batching.as_array(a, "x"), x)
+        n = batching.check_lengths(x, None, None)
+        _, params, rest = nnx.split(self.model, nnx.Param, ...)
+        progress = ProgressBar(batching.num_batches(n, batch_size), verbose)
+        chunks = []
+        for step, (index, n_real) in enumerate(
+            batching.batch_indices(np.arange(n), batch_size, pad=True), 1
+        ):
+            out = self._predict_step(params, rest, jax.device_put(batching.take(x, index)))
+            chunks.append(jax.tree.map(lambda a, k=n_real: np.asarray(a[:k]), out))
+            progress.step_done(step)
+        progress.update(progress.target, {}, final=True)
+        return jax.tree.map(lambda *parts: np.concatenate(parts), *chunks)
+
+
+def compile(  # noqa: A001 - mirrors keras.Model.compile
+    model: nnx.Module,
+    optimizer: str | optax.GradientTransformation = "adam",
+    loss: Any = None,
+    metrics: Any = None,
+    loss_weights: Any = None,
+    weighted_metrics: Any = None,
+) -> Trainer:
+    """Keras's ``model.compile(...)`` for an NNX model: returns a :class:`Trainer`.
+
+    >>> import numpy as np
+    >>> from flax import nnx
+    >>> from jaxloss import zoo
+    >>> trainer = compile(zoo.Regressor(rngs=nnx.Rngs(0)), optimizer="adam",
+    ...                   loss=zoo.asymmetric_weighted_mse, metrics=["mae"])
+    >>> x = np.random.default_rng(0).normal(size=(64, 20)).astype(np.float32)
+    >>> history = trainer.fit(x, x[:, 0], epochs=2, batch_size=32, verbose=0)
+    >>> sorted(history.history)
+    ['loss', 'mae']
+    >>> trainer.predict(x[:3]).shape
+    (3, 1)
+    """
+    return Trainer(
+        model, optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=loss_weights,
+        weighted_metrics=weighted_metrics,
+    )
+
+
+# ---------------------------------------------------------------------- helpers
+def _check_verbose(verbose: int | str) -> int:
+    if verbose == "auto":
+        return 1
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto', got {verbose!r}.")
+    return int(verbose)
+
+
+def _check_metric_names(metrics: Any) -> None:
+    """Fail early (at compile) on unknown metric names; shapes resolve "accuracy" later."""
+    for leaf in jax.tree.leaves(metrics, is_leaf=lambda leaf: isinstance(leaf, str)):
+        if isinstance(leaf, str):
+            metrics_lib.get(leaf, (1,), (1, 2))
+
+
+def _metric_lists(spec: Any, names: Sequence[str | None]) -> list[list[Any]]:
+    """One list of metric identifiers per output."""
+    if spec is None:
+        return [[] for _ in names]
+    lists = objectives.per_output(spec, names, "metrics")
+    return [
+        [] if entry is None else list(entry) if isinstance(entry, (list, tuple)) else [entry]
+        for entry in lists
+    ]
+
+
+def _name_outputs(outputs: Any) -> tuple[list[str | None], list[Any]]:
+    if isinstance(outputs, Mapping):
+        names = sorted(outputs)
+        return names, [outputs[name] for name in names]
+    if isinstance(outputs, (list, tuple)):
+        return [f"output_{i + 1}" for i in range(len(outputs))], list(outputs)
+    return [None], [outputs]
+
+
+def _flatten_outputs(outputs: Any, names: Sequence[str | None]) -> list[Any]:
+    if isinstance(outputs, Mapping):
+        return [outputs[name] for name in names]
+    if isinstance(outputs, (list, tuple)):
+        return list(outputs)
+    return [outputs]
+
+
+def _y_in_output_order(y: Any, names: Sequence[str | None]) -> list[np.ndarray]:
+    if names == [None]:
+        if isinstance(y, (dict, list, tuple)):
+            raise ValueError(f"The model has one output but `y` is a {type(y).__name__}.")
+        return [y]
+    if isinstance(y, Mapping):
+        missing = [name for name in names if name not in y]
+        if missing:
+            raise ValueError(f"`y` lacks targets for outputs {missing}; outputs: {list(names)}.")
+        return [y[name] for name in names]
+    if isinstance(y, (list, tuple)) and len(y) == len(names):
+        return list(y)
+    raise ValueError(
+        f"The model has {len(names)} outputs {list(names)}: pass `y` as a dict by output name "
+        f"or a list of {len(names)} arrays."
+    )
+
+
+def _log_names(built: Sequence[objectives.OutputObjective]) -> list[str]:
+    names = ["loss"]
+    if len(built) > 1:
+        names += [f"{o.name}_loss" for o in built if o.loss is not None]
+    for objective in built:
+        names += [objective.prefix() + metric.name for metric in objective.metrics]
+    return names
+

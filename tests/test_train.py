@@ -1,0 +1,241 @@
+"""The training loop: fit/evaluate/predict, traces, progress output, callbacks, bad input."""
+
+import re
+
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from jaxloss import zoo
+from jaxloss.train import Callback, EarlyStopping, TerminateOnNaN, compile
+from jaxloss.train.optimizers import keras_adam
+
+
+def bce(y_true, y_pred):
+    """Keras's binary cross-entropy (clipped at 1e-7), per example."""
+    p = jnp.clip(y_pred, 1e-7, 1 - 1e-7)
+    return -jnp.mean(y_true * jnp.log(p) + (1 - y_true) * jnp.log(1 - p), axis=-1)
+
+
+def binary_data(n, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 20)).astype(np.float32)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.int32)
+    return x, y
+
+
+def binary_trainer(seed=0, **kwargs):
+    kwargs.setdefault("optimizer", "adam")
+    return compile(zoo.BinaryMLP(rngs=nnx.Rngs(seed)), loss=bce, metrics=["accuracy"], **kwargs)
+
+
+def test_binary_mlp_loss_falls_and_history_has_every_epoch():
+    x, y = binary_data(256)
+    trainer = binary_trainer(optimizer=keras_adam(learning_rate=3e-2))
+    history = trainer.fit(x, y, epochs=5, batch_size=16, validation_split=0.25, verbose=0)
+    assert list(history.history) == ["loss", "accuracy", "val_loss", "val_accuracy"]
+    assert all(len(values) == 5 for values in history.history.values())
+    assert history.epoch == [0, 1, 2, 3, 4]
+    assert history.history["loss"][-1] < 0.8 * history.history["loss"][0]
+    assert history.history["accuracy"][-1] > 0.8
+
+
+def test_accuracy_equals_a_hand_count():
+    x, y = binary_data(100, seed=3)
+    trainer = binary_trainer()
+    trainer.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    probabilities = trainer.predict(x, batch_size=7)
+    hand_count = np.mean((probabilities[:, 0] > 0.5).astype(np.int32) == y)
+    logs = trainer.evaluate(x, y, batch_size=32, verbose=0, return_dict=True)
+    assert logs["accuracy"] == pytest.approx(hand_count, abs=1e-7)
+    p = np.clip(probabilities[:, 0].astype(np.float64), 1e-7, 1 - 1e-7)
+    hand_loss = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    assert logs["loss"] == pytest.approx(hand_loss, rel=1e-5)
+
+
+def test_ragged_last_batch_is_traced_once():
+    x, y = binary_data(70)  # 56 train (32 + 24) and 14 validation samples
+    trainer = binary_trainer()
+    trainer.fit(x, y, epochs=3, batch_size=32, validation_split=0.2, verbose=0)
+    assert trainer.trace_counts == {"train": 1, "evaluate": 1}  # validation: one batch of 14
+    trainer.evaluate(x, y, batch_size=32, verbose=0)  # 32, 32, 6 padded to 32: a new shape
+    trainer.fit(x, y, epochs=1, batch_size=32, verbose=0)  # 32, 32, 6 padded: the known shape
+    assert trainer.trace_counts == {"train": 1, "evaluate": 2}
+
+
+def test_padding_gives_the_loss_of_the_smaller_batch():
+    x, y = binary_data(40)
+    trainer = binary_trainer()
+    def loss(x, y, batch_size):
+        return trainer.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)["loss"]
+
+    alone = loss(x[32:], y[32:], batch_size=8)
+    padded = loss(np.concatenate([x[32:], x[32:]]), np.concatenate([y[32:], y[32:]]), batch_size=12)
+    assert padded == pytest.approx(alone, rel=1e-6)  # 8 + (8 real, 4 padded)
+    ragged = loss(x, y, batch_size=32)  # 32 + (8 real, 24 padded)
+    assert ragged == pytest.approx((32 * loss(x[:32], y[:32], 32) + 8 * alone) / 40, rel=1e-6)
+
+
+def test_scalar_returning_loss_compiles_the_ragged_shape_once():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(70, 20)).astype(np.float32)
+    y = x[:, :3].sum(axis=1)
+    trainer = compile(zoo.Regressor(rngs=nnx.Rngs(0)), optimizer="adam", loss=zoo.asymmetric_weighted_mse)
+    history = trainer.fit(x, y, epochs=4, batch_size=32, verbose=0)
+    assert trainer.trace_counts["train"] == 2  # shapes 32 and 6, whatever the number of epochs
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+@pytest.mark.parametrize("verbose", [1, 2])
+def test_progress_output_format(capsys, verbose):
+    x, y = binary_data(80)
+    binary_trainer().fit(x, y, epochs=2, batch_size=32, validation_split=0.2, verbose=verbose)
+    lines = capsys.readouterr().out.splitlines()
+    number = r"\d\.\d{4}"
+    logs = rf"loss: {number} - accuracy: {number} - val_loss: {number} - val_accuracy: {number}"
+    if verbose == 1:
+        step = rf"2/2 ━{{20}} \d+s \d+(us|ms|s)/step - {logs}"
+    else:
+        step = rf"2/2 - \d+s - \d+(us|ms|s)/step - {logs}"
+    assert lines[0] == "Epoch 1/2" and lines[2] == "Epoch 2/2"
+    assert re.fullmatch(step, lines[1]) and re.fullmatch(step, lines[3]), lines
+
+
+def test_verbose_zero_prints_nothing(capsys):
+    x, y = binary_data(40)
+    binary_trainer().fit(x, y, epochs=1, verbose=0)
+    binary_trainer().evaluate(x, y, verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+def test_early_stopping_stops_and_restores_the_best_weights():
+    x, y = binary_data(64)
+
+    class Perturb(Callback):
+        """Makes every epoch after the first worse, so the first epoch is the best."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch > 0:
+                weights = self.model.get_weights()
+                weights["output"]["bias"][...] = weights["output"]["bias"][...] + 3.0
+                self.model.set_weights(weights)
+
+    trainer = binary_trainer(optimizer=optax.sgd(0.0))
+    stopper = EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
+    history = trainer.fit(
+        x, y, epochs=10, validation_split=0.25, callbacks=[Perturb(), stopper], verbose=0
+    )
+    assert len(history.history["loss"]) == 3  # best at epoch 0, two epochs of patience
+    assert stopper.stopped_epoch == 2 and stopper.best_epoch == 0
+    assert float(trainer.model.output.bias[...][0]) == 0.0  # epoch 0's (untrained) bias
+
+
+def test_early_stopping_min_delta_and_mode():
+    stopper = EarlyStopping(monitor="val_accuracy", min_delta=0.1)
+    assert stopper.mode == "max"
+    assert stopper._is_improvement(0.75, 0.6) and not stopper._is_improvement(0.65, 0.6)
+    with pytest.raises(ValueError, match="pass mode"):
+        EarlyStopping(monitor="val_something")
+
+
+def test_terminate_on_nan_stops_at_the_first_bad_batch(capsys):
+    x, y = binary_data(96)
+    x[40] = np.nan  # second batch of 32
+    seen = []
+
+    class Record(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(batch)
+
+    history = binary_trainer().fit(
+        x, y, epochs=3, batch_size=32, shuffle=False, callbacks=[TerminateOnNaN(), Record()], verbose=0
+    )
+    assert seen == [0, 1]
+    assert len(history.history["loss"]) == 1 and np.isnan(history.history["loss"][0])
+    assert "Batch 1: Invalid loss, terminating training" in capsys.readouterr().out
+
+
+def test_multi_output_reports_each_loss_and_the_weighted_total():
+    class TwoHeads(nnx.Module):
+        def __init__(self, rngs):
+            self.binary = zoo.BinaryMLP(rngs=rngs)
+            self.regression = zoo.Regressor(rngs=rngs)
+
+        def __call__(self, x):
+            return {"out1": self.binary(x), "out2": self.regression(x)}
+
+    def mse(y_true, y_pred):
+        return jnp.mean(jnp.square(y_true - y_pred), axis=-1)
+
+    x, y = binary_data(50)
+    target = x[:, 2].astype(np.float32)
+    trainer = compile(
+        TwoHeads(nnx.Rngs(0)), optimizer="adam", loss={"out1": bce, "out2": mse},
+        loss_weights={"out1": 1.0, "out2": 0.5}, metrics={"out1": ["accuracy"]},
+    )
+    logs = trainer.evaluate(x, {"out1": y, "out2": target}, batch_size=16, verbose=0, return_dict=True)
+    assert list(logs) == ["loss", "out1_loss", "out2_loss", "out1_accuracy"]
+    predictions = trainer.predict(x)
+    p = np.clip(predictions["out1"][:, 0].astype(np.float64), 1e-7, 1 - 1e-7)
+    out1 = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    out2 = np.mean((target - predictions["out2"][:, 0].astype(np.float64)) ** 2)
+    assert logs["out1_loss"] == pytest.approx(out1, rel=1e-5)
+    assert logs["out2_loss"] == pytest.approx(out2, rel=1e-5)
+    assert logs["loss"] == pytest.approx(out1 + 0.5 * out2, rel=1e-5)
+    history = trainer.fit(x, [y, target], epochs=2, batch_size=16, verbose=0)
+    assert set(history.history) == set(logs)
+
+
+def test_class_weight_and_sample_weight_are_the_same_weights():
+    x, y = binary_data(48)
+    weights = np.where(y == 1, 3.0, 0.5).astype(np.float32)
+    by_class = binary_trainer(optimizer=optax.sgd(0.1)).fit(
+        x, y, epochs=2, shuffle=False, class_weight={0: 0.5, 1: 3.0}, verbose=0
+    )
+    by_sample = binary_trainer(optimizer=optax.sgd(0.1)).fit(
+        x, y, epochs=2, shuffle=False, sample_weight=weights, verbose=0
+    )
+    assert by_class.history == by_sample.history
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"y": np.zeros(9)}, "same number of samples"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": 2.5}, "batch_size"),
+        ({"validation_split": 1.0}, "validation_split"),
+        ({"validation_split": -0.1}, "validation_split"),
+        ({"epochs": 0}, "epochs"),
+        ({"sample_weight": np.ones(3)}, "sample_weight"),
+        ({"class_weight": {0: 1.0}, "sample_weight": np.ones(10)}, "not both"),
+        ({"y": np.zeros((10, 3), np.float32)}, "does not fit the loss"),
+        ({"x": np.zeros((10, 7), np.float32)}, "cannot be applied"),
+    ],
+)
+def test_bad_fit_arguments_raise_before_training(kwargs, message):
+    x, y = binary_data(10)
+    trainer = binary_trainer()
+    arguments = {"x": x, "y": y, "verbose": 0, **kwargs}
+    before = trainer.get_weights()
+    with pytest.raises(ValueError, match=message):
+        trainer.fit(arguments.pop("x"), arguments.pop("y"), **arguments)
+    assert trainer.trace_counts["train"] == 0
+    np.testing.assert_array_equal(trainer.get_weights()["hidden"]["kernel"][...], before["hidden"]["kernel"][...])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"loss": "no_such_loss"}, "no_such_loss"),
+        ({"loss": None}, "loss"),
+        ({"loss": bce, "metrics": ["no_such_metric"]}, "Unknown metric"),
+        ({"loss": bce, "optimizer": "adagrad2"}, "Unknown optimizer"),
+        ({"loss": 3}, "A loss must be"),
+    ],
+)
+def test_bad_compile_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        compile(zoo.BinaryMLP(rngs=nnx.Rngs(0)), **kwargs)
