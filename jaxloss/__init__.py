@@ -20,3 +20,9 @@ from jaxloss._src.regression import absolute_error as absolute_error
 from jaxloss._src.regression import huber_loss as huber_loss
 from jaxloss._src.regression import log_cosh as log_cosh
 from jaxloss._src.regression import squared_error as squared_error
+
+from jaxloss._src.focal import sigmoid_focal_loss as sigmoid_focal_loss
+from jaxloss._src.focal import softmax_focal_loss as softmax_focal_loss
+from jaxloss._src.focal import sparse_softmax_focal_loss as sparse_softmax_focal_loss
+from jaxloss._src.focal import binary_focal_cross_entropy as binary_focal_cross_entropy
+from jaxloss._src.focal import categorical_focal_cross_entropy as categorical_focal_cross_entropy

@@ -66,9 +66,9 @@ def test_values_and_gradients_match_float64_reference(name, delta, rng):
 @pytest.mark.parametrize("name", LOSSES)
 def test_targets_none_means_zero_targets(name, rng):
     predictions = jnp.asarray(rng.normal(size=(5,)), jnp.float32)
-    np.testing.assert_array_equal(
-        _call(name, predictions), _call(name, predictions, jnp.zeros_like(predictions))
-    )
+    loss = jax.jit(lambda p, t: (_call(name, p), _call(name, p, t)))
+    without, with_zeros = loss(predictions, jnp.zeros_like(predictions))
+    np.testing.assert_array_equal(without, with_zeros)
 
 
 def test_log_cosh_keeps_relative_precision_for_tiny_and_huge_errors():
@@ -100,15 +100,15 @@ def test_where_masks_elements_and_their_gradients(name, rng):
     predictions = jnp.asarray(rng.normal(size=(3, 4)), jnp.float32)
     targets = jnp.asarray(rng.normal(size=(3, 4)), jnp.float32)
     where = jnp.asarray(rng.random((3, 4)) < 0.5)
-    loss = jax.jit(lambda p, t, w: _call(name, p, t, where=w))(predictions, targets, where)
-    full = _call(name, predictions, targets)
-    np.testing.assert_array_equal(loss, jnp.where(where, full, 0.0))
-    grad = jax.grad(lambda p: jnp.sum(_call(name, p, targets, where=where)))(predictions)
-    assert np.all(np.asarray(grad)[~np.asarray(where)] == 0.0)
+    masked = jax.jit(lambda p, t, w: _call(name, p, t, where=w))
+    grad = jax.jit(jax.grad(lambda p, t, w: jnp.sum(_call(name, p, t, where=w))))
+    full = masked(predictions, targets, jnp.ones((3, 4), bool))
+    np.testing.assert_array_equal(masked(predictions, targets, where), jnp.where(where, full, 0.0))
+    assert np.all(np.asarray(grad(predictions, targets, where))[~np.asarray(where)] == 0.0)
     row_mask = jnp.array([[True], [False], [True]])
-    np.testing.assert_array_equal(
-        _call(name, predictions, targets, where=row_mask)[1], jnp.zeros((4,), jnp.float32)
-    )
+    np.testing.assert_array_equal(masked(predictions, targets, row_mask)[1], jnp.zeros((4,)))
+    column_mask = jnp.array([True, False, True, True])  # lower rank: broadcast, no promotion
+    np.testing.assert_array_equal(masked(predictions, targets, column_mask)[:, 1], jnp.zeros((3,)))
 
 
 @pytest.mark.parametrize("name", LOSSES)
@@ -116,7 +116,7 @@ def test_vmap_equals_batched_call(name, rng):
     predictions = jnp.asarray(rng.normal(size=(6, 5)), jnp.float32)
     targets = jnp.asarray(rng.normal(size=(6, 5)), jnp.float32)
     batched = jax.jit(jax.vmap(lambda p, t: _call(name, p, t)))(predictions, targets)
-    np.testing.assert_allclose(batched, _call(name, predictions, targets), rtol=1e-7)
+    np.testing.assert_allclose(batched, jax.jit(lambda p, t: _call(name, p, t))(predictions, targets), rtol=1e-7)
 
 
 @pytest.mark.parametrize("name", LOSSES)
@@ -128,7 +128,7 @@ def test_half_inputs_are_computed_in_float32(name, dtype, rng):
     assert loss.dtype == jnp.float32
     errors = np.asarray(predictions, np.float64) - np.asarray(targets, np.float64)
     np.testing.assert_allclose(loss, LOSSES[name][1](errors, 1.0)[0], rtol=1e-6)
-    grad = jax.grad(lambda p: jnp.sum(_call(name, p, targets)))(predictions)
+    grad = jax.jit(jax.grad(lambda p, t: jnp.sum(_call(name, p, t))))(predictions, targets)
     assert grad.dtype == dtype
 
 
@@ -161,6 +161,8 @@ def test_mean_over_last_axis_matches_keras(name, keras_name, kwargs, rng):
     keras = pytest.importorskip("keras")
     targets = rng.normal(size=(4, 6)).astype(np.float32)
     predictions = rng.normal(scale=3.0, size=(4, 6)).astype(np.float32)
-    want = getattr(keras.losses, keras_name)(targets, predictions, **kwargs)
-    got = jnp.mean(_call(name, predictions, targets, kwargs.get("delta", 1.0)), axis=-1)
+    want = jax.jit(lambda t, p: getattr(keras.losses, keras_name)(t, p, **kwargs))(targets, predictions)
+    got = jax.jit(lambda p, t: jnp.mean(_call(name, p, t, kwargs.get("delta", 1.0)), axis=-1))(
+        predictions, targets
+    )
     np.testing.assert_allclose(got, np.asarray(want), rtol=1e-5, atol=1e-6)

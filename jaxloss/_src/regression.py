@@ -27,17 +27,19 @@ def _errors(
     predictions: jax.typing.ArrayLike,
     targets: jax.typing.ArrayLike | None,
     where: jax.typing.ArrayLike | None,
-) -> jax.Array:
-    """Check the inputs and return ``predictions - targets`` in the compute dtype."""
+) -> tuple[jax.Array, jax.Array | None]:
+    """Check the inputs; return ``predictions - targets`` in the compute dtype and the mask."""
     validation.check_floating("predictions", predictions)
     if targets is not None:
         validation.check_same_shape("predictions", predictions, "targets", targets)
     validation.check_where("where", where, jnp.shape(predictions))
+    if where is not None:
+        where = jnp.broadcast_to(jnp.asarray(where), jnp.shape(predictions))
     dtype = validation.compute_dtype(predictions)
     predictions = jnp.asarray(predictions).astype(dtype)
     if targets is None:
-        return predictions
-    return predictions - jnp.asarray(targets).astype(dtype)
+        return predictions, where
+    return predictions - jnp.asarray(targets).astype(dtype), where
 
 
 def squared_error(
@@ -68,7 +70,7 @@ def squared_error(
     References:
       Gauss, "Theoria motus corporum coelestium", 1809 (least squares).
     """
-    errors = _errors(predictions, targets, where)
+    errors, where = _errors(predictions, targets, where)
     return validation.apply_where(jnp.square(errors), where)
 
 
@@ -99,7 +101,7 @@ def absolute_error(
     References:
       Laplace, "Memoire sur la probabilite des causes par les evenements", 1774.
     """
-    errors = _errors(predictions, targets, where)
+    errors, where = _errors(predictions, targets, where)
     return validation.apply_where(jnp.abs(errors), where)
 
 
@@ -142,7 +144,7 @@ def huber_loss(
       Statistics 35(1), 1964.
     """
     validation.check_positive("delta", delta)
-    errors = _errors(predictions, targets, where)
+    errors, where = _errors(predictions, targets, where)
     delta = jnp.asarray(delta).astype(errors.dtype)
     abs_errors = jnp.abs(errors)
     quadratic = jnp.minimum(abs_errors, delta)
@@ -181,7 +183,7 @@ def log_cosh(
     References:
       Keras 3, ``keras.losses.log_cosh``.
     """
-    errors = _errors(predictions, targets, where)
+    errors, where = _errors(predictions, targets, where)
     abs_errors = jnp.abs(errors)
     small = abs_errors < 1.0
     # Small errors: log(cosh e) = log1p(2 sinh(e/2)^2) keeps full relative precision near 0,
