@@ -8,8 +8,9 @@ to the host after every step, as ``train_on_batch`` returns it. Peers:
 
 - ``flax``: a straightforward Flax NNX CNN (``nnx.Conv``, ``nnx.max_pool``) with an
   ``@nnx.jit`` step, as in Flax's MNIST example;
-- ``jaxloss.nn``: the same model on :func:`jaxloss.nn.conv2d_im2col` and
-  :func:`jaxloss.nn.max_pool_2x2`, same ``@nnx.jit`` step;
+- ``jaxloss.nn``: the same model on :func:`jaxloss.nn.conv2d_relu_max_pool_2x2`
+  (im2col convolution, reshape max-pool with a mask backward, pooling before bias
+  and ReLU: the same values and gradients), same ``@nnx.jit`` step;
 - ``jaxloss.nn+jax.jit``: the same, stepped as a pure function of the split NNX
   state with ``jax.jit`` and donated buffers (no per-call graph traversal);
 - ``keras.train_on_batch`` and ``keras.fit``: tf.keras (TensorFlow backend, its
@@ -87,7 +88,7 @@ def jax_peers(images: np.ndarray, labels: np.ndarray) -> dict[str, Peer]:
     import optax
     from flax import nnx
 
-    from jaxloss.nn import conv2d_im2col, max_pool_2x2
+    from jaxloss.nn import conv2d_relu_max_pool_2x2
 
     def keras_sparse_categorical_cross_entropy(probs, targets):
         # Keras on probabilities: normalise, clip to [eps, 1 - eps], -log p[label]; batch mean.
@@ -109,24 +110,25 @@ def jax_peers(images: np.ndarray, labels: np.ndarray) -> dict[str, Peer]:
             x = x.reshape(x.shape[0], -1)
             return nnx.softmax(self.dense2(nnx.relu(self.dense1(x))))
 
-    class Conv2D(nnx.Module):
+    class ConvReluPool(nnx.Module):
+        """Keras's Conv2D(3×3, activation="relu") followed by MaxPooling2D((2, 2))."""
+
         def __init__(self, in_channels: int, out_channels: int, rngs: nnx.Rngs):
             init = nnx.initializers.glorot_uniform()
             self.kernel = nnx.Param(init(rngs.params(), (3, 3, in_channels, out_channels)))
             self.bias = nnx.Param(jnp.zeros((out_channels,)))
 
         def __call__(self, x):
-            return conv2d_im2col(x, self.kernel[...], self.bias[...])
+            return conv2d_relu_max_pool_2x2(x, self.kernel[...], self.bias[...])
 
     class JaxlossCNN(FlaxCNN):
         def __init__(self, rngs: nnx.Rngs):
             super().__init__(rngs)
-            self.conv1 = Conv2D(1, 32, rngs)
-            self.conv2 = Conv2D(32, 64, rngs)
+            self.conv1 = ConvReluPool(1, 32, rngs)
+            self.conv2 = ConvReluPool(32, 64, rngs)
 
         def __call__(self, x):
-            x = max_pool_2x2(nnx.relu(self.conv1(x)))
-            x = max_pool_2x2(nnx.relu(self.conv2(x)))
+            x = self.conv2(self.conv1(x))
             x = x.reshape(x.shape[0], -1)
             return nnx.softmax(self.dense2(nnx.relu(self.dense1(x))))
 
@@ -144,6 +146,19 @@ def jax_peers(images: np.ndarray, labels: np.ndarray) -> dict[str, Peer]:
     nnx_step = nnx.jit(train_step)
 
     x, y = jnp.asarray(images), jnp.asarray(labels)
+
+    # Same mathematics: with the same weights both models give the same loss and gradients.
+    flax_model, ours = FlaxCNN(nnx.Rngs(0)), JaxlossCNN(nnx.Rngs(0))
+    for name in ("conv1", "conv2"):
+        for param in ("kernel", "bias"):
+            getattr(getattr(ours, name), param)[...] = getattr(getattr(flax_model, name), param)[
+                ...
+            ]
+    for a, b in zip(
+        jax.tree.leaves(nnx.value_and_grad(loss_fn)(flax_model, x, y)),
+        jax.tree.leaves(nnx.value_and_grad(loss_fn)(ours, x, y)),
+    ):
+        np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-5)
 
     def nnx_peer(model_cls):
         model = model_cls(nnx.Rngs(0))

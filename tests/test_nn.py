@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jaxloss.nn import conv2d_im2col, max_pool_2x2
+from jaxloss.nn import conv2d_im2col, conv2d_relu_max_pool_2x2, max_pool_2x2
 
 CONV_SHAPES = [  # (x shape NHWC, kernel shape HWIO)
     ((2, 7, 6, 1), (3, 3, 1, 4)),
@@ -124,3 +124,38 @@ def test_pool_bad_shape(shape):
 def test_pool_rejects_integers():
     with pytest.raises(ValueError, match="floating-point"):
         max_pool_2x2(jnp.zeros((1, 2, 2, 1), jnp.int32))
+
+
+@pytest.mark.parametrize(
+    "x_shape, kernel_shape", [((2, 8, 9, 3), (3, 3, 3, 5)), ((3, 7, 7, 1), (2, 2, 1, 4))]
+)
+def test_fused_block_equals_keras_order_exactly(x_shape, kernel_shape):
+    rng = np.random.default_rng(2)
+    x = jnp.asarray(rng.normal(size=x_shape), jnp.float32)
+    kernel = jnp.asarray(rng.normal(size=kernel_shape), jnp.float32)
+    # Large negative and positive biases: whole windows below zero, and ties at the ReLU.
+    bias = jnp.asarray(np.linspace(-4.0, 1.0, kernel_shape[-1]), jnp.float32)
+    # Quantised input makes tied maxima inside windows common.
+    x = jnp.round(x)
+
+    def keras_order(x, kernel, bias):
+        return _flax_pool(jax.nn.relu(_lax_conv(x, kernel, bias)))
+
+    fused = jax.jit(conv2d_relu_max_pool_2x2)(x, kernel, bias)
+    plain = jax.jit(lambda *a: max_pool_2x2(jax.nn.relu(conv2d_im2col(*a))))(x, kernel, bias)
+    np.testing.assert_array_equal(fused, plain)
+    np.testing.assert_allclose(fused, jax.jit(keras_order)(x, kernel, bias), rtol=1e-5, atol=1e-5)
+
+    cotangent = jnp.asarray(rng.normal(size=fused.shape), jnp.float32)
+
+    def pulled_back(block):
+        return jax.jit(lambda *a: jax.vjp(block, *a)[1](cotangent))(x, kernel, bias)
+
+    theirs = pulled_back(keras_order)
+    for ours, want, name in zip(pulled_back(conv2d_relu_max_pool_2x2), theirs, "xkb"):
+        np.testing.assert_allclose(ours, want, rtol=1e-4, atol=1e-4, err_msg=name)
+
+
+def test_fused_block_bad_bias():
+    with pytest.raises(ValueError, match="`bias` must be"):
+        conv2d_relu_max_pool_2x2(jnp.zeros((1, 4, 4, 1)), jnp.zeros((3, 3, 1, 2)), jnp.zeros(3))
