@@ -1,0 +1,389 @@
+"""Fused linear + cross-entropy for large vocabularies, without the [tokens, vocabulary] logits.
+
+A language model's output layer computes ``logits = hidden @ weight + bias`` of shape
+``[N, V]`` and then a softmax cross-entropy against integer labels. For ``N = 8192`` tokens
+and ``V = 128256`` the logits alone take 4.2 GB in float32, and autodiff keeps more. Here
+the loss is computed by streaming over chunks of the vocabulary: each chunk's logits
+``[N, chunk_size]`` are formed, folded into a running (online) logsumexp, and dropped. The
+backward pass (a ``jax.custom_vjp``) keeps only the per-token logsumexp as residual besides
+the inputs, recomputes each chunk's logits and turns them directly into the chunk's share
+of the gradients of ``hidden``, ``weight`` and ``bias``.
+
+Why chunks of the vocabulary (and all tokens at once) rather than chunks of tokens:
+streaming over the vocabulary lets each chunk write its slice of ``d weight`` exactly once
+while ``d hidden`` (``[N, H]``, small) is accumulated; streaming over tokens would instead
+accumulate the whole ``[H, V]`` weight gradient once per token chunk. The default chunk
+size keeps one chunk's logits near 32 MiB; the measurements are in ``bench/``.
+
+The per-token loss is assembled from three streamed statistics, so that every option
+(label smoothing, z-loss, ignored tokens, the reduction, a vocabulary split over devices)
+is ordinary differentiable JAX code around one custom-gradient kernel:
+
+* ``lse = log sum_j exp(z_j)``, the logsumexp of the (soft-capped) logits ``z``;
+* ``z_y``, the logit of the label;
+* ``sum_j z_j``, needed by label smoothing only.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jaxloss._src import validation
+
+_REDUCTIONS = ("mean", "sum", "none")
+# One chunk's float32 logits take about this many bytes (N * chunk_size * 4).
+_TARGET_CHUNK_BYTES = 32 * 2**20
+_MIN_CHUNK = 128
+
+
+class _LogitStats(NamedTuple):
+    """Per-token statistics of the logits, each of shape ``[N]``."""
+
+    logsumexp: jax.Array
+    label_logit: jax.Array
+    logit_sum: jax.Array
+
+
+def default_chunk_size(num_tokens: int, vocab_size: int) -> int:
+    """The vocabulary chunk used when ``chunk_size=None``.
+
+    One chunk's float32 logits take about 32 MiB (``num_tokens * chunk_size * 4`` bytes),
+    rounded down to a multiple of 128, at least 128 and at most ``vocab_size``.
+    """
+    chunk = _TARGET_CHUNK_BYTES // (4 * max(int(num_tokens), 1))
+    chunk = max(_MIN_CHUNK, chunk // _MIN_CHUNK * _MIN_CHUNK)
+    return int(min(chunk, vocab_size))
+
+
+def _chunk_logits(hidden, weight, bias, start, size, soft_cap, accum_dtype):
+    """Logits of vocabulary columns ``[start, start + size)``: raw and soft-capped, ``[N, size]``."""
+    w = lax.dynamic_slice_in_dim(weight, start, size, axis=1)
+    matmul_dtype = jnp.promote_types(hidden.dtype, w.dtype)
+    raw = lax.dot_general(
+        hidden.astype(matmul_dtype),
+        w.astype(matmul_dtype),
+        (((1,), (0,)), ((), ())),
+        preferred_element_type=accum_dtype,
+    )
+    if bias is not None:
+        b = lax.dynamic_slice_in_dim(bias, start, size).astype(accum_dtype)
+        raw = raw + b[None, :]
+    if soft_cap is None:
+        return raw
+    return soft_cap * jnp.tanh(raw / soft_cap)
+
+
+def _chunk_starts(vocab_size, chunk_size):
+    """Full chunks as (count, size), then the static remainder (start, size) or None."""
+    num_full = vocab_size // chunk_size
+    rest = vocab_size - num_full * chunk_size
+    return num_full, (num_full * chunk_size, rest) if rest else None
+
+
+def _label_mask(labels, start, size):
+    """``[N, size]`` boolean: column ``j`` of the chunk is token n's label."""
+    columns = start + lax.broadcasted_iota(labels.dtype, (1, size), 1)
+    return columns == labels[:, None]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5, 6))
+def _logit_stats(hidden, weight, bias, labels, chunk_size, soft_cap, with_sum):
+    stats, _ = _logit_stats_fwd(hidden, weight, bias, labels, chunk_size, soft_cap, with_sum)
+    return stats
+
+
+def _logit_stats_fwd(hidden, weight, bias, labels, chunk_size, soft_cap, with_sum):
+    accum_dtype = validation.compute_dtype(hidden, weight)
+    num_tokens = hidden.shape[0]
+    vocab_size = weight.shape[1]
+    zeros = jnp.zeros((num_tokens,), accum_dtype)
+    init = (jnp.full((num_tokens,), -jnp.inf, accum_dtype), zeros, zeros, zeros)
+
+    def fold(carry, start, size):
+        running_max, scaled_sum, label_logit, logit_sum = carry
+        z = _chunk_logits(hidden, weight, bias, start, size, soft_cap, accum_dtype)
+        new_max = jnp.maximum(running_max, jnp.max(z, axis=1))
+        scaled_sum = scaled_sum * jnp.exp(running_max - new_max) + jnp.sum(
+            jnp.exp(z - new_max[:, None]), axis=1
+        )
+        label_logit = label_logit + jnp.sum(
+            jnp.where(_label_mask(labels, start, size), z, jnp.zeros((), accum_dtype)), axis=1
+        )
+        if with_sum:
+            logit_sum = logit_sum + jnp.sum(z, axis=1)
+        return new_max, scaled_sum, label_logit, logit_sum
+
+    num_full, rest = _chunk_starts(vocab_size, chunk_size)
+    carry = init
+    if num_full:
+        carry, _ = lax.scan(
+            lambda c, i: (fold(c, i * chunk_size, chunk_size), None),
+            carry,
+            jnp.arange(num_full, dtype=jnp.int32),
+        )
+    if rest is not None:
+        carry = fold(carry, *rest)
+    running_max, scaled_sum, label_logit, logit_sum = carry
+    logsumexp = running_max + jnp.log(scaled_sum)
+    stats = _LogitStats(logsumexp, label_logit, logit_sum)
+    return stats, (hidden, weight, bias, labels, logsumexp)
+
+
+def _logit_stats_bwd(chunk_size, soft_cap, with_sum, residuals, cotangents):
+    hidden, weight, bias, labels, logsumexp = residuals
+    g_lse, g_label, g_sum = cotangents
+    accum_dtype = logsumexp.dtype
+    vocab_size = weight.shape[1]
+    g_lse = g_lse.astype(accum_dtype)[:, None]
+    g_label = g_label.astype(accum_dtype)[:, None]
+    g_sum = g_sum.astype(accum_dtype)[:, None] if with_sum else None
+
+    def chunk_grads(carry, start, size):
+        d_hidden, d_weight, d_bias = carry
+        z = _chunk_logits(hidden, weight, bias, start, size, soft_cap, accum_dtype)
+        probs = jnp.exp(z - logsumexp[:, None])
+        d_z = g_lse * probs + jnp.where(
+            _label_mask(labels, start, size), g_label, jnp.zeros((), accum_dtype)
+        )
+        if g_sum is not None:
+            d_z = d_z + g_sum
+        if soft_cap is not None:
+            d_z = d_z * (1.0 - jnp.square(z / soft_cap))
+        w = lax.dynamic_slice_in_dim(weight, start, size, axis=1)
+        matmul_dtype = jnp.promote_types(hidden.dtype, w.dtype)
+        d_z_mm = d_z.astype(matmul_dtype)
+        d_hidden = d_hidden + lax.dot_general(
+            d_z_mm, w.astype(matmul_dtype), (((1,), (1,)), ((), ())),
+            preferred_element_type=accum_dtype,
+        )
+        d_w = lax.dot_general(
+            hidden.astype(matmul_dtype), d_z_mm, (((0,), (0,)), ((), ())),
+            preferred_element_type=accum_dtype,
+        )
+        d_weight = lax.dynamic_update_slice_in_dim(
+            d_weight, d_w.astype(weight.dtype), start, axis=1
+        )
+        if d_bias is not None:
+            d_bias = lax.dynamic_update_slice_in_dim(
+                d_bias, jnp.sum(d_z, axis=0).astype(bias.dtype), start, axis=0
+            )
+        return d_hidden, d_weight, d_bias
+
+    carry = (
+        jnp.zeros(hidden.shape, accum_dtype),
+        jnp.zeros(weight.shape, weight.dtype),
+        None if bias is None else jnp.zeros(bias.shape, bias.dtype),
+    )
+    num_full, rest = _chunk_starts(vocab_size, chunk_size)
+    if num_full:
+        carry, _ = lax.scan(
+            lambda c, i: (chunk_grads(c, i * chunk_size, chunk_size), None),
+            carry,
+            jnp.arange(num_full, dtype=jnp.int32),
+        )
+    if rest is not None:
+        carry = chunk_grads(carry, *rest)
+    d_hidden, d_weight, d_bias = carry
+    d_labels = np.zeros(labels.shape, jax.dtypes.float0)
+    return d_hidden.astype(hidden.dtype), d_weight, d_bias, d_labels
+
+
+_logit_stats.defvjp(_logit_stats_fwd, _logit_stats_bwd)
+
+
+def _static_float(name: str, value) -> float:
+    """A hyperparameter that shapes the computation: it must be a concrete Python number."""
+    if validation.is_traced(value):
+        raise ValueError(
+            f"`{name}` must be a concrete number, not a traced value (got {value!r}); "
+            "pass it as a static argument of `jax.jit`."
+        )
+    return float(value)
+
+
+def _check_inputs(
+    hidden, weight, labels, bias, chunk_size, ignore_index, label_smoothing, z_loss,
+    logit_soft_cap, reduction, vocab_shards=1,
+):
+    """Validate the arguments at trace time; return the normalised scalar options."""
+    validation.check_floating("hidden", hidden)
+    validation.check_floating("weight", weight)
+    validation.check_integer("labels", labels)
+    hidden_shape, weight_shape, labels_shape = jnp.shape(hidden), jnp.shape(weight), jnp.shape(labels)
+    if len(weight_shape) != 2:
+        raise ValueError(
+            f"`weight` must have shape [hidden_dim, vocab_size], got weight.shape={weight_shape}."
+        )
+    if len(hidden_shape) < 1 or hidden_shape[-1] != weight_shape[0]:
+        raise ValueError(
+            "The last dimension of `hidden` must equal the first of `weight` (hidden_dim), "
+            f"got hidden.shape={hidden_shape} and weight.shape={weight_shape}."
+        )
+    if labels_shape != hidden_shape[:-1]:
+        raise ValueError(
+            f"`labels` must have shape hidden.shape[:-1]={hidden_shape[:-1]}, "
+            f"got labels.shape={labels_shape} (hidden.shape={hidden_shape})."
+        )
+    if bias is not None:
+        validation.check_floating("bias", bias)
+        if jnp.shape(bias) != (weight_shape[1],):
+            raise ValueError(
+                f"`bias` must have shape (vocab_size,)={(weight_shape[1],)}, "
+                f"got bias.shape={jnp.shape(bias)} (weight.shape={weight_shape})."
+            )
+    if chunk_size is not None and (
+        not isinstance(chunk_size, (int, np.integer)) or isinstance(chunk_size, bool) or chunk_size < 1
+    ):
+        raise ValueError(f"`chunk_size` must be None or an int >= 1, got {chunk_size!r}.")
+    if ignore_index is not None and (
+        not isinstance(ignore_index, (int, np.integer)) or isinstance(ignore_index, bool)
+    ):
+        raise ValueError(f"`ignore_index` must be None or an int, got {ignore_index!r}.")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"`reduction` must be one of {_REDUCTIONS}, got {reduction!r}.")
+    label_smoothing = _static_float("label_smoothing", label_smoothing)
+    validation.check_in_interval("label_smoothing", label_smoothing, 0.0, 1.0)
+    z_loss = _static_float("z_loss", z_loss)
+    validation.check_non_negative("z_loss", z_loss)
+    if logit_soft_cap is not None:
+        logit_soft_cap = _static_float("logit_soft_cap", logit_soft_cap)
+        validation.check_positive("logit_soft_cap", logit_soft_cap)
+    local_vocab = weight_shape[1] // vocab_shards
+    if chunk_size is None:
+        num_tokens = int(np.prod(labels_shape, dtype=np.int64))
+        chunk_size = default_chunk_size(num_tokens, local_vocab)
+    return min(int(chunk_size), max(local_vocab, 1)), label_smoothing, z_loss, logit_soft_cap
+
+
+def _per_token_loss(stats, labels, vocab_size, ignore_index, label_smoothing, z_loss):
+    """Cross-entropy of each token from its logit statistics; 0 where ignored, NaN if invalid.
+
+    ``loss = lse - (1 - s) z_y - (s / V) sum_j z_j + z_loss * lse**2``.
+    """
+    lse = stats.logsumexp
+    loss = lse - (1.0 - label_smoothing) * stats.label_logit
+    if label_smoothing:
+        loss = loss - (label_smoothing / vocab_size) * stats.logit_sum
+    if z_loss:
+        loss = loss + z_loss * jnp.square(lse)
+    ignored = (
+        jnp.zeros(labels.shape, jnp.bool_) if ignore_index is None else labels == ignore_index
+    )
+    out_of_range = (labels < 0) | (labels >= vocab_size)
+    # Multiplying (not `where`) makes the gradient of an invalid token NaN as well.
+    poison = jnp.where(out_of_range & ~ignored, jnp.asarray(jnp.nan, loss.dtype),
+                       jnp.ones((), loss.dtype))
+    loss = jnp.where(ignored, jnp.zeros((), loss.dtype), loss * poison)
+    return loss, ~ignored
+
+
+def _reduce(loss, kept, reduction, shape):
+    if reduction == "none":
+        return loss.reshape(shape)
+    total = jnp.sum(loss)
+    if reduction == "sum":
+        return total
+    count = jnp.sum(kept.astype(loss.dtype))
+    return total / jnp.maximum(count, jnp.ones((), loss.dtype))
+
+
+def fused_linear_cross_entropy(
+    hidden: jax.typing.ArrayLike,
+    weight: jax.typing.ArrayLike,
+    labels: jax.typing.ArrayLike,
+    *,
+    bias: jax.typing.ArrayLike | None = None,
+    chunk_size: int | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
+    logit_soft_cap: float | None = None,
+    reduction: str = "mean",
+    return_logsumexp: bool = False,
+) -> jax.Array | tuple[jax.Array, jax.Array]:
+    r"""Softmax cross-entropy of ``hidden @ weight + bias`` without materialising the logits.
+
+    With logits :math:`r = h W + b`, optionally soft-capped :math:`z = c \tanh(r / c)`,
+    :math:`\mathrm{lse} = \log \sum_j e^{z_j}` and smoothing :math:`s` over :math:`V` classes,
+    each token's loss is
+
+    .. math::
+        \ell = \mathrm{lse} - (1 - s)\, z_y - \frac{s}{V} \sum_j z_j
+               + \lambda_z\, \mathrm{lse}^2,
+
+    i.e. the sparse softmax cross-entropy against the smoothed targets
+    :math:`(1 - s)\,\mathrm{onehot}(y) + s / V`, plus the z-loss. The vocabulary is streamed
+    in chunks of ``chunk_size`` columns of ``weight`` with an online logsumexp; the backward
+    pass keeps only ``lse`` (and the inputs) and recomputes each chunk's logits, so no
+    ``[N, V]`` array exists in the forward or the backward pass. ``hidden`` and ``weight``
+    may be bfloat16/float16: matrix products accumulate in float32.
+
+    Input rules: shape and dtype errors raise ``ValueError`` at trace time. A label outside
+    ``[0, V)`` that is not ``ignore_index`` cannot be checked under ``jit``: that token's loss
+    and its gradient are NaN. With ``reduction="mean"`` and every token ignored the loss is 0.
+
+    Args:
+      hidden: ``[..., H]`` floating activations (the last hidden states).
+      weight: ``[H, V]`` output projection (for a tied embedding ``E`` of shape ``[V, H]``
+        pass ``E.T``).
+      labels: ``[...]`` integer class indices, ``hidden.shape[:-1]``.
+      bias: optional ``[V]`` bias.
+      chunk_size: vocabulary columns per chunk; ``None`` picks about 32 MiB of float32
+        logits per chunk (:func:`default_chunk_size`). ``V`` need not be a multiple: the
+        remainder is a last, smaller chunk.
+      ignore_index: label value whose tokens get loss 0 and no gradient and are left out of
+        the ``"mean"``.
+      label_smoothing: ``s`` in ``[0, 1]``, uniform over the ``V`` classes (Keras, optax).
+      z_loss: ``lambda_z >= 0``, weight of ``lse**2`` (PaLM uses 1e-4).
+      logit_soft_cap: ``c > 0`` applies ``c * tanh(logits / c)`` before the softmax (Gemma 2
+        uses 30); ``None`` disables it.
+      reduction: ``"mean"`` over the non-ignored tokens, ``"sum"``, or ``"none"`` (shape
+        ``labels.shape``, 0 at ignored tokens).
+      return_logsumexp: also return the per-token ``lse`` (shape ``labels.shape``).
+
+    Returns:
+      The loss (float32 for half-precision inputs, else their dtype), and the logsumexp when
+      ``return_logsumexp`` is true.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxloss import fused_linear_cross_entropy
+      >>> hidden = jnp.array([[1.0, 0.0], [0.0, 2.0]])
+      >>> weight = jnp.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+      >>> labels = jnp.array([0, 2])
+      >>> float(fused_linear_cross_entropy(hidden, weight, labels, chunk_size=2))
+      1.3954...
+      >>> jax.grad(fused_linear_cross_entropy)(hidden, weight, labels).shape
+      (2, 2)
+
+    References:
+      Wijmans et al., "Cut Your Losses in Large-Vocabulary Language Models", 2024
+      (arXiv:2411.09009); Hsu et al., "Liger Kernel", 2024 (arXiv:2410.10989);
+      Chowdhery et al., "PaLM", 2022 (z-loss); Gemma Team, "Gemma 2", 2024 (soft cap).
+    """
+    chunk_size, label_smoothing, z_loss, logit_soft_cap = _check_inputs(
+        hidden, weight, labels, bias, chunk_size, ignore_index, label_smoothing, z_loss,
+        logit_soft_cap, reduction,
+    )
+    hidden, weight, labels = jnp.asarray(hidden), jnp.asarray(weight), jnp.asarray(labels)
+    bias = None if bias is None else jnp.asarray(bias)
+    shape = labels.shape
+    vocab_size = weight.shape[1]
+    flat_labels = labels.reshape(-1)
+    stats = _logit_stats(
+        hidden.reshape(-1, hidden.shape[-1]), weight, bias, flat_labels, chunk_size,
+        logit_soft_cap, bool(label_smoothing),
+    )
+    loss, kept = _per_token_loss(
+        stats, flat_labels, vocab_size, ignore_index, label_smoothing, z_loss
+    )
+    loss = _reduce(loss, kept, reduction, shape)
+    if return_logsumexp:
+        return loss, stats.logsumexp.reshape(shape)
+    return loss

@@ -1,0 +1,276 @@
+"""Tests for jaxloss.fused_linear_cross_entropy against float64 NumPy references."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxloss import fused_linear_cross_entropy
+from jaxloss._src import fused
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IGNORE = -100
+
+
+def reference(h, w, b, y, cotangent, *, ignore_index=None, label_smoothing=0.0, z_loss=0.0,
+              logit_soft_cap=None, reduction="mean"):
+    """float64 loss, per-token lse and gradients (hidden, weight, bias) from the formula.
+
+    The gradient is that of ``loss`` for "mean"/"sum" and of ``sum(loss * cotangent)``
+    for "none".
+    """
+    h, w = np.asarray(h, np.float64), np.asarray(w, np.float64)
+    y = np.asarray(y)
+    num_classes = w.shape[1]
+    r = h @ w + (0.0 if b is None else np.asarray(b, np.float64))
+    z = r if logit_soft_cap is None else logit_soft_cap * np.tanh(r / logit_soft_cap)
+    m = z.max(axis=1, keepdims=True)
+    lse = m[:, 0] + np.log(np.exp(z - m).sum(axis=1))
+    ignored = np.zeros(y.shape, bool) if ignore_index is None else y == ignore_index
+    onehot = np.eye(num_classes)[np.where(ignored, 0, y)]
+    targets = (1 - label_smoothing) * onehot + label_smoothing / num_classes
+    per_token = np.where(ignored, 0.0, lse - (targets * z).sum(axis=1) + z_loss * lse**2)
+    kept = (~ignored).sum()
+    if reduction == "none":
+        loss, g = per_token, np.asarray(cotangent, np.float64)
+    elif reduction == "sum":
+        loss, g = per_token.sum(), np.ones_like(lse)
+    else:
+        loss, g = per_token.sum() / max(kept, 1), np.full_like(lse, 1.0 / max(kept, 1))
+    g = np.where(ignored, 0.0, g)
+    probs = np.exp(z - lse[:, None])
+    d_z = g[:, None] * (probs * (1 + 2 * z_loss * lse)[:, None] - targets)
+    d_r = d_z if logit_soft_cap is None else d_z * (1 - (z / logit_soft_cap) ** 2)
+    return loss, lse, (d_r @ w.T, h.T @ d_r, d_r.sum(axis=0))
+
+
+def make_inputs(rng, num_tokens=37, hidden_dim=16, vocab_size=301, dtype=jnp.float32,
+                ignored=(3, 10)):
+    h = rng.normal(size=(num_tokens, hidden_dim))
+    w = rng.normal(size=(hidden_dim, vocab_size)) / np.sqrt(hidden_dim) * 3
+    b = rng.normal(size=(vocab_size,))
+    y = rng.integers(0, vocab_size, size=num_tokens)
+    y[list(ignored)] = IGNORE
+    cotangent = rng.normal(size=(num_tokens,))
+    return (jnp.asarray(h, dtype), jnp.asarray(w, dtype), jnp.asarray(b, dtype),
+            jnp.asarray(y, jnp.int32), jnp.asarray(cotangent, jnp.float32))
+
+
+def assert_close(actual, expected, rtol=1e-5):
+    """Relative to the largest reference entry, so that near-zero entries do not dominate."""
+    expected = np.asarray(expected, np.float64)
+    scale = max(np.max(np.abs(expected)), 1e-30)
+    np.testing.assert_allclose(np.asarray(actual, np.float64), expected, rtol=rtol,
+                               atol=rtol * scale)
+
+
+def loss_and_grads(h, w, b, y, cotangent, **options):
+    def objective(h, w, b):
+        loss = fused_linear_cross_entropy(h, w, y, bias=b, **options)
+        if options.get("reduction") == "none":
+            return jnp.sum(loss * cotangent), loss
+        return loss, loss
+
+    (_, loss), grads = jax.jit(jax.value_and_grad(objective, argnums=(0, 1, 2), has_aux=True))(
+        h, w, b
+    )
+    return loss, grads
+
+
+OPTIONS = {
+    "plain": {},
+    "ignore_index": {"ignore_index": IGNORE},
+    "z_loss": {"z_loss": 1e-2, "ignore_index": IGNORE},
+    "soft_cap": {"logit_soft_cap": 2.0, "ignore_index": IGNORE},
+    "label_smoothing": {"label_smoothing": 0.2, "ignore_index": IGNORE},
+    "everything": {"ignore_index": IGNORE, "label_smoothing": 0.1, "z_loss": 1e-3,
+                   "logit_soft_cap": 3.0},
+}
+
+
+CASES = [(name, reduction, 64) for name in OPTIONS for reduction in ("mean", "sum", "none")]
+# 301 % 64 != 0 above: a remainder chunk. Here one chunk, and the default.
+CASES += [("everything", reduction, chunk) for reduction in ("mean", "none") for chunk in (301, None)]
+
+
+@pytest.mark.parametrize("name,reduction,chunk_size", CASES)
+def test_matches_float64_reference(rng, name, reduction, chunk_size):
+    options = dict(OPTIONS[name], reduction=reduction, chunk_size=chunk_size)
+    h, w, b, y, cotangent = make_inputs(rng, ignored=(3, 10) if "ignore_index" in options else ())
+    loss, grads = loss_and_grads(h, w, b, y, cotangent, **options)
+    options.pop("chunk_size")
+    expected_loss, _, expected_grads = reference(h, w, b, y, cotangent, **options)
+    assert_close(loss, expected_loss)
+    for actual, expected in zip(grads, expected_grads):
+        assert_close(actual, expected)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 1000])
+def test_chunk_size_extremes_and_no_bias(rng, chunk_size):
+    h, w, _, y, cotangent = make_inputs(rng, num_tokens=5, vocab_size=23, ignored=())
+    grad_fn = jax.jit(jax.value_and_grad(
+        lambda h, w: fused_linear_cross_entropy(h, w, y, chunk_size=chunk_size), argnums=(0, 1)))
+    loss, (d_h, d_w) = grad_fn(h, w)
+    expected_loss, _, (e_h, e_w, _) = reference(h, w, None, y, cotangent)
+    assert_close(loss, expected_loss)
+    assert_close(d_h, e_h)
+    assert_close(d_w, e_w)
+
+
+def test_logsumexp_output_and_its_gradient(rng):
+    h, w, b, y, cotangent = make_inputs(rng, ignored=())
+
+    def objective(h, w):
+        loss, lse = fused_linear_cross_entropy(h, w, y, bias=b, chunk_size=50,
+                                               return_logsumexp=True)
+        return loss + jnp.sum(lse * cotangent), lse
+
+    (_, lse), (d_h, d_w) = jax.jit(jax.value_and_grad(objective, argnums=(0, 1), has_aux=True))(
+        h, w)
+    _, expected_lse, (e_h, e_w, _) = reference(h, w, b, y, cotangent)
+    assert_close(lse, expected_lse)
+    # d lse / d logits = softmax: add it to the loss gradient by hand.
+    r = np.asarray(h, np.float64) @ np.asarray(w, np.float64) + np.asarray(b, np.float64)
+    d_r = np.asarray(cotangent, np.float64)[:, None] * np.exp(r - expected_lse[:, None])
+    assert_close(d_h, e_h + d_r @ np.asarray(w, np.float64).T)
+    assert_close(d_w, e_w + np.asarray(h, np.float64).T @ d_r)
+
+
+def test_leading_dimensions_and_reduction_none_shape(rng):
+    h, w, b, y, _ = make_inputs(rng, num_tokens=12, ignored=())
+    loss = jax.jit(lambda h, y: fused_linear_cross_entropy(h, w, y, reduction="none",
+                                                           chunk_size=64))(
+        h.reshape(3, 4, -1), y.reshape(3, 4))
+    flat = jax.jit(
+        lambda h, y: fused_linear_cross_entropy(h, w, y, reduction="none", chunk_size=64))(h, y)
+    assert loss.shape == (3, 4)
+    assert_close(loss.reshape(-1), flat)
+
+
+def test_vmap_over_outer_batch(rng):
+    h, w, b, y, _ = make_inputs(rng, num_tokens=24, ignored=(1, 5, 7))
+    hb, yb = h.reshape(3, 8, -1), y.reshape(3, 8)
+
+    def loss_fn(h, w, y):
+        return fused_linear_cross_entropy(h, w, y, bias=b, ignore_index=IGNORE, chunk_size=64,
+                                          label_smoothing=0.1)
+
+    batched = jax.jit(jax.vmap(jax.value_and_grad(loss_fn, argnums=(0, 1)), (0, None, 0)))
+    losses, (d_h, d_w) = batched(hb, w, yb)
+    single = jax.jit(jax.value_and_grad(loss_fn, argnums=(0, 1)))
+    for i in range(3):
+        loss_i, (d_h_i, d_w_i) = single(hb[i], w, yb[i])
+        assert_close(losses[i], loss_i)
+        assert_close(d_h[i], d_h_i)
+        assert_close(d_w[i], d_w_i)
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
+def test_half_inputs_accumulate_in_float32(rng, dtype):
+    h, w, b, y, cotangent = make_inputs(rng, dtype=dtype)
+    loss, grads = loss_and_grads(h, w, b, y, cotangent, ignore_index=IGNORE, chunk_size=64)
+    assert loss.dtype == jnp.float32
+    assert [g.dtype for g in grads] == [dtype] * 3
+    # The reference sees the same rounded inputs: only the accumulation differs.
+    expected_loss, _, expected_grads = reference(h, w, b, y, cotangent, ignore_index=IGNORE)
+    assert_close(loss, expected_loss, rtol=1e-5)
+    for actual, expected in zip(grads, expected_grads):
+        assert_close(actual, expected, rtol=2e-2)
+
+
+def test_invalid_label_gives_nan_loss_and_gradient(rng):
+    h, w, b, y, _ = make_inputs(rng, ignored=())
+    y = y.at[4].set(301)
+    per_token = jax.jit(
+        lambda h: fused_linear_cross_entropy(h, w, y, reduction="none", chunk_size=64))(h)
+    assert np.isnan(per_token[4]) and np.all(np.isfinite(np.delete(np.asarray(per_token), 4)))
+    d_h = jax.jit(jax.grad(lambda h: fused_linear_cross_entropy(h, w, y, chunk_size=64)))(h)
+    assert np.all(np.isnan(d_h[4]))
+
+
+def test_all_ignored_mean_is_zero(rng):
+    h, w, _, y, _ = make_inputs(rng, num_tokens=4, ignored=(0, 1, 2, 3))
+    loss, d_h = jax.jit(jax.value_and_grad(
+        lambda h: fused_linear_cross_entropy(h, w, y, ignore_index=IGNORE)))(h)
+    assert float(loss) == 0.0 and not np.any(d_h)
+
+
+def test_large_logits_stay_finite(rng):
+    h, w, _, y, _ = make_inputs(rng, num_tokens=6, vocab_size=50, ignored=())
+    loss, d_w = jax.jit(jax.value_and_grad(
+        lambda w: fused_linear_cross_entropy(h * 1e3, w, y, chunk_size=16)))(w)
+    assert np.isfinite(loss) and np.all(np.isfinite(d_w))
+
+
+BAD_INPUTS = [
+    (dict(hidden=np.zeros((4, 8)), weight=np.zeros((7, 10))), "hidden_dim"),
+    (dict(weight=np.zeros((8,))), r"weight.shape=\(8,\)"),
+    (dict(labels=np.zeros((5,), np.int32)), r"labels.shape=\(5,\)"),
+    (dict(labels=np.zeros((4,), np.float32)), "labels"),
+    (dict(hidden=np.zeros((4, 8), np.int32)), "hidden"),
+    (dict(bias=np.zeros((9,), np.float32)), r"bias.shape=\(9,\)"),
+    (dict(chunk_size=0), "chunk_size"),
+    (dict(chunk_size=2.5), "chunk_size"),
+    (dict(reduction="avg"), "reduction"),
+    (dict(label_smoothing=1.5), "label_smoothing"),
+    (dict(z_loss=-1.0), "z_loss"),
+    (dict(logit_soft_cap=0.0), "logit_soft_cap"),
+    (dict(ignore_index=1.5), "ignore_index"),
+]
+
+
+@pytest.mark.parametrize("override,match", BAD_INPUTS)
+def test_bad_input_raises(override, match):
+    args = dict(hidden=np.zeros((4, 8), np.float32), weight=np.zeros((8, 10), np.float32),
+                labels=np.zeros((4,), np.int32))
+    args.update(override)
+    hidden, weight, labels = (jnp.asarray(args.pop(k)) for k in ("hidden", "weight", "labels"))
+    with pytest.raises(ValueError, match=match):
+        fused_linear_cross_entropy(hidden, weight, labels, **args)
+
+
+def test_traced_hyperparameter_raises():
+    h, w, y = jnp.zeros((4, 8)), jnp.zeros((8, 10)), jnp.zeros((4,), jnp.int32)
+    with pytest.raises(ValueError, match="z_loss"):
+        jax.jit(lambda z: fused_linear_cross_entropy(h, w, y, z_loss=z))(0.1)
+
+
+def test_default_chunk_size():
+    assert fused.default_chunk_size(8192, 65536) == 1024
+    assert fused.default_chunk_size(10, 300) == 300
+    assert fused.default_chunk_size(10**7, 65536) == 128
+
+
+def unfused_loss(h, w, y):
+    logits = h @ w
+    lse = jax.nn.logsumexp(logits, axis=-1)
+    return jnp.mean(lse - jnp.take_along_axis(logits, y[:, None], axis=-1)[:, 0])
+
+
+def compiled_temp_bytes(loss_fn, num_tokens, hidden_dim, vocab_size):
+    args = (jax.ShapeDtypeStruct((num_tokens, hidden_dim), jnp.float32),
+            jax.ShapeDtypeStruct((hidden_dim, vocab_size), jnp.float32),
+            jax.ShapeDtypeStruct((num_tokens,), jnp.int32))
+    compiled = jax.jit(jax.value_and_grad(loss_fn, argnums=(0, 1))).lower(*args).compile()
+    return compiled.memory_analysis().temp_size_in_bytes
+
+
+# The issue's shape with the default chunk, and a small one with a small chunk.
+@pytest.mark.parametrize("shape,chunk_size", [((8192, 1024, 65536), None),
+                                              ((1024, 256, 8192), 512)])
+def test_temporary_memory_is_under_a_tenth_of_unfused(shape, chunk_size):
+    """Compile-only: forward+backward temporaries, fused against explicit logits."""
+
+    def fused_loss(h, w, y):
+        return fused_linear_cross_entropy(h, w, y, chunk_size=chunk_size)
+
+    fused_bytes = compiled_temp_bytes(fused_loss, *shape)
+    unfused_bytes = compiled_temp_bytes(unfused_loss, *shape)
+    num_tokens, _, vocab_size = shape
+    assert unfused_bytes >= num_tokens * vocab_size * 4  # the logits are really there
+    assert fused_bytes <= 0.1 * unfused_bytes
