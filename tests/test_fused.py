@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxloss import fused_linear_cross_entropy
+from jaxloss import fused_linear_cross_entropy, sparse_softmax_cross_entropy
 from jaxloss._src import fused
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -108,6 +108,34 @@ def test_matches_float64_reference(rng, name, reduction, chunk_size):
     assert_close(loss, expected_loss)
     for actual, expected in zip(grads, expected_grads):
         assert_close(actual, expected)
+
+
+def unfused_jaxloss(h, w, b, y, *, ignore_index=None, label_smoothing=0.0, z_loss=0.0,
+                    logit_soft_cap=None):
+    """Explicit [N, V] logits, then jaxloss's sparse softmax cross-entropy (mean reduction)."""
+    logits = h @ w + b[None, :]
+    if logit_soft_cap is not None:
+        logits = logit_soft_cap * jnp.tanh(logits / logit_soft_cap)
+    per_token = sparse_softmax_cross_entropy(logits, y, label_smoothing=label_smoothing,
+                                             ignore_index=ignore_index)
+    kept = jnp.ones(y.shape, jnp.bool_) if ignore_index is None else y != ignore_index
+    per_token = per_token + jnp.where(kept, z_loss * jax.nn.logsumexp(logits, axis=-1) ** 2, 0.0)
+    return jnp.sum(per_token) / jnp.sum(kept.astype(per_token.dtype))
+
+
+@pytest.mark.parametrize("name", list(OPTIONS))
+def test_matches_unfused_jaxloss_sparse_cross_entropy(rng, name):
+    h, w, b, y, _ = make_inputs(rng, ignored=(3, 10) if name != "plain" else ())
+    options = OPTIONS[name]
+    grad = jax.jit(jax.value_and_grad(
+        lambda h, w, b: fused_linear_cross_entropy(h, w, y, bias=b, chunk_size=64, **options),
+        argnums=(0, 1, 2)))
+    expected = jax.jit(jax.value_and_grad(
+        lambda h, w, b: unfused_jaxloss(h, w, b, y, **options), argnums=(0, 1, 2)))
+    (loss, grads), (expected_loss, expected_grads) = grad(h, w, b), expected(h, w, b)
+    assert_close(loss, expected_loss)
+    for actual, wanted in zip(grads, expected_grads):
+        assert_close(actual, wanted)
 
 
 @pytest.mark.parametrize("chunk_size", [1, 7, 1000])
