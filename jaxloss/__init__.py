@@ -17,6 +17,9 @@ from jaxloss._src.classification import (
 )
 from jaxloss._src.classification import sparse_softmax_cross_entropy as sparse_softmax_cross_entropy
 from jaxloss._src.fused import fused_linear_cross_entropy as fused_linear_cross_entropy
+from jaxloss._src.fused import (
+    fused_linear_cross_entropy_sharded as fused_linear_cross_entropy_sharded,
+)
 from jaxloss._src.regression import absolute_error as absolute_error
 from jaxloss._src.regression import huber_loss as huber_loss
 from jaxloss._src.regression import log_cosh as log_cosh

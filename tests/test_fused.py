@@ -274,6 +274,75 @@ def test_default_chunk_size():
     assert fused.default_chunk_size(10**7, 65536) == 128
 
 
+SHARDED_SCRIPT = textwrap.dedent("""
+    import jax, jax.numpy as jnp, numpy as np
+    jax.config.update("jax_numpy_rank_promotion", "raise")
+    jax.config.update("jax_numpy_dtype_promotion", "strict")
+    from jaxloss import fused_linear_cross_entropy, fused_linear_cross_entropy_sharded
+    assert jax.device_count() == 8, jax.devices()
+    rng = np.random.default_rng(0)
+    N, H, V = 37, 16, 8 * 40  # 40 columns per device: chunks of 16, 16 and a remainder of 8
+    h = jnp.asarray(rng.normal(size=(N, H)), jnp.float32)
+    w = jnp.asarray(rng.normal(size=(H, V)), jnp.float32)
+    b = jnp.asarray(rng.normal(size=(V,)), jnp.float32)
+    y = jnp.asarray(rng.integers(0, V, size=N), jnp.int32).at[3].set(-100)
+    cot = jnp.asarray(rng.normal(size=(N,)), jnp.float32)
+    explicit = jax.make_mesh((8,), ("vocab",))
+    auto = jax.make_mesh((2, 4), ("data", "vocab"),
+                         axis_types=(jax.sharding.AxisType.Auto,) * 2)
+    cases = [
+        (explicit, dict(reduction="mean", ignore_index=-100, label_smoothing=0.1, z_loss=1e-3,
+                        logit_soft_cap=5.0)),
+        (explicit, dict(reduction="none", ignore_index=-100)),
+        (auto, dict(reduction="sum", ignore_index=-100, logit_soft_cap=3.0)),
+    ]
+
+    def close(a, e):
+        a, e = np.asarray(a, np.float64), np.asarray(e, np.float64)
+        np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-5 * np.max(np.abs(e)))
+
+    for mesh, options in cases:
+        def objective(loss_fn, h, w, b, **extra):
+            loss, lse = loss_fn(h, w, y, bias=b, chunk_size=16, return_logsumexp=True,
+                                **options, **extra)
+            return jnp.sum(loss * cot) if loss.ndim else loss, (loss, lse)
+        grad = lambda fn, **extra: jax.jit(jax.value_and_grad(
+            lambda h, w, b: objective(fn, h, w, b, **extra), argnums=(0, 1, 2), has_aux=True))
+        (_, (loss, lse)), grads = grad(fused_linear_cross_entropy_sharded, mesh=mesh,
+                                       axis_name="vocab")(h, w, b)
+        (_, (e_loss, e_lse)), e_grads = grad(fused_linear_cross_entropy)(h, w, b)
+        close(loss, e_loss)
+        close(lse, e_lse)
+        for g, e in zip(grads, e_grads):
+            close(g, e)
+    # No bias; the weight gradient stays split along the vocabulary.
+    d_w = jax.jit(jax.grad(lambda w: fused_linear_cross_entropy_sharded(
+        h, w, jnp.abs(y), mesh=explicit, axis_name="vocab")))(w)
+    close(d_w, jax.grad(lambda w: fused_linear_cross_entropy(h, w, jnp.abs(y)))(w))
+    assert d_w.sharding.spec == jax.sharding.PartitionSpec(None, "vocab"), d_w.sharding
+    for bad, match in [(dict(axis_name="model"), "axis_name"), (dict(weight=w[:, :100]), "divisible")]:
+        kwargs = dict(mesh=explicit, axis_name="vocab", weight=w)
+        kwargs.update(bad)
+        try:
+            fused_linear_cross_entropy_sharded(h, labels=jnp.abs(y), **kwargs)
+        except ValueError as error:
+            assert match in str(error), error
+        else:
+            raise AssertionError(f"no ValueError for {bad}")
+    print("sharded ok")
+""")
+
+
+def test_vocabulary_parallel_on_eight_cpu_devices():
+    """shard_map over 8 host devices equals the single-device function (values, grads)."""
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+               JAX_PLATFORMS="cpu", PYTHONPATH=REPO_ROOT)
+    result = subprocess.run([sys.executable, "-c", SHARDED_SCRIPT], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "sharded ok" in result.stdout
+
+
 def unfused_loss(h, w, y):
     logits = h @ w
     lse = jax.nn.logsumexp(logits, axis=-1)
