@@ -50,91 +50,70 @@ print(f"jaxloss {jaxloss.__version__}, jax {jax.__version__}, fast mode: {FAST}"
 # ## The document's five examples
 #
 # The document computes each loss with a `tf.keras.losses` class, which averages over the batch.
-# With jaxloss's per-example kernels the average is an explicit `jnp.mean`. We compare each value
-# with a float64 NumPy evaluation of the formula and with Keras 3 itself (when installed), and
-# with the value the document printed.
+# With jaxloss's per-example kernels the average is an explicit `jnp.mean`:
 
 # %%
-y_reg = np.array([1.0, 2.0, 3.0, 4.0], np.float32)
-y_reg_pred = np.array([1.1, 1.9, 3.2, 3.7], np.float32)
-y_reg_outlier = np.array([1.1, 1.9, 5.0, 3.7], np.float32)
-y_bin = np.array([0, 1, 0, 1], np.float32)
-p_bin = np.array([0.1, 0.8, 0.3, 0.6], np.float32)
-y_onehot = np.eye(3, dtype=np.float32)
-y_int = np.array([0, 1, 2], np.int32)
-p_cat = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7]], np.float32)
+y_true = np.array([1.0, 2.0, 3.0, 4.0], np.float32)
+y_pred = np.array([1.1, 1.9, 3.2, 3.7], np.float32)
+print(f"Mean Squared Error: {jnp.mean(jaxloss.squared_error(y_pred, y_true)):.6f}")
 
-examples = {  # name: (jaxloss value, float64 formula)
-    "MSE": (
-        jnp.mean(jaxloss.squared_error(y_reg_pred, y_reg)),
-        np.mean((y_reg_pred.astype(np.float64) - y_reg) ** 2),
-    ),
-    "Binary crossentropy": (
-        jnp.mean(jaxloss.binary_cross_entropy(p_bin, y_bin)),
-        -np.mean(y_bin * np.log(p_bin.astype(np.float64)) + (1 - y_bin) * np.log1p(-p_bin.astype(np.float64))),
-    ),
-    "Categorical crossentropy": (
-        jnp.mean(jaxloss.categorical_cross_entropy(p_cat, y_onehot)),
-        -np.mean(np.sum(y_onehot * np.log(p_cat.astype(np.float64)), axis=-1)),
-    ),
-    "Sparse categorical crossentropy": (
-        jnp.mean(jaxloss.sparse_categorical_cross_entropy(p_cat, y_int)),
-        -np.mean(np.log(p_cat.astype(np.float64)[np.arange(3), y_int])),
-    ),
-    "MSE with the outlier": (
-        jnp.mean(jaxloss.squared_error(y_reg_outlier, y_reg)),
-        np.mean((y_reg_outlier.astype(np.float64) - y_reg) ** 2),
-    ),
-    "Huber (delta=1) with the outlier": (
-        jnp.mean(jaxloss.huber_loss(y_reg_outlier, y_reg, delta=1.0)),
-        np.mean(
-            np.where(
-                np.abs(e := y_reg_outlier.astype(np.float64) - y_reg) <= 1.0,
-                0.5 * e**2,
-                np.abs(e) - 0.5,
-            )
-        ),
-    ),
-}
+y_true = np.array([0, 1, 0, 1], np.float32)
+y_pred = np.array([0.1, 0.8, 0.3, 0.6], np.float32)  # probabilities
+print(f"Binary Crossentropy Loss: {jnp.mean(jaxloss.binary_cross_entropy(y_pred, y_true)):.6f}")
 
-# What the document printed, copied from its text.
-document_printed = {
-    "MSE": 0.0475,
-    "Binary crossentropy": 0.3438,
-    "Categorical crossentropy": 0.3567,
-    "Sparse categorical crossentropy": 0.3567,
-    "MSE with the outlier": 1.0475,
-    "Huber (delta=1) with the outlier": 0.7475,
-}
+y_true = np.array([0, 1, 2])  # class indices
+y_pred = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7]], np.float32)
+scce = jnp.mean(jaxloss.sparse_categorical_cross_entropy(y_pred, y_true))
+print(f"Sparse Categorical Crossentropy Loss: {scce:.6f}")
+
+# %% [markdown]
+# `jaxloss.document` holds all of the document's examples (inputs exactly as printed, the value
+# it printed, the Keras class it used). We recompute each with jaxloss, with a float64 NumPy
+# evaluation of the formula written here, and with Keras 3 itself when it is installed.
 
 # %%
+from jaxloss import document
+
+
+def huber_float64(e, delta=1.0):
+    return np.where(np.abs(e) <= delta, 0.5 * e**2, delta * (np.abs(e) - 0.5 * delta))
+
+
+formulas = {  # Keras class -> float64 batch mean, written from the formula
+    "MeanSquaredError": lambda t, p: np.mean((p - t) ** 2),
+    "BinaryCrossentropy": lambda t, p: -np.mean(t * np.log(p) + (1 - t) * np.log1p(-p)),
+    "CategoricalCrossentropy": lambda t, p: -np.mean(np.sum(t * np.log(p), axis=-1)),
+    "SparseCategoricalCrossentropy": lambda t, p: -np.mean(
+        np.log(p[np.arange(len(t)), t.astype(int)])
+    ),
+    "Huber": lambda t, p: np.mean(huber_float64(p - t)),
+}
+
 try:
     import keras
 
-    keras_values = {
-        "MSE": keras.losses.MeanSquaredError()(y_reg, y_reg_pred),
-        "Binary crossentropy": keras.losses.BinaryCrossentropy()(y_bin, p_bin),
-        "Categorical crossentropy": keras.losses.CategoricalCrossentropy()(y_onehot, p_cat),
-        "Sparse categorical crossentropy": keras.losses.SparseCategoricalCrossentropy()(y_int, p_cat),
-        "MSE with the outlier": keras.losses.MeanSquaredError()(y_reg, y_reg_outlier),
-        "Huber (delta=1) with the outlier": keras.losses.Huber(delta=1.0)(y_reg, y_reg_outlier),
-    }
-    keras_values = {name: float(value) for name, value in keras_values.items()}
-    print(f"Keras {keras.__version__} on the {keras.backend.backend()} backend")
+    print(f"Keras {keras.__version__} on the {keras.backend.backend()} backend\n")
 except ImportError:
-    keras_values = {}
-    print("Keras is not installed: the Keras column is left empty")
+    keras = None
+    print("Keras is not installed: the Keras column is left empty\n")
 
-print(f"\n{'example':34s} {'jaxloss':>9s} {'formula':>9s} {'Keras':>9s} {'document':>9s}  document right?")
-for name, (ours, formula) in examples.items():
-    keras_text = f"{keras_values[name]:9.4f}" if name in keras_values else f"{'-':>9s}"
-    printed = document_printed[name]
-    verdict = "yes" if abs(printed - formula) < 5e-5 else f"no (off by {printed - formula:+.4f})"
-    print(f"{name:34s} {float(ours):9.4f} {formula:9.4f} {keras_text} {printed:9.4f}  {verdict}")
-    np.testing.assert_allclose(float(ours), formula, rtol=1e-6)
-    if name in keras_values:
-        np.testing.assert_allclose(float(ours), keras_values[name], rtol=1e-5)
-assert examples["Huber (delta=1) with the outlier"][1] < examples["MSE with the outlier"][1]
+print(f"{'#':2s} {'example':38s} {'jaxloss':>9s} {'formula':>9s} {'Keras':>9s} {'document':>9s}  document right?")
+results = {}
+for example in document.EXAMPLES:
+    t, p = np.asarray(example.y_true, np.float64), np.asarray(example.y_pred, np.float64)
+    ours, formula = document.compute(example), float(formulas[example.keras_class](t, p))
+    keras_value = None
+    if keras is not None:
+        keras_loss = getattr(keras.losses, example.keras_class)()
+        keras_value = float(keras_loss(np.asarray(example.y_true), p.astype(np.float32)))
+        np.testing.assert_allclose(ours, keras_value, rtol=1e-5)
+    np.testing.assert_allclose(ours, formula, rtol=1e-6)
+    verdict = f"no (off by {example.printed - formula:+.5f})" if document.document_is_wrong(example) else "yes"
+    keras_text = f"{keras_value:9.5f}" if keras_value is not None else f"{'-':>9s}"
+    print(f"{example.section:2s} {example.name:38s} {ours:9.5f} {formula:9.5f} {keras_text} "
+          f"{example.printed:9.4f}  {verdict}")
+    results[example.name] = formula
+assert results["Huber Loss (more robust)"] < results["MSE (sensitive to outliers)"]
 
 # %% [markdown]
 # jaxloss, the formula and Keras agree to float32 precision on every example (the cell asserts
