@@ -15,7 +15,10 @@
 # outliers you want to be". This notebook makes that concrete with jaxloss's kernels:
 #
 # 1. the regression losses and their gradients plotted against the error;
-# 2. the document's first exercise: fit the same model to data with outliers under each loss
+# 2. cross-entropy against focal loss over the probability of the true class, for several values
+#    of the focusing parameter gamma (the curves of Figure 1 of Lin et al. 2017, "Focal Loss for
+#    Dense Object Detection");
+# 3. the document's first exercise: fit the same model to data with outliers under each loss
 #    and compare the fits on clean test data.
 #
 # Every number in the text comes from a cell's output.
@@ -107,6 +110,61 @@ probe_curves = loss_and_gradient_curves(jnp.array(probe_errors))
 for name in regression_losses:
     gradient = probe_curves[name][1]
     print(f"{name:24s}" + "".join(f"{float(g):10.4f}" for g in gradient))
+
+# %% [markdown]
+# ## Cross-entropy against focal loss
+#
+# For a binary label, let `p_t` be the probability the model gives the true class. Cross-entropy
+# is `-log(p_t)`; the focal loss multiplies it by `(1 - p_t) ** gamma`, which shrinks the loss of
+# well-classified examples (`p_t` near 1) and leaves badly classified ones almost untouched, so
+# that the many easy examples of an imbalanced problem stop dominating the gradient. With
+# `gamma = 0` it is the cross-entropy. We evaluate `jaxloss.sigmoid_focal_loss` at the logit whose
+# sigmoid is `p_t`, with label 1 and no class balancing (`alpha=None`), as in the paper's figure.
+
+# %%
+gammas = (0.0, 0.5, 1.0, 2.0, 5.0)
+p_t = jnp.linspace(0.001, 0.999, 500)
+logits_for_p_t = jnp.log(p_t) - jnp.log1p(-p_t)
+ones = jnp.ones_like(p_t)
+
+
+@jax.jit
+def focal_curves(logits):
+    labels = jnp.ones_like(logits)
+    return jnp.stack(
+        [jaxloss.sigmoid_focal_loss(logits, labels, alpha=None, gamma=gamma) for gamma in gammas]
+    )
+
+
+curves_focal = focal_curves(logits_for_p_t)
+cross_entropy = jaxloss.sigmoid_binary_cross_entropy(logits_for_p_t, ones)
+assert jnp.allclose(curves_focal[0], cross_entropy, rtol=1e-5)  # gamma = 0 is the cross-entropy
+
+fig, ax = plt.subplots(figsize=(7, 4.5))
+for gamma, curve in zip(gammas, curves_focal):
+    label = f"gamma = {gamma:g}" + (" (cross-entropy)" if gamma == 0 else "")
+    ax.plot(p_t, curve, label=label)
+ax.axvspan(0.6, 1.0, color="0.9", label="well-classified examples")
+ax.set(title="Focal loss against the probability of the true class\n(after Lin et al. 2017, Figure 1)",
+       xlabel="probability of the ground-truth class, p_t", ylabel="loss", ylim=(0, 5))
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# How much the focal term shrinks the loss relative to cross-entropy, at a few values of `p_t`:
+
+# %%
+probe_p_t = jnp.array([0.1, 0.5, 0.9, 0.968, 0.99])
+probe_logits = jnp.log(probe_p_t) - jnp.log1p(-probe_p_t)
+probe_focal = focal_curves(probe_logits)
+print(f"{'p_t':>6s}" + "".join(f"{f'gamma={g:g}':>12s}" for g in gammas[1:]) + "   (cross-entropy / focal loss)")
+for i, p in enumerate(probe_p_t):
+    ratios = probe_focal[0, i] / probe_focal[1:, i]
+    print(f"{float(p):6.3f}" + "".join(f"{float(r):12.4g}" for r in ratios))
+gamma_two = gammas.index(2.0)
+print(f"\nwith gamma = 2 an example at p_t = 0.9 gets {float(probe_focal[0, 2] / probe_focal[gamma_two, 2]):.0f}x "
+      f"less loss than with cross-entropy, one at p_t = 0.968 about "
+      f"{float(probe_focal[0, 3] / probe_focal[gamma_two, 3]):.0f}x less")
 
 # %% [markdown]
 # ## The document's exercise: regression with outliers
