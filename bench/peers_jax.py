@@ -36,6 +36,12 @@ def versions() -> dict:
     return out
 
 
+def on_accelerator() -> bool:
+    import jax
+
+    return jax.default_backend() != "cpu"
+
+
 def _jaxloss_kernel(family: str) -> Callable:
     import jaxloss
 

@@ -28,6 +28,12 @@ def versions() -> dict:
             "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads()}
 
 
+def on_accelerator() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
 def configure_threads(threads: int) -> None:
     import tensorflow as tf
 

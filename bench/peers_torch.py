@@ -24,6 +24,10 @@ def versions() -> dict:
             "threads": torch.get_num_threads()}
 
 
+def on_accelerator() -> bool:
+    return _device() != "cpu"
+
+
 def _device() -> str:
     import torch
 

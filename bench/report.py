@@ -100,7 +100,7 @@ def format_bytes(value: int | None) -> str:
         return "—"
     for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if value >= scale:
-            return f"{value / scale:.3g} {unit}"
+            return f"{value / scale:.4g} {unit}"
     return f"{value} B"
 
 
@@ -305,6 +305,7 @@ def markdown(results: dict, png_link: str | None = None) -> str:
             out += ["", f"#### {MODE_LABELS[mode].capitalize()}, allocator: "
                         f"{ALLOCATOR_LABELS[allocator]} — {machine.machine_label(facts)}", ""]
             out += timing_table(results, allocator, mode)
+    out += liger_lines(results)
     out += ["", "#### Compiled temporary memory (`memory_analysis().temp_size_in_bytes`) and "
                 "compile time", ""]
     out += memory_table(results)
@@ -317,6 +318,26 @@ def markdown(results: dict, png_link: str | None = None) -> str:
     if png_link:
         out += ["", f"![benchmark plot]({png_link})"]
     return "\n".join(out) + "\n"
+
+
+def liger_lines(results: dict) -> list[str]:
+    """Our measurements at Liger-Kernel's reference size beside its published figures (only
+    when the run had an accelerator, the only place that case runs)."""
+    table = index(results)
+    shape = tuple(cases_lib.LIGER_CASE_SHAPE)
+    measured = []
+    for allocator in allocators(results):
+        for peer in PEERS:
+            value = time_ms(table.get((allocator, "forward_backward",
+                                       "sparse_softmax_cross_entropy", shape, peer)))
+            if value:
+                measured.append(f"{PEER_LABELS[peer]} {format_ms(value)} ms")
+    if not measured:
+        return []
+    published = ", ".join(f"{name} {ms} ms" for name, ms in cases_lib.LIGER_REFERENCE_MS.items())
+    return ["", f"Sparse softmax cross-entropy forward+backward at {shape_text(shape)} float32 "
+                f"on {jax_devices(results)}: " + ", ".join(measured)
+            + f". Published reference point, not measured here: {published}."]
 
 
 def write_readme(readme: str, section: str) -> None:

@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="jaxloss-bench-") as log_dir:
         runs = [run_worker(framework, allocator, size, args.threads, mimalloc, args.families,
                            log_dir)
-                for allocator in args.allocators for framework in args.frameworks]
+                for framework in args.frameworks for allocator in args.allocators]
     results = {
         "name": name, "size": size, "machine": facts, "threads": args.threads,
         "mimalloc_library": mimalloc, "git_commit": git_commit(), "started": started,

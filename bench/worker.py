@@ -63,7 +63,7 @@ def run(framework: str, size: str, allocator: str, threads: int, families: list[
 
     budget = BUDGETS[size]
     records = []
-    for case in cases_lib.cases(size):
+    for case in cases_lib.cases(size, accelerator=peers.on_accelerator()):
         if families and case.family not in families:
             continue
         arrays = cases_lib.make_inputs(case)
