@@ -44,6 +44,18 @@ def memory_gib() -> float | None:
     return None
 
 
+def available_memory_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo, in bytes (None where there is no such file)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 def describe() -> dict:
     """Machine facts every result file and figure carries."""
     return {

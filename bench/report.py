@@ -173,8 +173,7 @@ def memory_table(results: dict) -> list[str]:
     for family, shape in case_list(results):
         for mode in cases_lib.MODES:
             row = {p: table.get((allocator, mode, family, shape, p)) for p in PEERS}
-            temps = {p: row[p].get("temp_bytes") if row[p] and row[p]["status"] == "ok" else None
-                     for p in jax_peers}
+            temps = {p: row[p].get("temp_bytes") if row[p] else None for p in jax_peers}
             cells = [family, shape_text(shape), MODE_LABELS[mode]]
             cells += [format_bytes(temps[p]) for p in jax_peers]
             if temps["jaxloss"] is None or temps["optax"] is None:
@@ -311,6 +310,12 @@ def markdown(results: dict, png_link: str | None = None) -> str:
     out += memory_table(results)
     out += ["", "#### Targets of issue 5", ""]
     out += [f"- {line}" for line in target_lines(results)]
+    failures = sorted({f"{r['peer']} {r['family']} {shape_text(r['shape'])} "
+                       f"{MODE_LABELS[r['mode']]}: {r['status']} ({r.get('error', '')})"
+                       for r in records(results)
+                       if r["status"] not in ("ok", "no such kernel", "not available")})
+    if failures:
+        out += ["", "Entries that did not run:"] + [f"- {failure}" for failure in failures]
     problems = checks(results)
     out += ["", "Cross-checks (same inputs everywhere, same loss and gradient from every peer): "
             + ("all agree." if not problems else "")]

@@ -87,6 +87,14 @@ def run(framework: str, size: str, allocator: str, threads: int, families: list[
                 if entry is None:
                     statuses[peer] = {"status": "no such kernel"}
                     continue
+                available = machine.available_memory_bytes()
+                if entry.temp_bytes and available and entry.temp_bytes > 0.7 * available:
+                    # Running it could bring the out-of-memory killer onto the whole process.
+                    statuses[peer] = {"status": "skipped: temp memory", "temp_bytes":
+                                      entry.temp_bytes, "compile_s": entry.compile_s,
+                                      "error": f"needs {entry.temp_bytes / 2**30:.1f} GiB of "
+                                               f"temporaries, {available / 2**30:.1f} GiB free"}
+                    continue
                 entries[peer] = entry
                 loss, grad_l1 = entry.loss()
                 statuses[peer] = {"status": "ok", "compile_s": entry.compile_s,
