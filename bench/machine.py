@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import concurrent.futures
-import glob
 import os
 import platform
-import sys
-import sysconfig
 import time
 
 import numpy as np
@@ -75,20 +72,15 @@ def machine_label(machine: dict) -> str:
 
 
 def mimalloc_library() -> str | None:
-    """Path of cmeel-mimalloc's ``libmimalloc.so`` in this environment, or None.
+    """Path of mimalloc's shared library (cmeel-mimalloc's wheel), or None if not installed.
 
-    ``MIMALLOC_LIBRARY`` in the environment overrides the search.
+    The search is jaxloss's own (:func:`jaxloss._src.allocator.find_allocator_library`), the
+    one the command line uses to re-execute itself under a caching allocator.
     """
-    override = os.environ.get("MIMALLOC_LIBRARY")
-    if override:
-        return override if os.path.exists(override) else None
-    roots = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], sys.prefix}
-    for root in sorted(roots):
-        for pattern in ("cmeel.prefix/lib/libmimalloc.so", "lib/libmimalloc.so"):
-            found = glob.glob(os.path.join(root, pattern))
-            if found:
-                return found[0]
-    return None
+    from jaxloss._src.allocator import find_allocator_library
+
+    found = find_allocator_library(("mimalloc",))
+    return None if found is None else str(found)
 
 
 def allocator_in_process() -> str:
