@@ -28,16 +28,25 @@ class Entry:
 
 @dataclasses.dataclass(frozen=True)
 class Budget:
-    """How many times to repeat: at least ``min_repeats``, then until ``seconds`` have passed."""
+    """How many times to repeat.
+
+    At least ``min_repeats`` and then until ``seconds`` have passed, at most ``max_repeats``;
+    but when one round of the peers is so slow that ``min_repeats`` rounds would pass
+    ``cap_seconds``, only ``floor_repeats`` (a peer whose call takes seconds, such as Keras's
+    softmax focal loss at [4096, 32000], would otherwise take minutes). The second warm-up
+    round is skipped in that case too.
+    """
 
     warmup: int
     min_repeats: int
     max_repeats: int
     seconds: float
+    floor_repeats: int = 3
+    cap_seconds: float = 15.0
 
 
 BUDGETS = {
-    "full": Budget(warmup=2, min_repeats=7, max_repeats=31, seconds=4.0),
+    "full": Budget(warmup=2, min_repeats=7, max_repeats=31, seconds=3.0),
     "quick": Budget(warmup=1, min_repeats=3, max_repeats=3, seconds=0.0),
 }
 
@@ -45,13 +54,19 @@ BUDGETS = {
 def measure(entries: dict[str, Entry], budget: Budget) -> dict[str, dict]:
     """Time every entry; the peers take turns within each repeat so that a slow phase of a
     shared machine hits all of them alike. Returns per peer the median and spread in ms."""
-    for _ in range(budget.warmup):
+    for warmup in range(budget.warmup):
+        begin = time.perf_counter()
         for entry in entries.values():
             entry.call()
+        if (time.perf_counter() - begin) * budget.min_repeats > budget.cap_seconds:
+            break
     samples: dict[str, list[float]] = {name: [] for name in entries}
     start = time.perf_counter()
     for repeat in range(budget.max_repeats):
-        if repeat >= budget.min_repeats and time.perf_counter() - start > budget.seconds:
+        elapsed = time.perf_counter() - start
+        if repeat >= budget.min_repeats and elapsed > budget.seconds:
+            break
+        if repeat >= budget.floor_repeats and elapsed > budget.cap_seconds:
             break
         for name, entry in entries.items():
             begin = time.perf_counter()
