@@ -15,10 +15,18 @@ from notebooks import build
 SOURCES = build.sources()
 IDS = [path.stem for path in SOURCES]
 README = build.REPO_ROOT / "README.md"
+# Notebooks whose figures exist only when their input does (bench/ results are not in a fresh clone).
+FIGURES_NEED_INPUT = {"06_benchmarks"}
 
 # A number typed into prose: digits with a decimal point (0.93), a percentage (93%) or a
-# power of ten (1e-7). Results belong in code output; integers (epochs, Figure 1) are fine.
+# power of ten (1e-7). Results belong in code output; integers (epochs, Figure 1) are fine, and
+# so are inline code spans (`alpha=0.25` is an argument the code passes, not a result).
 TYPED_NUMBER = re.compile(r"(?<![\w.])\d+\.\d+|\d+(\.\d+)?\s*%|\b\d+e-?\d+\b")
+INLINE_CODE = re.compile(r"`[^`\n]*`")
+
+
+def typed_numbers(markdown: str) -> list[str]:
+    return [match.group(0) for match in TYPED_NUMBER.finditer(INLINE_CODE.sub("", markdown))]
 
 CHECK_FIGURES_CELL = """\
 from notebooks.build import figure_problems
@@ -62,7 +70,7 @@ def test_stored_notebook_matches_source_and_has_outputs(source):
     outputs = [output for cell in code_cells for output in cell.outputs]
     assert not [output for output in outputs if output.output_type == "error"]
     assert any(output.output_type in ("stream", "execute_result") for output in outputs)
-    if "plt." in source.read_text():
+    if "plt." in source.read_text() and source.stem not in FIGURES_NEED_INPUT:
         assert any("image/png" in output.get("data", {}) for output in outputs), (
             f"{stored_path.name} draws figures but stores no image"
         )
@@ -76,7 +84,7 @@ def test_first_code_cell_installs_jaxloss_on_colab(source):
 @pytest.mark.parametrize("source", SOURCES, ids=IDS)
 def test_prose_has_no_typed_numbers(source):
     markdown = [c.source for c in build.read_source(source).cells if c.cell_type == "markdown"]
-    typed = [match.group(0) for text in markdown for match in TYPED_NUMBER.finditer(text)]
+    typed = [number for text in markdown for number in typed_numbers(text)]
     assert typed == [], f"numbers typed into the prose of {source.name} (print them from code)"
 
 
@@ -93,10 +101,11 @@ def test_readme_links_notebook_in_colab(source):
         ("About 93% accuracy.", ["93%"]),
         ("Clipped at 1e-7.", ["1e-7"]),
         ("Figure 1 of Lin et al. (2017), trained for 2 epochs, `jnp.float32`.", []),
+        ("Focal loss with `alpha=0.25`, accuracy 0.25.", ["0.25"]),
     ],
 )
 def test_typed_number_pattern(cell, expected):
-    assert [match.group(0) for match in TYPED_NUMBER.finditer(cell)] == expected
+    assert typed_numbers(cell) == expected
 
 
 def test_fast_build_never_overwrites_stored_notebooks():
