@@ -1,0 +1,150 @@
+"""Inputs shared by the tests of jaxloss.losses: one case per loss configuration.
+
+Each case names a loss class (the same name in ``keras.losses`` and
+``jaxloss.losses``), its constructor arguments, a function making ``(y_true,
+y_pred)`` from a NumPy generator, and the sample-weight shapes it accepts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+
+BATCH, TIME, CLASSES = 4, 3, 5
+
+
+def _floats(rng, *shape, low=-2.0, high=2.0):
+    return rng.uniform(low, high, shape).astype(np.float32)
+
+
+def _probs(rng, *shape):
+    x = rng.uniform(0.05, 1.0, shape).astype(np.float32)
+    return x / x.sum(-1, keepdims=True)
+
+
+def _one_hot(rng, *shape):
+    return np.eye(shape[-1], dtype=np.float32)[rng.integers(0, shape[-1], shape[:-1])]
+
+
+def regression(rng, *shape):
+    return _floats(rng, *shape), _floats(rng, *shape)
+
+
+def positive(rng, *shape):
+    return _floats(rng, *shape, low=0.1, high=3.0), _floats(rng, *shape, low=0.1, high=3.0)
+
+
+def counts(rng, *shape):
+    return rng.poisson(2.0, shape).astype(np.float32), _floats(rng, *shape, low=0.0, high=3.0)
+
+
+def signs01(rng, *shape):
+    return rng.integers(0, 2, shape).astype(np.float32), _floats(rng, *shape)
+
+
+def signs(rng, *shape):
+    return rng.choice([-1.0, 1.0], shape).astype(np.float32), _floats(rng, *shape)
+
+
+def one_hot_scores(rng, *shape):
+    return _one_hot(rng, *shape), _floats(rng, *shape)
+
+
+def distributions(rng, *shape):
+    return _probs(rng, *shape), _probs(rng, *shape)
+
+
+def masks(rng, *shape):
+    return rng.integers(0, 2, shape).astype(np.float32), _floats(rng, *shape, low=0.0, high=1.0)
+
+
+def embeddings(rng, *shape):
+    x = rng.normal(size=(shape[0], CLASSES)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=-1, keepdims=True)
+    labels = rng.integers(0, 3, shape[0]).astype(np.float32)
+    return labels, x
+
+
+def sequences(rng, *shape):
+    labels = rng.integers(1, CLASSES, (shape[0], 2)).astype(np.int32)
+    labels[0, 1] = 0  # a shorter sequence, padded with the blank 0
+    return labels, _floats(rng, shape[0], 6, CLASSES, low=-3.0, high=3.0)
+
+
+# (input shape, sample-weight kinds) pairs a case is checked with.
+PER_ENTRY = (
+    ((BATCH, CLASSES), ("none", "sample", "sample1")),
+    ((BATCH, TIME, CLASSES), ("none", "sample1", "timestep")),
+)
+PER_BATCH = (((BATCH, TIME, CLASSES), ("none", "sample", "sample1")),)
+PER_ROW = (((BATCH, TIME, CLASSES), ("none", "sample1")),)
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    name: str
+    kwargs: dict
+    make: Callable
+    layouts: tuple = PER_ENTRY
+    # The reduction code is shared by every class; slow losses (CTC's scan compiles
+    # at each eager call) are checked with two reductions only.
+    reductions: tuple = (
+        "sum_over_batch_size",
+        "sum",
+        "mean",
+        "mean_with_sample_weight",
+        "none",
+        None,
+    )
+
+    @property
+    def id(self) -> str:
+        args = ",".join(f"{k}={v}" for k, v in self.kwargs.items())
+        return f"{self.name}({args})-{self.make.__name__}"
+
+
+REGRESSION_CASES = (
+    Case("MeanSquaredError", {}, regression),
+    Case("MeanAbsoluteError", {}, regression),
+    Case("MeanAbsolutePercentageError", {}, positive),
+    Case("MeanSquaredLogarithmicError", {}, positive),
+    Case("CosineSimilarity", {}, regression),
+    Case("CosineSimilarity", {"axis": 1}, regression, PER_ROW),
+    Case("Huber", {}, regression),
+    Case("Huber", {"delta": 0.5}, regression),
+    Case("LogCosh", {}, regression),
+    Case("Hinge", {}, signs01),
+    Case("Hinge", {}, signs),
+    Case("SquaredHinge", {}, signs01),
+    Case("CategoricalHinge", {}, one_hot_scores),
+    Case("KLDivergence", {}, distributions),
+    Case("Poisson", {}, counts),
+    Case("Dice", {}, masks),
+    Case("Dice", {"axis": (1, 2)}, masks, PER_BATCH),
+    Case("Tversky", {}, masks),
+    Case("Tversky", {"alpha": 0.7, "beta": 0.3, "axis": (1, 2)}, masks, PER_BATCH),
+    Case("Circle", {}, embeddings, (((2 * BATCH,), ("none", "sample")),)),
+    Case(
+        "Circle", {"gamma": 10.0, "margin": 0.25}, embeddings, (((2 * BATCH,), ("none", "sample")),)
+    ),
+    Case(
+        "CTC",
+        {},
+        sequences,
+        (((BATCH,), ("none", "sample")),),
+        reductions=("mean_with_sample_weight", "none"),
+    ),
+)
+
+
+def sample_weight(kind: str, rng, shape: tuple):
+    """Weights of the given kind for inputs of ``shape`` (``[batch, ...]``)."""
+    if kind == "none":
+        return None
+    if kind == "sample":
+        return rng.uniform(0.0, 2.0, shape[:1]).astype(np.float32)
+    if kind == "sample1":
+        return rng.uniform(0.0, 2.0, (shape[0], 1)).astype(np.float32)
+    return rng.uniform(0.0, 2.0, shape[:2]).astype(np.float32)
