@@ -73,6 +73,73 @@ def sequences(rng, *shape):
     return labels, _floats(rng, shape[0], 6, CLASSES, low=-3.0, high=3.0)
 
 
+def binary_probs(rng, *shape):
+    y_true = rng.integers(0, 2, shape).astype(np.float32)
+    y_pred = _floats(rng, *shape, low=0.0, high=1.0)
+    y_pred.flat[:4] = [0.0, 1.0, 0.0, 1.0]  # probabilities of exactly 0 and 1,
+    y_true.flat[:4] = [1.0, 0.0, 0.0, 1.0]  # wrong and right
+    return y_true, y_pred
+
+
+def soft_binary_probs(rng, *shape):
+    return _floats(rng, *shape, low=0.0, high=1.0), _floats(rng, *shape, low=0.0, high=1.0)
+
+
+def binary_logits(rng, *shape):
+    y_true = rng.integers(0, 2, shape).astype(np.float32)
+    y_pred = _floats(rng, *shape, low=-4.0, high=4.0)
+    y_pred.flat[:4] = [-1e4, 1e4, -100.0, 100.0]  # extreme logits, wrong and right
+    y_true.flat[:4] = [1.0, 0.0, 0.0, 1.0]
+    return y_true, y_pred
+
+
+def categorical_probs(rng, *shape):
+    y_true = _one_hot(rng, *shape)
+    y_pred = _probs(rng, *shape)
+    y_pred.reshape(-1, shape[-1])[:2] = np.eye(shape[-1])[[0, 1]]  # exact 0s and a 1
+    y_true.reshape(-1, shape[-1])[:2] = np.eye(shape[-1])[[0, 2]]
+    return y_true, y_pred
+
+
+def categorical_logits(rng, *shape):
+    y_true = _one_hot(rng, *shape)
+    y_pred = _floats(rng, *shape, low=-4.0, high=4.0)
+    y_pred.reshape(-1, shape[-1])[:2] = 100.0 * np.eye(shape[-1])[[0, 1]] - 50.0
+    y_true.reshape(-1, shape[-1])[:2] = np.eye(shape[-1])[[0, 2]]
+    return y_true, y_pred
+
+
+def sparse_probs(rng, *shape):
+    y_true = rng.integers(0, shape[-1], shape[:-1]).astype(np.int32)
+    y_true.flat[:2] = [0, 2]
+    y_pred = _probs(rng, *shape)
+    y_pred.reshape(-1, shape[-1])[:2] = np.eye(shape[-1])[[0, 1]]
+    return y_true, y_pred
+
+
+def distributions_sparse(rng, *shape):
+    return rng.integers(0, shape[-1], shape[:-1]).astype(np.int32), _probs(rng, *shape)
+
+
+def sparse_logits(rng, *shape):
+    y_true = rng.integers(0, shape[-1], shape[:-1]).astype(np.int32)
+    y_true.flat[:2] = [0, 2]
+    y_pred = _floats(rng, *shape, low=-4.0, high=4.0)
+    y_pred.reshape(-1, shape[-1])[:2] = 100.0 * np.eye(shape[-1])[[0, 1]] - 50.0
+    return y_true, y_pred
+
+
+def sparse_logits_column(rng, *shape):
+    y_true, y_pred = sparse_logits(rng, *shape)
+    return y_true[..., None], y_pred
+
+
+def sparse_logits_ignored(rng, *shape):
+    y_true, y_pred = sparse_logits(rng, *shape)
+    y_true.flat[1::3] = -1
+    return y_true, y_pred
+
+
 # (input shape, sample-weight kinds) pairs a case is checked with.
 PER_ENTRY = (
     ((BATCH, CLASSES), ("none", "sample", "sample1")),
@@ -90,6 +157,8 @@ class Case:
     layouts: tuple = PER_ENTRY
     # The reduction code is shared by every class; slow losses (CTC's scan compiles
     # at each eager call) are checked with two reductions only.
+    # False where the exact gradient is infinite (generalized CE at p = 0).
+    finite_grad: bool = True
     reductions: tuple = (
         "sum_over_batch_size",
         "sum",
@@ -136,6 +205,35 @@ REGRESSION_CASES = (
         (((BATCH,), ("none", "sample")),),
         reductions=("mean_with_sample_weight", "none"),
     ),
+)
+
+
+CROSSENTROPY_CASES = (
+    Case("BinaryCrossentropy", {}, binary_probs),
+    Case("BinaryCrossentropy", {"label_smoothing": 0.1}, binary_probs),
+    Case("BinaryCrossentropy", {}, soft_binary_probs),
+    Case("BinaryCrossentropy", {"from_logits": True}, binary_logits),
+    Case("BinaryCrossentropy", {"from_logits": True, "label_smoothing": 0.2}, binary_logits),
+    Case("BinaryCrossentropy", {"axis": 1}, binary_probs, PER_ROW),
+    Case("CategoricalCrossentropy", {}, categorical_probs),
+    Case("CategoricalCrossentropy", {"label_smoothing": 0.1}, categorical_probs),
+    Case("CategoricalCrossentropy", {"from_logits": True}, categorical_logits),
+    Case(
+        "CategoricalCrossentropy", {"from_logits": True, "label_smoothing": 0.1}, categorical_logits
+    ),
+    Case("CategoricalCrossentropy", {"from_logits": True, "axis": 1}, categorical_logits, PER_ROW),
+    Case("SparseCategoricalCrossentropy", {}, sparse_probs),
+    Case("SparseCategoricalCrossentropy", {"from_logits": True}, sparse_logits),
+    Case("SparseCategoricalCrossentropy", {"from_logits": True}, sparse_logits_column),
+    Case("SparseCategoricalCrossentropy", {"ignore_class": 2}, sparse_probs),
+    Case("SparseCategoricalCrossentropy", {"from_logits": True, "ignore_class": 2}, sparse_logits),
+    Case(
+        "SparseCategoricalCrossentropy",
+        {"from_logits": True, "ignore_class": -1},
+        sparse_logits_ignored,
+    ),
+    Case("CategoricalGeneralizedCrossEntropy", {}, sparse_probs, finite_grad=False),
+    Case("CategoricalGeneralizedCrossEntropy", {"q": 0.8}, distributions_sparse),
 )
 
 

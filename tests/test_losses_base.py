@@ -135,7 +135,11 @@ def test_dtype_casts_inputs_and_result():
 
 def _all_loss_classes():
     return sorted(
-        (cls for name, cls in _registry.CLASSES.items() if name not in ("Loss", "LossFunctionWrapper")),
+        (
+            cls
+            for name, cls in _registry.CLASSES.items()
+            if name not in ("Loss", "LossFunctionWrapper")
+        ),
         key=lambda cls: cls.__name__,
     )
 
@@ -247,7 +251,9 @@ def test_subclass_overriding_call_matches_keras():
 
 def test_attributes_and_repr():
     loss = losses.Huber(delta=2.0)
-    assert loss.delta == 2.0 and loss.reduction == "sum_over_batch_size" and loss.name == "huber_loss"
+    assert (
+        loss.delta == 2.0 and loss.reduction == "sum_over_batch_size" and loss.name == "huber_loss"
+    )
     with pytest.raises(AttributeError):
         _ = loss.alpha
     assert "Huber" in repr(loss)

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import pytest
-from losses_cases import REGRESSION_CASES, sample_weight
+from losses_cases import CROSSENTROPY_CASES, REGRESSION_CASES, sample_weight
 
 from jaxloss import losses
 
@@ -38,4 +38,10 @@ def assert_parity(case, shape, kind, seed=0):
 @pytest.mark.standard_promotion
 @pytest.mark.parametrize(("case", "shape", "kind"), list(_params(REGRESSION_CASES)))
 def test_parity_regression_hinge_divergence_segmentation(case, shape, kind):
+    assert_parity(case, shape, kind)
+
+
+@pytest.mark.standard_promotion
+@pytest.mark.parametrize(("case", "shape", "kind"), list(_params(CROSSENTROPY_CASES)))
+def test_parity_crossentropy(case, shape, kind):
     assert_parity(case, shape, kind)

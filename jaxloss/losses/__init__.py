@@ -18,6 +18,26 @@ Array([0.5, 0.5], dtype=float32)
 
 from jaxloss.losses._base import Loss as Loss
 from jaxloss.losses._base import LossFunctionWrapper as LossFunctionWrapper
+from jaxloss.losses._crossentropy import BinaryCrossentropy as BinaryCrossentropy
+from jaxloss.losses._crossentropy import CategoricalCrossentropy as CategoricalCrossentropy
+from jaxloss.losses._crossentropy import (
+    CategoricalGeneralizedCrossEntropy as CategoricalGeneralizedCrossEntropy,
+)
+from jaxloss.losses._crossentropy import (
+    SparseCategoricalCrossentropy as SparseCategoricalCrossentropy,
+)
+from jaxloss.losses._crossentropy import WeightedBinaryCrossentropy as WeightedBinaryCrossentropy
+from jaxloss.losses._crossentropy import binary_crossentropy as binary_crossentropy
+from jaxloss.losses._crossentropy import categorical_crossentropy as categorical_crossentropy
+from jaxloss.losses._crossentropy import (
+    categorical_generalized_cross_entropy as categorical_generalized_cross_entropy,
+)
+from jaxloss.losses._crossentropy import (
+    sparse_categorical_crossentropy as sparse_categorical_crossentropy,
+)
+from jaxloss.losses._crossentropy import (
+    weighted_binary_crossentropy as weighted_binary_crossentropy,
+)
 from jaxloss.losses._divergence import KLDivergence as KLDivergence
 from jaxloss.losses._divergence import Poisson as Poisson
 from jaxloss.losses._divergence import kl_divergence as kl_divergence
@@ -65,7 +85,10 @@ from jaxloss.losses._similarity import circle as circle
 from jaxloss.losses._similarity import ctc as ctc
 
 # Keras's short and legacy names for the same functions.
+bce = binary_crossentropy
+BCE = binary_crossentropy
 kld = kl_divergence
+KLD = kl_divergence
 kullback_leibler_divergence = kl_divergence
 logcosh = log_cosh
 MAE = mean_absolute_error

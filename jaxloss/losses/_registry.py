@@ -6,10 +6,17 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from jaxloss.losses import _divergence, _hinge, _regression, _segmentation, _similarity
+from jaxloss.losses import (
+    _crossentropy,
+    _divergence,
+    _hinge,
+    _regression,
+    _segmentation,
+    _similarity,
+)
 from jaxloss.losses._base import Loss, LossFunctionWrapper
 
-_MODULES = (_regression, _hinge, _divergence, _segmentation, _similarity)
+_MODULES = (_regression, _hinge, _divergence, _crossentropy, _segmentation, _similarity)
 
 CLASSES: dict[str, type[Loss]] = {"Loss": Loss, "LossFunctionWrapper": LossFunctionWrapper}
 FUNCTIONS: dict[str, Callable[..., Any]] = {}
