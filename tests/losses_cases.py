@@ -109,6 +109,16 @@ def categorical_logits(rng, *shape):
     return y_true, y_pred
 
 
+def binary_logits_moderate(rng, *shape):
+    """Logits within +-8, where Keras's sigmoid-then-clip focal loss is still exact."""
+    y_true = rng.integers(0, 2, shape).astype(np.float32)
+    return y_true, _floats(rng, *shape, low=-8.0, high=8.0)
+
+
+def categorical_logits_moderate(rng, *shape):
+    return _one_hot(rng, *shape), _floats(rng, *shape, low=-6.0, high=6.0)
+
+
 def sparse_probs(rng, *shape):
     y_true = rng.integers(0, shape[-1], shape[:-1]).astype(np.int32)
     y_true.flat[:2] = [0, 2]
@@ -234,6 +244,31 @@ CROSSENTROPY_CASES = (
     ),
     Case("CategoricalGeneralizedCrossEntropy", {}, sparse_probs, finite_grad=False),
     Case("CategoricalGeneralizedCrossEntropy", {"q": 0.8}, distributions_sparse),
+)
+
+
+FOCAL_CASES = (
+    Case("BinaryFocalCrossentropy", {}, binary_probs),
+    Case("BinaryFocalCrossentropy", {"apply_class_balancing": True, "alpha": 0.4}, binary_probs),
+    Case("BinaryFocalCrossentropy", {"gamma": 0.5, "label_smoothing": 0.1}, soft_binary_probs),
+    Case("BinaryFocalCrossentropy", {"from_logits": True}, binary_logits_moderate),
+    Case(
+        "BinaryFocalCrossentropy",
+        {"from_logits": True, "apply_class_balancing": True, "label_smoothing": 0.2},
+        binary_logits_moderate,
+    ),
+    Case("CategoricalFocalCrossentropy", {}, categorical_probs),
+    Case(
+        "CategoricalFocalCrossentropy",
+        {"alpha": 0.5, "gamma": 1.0, "label_smoothing": 0.1},
+        categorical_probs,
+    ),
+    Case("CategoricalFocalCrossentropy", {"from_logits": True}, categorical_logits_moderate),
+    Case(
+        "CategoricalFocalCrossentropy",
+        {"from_logits": True, "label_smoothing": 0.2, "gamma": 3.0},
+        categorical_logits_moderate,
+    ),
 )
 
 

@@ -120,3 +120,52 @@ def test_class_weights(from_logits):
     np.testing.assert_allclose(dense(np.eye(3)[labels], y_pred), expected, rtol=1e-5)
     grad = jax.grad(lambda p: jnp.sum(dense(np.eye(3)[labels], p)))(jnp.asarray(y_pred))
     assert np.all(np.isfinite(grad))
+
+
+@pytest.mark.standard_promotion
+def test_focal_from_logits_stays_exact_at_extreme_logits():
+    """Keras applies sigmoid/softmax, then clips to [1e-7, 1 - 1e-7]: a confidently wrong
+    logit of 30 costs it at most -log(1e-7) = 16.1; ours follows the exact formula."""
+    y_true = np.array([[1.0, 0.0]], np.float32)
+    logits = np.array([[-30.0, 30.0]], np.float32)
+    exact = (1 - 1 / (1 + np.exp(30.0))) ** 2 * np.logaddexp(0.0, 30.0)  # both entries alike
+    ours = losses.BinaryFocalCrossentropy(from_logits=True)(y_true, logits)
+    np.testing.assert_allclose(ours, exact, rtol=1e-6)
+    theirs = keras.losses.BinaryFocalCrossentropy(from_logits=True)(y_true, logits)
+    np.testing.assert_allclose(theirs, -np.log(1e-7), rtol=1e-2)
+
+    one_hot = np.array([[1.0, 0.0, 0.0]], np.float32)
+    scores = np.array([[-30.0, 30.0, 0.0]], np.float32)
+    log_p = -30.0 - np.logaddexp.reduce([-30.0, 30.0, 0.0])
+    exact = 0.25 * (1 - np.exp(log_p)) ** 2 * -log_p
+    ours = losses.CategoricalFocalCrossentropy(from_logits=True)(one_hot, scores)
+    np.testing.assert_allclose(ours, exact, rtol=1e-6)
+    theirs = keras.losses.CategoricalFocalCrossentropy(from_logits=True)(one_hot, scores)
+    np.testing.assert_allclose(theirs, 0.25 * -np.log(1e-7), rtol=1e-2)
+    grad = jax.grad(lambda x: losses.CategoricalFocalCrossentropy(from_logits=True)(one_hot, x))(
+        jnp.asarray(scores * 1e3)
+    )
+    assert np.all(np.isfinite(grad))
+
+
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_sparse_categorical_focal_is_the_one_hot_loss(from_logits):
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 4, (3, 5))
+    scores = rng.normal(size=(3, 5, 4)).astype(np.float32)
+    y_pred = scores if from_logits else np.asarray(jax.nn.softmax(scores))
+    kwargs = {"alpha": 0.4, "gamma": 1.5, "from_logits": from_logits, "reduction": "none"}
+    sparse = losses.SparseCategoricalFocalCrossentropy(**kwargs)
+    dense = losses.CategoricalFocalCrossentropy(**kwargs)
+    np.testing.assert_allclose(sparse(labels, y_pred), dense(np.eye(4)[labels], y_pred), rtol=1e-5)
+    ignored = labels.copy()
+    ignored[0] = 3
+    mean = losses.SparseCategoricalFocalCrossentropy(
+        alpha=0.4, gamma=1.5, from_logits=from_logits, ignore_class=3
+    )(ignored, y_pred)
+    keep = ignored != 3
+    per_example = np.asarray(dense(np.eye(4)[ignored], y_pred))
+    np.testing.assert_allclose(mean, per_example[keep].mean(), rtol=1e-5)
+    bad = losses.SparseCategoricalFocalCrossentropy(from_logits=from_logits, reduction="none")
+    result = np.asarray(bad(np.array([0, 9]), y_pred[0, :2]))
+    assert np.isfinite(result[0]) and np.isnan(result[1])

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import pytest
-from losses_cases import CROSSENTROPY_CASES, REGRESSION_CASES, sample_weight
+from losses_cases import CROSSENTROPY_CASES, FOCAL_CASES, REGRESSION_CASES, sample_weight
 
 from jaxloss import losses
 
@@ -44,4 +44,10 @@ def test_parity_regression_hinge_divergence_segmentation(case, shape, kind):
 @pytest.mark.standard_promotion
 @pytest.mark.parametrize(("case", "shape", "kind"), list(_params(CROSSENTROPY_CASES)))
 def test_parity_crossentropy(case, shape, kind):
+    assert_parity(case, shape, kind)
+
+
+@pytest.mark.standard_promotion
+@pytest.mark.parametrize(("case", "shape", "kind"), list(_params(FOCAL_CASES)))
+def test_parity_focal(case, shape, kind):
     assert_parity(case, shape, kind)

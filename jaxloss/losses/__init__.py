@@ -42,6 +42,16 @@ from jaxloss.losses._divergence import KLDivergence as KLDivergence
 from jaxloss.losses._divergence import Poisson as Poisson
 from jaxloss.losses._divergence import kl_divergence as kl_divergence
 from jaxloss.losses._divergence import poisson as poisson
+from jaxloss.losses._focal import BinaryFocalCrossentropy as BinaryFocalCrossentropy
+from jaxloss.losses._focal import CategoricalFocalCrossentropy as CategoricalFocalCrossentropy
+from jaxloss.losses._focal import (
+    SparseCategoricalFocalCrossentropy as SparseCategoricalFocalCrossentropy,
+)
+from jaxloss.losses._focal import binary_focal_crossentropy as binary_focal_crossentropy
+from jaxloss.losses._focal import categorical_focal_crossentropy as categorical_focal_crossentropy
+from jaxloss.losses._focal import (
+    sparse_categorical_focal_crossentropy as sparse_categorical_focal_crossentropy,
+)
 from jaxloss.losses._hinge import CategoricalHinge as CategoricalHinge
 from jaxloss.losses._hinge import Hinge as Hinge
 from jaxloss.losses._hinge import SquaredHinge as SquaredHinge

@@ -9,6 +9,7 @@ from typing import Any
 from jaxloss.losses import (
     _crossentropy,
     _divergence,
+    _focal,
     _hinge,
     _regression,
     _segmentation,
@@ -16,7 +17,15 @@ from jaxloss.losses import (
 )
 from jaxloss.losses._base import Loss, LossFunctionWrapper
 
-_MODULES = (_regression, _hinge, _divergence, _crossentropy, _segmentation, _similarity)
+_MODULES = (
+    _regression,
+    _hinge,
+    _divergence,
+    _crossentropy,
+    _focal,
+    _segmentation,
+    _similarity,
+)
 
 CLASSES: dict[str, type[Loss]] = {"Loss": Loss, "LossFunctionWrapper": LossFunctionWrapper}
 FUNCTIONS: dict[str, Callable[..., Any]] = {}
