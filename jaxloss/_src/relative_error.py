@@ -1,0 +1,99 @@
+"""Scale-free regression errors: absolute percentage error and squared log error.
+
+Both are elementwise and clip with ``epsilon`` as Keras does. Half-precision
+inputs are computed in float32 and returned in float32.
+
+Input rules (``ValueError`` at trace time, naming the argument): non-floating
+``predictions``; ``targets`` of another shape; a ``where`` mask that is not boolean
+or does not broadcast to ``predictions``; a negative ``epsilon``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxloss._src import validation
+
+
+def _prepare(predictions, targets, where, epsilon):
+    validation.check_floating("predictions", predictions)
+    validation.check_same_shape("predictions", predictions, "targets", targets)
+    validation.check_where("where", where, jnp.shape(predictions))
+    validation.check_non_negative("epsilon", epsilon)
+    dtype = validation.compute_dtype(predictions)
+    return jnp.asarray(predictions).astype(dtype), jnp.asarray(targets).astype(dtype)
+
+
+def absolute_percentage_error(
+    predictions: jax.typing.ArrayLike,
+    targets: jax.typing.ArrayLike,
+    *,
+    epsilon: float = 1e-7,
+    where: jax.typing.ArrayLike | None = None,
+) -> jax.Array:
+    """Elementwise absolute percentage error.
+
+    ``loss = 100 * |targets - predictions| / max(|targets|, epsilon)``; a target of 0
+    is divided by ``epsilon``, so the loss is large but finite.
+
+    Args:
+      predictions: floating array of any shape.
+      targets: array of the same shape.
+      epsilon: lower bound on the denominator.
+      where: optional boolean mask broadcastable to ``predictions``; masked
+        elements give loss 0 and gradient 0.
+
+    Returns:
+      The loss in percent, shape of ``predictions``; float32 for half inputs.
+
+    >>> import jax.numpy as jnp
+    >>> from jaxloss import absolute_percentage_error
+    >>> absolute_percentage_error(jnp.array([1.5, 3.0]), jnp.array([2.0, 4.0]))
+    Array([25., 25.], dtype=float32)
+
+    References:
+      Keras 3, ``keras.losses.mean_absolute_percentage_error``.
+    """
+    predictions, targets = _prepare(predictions, targets, where, epsilon)
+    loss = 100.0 * jnp.abs((targets - predictions) / jnp.maximum(jnp.abs(targets), epsilon))
+    return validation.apply_where(loss, where)
+
+
+def squared_logarithmic_error(
+    predictions: jax.typing.ArrayLike,
+    targets: jax.typing.ArrayLike,
+    *,
+    epsilon: float = 1e-7,
+    where: jax.typing.ArrayLike | None = None,
+) -> jax.Array:
+    """Elementwise squared logarithmic error.
+
+    ``loss = (log1p(max(predictions, epsilon)) - log1p(max(targets, epsilon))) ** 2``.
+    Values below ``epsilon`` (negative ones included) are clipped to ``epsilon``,
+    where the gradient is 0. ``log1p`` keeps full precision for small values,
+    where ``log(1 + x)`` (Keras) loses it.
+
+    Args:
+      predictions: floating array of any shape.
+      targets: array of the same shape.
+      epsilon: lower clipping bound for both arguments.
+      where: optional boolean mask broadcastable to ``predictions``; masked
+        elements give loss 0 and gradient 0.
+
+    Returns:
+      The loss, shape of ``predictions``; float32 for half inputs.
+
+    >>> import jax.numpy as jnp
+    >>> from jaxloss import squared_logarithmic_error
+    >>> squared_logarithmic_error(jnp.array([0.0, 3.0]), jnp.array([0.0, 1.0]))
+    Array([0.      , 0.480453], dtype=float32)
+
+    References:
+      Keras 3, ``keras.losses.mean_squared_logarithmic_error``.
+    """
+    predictions, targets = _prepare(predictions, targets, where, epsilon)
+    difference = jnp.log1p(jnp.maximum(predictions, epsilon)) - jnp.log1p(
+        jnp.maximum(targets, epsilon)
+    )
+    return validation.apply_where(jnp.square(difference), where)

@@ -1,0 +1,111 @@
+"""Keras 3 compatible losses on JAX: ``jaxloss.losses`` replaces ``keras.losses``.
+
+Same class names, arguments, defaults, reductions and ``sample_weight`` rules as
+Keras 3, computed by the numerically stable kernels of :mod:`jaxloss`; each class
+works under ``jax.jit``, ``jax.grad`` and ``jax.vmap``.
+
+>>> import jax.numpy as jnp
+>>> from jaxloss import losses
+>>> y_true = jnp.array([[0.0, 1.0], [0.0, 0.0]])
+>>> y_pred = jnp.array([[1.0, 1.0], [1.0, 0.0]])
+>>> losses.MeanSquaredError()(y_true, y_pred)
+Array(0.5, dtype=float32)
+>>> losses.MeanSquaredError(reduction="none")(y_true, y_pred, sample_weight=jnp.array([1.0, 0.0]))
+Array([0.5, 0. ], dtype=float32)
+>>> losses.get("mae")(y_true, y_pred)
+Array([0.5, 0.5], dtype=float32)
+"""
+
+from jaxloss.losses._base import Loss as Loss
+from jaxloss.losses._base import LossFunctionWrapper as LossFunctionWrapper
+from jaxloss.losses._crossentropy import BinaryCrossentropy as BinaryCrossentropy
+from jaxloss.losses._crossentropy import CategoricalCrossentropy as CategoricalCrossentropy
+from jaxloss.losses._crossentropy import (
+    CategoricalGeneralizedCrossEntropy as CategoricalGeneralizedCrossEntropy,
+)
+from jaxloss.losses._crossentropy import (
+    SparseCategoricalCrossentropy as SparseCategoricalCrossentropy,
+)
+from jaxloss.losses._crossentropy import WeightedBinaryCrossentropy as WeightedBinaryCrossentropy
+from jaxloss.losses._crossentropy import binary_crossentropy as binary_crossentropy
+from jaxloss.losses._crossentropy import categorical_crossentropy as categorical_crossentropy
+from jaxloss.losses._crossentropy import (
+    categorical_generalized_cross_entropy as categorical_generalized_cross_entropy,
+)
+from jaxloss.losses._crossentropy import (
+    sparse_categorical_crossentropy as sparse_categorical_crossentropy,
+)
+from jaxloss.losses._crossentropy import (
+    weighted_binary_crossentropy as weighted_binary_crossentropy,
+)
+from jaxloss.losses._divergence import KLDivergence as KLDivergence
+from jaxloss.losses._divergence import Poisson as Poisson
+from jaxloss.losses._divergence import kl_divergence as kl_divergence
+from jaxloss.losses._divergence import poisson as poisson
+from jaxloss.losses._focal import BinaryFocalCrossentropy as BinaryFocalCrossentropy
+from jaxloss.losses._focal import CategoricalFocalCrossentropy as CategoricalFocalCrossentropy
+from jaxloss.losses._focal import (
+    SparseCategoricalFocalCrossentropy as SparseCategoricalFocalCrossentropy,
+)
+from jaxloss.losses._focal import binary_focal_crossentropy as binary_focal_crossentropy
+from jaxloss.losses._focal import categorical_focal_crossentropy as categorical_focal_crossentropy
+from jaxloss.losses._focal import (
+    sparse_categorical_focal_crossentropy as sparse_categorical_focal_crossentropy,
+)
+from jaxloss.losses._hinge import CategoricalHinge as CategoricalHinge
+from jaxloss.losses._hinge import Hinge as Hinge
+from jaxloss.losses._hinge import SquaredHinge as SquaredHinge
+from jaxloss.losses._hinge import categorical_hinge as categorical_hinge
+from jaxloss.losses._hinge import hinge as hinge
+from jaxloss.losses._hinge import squared_hinge as squared_hinge
+from jaxloss.losses._reduction import REDUCTIONS as REDUCTIONS
+from jaxloss.losses._reduction import reduce_weighted_values as reduce_weighted_values
+from jaxloss.losses._reduction import (
+    squeeze_or_expand_to_same_rank as squeeze_or_expand_to_same_rank,
+)
+from jaxloss.losses._registry import deserialize as deserialize
+from jaxloss.losses._registry import get as get
+from jaxloss.losses._registry import register as register
+from jaxloss.losses._registry import serialize as serialize
+from jaxloss.losses._regression import CosineSimilarity as CosineSimilarity
+from jaxloss.losses._regression import Huber as Huber
+from jaxloss.losses._regression import LogCosh as LogCosh
+from jaxloss.losses._regression import MeanAbsoluteError as MeanAbsoluteError
+from jaxloss.losses._regression import MeanAbsolutePercentageError as MeanAbsolutePercentageError
+from jaxloss.losses._regression import MeanSquaredError as MeanSquaredError
+from jaxloss.losses._regression import MeanSquaredLogarithmicError as MeanSquaredLogarithmicError
+from jaxloss.losses._regression import cosine_similarity as cosine_similarity
+from jaxloss.losses._regression import huber as huber
+from jaxloss.losses._regression import log_cosh as log_cosh
+from jaxloss.losses._regression import mean_absolute_error as mean_absolute_error
+from jaxloss.losses._regression import (
+    mean_absolute_percentage_error as mean_absolute_percentage_error,
+)
+from jaxloss.losses._regression import mean_squared_error as mean_squared_error
+from jaxloss.losses._regression import (
+    mean_squared_logarithmic_error as mean_squared_logarithmic_error,
+)
+from jaxloss.losses._segmentation import Dice as Dice
+from jaxloss.losses._segmentation import Tversky as Tversky
+from jaxloss.losses._segmentation import dice as dice
+from jaxloss.losses._segmentation import tversky as tversky
+from jaxloss.losses._similarity import CTC as CTC
+from jaxloss.losses._similarity import Circle as Circle
+from jaxloss.losses._similarity import circle as circle
+from jaxloss.losses._similarity import ctc as ctc
+
+# Keras's short and legacy names for the same functions.
+bce = binary_crossentropy
+BCE = binary_crossentropy
+kld = kl_divergence
+KLD = kl_divergence
+kullback_leibler_divergence = kl_divergence
+logcosh = log_cosh
+MAE = mean_absolute_error
+mae = mean_absolute_error
+MAPE = mean_absolute_percentage_error
+mape = mean_absolute_percentage_error
+MSE = mean_squared_error
+mse = mean_squared_error
+MSLE = mean_squared_logarithmic_error
+msle = mean_squared_logarithmic_error

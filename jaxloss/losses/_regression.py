@@ -1,0 +1,148 @@
+"""Regression losses: squared, absolute, percentage, log, Huber, log-cosh, cosine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxloss._src import metric_learning, regression, relative_error
+from jaxloss.losses._base import EPSILON, LossFunctionWrapper, match_pair
+
+
+def mean_squared_error(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> jax.Array:
+    """Mean over the last axis of ``(y_true - y_pred) ** 2``."""
+    y_true, y_pred = match_pair(y_true, y_pred)
+    return jnp.mean(regression.squared_error(y_pred, y_true), axis=-1)
+
+
+def mean_absolute_error(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> jax.Array:
+    """Mean over the last axis of ``|y_true - y_pred|``."""
+    y_true, y_pred = match_pair(y_true, y_pred)
+    return jnp.mean(regression.absolute_error(y_pred, y_true), axis=-1)
+
+
+def mean_absolute_percentage_error(
+    y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike
+) -> jax.Array:
+    """Mean over the last axis of ``100 |y_true - y_pred| / max(|y_true|, 1e-7)``."""
+    y_true, y_pred = match_pair(y_true, y_pred)
+    errors = relative_error.absolute_percentage_error(y_pred, y_true, epsilon=EPSILON)
+    return jnp.mean(errors, axis=-1)
+
+
+def mean_squared_logarithmic_error(
+    y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike
+) -> jax.Array:
+    """Mean over the last axis of ``(log1p(max(y_pred, 1e-7)) - log1p(max(y_true, 1e-7)))**2``."""
+    y_true, y_pred = match_pair(y_true, y_pred)
+    errors = relative_error.squared_logarithmic_error(y_pred, y_true, epsilon=EPSILON)
+    return jnp.mean(errors, axis=-1)
+
+
+def cosine_similarity(
+    y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, axis: int = -1
+) -> jax.Array:
+    """Negative cosine similarity along ``axis`` (-1: same direction, 0: orthogonal or zero)."""
+    y_true, y_pred = match_pair(y_true, y_pred)
+    return metric_learning.negative_cosine_similarity(y_pred, y_true, axis=axis, epsilon=EPSILON)
+
+
+def huber(
+    y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, delta: float = 1.0
+) -> jax.Array:
+    """Mean over the last axis of the Huber loss (quadratic up to ``delta``, then linear)."""
+    y_true, y_pred = match_pair(y_true, y_pred)
+    return jnp.mean(regression.huber_loss(y_pred, y_true, delta=delta), axis=-1)
+
+
+def log_cosh(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> jax.Array:
+    """Mean over the last axis of ``log(cosh(y_pred - y_true))``, overflow-free."""
+    y_true, y_pred = match_pair(y_true, y_pred)
+    return jnp.mean(regression.log_cosh(y_pred, y_true), axis=-1)
+
+
+class MeanSquaredError(LossFunctionWrapper):
+    """Mean of squares of errors: :func:`mean_squared_error` per example."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_error", dtype=None):
+        super().__init__(mean_squared_error, reduction=reduction, name=name, dtype=dtype)
+
+
+class MeanAbsoluteError(LossFunctionWrapper):
+    """Mean of absolute errors: :func:`mean_absolute_error` per example."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_error", dtype=None):
+        super().__init__(mean_absolute_error, reduction=reduction, name=name, dtype=dtype)
+
+
+class MeanAbsolutePercentageError(LossFunctionWrapper):
+    """Mean absolute percentage error: :func:`mean_absolute_percentage_error` per example."""
+
+    def __init__(
+        self,
+        reduction="sum_over_batch_size",
+        name="mean_absolute_percentage_error",
+        dtype=None,
+    ):
+        super().__init__(
+            mean_absolute_percentage_error, reduction=reduction, name=name, dtype=dtype
+        )
+
+
+class MeanSquaredLogarithmicError(LossFunctionWrapper):
+    """Mean squared logarithmic error: :func:`mean_squared_logarithmic_error` per example."""
+
+    def __init__(
+        self,
+        reduction="sum_over_batch_size",
+        name="mean_squared_logarithmic_error",
+        dtype=None,
+    ):
+        super().__init__(
+            mean_squared_logarithmic_error, reduction=reduction, name=name, dtype=dtype
+        )
+
+
+class CosineSimilarity(LossFunctionWrapper):
+    """Negative cosine similarity along ``axis``: :func:`cosine_similarity` per example."""
+
+    def __init__(
+        self, axis=-1, reduction="sum_over_batch_size", name="cosine_similarity", dtype=None
+    ):
+        super().__init__(cosine_similarity, reduction=reduction, name=name, dtype=dtype, axis=axis)
+
+
+class Huber(LossFunctionWrapper):
+    """Huber loss with threshold ``delta``: :func:`huber` per example."""
+
+    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss", dtype=None):
+        super().__init__(huber, reduction=reduction, name=name, dtype=dtype, delta=delta)
+
+
+class LogCosh(LossFunctionWrapper):
+    """Logarithm of the hyperbolic cosine of the error: :func:`log_cosh` per example."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="log_cosh", dtype=None):
+        super().__init__(log_cosh, reduction=reduction, name=name, dtype=dtype)
+
+
+CLASSES: tuple[type[Any], ...] = (
+    MeanSquaredError,
+    MeanAbsoluteError,
+    MeanAbsolutePercentageError,
+    MeanSquaredLogarithmicError,
+    CosineSimilarity,
+    Huber,
+    LogCosh,
+)
+FUNCTIONS = (
+    mean_squared_error,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    mean_squared_logarithmic_error,
+    cosine_similarity,
+    huber,
+    log_cosh,
+)

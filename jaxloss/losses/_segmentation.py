@@ -1,0 +1,71 @@
+"""Overlap losses for segmentation masks: Dice and Tversky."""
+
+from __future__ import annotations
+
+import jax
+
+from jaxloss._src import segmentation
+from jaxloss.losses._base import EPSILON, LossFunctionWrapper, match_pair
+
+
+def dice(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, axis=None) -> jax.Array:
+    """``1 - 2 sum(y_true y_pred) / (sum(y_true) + sum(y_pred) + 1e-7)``, sums over ``axis``.
+
+    ``axis=None`` (Keras's default) sums every axis, batch included: one value for
+    the whole batch.
+    """
+    y_true, y_pred = match_pair(y_true, y_pred)
+    return segmentation.dice_loss(y_pred, y_true, axis=axis, epsilon=EPSILON)
+
+
+def tversky(
+    y_true: jax.typing.ArrayLike,
+    y_pred: jax.typing.ArrayLike,
+    alpha: float = 0.5,
+    beta: float = 0.5,
+    axis=None,
+) -> jax.Array:
+    """Tversky loss, sums over ``axis`` (``None``: all axes); see :func:`jaxloss.tversky_loss`."""
+    y_true, y_pred = match_pair(y_true, y_pred)
+    return segmentation.tversky_loss(
+        y_pred, y_true, alpha=alpha, beta=beta, axis=axis, epsilon=EPSILON
+    )
+
+
+def _axis_config(axis):
+    """Tuples and lists of axes are stored as lists, as a JSON round trip would give."""
+    return list(axis) if isinstance(axis, (tuple, list)) else axis
+
+
+class Dice(LossFunctionWrapper):
+    """Dice loss: :func:`dice` over ``axis`` (``None``: one value for the whole batch)."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="dice", axis=None, dtype=None):
+        super().__init__(dice, reduction=reduction, name=name, dtype=dtype, axis=_axis_config(axis))
+
+
+class Tversky(LossFunctionWrapper):
+    """Tversky loss with weights ``alpha`` and ``beta``: :func:`tversky` over ``axis``."""
+
+    def __init__(
+        self,
+        alpha=0.5,
+        beta=0.5,
+        reduction="sum_over_batch_size",
+        name="tversky",
+        axis=None,
+        dtype=None,
+    ):
+        super().__init__(
+            tversky,
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            alpha=alpha,
+            beta=beta,
+            axis=_axis_config(axis),
+        )
+
+
+CLASSES = (Dice, Tversky)
+FUNCTIONS = (dice, tversky)
