@@ -1,5 +1,6 @@
 """The training loop: fit/evaluate/predict, traces, progress output, callbacks, bad input."""
 
+import io
 import re
 
 import jax.numpy as jnp
@@ -9,7 +10,7 @@ import pytest
 from flax import nnx
 
 from jaxloss import zoo
-from jaxloss.train import Callback, EarlyStopping, TerminateOnNaN, compile
+from jaxloss.train import Callback, EarlyStopping, TerminateOnNaN, compile, progress
 from jaxloss.train.optimizers import keras_adam
 
 
@@ -101,6 +102,24 @@ def test_progress_output_format(capsys, verbose):
         step = rf"2/2 - \d+s - \d+(us|ms|s)/step - {logs}"
     assert lines[0] == "Epoch 1/2" and lines[2] == "Epoch 2/2"
     assert re.fullmatch(step, lines[1]) and re.fullmatch(step, lines[3]), lines
+
+
+def test_live_bar_redraws_in_place_on_a_terminal(monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(progress, "REFRESH_SECONDS", 0.0)
+    stream = Terminal()
+    bar = progress.ProgressBar(target=3, verbose=1, stream=stream)
+    for step in (1, 2, 3):
+        bar.step_done(step)
+        bar.update(step, {"loss": 0.5}, final=step == 3)
+    frames = stream.getvalue().split("\r")[1:]
+    assert len(frames) == 3 and frames[-1].endswith("\n")
+    assert frames[0].startswith("1/3 " + "━" * 6 + "─" * 14 + " ")
+    assert frames[0].rstrip().endswith(" - loss: 0.5000")
+    assert re.fullmatch(r"3/3 ━{20} \d+s \d+(us|ms|s)/step - loss: 0.5000\n", frames[-1])
 
 
 def test_verbose_zero_prints_nothing(capsys):
