@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from jaxloss import reproduce
+from jaxloss import cli, reproduce
 
 
 def test_best_constant_satisfies_the_first_order_condition():
@@ -24,10 +24,24 @@ def test_binary_entropy(p, expected):
     assert reproduce.binary_entropy(p) == pytest.approx(expected, rel=1e-12)
 
 
-def test_custom_run_reports_the_documents_three_epochs(capsys):
-    rows = reproduce.run_custom(reproduce.Options(verbose=0))
-    assert [row.document for row in rows] == [0.8353, 0.8221, 0.8024]
-    assert rows[-1].ours < rows[0].ours  # the loss falls
-    table = reproduce.format_table(rows)
-    assert table.splitlines()[0].split()[:4] == ["run", "quantity", "document", "jaxloss"]
-    assert "0.8024" in table and "best constant prediction" in table
+def test_cli_custom_trains_and_prints_the_comparison(capsys):
+    assert cli.main(["reproduce", "custom", "--verbose", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == ["Epoch 1/3", lines[1]] and lines[1].startswith("32/32 ━")
+    header = next(i for i, line in enumerate(lines) if line.startswith("run "))
+    assert lines[header].split()[:4] == ["run", "quantity", "document", "jaxloss"]
+    rows = [line.split() for line in lines[header + 1 :]]
+    assert [row[4] for row in rows] == ["0.8353", "0.8221", "0.8024"]
+    ours = [float(row[5]) for row in rows]
+    assert ours[2] < ours[0]  # the loss falls
+    assert all("best constant prediction" in line for line in lines[header + 1 :])
+
+
+@pytest.mark.slow
+def test_cli_all_runs_everything_and_ends_with_one_table(capsys):
+    assert cli.main(["reproduce", "all", "--verbose", "0"]) == 0
+    out = capsys.readouterr().out
+    summary = out.split("== the document's training output and ours ==")[1].splitlines()[1:]
+    assert summary[0].startswith("run ")
+    assert {line.split()[0] for line in summary[1:]} == {"binary", "custom", "mnist", "l2"}
+    assert "MNIST source:" in out and "Test accuracy:" in out
