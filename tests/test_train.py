@@ -173,7 +173,7 @@ def test_terminate_on_nan_stops_at_the_first_bad_batch(capsys):
     )
     assert seen == [0, 1]
     assert len(history.history["loss"]) == 1 and np.isnan(history.history["loss"][0])
-    assert "Batch 1: Invalid loss, terminating training" in capsys.readouterr().out
+    assert "Epoch 1, batch 1: Invalid loss, terminating training" in capsys.readouterr().out
 
 
 def test_multi_output_reports_each_loss_and_the_weighted_total():
