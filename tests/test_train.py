@@ -258,3 +258,37 @@ def test_bad_fit_arguments_raise_before_training(kwargs, message):
 def test_bad_compile_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         compile(zoo.BinaryMLP(rngs=nnx.Rngs(0)), **kwargs)
+
+
+def test_library_losses_resolve_by_name_class_and_instance():
+    from jaxloss import losses
+
+    x, y = binary_data(40)
+    results = []
+    for loss in ("binary_crossentropy", losses.BinaryCrossentropy, losses.BinaryCrossentropy(), bce):
+        trainer = compile(zoo.BinaryMLP(rngs=nnx.Rngs(0)), optimizer="adam", loss=loss)
+        results.append(trainer.evaluate(x, y, batch_size=16, verbose=0))
+    assert results[1] == results[0] and results[2] == results[0]
+    assert results[3] == pytest.approx(results[0], rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("loss", "labels", "message"),
+    [
+        ("binary_crossentropy", np.zeros((12, 3), np.float32), "does not fit the loss"),
+        ("sparse_categorical_crossentropy", np.zeros((12, 10), np.float32), "does not fit the loss"),
+        ("categorical_crossentropy", np.zeros((12,), np.int32), "does not fit the loss"),
+    ],
+)
+def test_output_shape_that_does_not_fit_a_library_loss(loss, labels, message):
+    class TenClasses(nnx.Module):
+        def __init__(self, rngs):
+            self.dense = zoo.Dense(20, 10, activation="softmax", rngs=rngs)
+
+        def __call__(self, x):
+            return self.dense(x)
+
+    x, _ = binary_data(12)
+    model = zoo.BinaryMLP(rngs=nnx.Rngs(0)) if loss == "binary_crossentropy" else TenClasses(nnx.Rngs(0))
+    with pytest.raises(ValueError, match=message):
+        compile(model, optimizer="adam", loss=loss).fit(x, labels, verbose=0)

@@ -118,7 +118,7 @@ def test_l2_regularized_loss_matches_keras_and_the_formula():
     data_loss = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
     assert logs["loss"] == pytest.approx(data_loss + penalty, rel=1e-5)
 
-    fit_args = dict(epochs=2, batch_size=32, shuffle=False, verbose=0)
+    fit_args = {"epochs": 2, "batch_size": 32, "shuffle": False, "verbose": 0}
     np.testing.assert_allclose(
         trainer.fit(x, y, **fit_args).history["loss"], twin.fit(x, y, **fit_args).history["loss"], rtol=2e-5
     )

@@ -10,7 +10,8 @@ the training loop adds that sum to the loss, as Keras adds ``model.losses``.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

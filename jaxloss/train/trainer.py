@@ -33,7 +33,8 @@ counts (never a mean of per-shard means).
 from __future__ import annotations
 
 import collections
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -41,9 +42,8 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jaxloss.train import batching, layers
+from jaxloss.train import batching, layers, objectives, optimizers
 from jaxloss.train import metrics as metrics_lib
-from jaxloss.train import objectives, optimizers
 from jaxloss.train.callbacks import Callback, History
 from jaxloss.train.progress import ProgressBar
 
@@ -159,7 +159,7 @@ class Trainer:
         specs = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), x)
         try:
             return jax.eval_shape(call, state, specs)
-        except Exception as error:  # noqa: BLE001 - re-raised naming the input shapes
+        except (ValueError, TypeError, IndexError) as error:  # shape errors: re-raised naming the shapes
             shapes = jax.tree.map(lambda a: tuple(a.shape), x)
             raise ValueError(f"The model cannot be applied to `x` with shapes {shapes}: {error}") from error
 
@@ -508,7 +508,7 @@ class Trainer:
         return jax.tree.map(lambda *parts: np.concatenate(parts), *chunks)
 
 
-def compile(  # noqa: A001 - mirrors keras.Model.compile
+def compile(
     model: nnx.Module,
     optimizer: str | optax.GradientTransformation = "adam",
     loss: Any = None,
