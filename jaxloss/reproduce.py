@@ -235,10 +235,11 @@ TRAINING_RUNS: dict[str, Callable[[Options], list[Comparison]]] = {
 
 
 def format_table(rows: list[Comparison]) -> str:
-    """The comparison rows as an aligned text table."""
+    """The comparison rows as an aligned text table (a reason repeated by the next row is ``"``)."""
     lines = [f"{'run':<7} {'quantity':<21} {'document':>9} {'jaxloss':>9}  why they differ"]
+    previous = None
     for row in rows:
-        lines.append(
-            f"{row.run:<7} {row.quantity:<21} {row.document:>9.4f} {row.ours:>9.4f}  {row.why}"
-        )
+        why = '"' if (row.run, row.why) == previous else row.why
+        previous = (row.run, row.why)
+        lines.append(f"{row.run:<7} {row.quantity:<21} {row.document:>9.4f} {row.ours:>9.4f}  {why}")
     return "\n".join(lines)
