@@ -292,3 +292,24 @@ def test_output_shape_that_does_not_fit_a_library_loss(loss, labels, message):
     model = zoo.BinaryMLP(rngs=nnx.Rngs(0)) if loss == "binary_crossentropy" else TenClasses(nnx.Rngs(0))
     with pytest.raises(ValueError, match=message):
         compile(model, optimizer="adam", loss=loss).fit(x, labels, verbose=0)
+
+
+def test_dropout_and_batch_norm_models_train_and_evaluate_in_their_modes():
+    class Regularized(nnx.Module):
+        def __init__(self, rngs):
+            self.dense = zoo.Dense(20, 8, activation="relu", rngs=rngs)
+            self.norm = nnx.BatchNorm(8, rngs=rngs)
+            self.dropout = nnx.Dropout(0.5, rngs=rngs)
+            self.output = zoo.Dense(8, 1, activation="sigmoid", rngs=rngs)
+
+        def __call__(self, x):
+            return self.output(self.dropout(self.norm(self.dense(x))))
+
+    x, y = binary_data(70)
+    model = Regularized(nnx.Rngs(0))
+    trainer = compile(model, optimizer="adam", loss=bce)
+    trainer.fit(x, y, epochs=3, batch_size=32, verbose=0)
+    assert trainer.trace_counts["train"] == 2  # batch statistics: the ragged batch is not padded
+    assert not np.allclose(model.norm.mean[...], 0.0)  # running statistics were updated
+    first = trainer.evaluate(x, y, verbose=0)
+    assert trainer.evaluate(x, y, verbose=0) == first  # evaluation is deterministic (no dropout)

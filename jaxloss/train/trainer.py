@@ -252,7 +252,7 @@ class Trainer:
         self.trace_counts["train"] += 1
 
         def loss_fn(params: Any) -> tuple[jax.Array, Any]:
-            model = nnx.merge(self._graphdef_train, params, state.rest)
+            model = nnx.merge(self._graphdef_train, params, state.rest, copy=True)
             preds = _flatten_outputs(model(batch.x), self._output_names)
             total, parts = self._losses(batch.ys, preds, batch.sample_weight, batch.mask, model)
             return total, (preds, parts, nnx.state(model, nnx.Not(nnx.Param)))
