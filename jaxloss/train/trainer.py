@@ -122,6 +122,7 @@ class Trainer:
         self.history: History | None = None
         self.trace_counts: collections.Counter[str] = collections.Counter()
         self._output_names: list[str | None] | None = None
+        self._output_shapes: dict[Any, Any] = {}
         self._objectives: list[objectives.OutputObjective] | None = None
         self._pad_ragged = True
         self._log_names: list[str] = []
@@ -151,14 +152,19 @@ class Trainer:
 
     # ------------------------------------------------------------------ build
     def _abstract_outputs(self, x: Any) -> Any:
+        """Output shapes for an input batch (cached per input structure, shapes and dtypes)."""
+        specs = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), x)
+        key = (jax.tree.structure(specs), tuple(jax.tree.leaves(specs)))
+        if key in self._output_shapes:
+            return self._output_shapes[key]
         graphdef, state = nnx.split(self.model)
 
         def call(state: Any, x: Any) -> Any:
             return nnx.merge(graphdef, state)(x)
 
-        specs = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), x)
         try:
-            return jax.eval_shape(call, state, specs)
+            self._output_shapes[key] = jax.eval_shape(call, state, specs)
+            return self._output_shapes[key]
         except (ValueError, TypeError, IndexError) as error:  # shape errors: re-raised naming the shapes
             shapes = jax.tree.map(lambda a: tuple(a.shape), x)
             raise ValueError(f"The model cannot be applied to `x` with shapes {shapes}: {error}") from error
