@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxloss.train.layers import Conv2D, Dense, flatten, max_pool_2x2
+from jaxloss.train.layers import Conv2D, Dense, flatten
 from jaxloss.train.regularizers import l2
 
 
@@ -77,8 +77,8 @@ class MnistCNN(nnx.Module):
         self.output = Dense(128, 10, activation="softmax", rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        x = max_pool_2x2(self.conv1(x))
-        x = max_pool_2x2(self.conv2(x))
+        x = self.conv1.max_pooled(x)  # max_pool_2x2(conv1(x)), pooled before bias and ReLU
+        x = self.conv2.max_pooled(x)
         return self.output(self.dense(flatten(x)))
 
 

@@ -1,5 +1,6 @@
 """The training loop: fit/evaluate/predict, traces, progress output, callbacks, bad input."""
 
+import io
 import re
 
 import jax.numpy as jnp
@@ -9,7 +10,7 @@ import pytest
 from flax import nnx
 
 from jaxloss import zoo
-from jaxloss.train import Callback, EarlyStopping, TerminateOnNaN, compile
+from jaxloss.train import Callback, EarlyStopping, TerminateOnNaN, compile, progress
 from jaxloss.train.optimizers import keras_adam
 
 
@@ -103,6 +104,24 @@ def test_progress_output_format(capsys, verbose):
     assert re.fullmatch(step, lines[1]) and re.fullmatch(step, lines[3]), lines
 
 
+def test_live_bar_redraws_in_place_on_a_terminal(monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(progress, "REFRESH_SECONDS", 0.0)
+    stream = Terminal()
+    bar = progress.ProgressBar(target=3, verbose=1, stream=stream)
+    for step in (1, 2, 3):
+        bar.step_done(step)
+        bar.update(step, {"loss": 0.5}, final=step == 3)
+    frames = stream.getvalue().split("\r")[1:]
+    assert len(frames) == 3 and frames[-1].endswith("\n")
+    assert frames[0].startswith("1/3 " + "━" * 6 + "─" * 14 + " ")
+    assert frames[0].rstrip().endswith(" - loss: 0.5000")
+    assert re.fullmatch(r"3/3 ━{20} \d+s \d+(us|ms|s)/step - loss: 0.5000\n", frames[-1])
+
+
 def test_verbose_zero_prints_nothing(capsys):
     x, y = binary_data(40)
     binary_trainer().fit(x, y, epochs=1, verbose=0)
@@ -154,7 +173,7 @@ def test_terminate_on_nan_stops_at_the_first_bad_batch(capsys):
     )
     assert seen == [0, 1]
     assert len(history.history["loss"]) == 1 and np.isnan(history.history["loss"][0])
-    assert "Batch 1: Invalid loss, terminating training" in capsys.readouterr().out
+    assert "Epoch 1, batch 1: Invalid loss, terminating training" in capsys.readouterr().out
 
 
 def test_multi_output_reports_each_loss_and_the_weighted_total():
@@ -239,3 +258,58 @@ def test_bad_fit_arguments_raise_before_training(kwargs, message):
 def test_bad_compile_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         compile(zoo.BinaryMLP(rngs=nnx.Rngs(0)), **kwargs)
+
+
+def test_library_losses_resolve_by_name_class_and_instance():
+    from jaxloss import losses
+
+    x, y = binary_data(40)
+    results = []
+    for loss in ("binary_crossentropy", losses.BinaryCrossentropy, losses.BinaryCrossentropy(), bce):
+        trainer = compile(zoo.BinaryMLP(rngs=nnx.Rngs(0)), optimizer="adam", loss=loss)
+        results.append(trainer.evaluate(x, y, batch_size=16, verbose=0))
+    assert results[1] == results[0] and results[2] == results[0]
+    assert results[3] == pytest.approx(results[0], rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("loss", "labels", "message"),
+    [
+        ("binary_crossentropy", np.zeros((12, 3), np.float32), "does not fit the loss"),
+        ("sparse_categorical_crossentropy", np.zeros((12, 10), np.float32), "does not fit the loss"),
+        ("categorical_crossentropy", np.zeros((12,), np.int32), "does not fit the loss"),
+    ],
+)
+def test_output_shape_that_does_not_fit_a_library_loss(loss, labels, message):
+    class TenClasses(nnx.Module):
+        def __init__(self, rngs):
+            self.dense = zoo.Dense(20, 10, activation="softmax", rngs=rngs)
+
+        def __call__(self, x):
+            return self.dense(x)
+
+    x, _ = binary_data(12)
+    model = zoo.BinaryMLP(rngs=nnx.Rngs(0)) if loss == "binary_crossentropy" else TenClasses(nnx.Rngs(0))
+    with pytest.raises(ValueError, match=message):
+        compile(model, optimizer="adam", loss=loss).fit(x, labels, verbose=0)
+
+
+def test_dropout_and_batch_norm_models_train_and_evaluate_in_their_modes():
+    class Regularized(nnx.Module):
+        def __init__(self, rngs):
+            self.dense = zoo.Dense(20, 8, activation="relu", rngs=rngs)
+            self.norm = nnx.BatchNorm(8, rngs=rngs)
+            self.dropout = nnx.Dropout(0.5, rngs=rngs)
+            self.output = zoo.Dense(8, 1, activation="sigmoid", rngs=rngs)
+
+        def __call__(self, x):
+            return self.output(self.dropout(self.norm(self.dense(x))))
+
+    x, y = binary_data(70)
+    model = Regularized(nnx.Rngs(0))
+    trainer = compile(model, optimizer="adam", loss=bce)
+    trainer.fit(x, y, epochs=3, batch_size=32, verbose=0)
+    assert trainer.trace_counts["train"] == 2  # batch statistics: the ragged batch is not padded
+    assert not np.allclose(model.norm.mean[...], 0.0)  # running statistics were updated
+    first = trainer.evaluate(x, y, verbose=0)
+    assert trainer.evaluate(x, y, verbose=0) == first  # evaluation is deterministic (no dropout)

@@ -118,7 +118,24 @@ def test_l2_regularized_loss_matches_keras_and_the_formula():
     data_loss = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
     assert logs["loss"] == pytest.approx(data_loss + penalty, rel=1e-5)
 
-    fit_args = dict(epochs=2, batch_size=32, shuffle=False, verbose=0)
+    fit_args = {"epochs": 2, "batch_size": 32, "shuffle": False, "verbose": 0}
     np.testing.assert_allclose(
         trainer.fit(x, y, **fit_args).history["loss"], twin.fit(x, y, **fit_args).history["loss"], rtol=2e-5
     )
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "sgd", "rmsprop"])
+def test_optimizer_names_follow_keras_updates(name):
+    from jaxloss.train import optimizers
+
+    w0 = np.random.default_rng(0).normal(size=(5,)).astype(np.float32)
+    variable = keras.Variable(w0)
+    keras_optimizer = keras.optimizers.get(name)
+    transformation = optimizers.get(name)
+    params = jnp.asarray(w0)
+    state = transformation.init(params)
+    for _ in range(4):
+        keras_optimizer.apply_gradients([(2.0 * variable.value + 1.0, variable)])
+        updates, state = transformation.update(2.0 * params + 1.0, state, params)
+        params = params + updates
+    np.testing.assert_allclose(np.asarray(params), np.asarray(variable.value), rtol=1e-5, atol=1e-7)

@@ -20,4 +20,4 @@ from jaxloss.train.regularizers import l1_l2 as l1_l2
 from jaxloss.train.regularizers import l2 as l2
 from jaxloss.train.trainer import Trainer as Trainer
 from jaxloss.train.trainer import TrainState as TrainState
-from jaxloss.train.trainer import compile as compile  # noqa: A004
+from jaxloss.train.trainer import compile as compile

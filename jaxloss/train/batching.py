@@ -17,7 +17,8 @@ Everything here is NumPy and runs before (or between) the jitted steps. Rules:
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import jax
 import numpy as np
@@ -89,7 +90,7 @@ def check_validation_split(validation_split: Any) -> float:
 
 def split_at(n: int, validation_split: float) -> int:
     """Index where the validation part starts (Keras: the last fraction, floor)."""
-    start = int(math.floor(n * (1.0 - validation_split)))
+    start = math.floor(n * (1.0 - validation_split))
     if start == 0 or start == n:
         raise ValueError(
             f"`validation_split={validation_split}` of {n} samples leaves "

@@ -63,12 +63,22 @@ class History(Callback):
 
 
 class TerminateOnNaN(Callback):
-    """Stop training as soon as the running loss is NaN or infinite (checked after every batch)."""
+    """Stop training as soon as the running loss is NaN or infinite (checked after every batch).
+
+    Prints ``Epoch E, batch B: Invalid loss, terminating training`` (1-based epoch,
+    0-based batch as Keras counts them); the epoch's logs then hold the NaN.
+    """
+
+    def __init__(self) -> None:
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
+        self.epoch = epoch
 
     def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
-            print(f"Batch {batch}: Invalid loss, terminating training")
+            print(f"Epoch {self.epoch + 1}, batch {batch}: Invalid loss, terminating training")
             self.model.stop_training = True
 
 

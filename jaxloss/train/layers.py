@@ -10,7 +10,8 @@ the training loop adds that sum to the loss, as Keras adds ``model.losses``.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -148,6 +149,21 @@ class Conv2D(_Regularized):
     def __call__(self, x: jax.Array) -> jax.Array:
         bias = None if self.bias is None else self.bias[...]
         return self.activation(nn.conv2d_im2col(x, self.kernel[...], bias))
+
+    def max_pooled(self, x: jax.Array) -> jax.Array:
+        """``max_pool_2x2(self(x))``; with a ReLU and a bias it pools first (same values, less work).
+
+        See :func:`jaxloss.nn.conv2d_relu_max_pool_2x2` (equal values and gradients).
+
+        >>> from flax import nnx
+        >>> layer = Conv2D(1, 4, (3, 3), activation="relu", rngs=nnx.Rngs(0))
+        >>> x = jax.random.normal(jax.random.key(1), (2, 9, 9, 1))
+        >>> bool(jnp.array_equal(layer.max_pooled(x), max_pool_2x2(layer(x))))
+        True
+        """
+        if self.activation is jax.nn.relu and self.bias is not None:
+            return nn.conv2d_relu_max_pool_2x2(x, self.kernel[...], self.bias[...])
+        return max_pool_2x2(self(x))
 
 
 def max_pool_2x2(x: jax.Array) -> jax.Array:

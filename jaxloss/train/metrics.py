@@ -14,8 +14,9 @@ output, mean sparse categorical accuracy; anything else categorical accuracy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

@@ -1,69 +1,31 @@
 """What ``compile`` turns its ``loss``/``loss_weights``/``metrics`` arguments into.
 
 Each model output gets an :class:`OutputObjective`: a Keras-style loss object
-(``loss(y_true, y_pred, sample_weight) -> scalar`` with a ``reduction``), its
-weight, and its metrics. Losses are resolved as ``keras.Model.compile`` does:
-a name through :func:`jaxloss.losses.get`, a class is instantiated, an instance
-is used as it is, and a plain function ``fn(y_true, y_pred)`` is wrapped so
-that its output is reduced like Keras's ``LossFunctionWrapper`` (weighted by
+(``loss(y_true, y_pred, sample_weight) -> scalar`` with a ``reduction``, and
+``loss.call(y_true, y_pred)`` for the unreduced values), its weight, and its
+metrics. Losses are resolved as ``keras.Model.compile`` does: a name through
+:func:`jaxloss.losses.get`, a class is instantiated, an instance is used as it
+is, and a plain function ``fn(y_true, y_pred)`` is wrapped in
+:class:`jaxloss.losses.LossFunctionWrapper` (Keras's reduction: weighted by
 ``sample_weight``, summed, divided by the number of values).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from jaxloss import losses
 from jaxloss.train import metrics as metrics_lib
 
 # Reductions whose divisor is the number of loss values (the batch size for
 # per-example losses): a padded batch must be rescaled by padded/real size.
 BATCH_SIZE_REDUCTIONS = ("sum_over_batch_size", "mean", "auto")
 KNOWN_REDUCTIONS = (*BATCH_SIZE_REDUCTIONS, "sum", "mean_with_sample_weight")
-
-
-def _same_rank(y_true: jax.Array, y_pred: jax.Array) -> tuple[jax.Array, jax.Array]:
-    return metrics_lib._same_rank(y_true, y_pred)
-
-
-class FunctionLoss:
-    """Wrap ``fn(y_true, y_pred) -> values`` with Keras's ``sum_over_batch_size`` reduction.
-
-    As in Keras, ``y_true`` is cast to float32 and a trailing axis of size 1 is
-    squeezed or expanded so both arguments have the same rank before ``fn`` runs.
-    A function that already returns a scalar (it reduced over the batch itself) is
-    multiplied by the mean sample weight, which is what Keras computes for it.
-    """
-
-    reduction = "sum_over_batch_size"
-
-    def __init__(self, fn: Callable[[jax.Array, jax.Array], jax.Array]):
-        self.fn = fn
-        self.name = getattr(fn, "__name__", type(fn).__name__)
-
-    def call(self, y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
-        y_true, y_pred = _same_rank(jnp.asarray(y_true, jnp.float32), jnp.asarray(y_pred))
-        return jnp.asarray(self.fn(y_true, y_pred))
-
-    def __call__(
-        self, y_true: jax.Array, y_pred: jax.Array, sample_weight: jax.Array | None = None
-    ) -> jax.Array:
-        values = self.call(y_true, y_pred).astype(jnp.float32)
-        if sample_weight is not None:
-            weight = jnp.asarray(sample_weight, jnp.float32)
-            if values.ndim == weight.ndim + 1 and values.shape[-1] == 1:
-                values = jnp.squeeze(values, -1)
-            weight = weight.reshape(weight.shape + (1,) * max(values.ndim - weight.ndim, 0))
-            values = values * weight
-        if values.ndim == 0:
-            return values
-        return jnp.sum(values) / values.size
-
-    def __repr__(self) -> str:
-        return f"FunctionLoss({self.name})"
 
 
 def _same_rank_shapes(true_tail: tuple, pred_tail: tuple) -> tuple[tuple, tuple]:
@@ -75,14 +37,6 @@ def _same_rank_shapes(true_tail: tuple, pred_tail: tuple) -> tuple[tuple, tuple]
     return true_tail, pred_tail
 
 
-def _keras_losses_get(name: str) -> Any:
-    try:
-        from jaxloss import losses as keras_losses
-    except ImportError as error:  # pragma: no cover - jaxloss.losses ships with the package
-        raise ValueError(f"Unknown loss {name!r}: jaxloss.losses is not available.") from error
-    return keras_losses.get(name)
-
-
 def resolve_loss(identifier: Any) -> Any:
     """Return a Keras-style loss object for a name, class, instance or plain function.
 
@@ -92,7 +46,7 @@ def resolve_loss(identifier: Any) -> Any:
     if identifier is None:
         return None
     if isinstance(identifier, str):
-        identifier = _keras_losses_get(identifier)
+        identifier = losses.get(identifier)
     if isinstance(identifier, type):
         identifier = identifier()
     if hasattr(identifier, "reduction") and hasattr(identifier, "call") and callable(identifier):
@@ -103,7 +57,8 @@ def resolve_loss(identifier: Any) -> Any:
             )
         return identifier
     if callable(identifier):
-        return FunctionLoss(identifier)
+        name = getattr(identifier, "__name__", type(identifier).__name__)
+        return losses.LossFunctionWrapper(identifier, name=name)
     raise ValueError(f"A loss must be a name, a class, an instance or a function, got {identifier!r}.")
 
 
@@ -160,28 +115,24 @@ def check_output_fits_loss(
 ) -> None:
     """Raise ``ValueError`` when labels and model output cannot be paired by ``loss``.
 
-    Library losses follow Keras's rules: sparse losses take integer labels of the
-    output's shape without its class axis (or with a trailing 1); the others need
-    the same shape up to one trailing axis of size 1. A plain function may take
-    labels of lower rank (its own sparse convention) but labels of the output's
-    rank must have its shape (no silent broadcasting). Every loss is then run
-    abstractly (``jax.eval_shape``); it must give one value per example or a scalar.
+    Losses whose name contains ``sparse`` take labels of the output's shape without
+    its class axis (or with a trailing 1). Any other loss gets labels and output
+    with one trailing axis of size 1 squeezed or added (Keras's rule); labels of the
+    output's rank must then have its shape (no silent broadcasting), labels of
+    lower rank are left to the loss (a custom function's own sparse convention).
+    Every loss is then run abstractly (``jax.eval_shape``): its own shape checks
+    apply, and it must give one value per example or a scalar.
     """
     where = "" if output is None else f" for output {output!r}"
     name = loss_name(loss)
     true_tail, pred_tail = tuple(y_true.shape[1:]), tuple(y_pred.shape[1:])
     shapes = f"labels of shape {tuple(y_true.shape)} and model output of shape {tuple(y_pred.shape)}"
-    if isinstance(loss, FunctionLoss):
-        # Keras squeezes/expands one trailing axis of size 1, then calls the function:
-        # equal ranks with different shapes would broadcast silently.
-        true_tail, pred_tail = _same_rank_shapes(true_tail, pred_tail)
-        fits = len(true_tail) != len(pred_tail) or true_tail == pred_tail
-        rule = "labels of the output's shape, or of lower rank (sparse labels)"
-    elif "sparse" in name.lower():
+    if "sparse" in name.lower():
         fits = len(pred_tail) >= 1 and true_tail in (pred_tail[:-1], pred_tail[:-1] + (1,))
         rule = "labels shaped like the output without its class axis"
     else:
-        fits = true_tail in (pred_tail, pred_tail + (1,)) or true_tail + (1,) == pred_tail
+        true_tail, pred_tail = _same_rank_shapes(true_tail, pred_tail)
+        fits = len(true_tail) != len(pred_tail) or true_tail == pred_tail
         rule = "labels of the output's shape (up to a trailing axis of size 1)"
     if not fits:
         raise ValueError(
@@ -189,9 +140,11 @@ def check_output_fits_loss(
         )
     try:
         jax.eval_shape(loss, y_true, y_pred)
-        values = jax.eval_shape(loss.call, y_true, y_pred)
-    except Exception as error:  # noqa: BLE001 - re-raised with the shapes that caused it
-        raise ValueError(f"The loss {name!r}{where} fails on {shapes}: {error}") from error
+        values = _unreduced_shape(loss, y_true, y_pred)
+    except (ValueError, TypeError, IndexError) as error:  # shape errors: re-raised naming the shapes
+        raise ValueError(
+            f"The model output{where} does not fit the loss {name!r} ({shapes}): {error}"
+        ) from error
     if values.ndim > 0 and values.shape[0] != y_pred.shape[0]:
         raise ValueError(
             f"The loss {name!r}{where} returned values of shape {values.shape} for {shapes}: "
@@ -203,4 +156,12 @@ def returns_per_example_values(
     loss: Any, y_true: jax.ShapeDtypeStruct, y_pred: jax.ShapeDtypeStruct
 ) -> bool:
     """True when ``loss.call`` keeps the batch axis (a padded batch can then be masked)."""
-    return jax.eval_shape(loss.call, y_true, y_pred).ndim > 0
+    return _unreduced_shape(loss, y_true, y_pred).ndim > 0
+
+
+def _unreduced_shape(
+    loss: Any, y_true: jax.ShapeDtypeStruct, y_pred: jax.ShapeDtypeStruct
+) -> jax.ShapeDtypeStruct:
+    """Shape of ``loss.call``'s values; its inputs are floats, as ``Loss.__call__`` passes them."""
+    as_float = jax.ShapeDtypeStruct(y_true.shape, jnp.float32)
+    return jax.eval_shape(loss.call, as_float, y_pred)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Mapping, TextIO
+from collections.abc import Mapping
+from typing import TextIO
 
 BAR_WIDTH = 20
 REFRESH_SECONDS = 0.05

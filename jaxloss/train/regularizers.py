@@ -13,7 +13,8 @@ Layers declare them (``Dense(..., kernel_regularizer=l2(0.01))``); see
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

@@ -33,7 +33,8 @@ counts (never a mean of per-shard means).
 from __future__ import annotations
 
 import collections
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -41,9 +42,8 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jaxloss.train import batching, layers
+from jaxloss.train import batching, layers, objectives, optimizers
 from jaxloss.train import metrics as metrics_lib
-from jaxloss.train import objectives, optimizers
 from jaxloss.train.callbacks import Callback, History
 from jaxloss.train.progress import ProgressBar
 
@@ -122,6 +122,7 @@ class Trainer:
         self.history: History | None = None
         self.trace_counts: collections.Counter[str] = collections.Counter()
         self._output_names: list[str | None] | None = None
+        self._output_shapes: dict[Any, Any] = {}
         self._objectives: list[objectives.OutputObjective] | None = None
         self._pad_ragged = True
         self._log_names: list[str] = []
@@ -151,15 +152,20 @@ class Trainer:
 
     # ------------------------------------------------------------------ build
     def _abstract_outputs(self, x: Any) -> Any:
+        """Output shapes for an input batch (cached per input structure, shapes and dtypes)."""
+        specs = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), x)
+        key = (jax.tree.structure(specs), tuple(jax.tree.leaves(specs)))
+        if key in self._output_shapes:
+            return self._output_shapes[key]
         graphdef, state = nnx.split(self.model)
 
         def call(state: Any, x: Any) -> Any:
             return nnx.merge(graphdef, state)(x)
 
-        specs = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), x)
         try:
-            return jax.eval_shape(call, state, specs)
-        except Exception as error:  # noqa: BLE001 - re-raised naming the input shapes
+            self._output_shapes[key] = jax.eval_shape(call, state, specs)
+            return self._output_shapes[key]
+        except (ValueError, TypeError, IndexError) as error:  # shape errors: re-raised naming the shapes
             shapes = jax.tree.map(lambda a: tuple(a.shape), x)
             raise ValueError(f"The model cannot be applied to `x` with shapes {shapes}: {error}") from error
 
@@ -252,7 +258,7 @@ class Trainer:
         self.trace_counts["train"] += 1
 
         def loss_fn(params: Any) -> tuple[jax.Array, Any]:
-            model = nnx.merge(self._graphdef_train, params, state.rest)
+            model = nnx.merge(self._graphdef_train, params, state.rest, copy=True)
             preds = _flatten_outputs(model(batch.x), self._output_names)
             total, parts = self._losses(batch.ys, preds, batch.sample_weight, batch.mask, model)
             return total, (preds, parts, nnx.state(model, nnx.Not(nnx.Param)))
@@ -508,7 +514,7 @@ class Trainer:
         return jax.tree.map(lambda *parts: np.concatenate(parts), *chunks)
 
 
-def compile(  # noqa: A001 - mirrors keras.Model.compile
+def compile(
     model: nnx.Module,
     optimizer: str | optax.GradientTransformation = "adam",
     loss: Any = None,
