@@ -340,6 +340,8 @@ def test_softmax_where_equals_slicing(rng):
         lambda z, y, w: jaxloss.sparse_softmax_focal_loss(z, y, where=w)
     )(logits, labels, rows)
     assert masked[1] == 0.0 and masked[0] != 0.0 and np.all(grad[1] == 0.0)
+    on_masked_class = np.asarray(jax.jit(jaxloss.sparse_softmax_focal_loss)(logits, np.array([0, 1, 2]), where=keep))
+    assert np.isnan(on_masked_class[1]) and np.all(np.isfinite(on_masked_class[[0, 2]]))
 
 
 def test_sigmoid_where_masks_elements(rng):
