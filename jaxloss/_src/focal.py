@@ -104,7 +104,9 @@ def _softmax_rows(logits, mask, axis):
     and ``inv_sum``, each with ``axis`` kept as size 1.
     """
     zero = jnp.zeros((), logits.dtype)
-    masked = logits if mask is None else jnp.where(mask, logits, jnp.asarray(-jnp.inf, logits.dtype))
+    masked = (
+        logits if mask is None else jnp.where(mask, logits, jnp.asarray(-jnp.inf, logits.dtype))
+    )
     row_max = jnp.max(masked, axis=axis, keepdims=True)
     row_max = jnp.where(jnp.isfinite(row_max), row_max, zero)
     gap = masked - row_max
@@ -182,11 +184,20 @@ def _sigmoid_focal_parts(logits, labels, gamma):
     q = scaled_q * inv_1p_t
     log_q = jnp.where(hard, -abs_logits, jnp.log(safe_scaled_q)) - log1p_t
     weight = _focal_weight(q, log_q, gamma)
-    return dict(
-        positive=positive, abs_logits=abs_logits, t=t, log1p_t=log1p_t, inv_1p_t=inv_1p_t,
-        w_hi=w_hi, w_lo=w_lo, hard=hard, safe_scaled_q=safe_scaled_q, ce=ce, log_q=log_q,
-        weight=weight,
-    )  # fmt: skip
+    return {
+        "positive": positive,
+        "abs_logits": abs_logits,
+        "t": t,
+        "log1p_t": log1p_t,
+        "inv_1p_t": inv_1p_t,
+        "w_hi": w_hi,
+        "w_lo": w_lo,
+        "hard": hard,
+        "safe_scaled_q": safe_scaled_q,
+        "ce": ce,
+        "log_q": log_q,
+        "weight": weight,
+    }
 
 
 def _balance(labels, alpha):
@@ -424,12 +435,16 @@ def _class_mask(where, shape):
 def _prepare_softmax(logits, alpha, gamma, axis, where):
     validation.check_floating("logits", logits)
     if jnp.ndim(logits) < 1:
-        raise ValueError(f"`logits` must have at least one (class) axis, got shape {jnp.shape(logits)}.")
+        raise ValueError(
+            f"`logits` must have at least one (class) axis, got shape {jnp.shape(logits)}."
+        )
     axis = validation.canonical_axis(axis, jnp.ndim(logits))
     num_classes = jnp.shape(logits)[axis]
     _check_gamma(gamma)
     if alpha is not None and not _is_static(alpha) and jnp.ndim(alpha) not in (0, 1):
-        raise ValueError(f"`alpha` must be a scalar or have shape ({num_classes},), got {jnp.shape(alpha)}.")
+        raise ValueError(
+            f"`alpha` must be a scalar or have shape ({num_classes},), got {jnp.shape(alpha)}."
+        )
     if alpha is not None and jnp.ndim(alpha) == 1 and jnp.shape(alpha) != (num_classes,):
         raise ValueError(
             f"`alpha` must be a scalar or have shape ({num_classes},) (one weight per class), "
@@ -548,16 +563,26 @@ def _sparse_focal_rows(logits, labels, mask, axis, ignore_index, alpha, gamma):
         # A label on a class that `where` removed has no probability: NaN, like a bad label.
         active = active & jnp.any(mask, axis=axis, keepdims=True)
         invalid = invalid | (active & ~jnp.take_along_axis(mask, index, axis=axis))
-    return dict(
-        index=index, row_max=row_max, log_sum=log_sum, log_prob=log_prob, complement=complement,
-        log_complement=jnp.where(rest_pos, log_complement, zero), ratio=ratio, weight=weight,
-        label_alpha=label_alpha, active=active, invalid=invalid,
-    )  # fmt: skip
+    return {
+        "index": index,
+        "row_max": row_max,
+        "log_sum": log_sum,
+        "log_prob": log_prob,
+        "complement": complement,
+        "log_complement": jnp.where(rest_pos, log_complement, zero),
+        "ratio": ratio,
+        "weight": weight,
+        "label_alpha": label_alpha,
+        "active": active,
+        "invalid": invalid,
+    }
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
 def _sparse_focal_kernel(axis, ignore_index, gamma_static, logits, labels, mask, alpha, gamma):
-    return _sparse_focal_fwd(axis, ignore_index, gamma_static, logits, labels, mask, alpha, gamma)[0]
+    return _sparse_focal_fwd(axis, ignore_index, gamma_static, logits, labels, mask, alpha, gamma)[
+        0
+    ]
 
 
 def _sparse_focal_fwd(axis, ignore_index, gamma_static, logits, labels, mask, alpha, gamma):
@@ -569,13 +594,24 @@ def _sparse_focal_fwd(axis, ignore_index, gamma_static, logits, labels, mask, al
     loss = validation.nan_where(r["invalid"], jnp.where(r["active"], label_alpha * focal_nll, zero))
     # d loss / d z_j = G (1[j = y] - p_j), G = alpha_y (1-p_y)^gamma (gamma p_y log p_y / (1-p_y) - 1):
     # per-row numbers saved for a backward pass that is one elementwise loop.
-    row_scale = validation.nan_where(r["invalid"], label_alpha * r["weight"] * (gamma_value * r["ratio"] - 1))
-    residuals = dict(
-        logits=logits, mask=mask, index=r["index"], row_max=r["row_max"], log_sum=r["log_sum"],
-        complement=r["complement"], row_scale=row_scale, active=r["active"], alpha=alpha,
-        gamma=gamma, focal_nll=focal_nll, log_complement=r["log_complement"],
-        label_alpha=r["label_alpha"],
-    )  # fmt: skip
+    row_scale = validation.nan_where(
+        r["invalid"], label_alpha * r["weight"] * (gamma_value * r["ratio"] - 1)
+    )
+    residuals = {
+        "logits": logits,
+        "mask": mask,
+        "index": r["index"],
+        "row_max": r["row_max"],
+        "log_sum": r["log_sum"],
+        "complement": r["complement"],
+        "row_scale": row_scale,
+        "active": r["active"],
+        "alpha": alpha,
+        "gamma": gamma,
+        "focal_nll": focal_nll,
+        "log_complement": r["log_complement"],
+        "label_alpha": r["label_alpha"],
+    }
     return jnp.squeeze(loss, axis), residuals
 
 
@@ -672,7 +708,9 @@ def sparse_softmax_focal_loss(
         raise ValueError(f"`ignore_index` must be an int or None, got {ignore_index!r}.")
     ignore_index = None if ignore_index is None else int(ignore_index)
     labels = jnp.asarray(labels)
-    return _sparse_focal_kernel(axis, ignore_index, gamma_static, logits, labels, mask, alpha, gamma)
+    return _sparse_focal_kernel(
+        axis, ignore_index, gamma_static, logits, labels, mask, alpha, gamma
+    )
 
 
 # ------------------------------------------------- Keras probability-space focal losses
