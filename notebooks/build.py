@@ -71,9 +71,7 @@ def kernel_manager(*, fast: bool, matplotlib_backend: str | None = None) -> Iter
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import KernelManager
 
-    python_path = os.pathsep.join(
-        [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-    )
+    python_path = os.pathsep.join([str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
     env = {"PYTHONPATH": python_path, FAST_ENV: "1" if fast else "0"}
     if matplotlib_backend is not None:
         env["MPLBACKEND"] = matplotlib_backend
@@ -166,7 +164,9 @@ def build(path: Path, *, fast: bool, output_dir: Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m notebooks.build", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m notebooks.build", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("names", nargs="*", help="notebook name prefixes (default: all)")
     parser.add_argument("--fast", action="store_true", help=f"fast mode ({FAST_ENV}=1)")
     parser.add_argument(

@@ -62,9 +62,10 @@ def softmax_focal_reference(logits, labels, alpha, gamma):
     log_norm = logsumexp(z, axis=-1, keepdims=True)
     log_p = z - log_norm
     p = np.exp(log_p)
-    log_u = np.stack(
-        [logsumexp(np.delete(z, c, axis=-1), axis=-1) for c in range(num_classes)], -1
-    ) - log_norm
+    log_u = (
+        np.stack([logsumexp(np.delete(z, c, axis=-1), axis=-1) for c in range(num_classes)], -1)
+        - log_norm
+    )
     u = np.exp(log_u)
     beta = (1.0 if alpha is None else np.asarray(alpha, np.float64)) * y
     weight = np.exp(gamma * log_u)
@@ -106,7 +107,9 @@ def _compiled_loss_and_grad(loss, **hyperparameters):
 # ------------------------------------------------------------------------- sigmoid
 
 
-@pytest.mark.parametrize("gamma, alpha", [(0.0, None), (0.5, 0.25), (1.0, None), (2.0, 0.25), (5.0, 0.25)])
+@pytest.mark.parametrize(
+    "gamma, alpha", [(0.0, None), (0.5, 0.25), (1.0, None), (2.0, 0.25), (5.0, 0.25)]
+)
 def test_sigmoid_values_and_gradients(gamma, alpha, rng):
     logits = rng.normal(scale=4.0, size=(6, 5)).astype(np.float32)
     labels = np.concatenate([rng.random((3, 5)), rng.random((3, 5)) < 0.5]).astype(np.float32)
@@ -173,7 +176,9 @@ def test_sigmoid_traced_hyperparameters_and_their_gradients(gamma, rng):
     d_labels = [(total(y=labels + h * e) - total(y=labels - h * e)) / (2 * h) for e in np.eye(8)]
     np.testing.assert_allclose(grads[1], d_labels, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(grads[2], (total(a=0.3 + h) - total(a=0.3 - h)) / (2 * h), rtol=1e-4)
-    np.testing.assert_allclose(grads[3], (total(g=gamma + h) - total(g=gamma - h)) / (2 * h), rtol=1e-4)
+    np.testing.assert_allclose(
+        grads[3], (total(g=gamma + h) - total(g=gamma - h)) / (2 * h), rtol=1e-4
+    )
 
 
 @pytest.mark.parametrize("gamma", [0.5, 2.0])
@@ -192,7 +197,9 @@ def test_sigmoid_second_derivative(gamma, label):
 
 def test_forward_mode_is_not_defined_for_the_custom_vjp():
     with pytest.raises(TypeError):
-        jax.jvp(lambda z: jaxloss.sigmoid_focal_loss(z, jnp.ones(3)), (jnp.ones(3),), (jnp.ones(3),))
+        jax.jvp(
+            lambda z: jaxloss.sigmoid_focal_loss(z, jnp.ones(3)), (jnp.ones(3),), (jnp.ones(3),)
+        )
 
 
 def test_sigmoid_gamma_zero_without_alpha_is_cross_entropy(rng):
@@ -200,7 +207,9 @@ def test_sigmoid_gamma_zero_without_alpha_is_cross_entropy(rng):
     labels = rng.random((5, 4)).astype(np.float32)
     z, y = logits.astype(np.float64), labels.astype(np.float64)
     cross_entropy = y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z)
-    got = jax.jit(lambda z, y: jaxloss.sigmoid_focal_loss(z, y, alpha=None, gamma=0.0))(logits, labels)
+    got = jax.jit(lambda z, y: jaxloss.sigmoid_focal_loss(z, y, alpha=None, gamma=0.0))(
+        logits, labels
+    )
     np.testing.assert_allclose(got, cross_entropy, rtol=1e-6)
     if hasattr(jaxloss, "sigmoid_binary_cross_entropy"):
         np.testing.assert_allclose(
@@ -256,7 +265,9 @@ def test_softmax_soft_labels_and_class_axis(rng):
     want, want_grad = softmax_focal_reference(
         np.moveaxis(logits, 0, -1), np.moveaxis(labels, 0, -1), 0.25, 2.0
     )
-    loss, grad = _loss_and_grad(lambda z, y: jaxloss.softmax_focal_loss(z, y, axis=0))(logits, labels)
+    loss, grad = _loss_and_grad(lambda z, y: jaxloss.softmax_focal_loss(z, y, axis=0))(
+        logits, labels
+    )
     np.testing.assert_allclose(loss, want, rtol=2e-6)
     # Soft labels: the terms of the gradient may cancel, so the tolerance is absolute.
     np.testing.assert_allclose(grad, np.moveaxis(want_grad, -1, 0), rtol=1e-5, atol=1e-7)
@@ -331,24 +342,28 @@ def test_softmax_where_equals_slicing(rng):
     want, want_grad = _loss_and_grad(jaxloss.sparse_softmax_focal_loss)(kept_logits, kept_labels)
     for fn, lab in [(jaxloss.sparse_softmax_focal_loss, labels),
                     (jaxloss.softmax_focal_loss, _one_hot(labels, 5))]:  # fmt: skip
-        loss, grad = _loss_and_grad(lambda z, y, w: fn(z, y, where=w))(logits, lab, keep)
+        loss, grad = _loss_and_grad(lambda z, y, w, fn=fn: fn(z, y, where=w))(logits, lab, keep)
         np.testing.assert_allclose(loss, want, rtol=1e-6)
         np.testing.assert_allclose(grad[:, keep], want_grad, rtol=1e-6, atol=1e-8)
         np.testing.assert_array_equal(grad[:, ~keep], 0.0)
     rows = np.array([[True], [False], [True]])
-    masked, grad = _loss_and_grad(
-        lambda z, y, w: jaxloss.sparse_softmax_focal_loss(z, y, where=w)
-    )(logits, labels, rows)
+    masked, grad = _loss_and_grad(lambda z, y, w: jaxloss.sparse_softmax_focal_loss(z, y, where=w))(
+        logits, labels, rows
+    )
     assert masked[1] == 0.0 and masked[0] != 0.0 and np.all(grad[1] == 0.0)
+    on_masked_class = np.asarray(
+        jax.jit(jaxloss.sparse_softmax_focal_loss)(logits, np.array([0, 1, 2]), where=keep)
+    )
+    assert np.isnan(on_masked_class[1]) and np.all(np.isfinite(on_masked_class[[0, 2]]))
 
 
 def test_sigmoid_where_masks_elements(rng):
     logits = jnp.asarray(rng.normal(size=(3, 4)), jnp.float32)
     labels = jnp.asarray(rng.random((3, 4)), jnp.float32)
     where = jnp.asarray(rng.random((3, 4)) < 0.5)
-    loss, grad = _loss_and_grad(
-        lambda z, y, w: jaxloss.sigmoid_focal_loss(z, y, where=w)
-    )(logits, labels, where)
+    loss, grad = _loss_and_grad(lambda z, y, w: jaxloss.sigmoid_focal_loss(z, y, where=w))(
+        logits, labels, where
+    )
     full = jax.jit(jaxloss.sigmoid_focal_loss)(logits, labels)
     np.testing.assert_array_equal(loss, jnp.where(where, full, 0.0))
     assert np.all(np.asarray(grad)[~np.asarray(where)] == 0)
@@ -363,7 +378,9 @@ def test_vmap_equals_batched_call(name, rng):
         "softmax": (jaxloss.softmax_focal_loss, jax.nn.one_hot(int_labels, 3)),
         "sparse": (jaxloss.sparse_softmax_focal_loss, int_labels),
     }[name]
-    np.testing.assert_allclose(jax.jit(jax.vmap(fn))(logits, labels), jax.jit(fn)(logits, labels), rtol=1e-6)
+    np.testing.assert_allclose(
+        jax.jit(jax.vmap(fn))(logits, labels), jax.jit(fn)(logits, labels), rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16])
@@ -372,7 +389,9 @@ def test_half_inputs_are_computed_in_float32(dtype, rng):
     labels = jnp.asarray(rng.integers(0, 3, size=4))
     binary = (rng.random((4, 3)) < 0.5).astype(np.float32)
     upcast = np.asarray(logits, np.float64)
-    sigmoid, sigmoid_grad = _loss_and_grad(jaxloss.sigmoid_focal_loss)(logits, jnp.asarray(binary, dtype))
+    sigmoid, sigmoid_grad = _loss_and_grad(jaxloss.sigmoid_focal_loss)(
+        logits, jnp.asarray(binary, dtype)
+    )
     sparse, sparse_grad = _loss_and_grad(jaxloss.sparse_softmax_focal_loss)(logits, labels)
     assert sigmoid.dtype == sparse.dtype == jnp.float32
     want_sigmoid = sigmoid_focal_reference(upcast, binary, 0.25, 2.0)[0]
@@ -421,12 +440,19 @@ def test_binary_focal_cross_entropy_matches_keras_elementwise(kwargs, rng):
     probs[:4, 0] = [0.0, 1.0, 1e-9, 1.0 - 1e-8]
     labels = (rng.random((12, 1)) < 0.5).astype(np.float32)
     labels[:4, 0] = [0.0, 1.0, 1.0, 0.0]
-    keras_kwargs = {"gamma": kwargs.get("gamma", 2.0), "label_smoothing": kwargs.get("label_smoothing", 0.0)}
+    keras_kwargs = {
+        "gamma": kwargs.get("gamma", 2.0),
+        "label_smoothing": kwargs.get("label_smoothing", 0.0),
+    }
     if "alpha" in kwargs:
         keras_kwargs.update(apply_class_balancing=True, alpha=kwargs["alpha"])
     # Keras averages over the last axis: of size 1 here, so its values are elementwise.
-    want = jax.jit(lambda y, p: keras.losses.binary_focal_crossentropy(y, p, **keras_kwargs))(labels, probs)
-    got, grad = _loss_and_grad(lambda p, y: jaxloss.binary_focal_cross_entropy(p, y, **kwargs))(probs, labels)
+    want = jax.jit(lambda y, p: keras.losses.binary_focal_crossentropy(y, p, **keras_kwargs))(
+        labels, probs
+    )
+    got, grad = _loss_and_grad(lambda p, y: jaxloss.binary_focal_cross_entropy(p, y, **kwargs))(
+        probs, labels
+    )
     np.testing.assert_allclose(got[:, 0], np.asarray(want), rtol=1e-6, atol=1e-12)
     assert np.all(np.isfinite(grad))
 
@@ -439,8 +465,12 @@ def test_categorical_focal_cross_entropy_matches_keras_per_row(kwargs, rng):
     probs[0] = [0.0, 1.0, 0.0, 0.0]
     labels = _one_hot(rng.integers(0, 4, size=6), 4)
     labels[0] = [1.0, 0.0, 0.0, 0.0]
-    want = jax.jit(lambda y, p: keras.losses.categorical_focal_crossentropy(y, p, **kwargs))(labels, probs)
-    got, grad = _loss_and_grad(lambda p, y: jaxloss.categorical_focal_cross_entropy(p, y, **kwargs))(probs, labels)
+    want = jax.jit(lambda y, p: keras.losses.categorical_focal_crossentropy(y, p, **kwargs))(
+        labels, probs
+    )
+    got, grad = _loss_and_grad(
+        lambda p, y: jaxloss.categorical_focal_cross_entropy(p, y, **kwargs)
+    )(probs, labels)
     np.testing.assert_allclose(got, np.asarray(want), rtol=1e-6)
     assert np.all(np.isfinite(grad))
 
@@ -450,7 +480,9 @@ def test_probability_forms_have_finite_gradients_at_the_boundaries():
     labels = jnp.array([0.0, 1.0, 1.0, 0.0, 1.0], jnp.float32)
     cat = jnp.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], jnp.float32)
     binary = _loss_and_grad(lambda p, y, g: jaxloss.binary_focal_cross_entropy(p, y, gamma=g))
-    categorical = _loss_and_grad(lambda p, y, g: jaxloss.categorical_focal_cross_entropy(p, y, gamma=g))
+    categorical = _loss_and_grad(
+        lambda p, y, g: jaxloss.categorical_focal_cross_entropy(p, y, gamma=g)
+    )
     for gamma in map(np.float32, GAMMAS):  # traced gamma: one compile for the whole set
         for loss, grad in (binary(probs, labels, gamma), categorical(cat, cat, gamma)):
             assert np.all(np.isfinite(loss)) and np.all(np.isfinite(grad)), gamma

@@ -28,10 +28,14 @@ INLINE_CODE = re.compile(r"`[^`\n]*`")
 def typed_numbers(markdown: str) -> list[str]:
     return [match.group(0) for match in TYPED_NUMBER.finditer(INLINE_CODE.sub("", markdown))]
 
+
 CHECK_FIGURES_CELL = """\
+import resource as _resource
 from notebooks.build import figure_problems
 _problems = figure_problems()
 assert not _problems, "figures without title, axis labels or legend:\\n" + "\\n".join(_problems)
+_usage = _resource.getrusage(_resource.RUSAGE_SELF)
+print(f"kernel CPU seconds: {_usage.ru_utime + _usage.ru_stime:.1f}")
 """
 
 
@@ -40,7 +44,7 @@ def test_there_are_notebooks():
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=IDS)
-def test_runs_in_fast_mode(source):
+def test_runs_in_fast_mode(source, record_property):
     notebook = build.read_source(source)
     notebook.cells.append(nbformat.v4.new_code_cell(CHECK_FIGURES_CELL))
     executed = build.execute(notebook, fast=True, timeout=300, matplotlib_backend="Agg")
@@ -52,6 +56,9 @@ def test_runs_in_fast_mode(source):
         if output.output_type == "error"
     ]
     assert errors == []
+    # The kernel's CPU time (all threads): the budget is 180 s for all notebooks on one core.
+    cpu = executed.cells[-1].outputs[-1].text.split(":")[-1]
+    record_property("kernel_cpu_seconds", float(cpu))
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=IDS)

@@ -116,7 +116,9 @@ def test_vmap_equals_batched_call(name, rng):
     predictions = jnp.asarray(rng.normal(size=(6, 5)), jnp.float32)
     targets = jnp.asarray(rng.normal(size=(6, 5)), jnp.float32)
     batched = jax.jit(jax.vmap(lambda p, t: _call(name, p, t)))(predictions, targets)
-    np.testing.assert_allclose(batched, jax.jit(lambda p, t: _call(name, p, t))(predictions, targets), rtol=1e-7)
+    np.testing.assert_allclose(
+        batched, jax.jit(lambda p, t: _call(name, p, t))(predictions, targets), rtol=1e-7
+    )
 
 
 @pytest.mark.parametrize("name", LOSSES)
@@ -161,7 +163,9 @@ def test_mean_over_last_axis_matches_keras(name, keras_name, kwargs, rng):
     keras = pytest.importorskip("keras")
     targets = rng.normal(size=(4, 6)).astype(np.float32)
     predictions = rng.normal(scale=3.0, size=(4, 6)).astype(np.float32)
-    want = jax.jit(lambda t, p: getattr(keras.losses, keras_name)(t, p, **kwargs))(targets, predictions)
+    want = jax.jit(lambda t, p: getattr(keras.losses, keras_name)(t, p, **kwargs))(
+        targets, predictions
+    )
     got = jax.jit(lambda p, t: jnp.mean(_call(name, p, t, kwargs.get("delta", 1.0)), axis=-1))(
         predictions, targets
     )
