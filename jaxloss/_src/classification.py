@@ -153,8 +153,12 @@ def _half_gap(logits, row_max):
 
 
 def _softmax(logits, mask, row_max, log_sum_exp):
-    """Softmax over the unmasked classes, 0 at masked ones; finite for every finite row."""
-    return jnp.exp(_masked(logits, mask) - row_max - log_sum_exp)
+    """Softmax over the unmasked classes, 0 at masked ones; finite for every finite row.
+
+    Written as ``exp(logits - m) * exp(-L)`` so that, when the forward and backward
+    passes are compiled together, XLA computes ``exp(logits - m)`` once for both.
+    """
+    return jnp.exp(_masked(logits, mask) - row_max) * jnp.exp(-log_sum_exp)
 
 
 def _row_active(mask, axis):
@@ -229,13 +233,25 @@ def _row_factor(active, valid, dtype):
 def _sparse_softmax_cross_entropy_fwd(logits, labels, mask, axis, ignore_index, smoothed):
     num_classes = logits.shape[axis]
     row_max, log_sum_exp = _row_max_and_log_sum_exp(logits, mask, axis)
-    safe_labels, active, valid = _label_status(
-        labels, mask, num_classes, axis, ignore_index, logits.shape
-    )
-    factor = _row_factor(active, valid, logits.dtype)
+    if mask is None and ignore_index is None:
+        # Fast path: an out-of-range label reads a NaN logit (negative labels are sent past
+        # the end, since take_along_axis would wrap them), so no per-row factor is needed.
+        safe_labels = jnp.expand_dims(labels.astype(jnp.int32), axis)
+        gather_index = jnp.where(safe_labels < 0, num_classes, safe_labels)
+        label_logit = jnp.take_along_axis(
+            logits, gather_index, axis, mode="fill", fill_value=jnp.nan
+        )
+        factor = None
+    else:
+        safe_labels, active, valid = _label_status(
+            labels, mask, num_classes, axis, ignore_index, logits.shape
+        )
+        factor = _row_factor(active, valid, logits.dtype)
+        label_logit = jnp.take_along_axis(logits, safe_labels, axis)
     # Half of the loss against the label: (lse - (x_label - m)) / 2, both parts >= 0.
-    label_logit = jnp.take_along_axis(logits, safe_labels, axis)
-    half_label = (log_sum_exp * 0.5 - _half_gap(label_logit, row_max)) * factor
+    half_label = log_sum_exp * 0.5 - _half_gap(label_logit, row_max)
+    if factor is not None:
+        half_label = half_label * factor
     inverse_count = None
     outputs = jnp.squeeze(half_label, axis)
     if smoothed:
@@ -248,7 +264,9 @@ def _sparse_softmax_cross_entropy_fwd(logits, labels, mask, axis, ignore_index, 
             inverse_count = 1.0 / jnp.maximum(counts, 1.0)
             half_gap = jnp.where(mask, half_gap, jnp.zeros((), half_gap.dtype))
         mean_half_gap = jnp.sum(half_gap * inverse_count, axis=axis, keepdims=True)
-        half_uniform = (log_sum_exp * 0.5 - mean_half_gap) * factor
+        half_uniform = log_sum_exp * 0.5 - mean_half_gap
+        if factor is not None:
+            half_uniform = half_uniform * factor
         outputs = (outputs, jnp.squeeze(half_uniform, axis))
     residuals = (logits, safe_labels, mask, row_max, log_sum_exp, factor, inverse_count)
     return outputs, residuals
@@ -256,19 +274,27 @@ def _sparse_softmax_cross_entropy_fwd(logits, labels, mask, axis, ignore_index, 
 
 def _sparse_softmax_cross_entropy_bwd(axis, ignore_index, smoothed, residuals, cotangents):
     logits, safe_labels, mask, row_max, log_sum_exp, factor, inverse_count = residuals
+    if factor is None:
+        # Fast path: labels as given; one out of range matches no class and its row is NaN.
+        in_range = (safe_labels >= 0) & (safe_labels < logits.shape[axis])
+        factor = _row_factor(True, in_range, logits.dtype)
     if smoothed:
         label_cotangent, uniform_cotangent = cotangents
         uniform_cotangent = jnp.expand_dims(uniform_cotangent, axis) * factor * 0.5
     else:
         label_cotangent = cotangents
     label_cotangent = jnp.expand_dims(label_cotangent, axis) * factor * 0.5
-    probs = _softmax(logits, mask, row_max, log_sum_exp)
-    classes = lax.broadcasted_iota(jnp.int32, logits.shape, axis)
-    is_label = classes == safe_labels
     total = label_cotangent
     if smoothed:
         total = label_cotangent + uniform_cotangent
-    grad = probs * total - jnp.where(is_label, label_cotangent, jnp.zeros((), logits.dtype))
+    softmax_scale = total * jnp.exp(-log_sum_exp)
+    # One fused elementwise pass: g (softmax - [c = label]) (+ the uniform part).
+    shifted_exp = jnp.exp(_masked(logits, mask) - row_max)
+    classes = lax.broadcasted_iota(jnp.int32, logits.shape, axis)
+    is_label = classes == safe_labels
+    grad = shifted_exp * softmax_scale - jnp.where(
+        is_label, label_cotangent, jnp.zeros((), logits.dtype)
+    )
     if smoothed:
         uniform_share = uniform_cotangent * inverse_count
         if mask is not None:
