@@ -23,6 +23,16 @@ Numerical stability (float32, every finite input, logits up to +-3.4e38)
     spans -3.4e38 to 3.4e38, and are summed as non-negative parts (no cancellation).
     A loss whose exact value exceeds float32's largest number (e.g. the true class
     6e38 below the row's maximum) is ``inf``, as is the matching label gradient.
+    Accuracy against a float64 reference: 1e-5 relative, with an absolute floor of
+    about 1e-7 for the softmax forms (float32's resolution of ``log(sum(exp(x - m)))``
+    near 0): a confident correct prediction whose exact loss is below ~1e-7 can come
+    out as 0, as in optax and PyTorch. The sigmoid form has no such floor.
+
+Speed
+    Under ``jit``, with the forward and backward passes compiled together, XLA computes
+    ``exp(logits - m)`` once and shares it between them (the jaxpr residuals stay
+    per-row). Measured against optax on the 2-core CPU of the development sandbox, see
+    the README.
 
 dtypes
     float16 and bfloat16 inputs are read as such and computed in float32; the loss is
