@@ -32,7 +32,10 @@ TensorFlow is needed only here: ``python3 -m venv /work/venv-tf &&
 /work/venv-tf/bin/pip install tensorflow-cpu jax flax optax cmeel-mimalloc``, then
 from the repository root::
 
-    /work/venv-tf/bin/python -m bench.mnist_step --allocators glibc,mimalloc
+    /work/venv-tf/bin/python -m bench.mnist_step --allocators glibc,mimalloc --out FILE
+
+Keep ``FILE`` out of ``bench/results/*.json`` itself (those are the suite's files, read
+by notebook 06): the measured run is in ``bench/results/mnist_step/``.
 
 Without TensorFlow the Keras peers are left out and the rest still runs.
 """
