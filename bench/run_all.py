@@ -77,6 +77,10 @@ def run_worker(framework: str, allocator: str, size: str, threads: int,
         return json.load(f)
 
 
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
 def git_commit() -> str | None:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
@@ -107,20 +111,21 @@ def main(argv: list[str] | None = None) -> dict:
     name = args.name or default_name(facts, args.quick)
     os.makedirs(args.out_dir, exist_ok=True)
     mimalloc = machine.mimalloc_library()
-    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    with tempfile.TemporaryDirectory(prefix="jaxloss-bench-") as log_dir:
-        runs = [run_worker(framework, allocator, size, args.threads, mimalloc, args.families,
-                           log_dir)
-                for framework in args.frameworks for allocator in args.allocators]
     results = {
         "name": name, "size": size, "machine": facts, "threads": args.threads,
-        "mimalloc_library": mimalloc, "git_commit": git_commit(), "started": started,
-        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "runs": runs,
+        "mimalloc_library": mimalloc, "git_commit": git_commit(), "started": _now(),
+        "finished": None, "runs": [],
     }
     json_path = os.path.join(args.out_dir, f"{name}.json")
-    with open(json_path, "w") as f:
-        json.dump(results, f, indent=1)
+    with tempfile.TemporaryDirectory(prefix="jaxloss-bench-") as log_dir:
+        for framework in args.frameworks:
+            for allocator in args.allocators:
+                results["runs"].append(run_worker(framework, allocator, size, args.threads,
+                                                  mimalloc, args.families, log_dir))
+                # Written after every worker: an interrupted run still leaves its results.
+                results["finished"] = _now()
+                with open(json_path, "w") as f:
+                    json.dump(results, f, indent=1)
     readme = args.readme
     if readme is None and not args.quick:
         readme = os.path.join(REPO_ROOT, "README.md")
