@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--allocators", nargs="+", choices=ALLOCATORS, default=list(ALLOCATORS))
     parser.add_argument("--frameworks", nargs="+", choices=FRAMEWORKS, default=list(FRAMEWORKS))
     parser.add_argument("--families", nargs="*", help="only these kernel families")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the workers already in the result file, run the others")
     parser.add_argument("--threads", type=int, default=machine.usable_cores(),
                         help="threads for every framework (default: the usable cores)")
     args = parser.parse_args(argv)
@@ -117,9 +119,17 @@ def main(argv: list[str] | None = None) -> dict:
         "finished": None, "runs": [],
     }
     json_path = os.path.join(args.out_dir, f"{name}.json")
+    if args.resume and os.path.exists(json_path):
+        with open(json_path) as f:
+            previous = json.load(f)
+        results.update(started=previous["started"], runs=[
+            run for run in previous["runs"] if run.get("status") == "ok"])
+    done = {(run["framework"], run.get("allocator_requested")) for run in results["runs"]}
     with tempfile.TemporaryDirectory(prefix="jaxloss-bench-") as log_dir:
         for framework in args.frameworks:
             for allocator in args.allocators:
+                if (framework, allocator) in done:
+                    continue
                 results["runs"].append(run_worker(framework, allocator, size, args.threads,
                                                   mimalloc, args.families, log_dir))
                 # Written after every worker: an interrupted run still leaves its results.
