@@ -11,10 +11,12 @@ calls of each function interleaved (fused, unfused, unfused_logsumexp, fused, ..
 machine's load hits both alike. Wall time (``perf_counter``) and the process's CPU time
 (``process_time``, less sensitive to other processes on a shared machine) are recorded.
 
-    PYTHONPATH=. python bench/fused_linear_cross_entropy.py --out bench/results
+    PYTHONPATH=. python bench/fused_linear_cross_entropy.py
     PYTHONPATH=. python bench/fused_linear_cross_entropy.py --quick   # small shapes, seconds
 
-Writes ``fused_linear_cross_entropy.json`` and ``fused_linear_cross_entropy.md`` to --out.
+Writes ``fused_linear_cross_entropy.json`` and ``.md`` to --out, by default its own folder
+``bench/results/fused_linear_cross_entropy/`` (the harness's readers take ``bench/results/*.json``
+to be ``bench.run_all`` reports).
 """
 
 from __future__ import annotations
@@ -158,7 +160,7 @@ def main():
     parser.add_argument("--chunk-size", type=int, default=None)
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--quick", action="store_true", help="small shapes: a smoke run")
-    parser.add_argument("--out", default="bench/results")
+    parser.add_argument("--out", default="bench/results/fused_linear_cross_entropy")
     args = parser.parse_args()
     suffix = ""
     if args.quick:

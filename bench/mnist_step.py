@@ -32,7 +32,10 @@ TensorFlow is needed only here: ``python3 -m venv /work/venv-tf &&
 /work/venv-tf/bin/pip install tensorflow-cpu jax flax optax cmeel-mimalloc``, then
 from the repository root::
 
-    /work/venv-tf/bin/python -m bench.mnist_step --allocators glibc,mimalloc
+    /work/venv-tf/bin/python -m bench.mnist_step --allocators glibc,mimalloc --out FILE
+
+Keep ``FILE`` out of ``bench/results/*.json`` itself (those are the suite's files, read
+by notebook 06): the measured run is in ``bench/results/mnist_step/``.
 
 Without TensorFlow the Keras peers are left out and the rest still runs.
 """
@@ -257,20 +260,23 @@ def measure(peers: dict[str, Peer], *, warmup: int, rounds: int, steps: int) -> 
         for _ in range(warmup):
             peers[name].run()
     per_step_ms: dict[str, list[float]] = {name: [] for name in names}
+    cpu_per_step_ms: dict[str, list[float]] = {name: [] for name in names}
     for round_index in range(rounds):
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
             peer = peers[name]
             calls = max(1, steps // peer.steps_per_call)
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             for _ in range(calls):
                 losses[name] = peer.run()
-            elapsed = time.perf_counter() - start
+            elapsed, cpu = time.perf_counter() - start, time.process_time() - start_cpu
             per_step_ms[name].append(1e3 * elapsed / (calls * peer.steps_per_call))
+            cpu_per_step_ms[name].append(1e3 * cpu / (calls * peer.steps_per_call))
     result = {}
     for name in names:
         entry = {
             "median_ms": statistics.median(per_step_ms[name]),
+            "median_cpu_ms": statistics.median(cpu_per_step_ms[name]),
             "min_ms": min(per_step_ms[name]),
             "max_ms": max(per_step_ms[name]),
             "first_call_s": first_call_s[name],
@@ -301,6 +307,7 @@ def run_here(args: argparse.Namespace) -> dict:
     import jax
 
     return {
+        "load_average_1min": os.getloadavg()[0],
         "allocator": machine.allocator_in_process(),
         "machine": machine.describe(),
         "jax": jax.__version__,
@@ -333,15 +340,19 @@ def run_children(args: argparse.Namespace) -> list[dict]:
 
 def markdown(results: list[dict]) -> str:
     lines = [
-        "| peer | allocator | median ms/step | ratio to keras.train_on_batch | first call s |",
-        "| --- | --- | ---: | ---: | ---: |",
+        (
+            "| peer | allocator | median ms/step | ratio to keras.train_on_batch "
+            "| CPU ms/step (all threads) | first call s |"
+        ),
+        "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
     for result in results:
         for name, entry in result["peers"].items():
             ratio = entry.get("ratio_to_keras")
             lines.append(
                 f"| {name} | {result['allocator']} | {entry['median_ms']:.1f} "
-                f"| {'' if ratio is None else f'{ratio:.2f}'} | {entry['first_call_s']:.1f} |"
+                f"| {'' if ratio is None else f'{ratio:.2f}'} | {entry['median_cpu_ms']:.1f} "
+                f"| {entry['first_call_s']:.1f} |"
             )
     if results:
         first = results[0]
@@ -349,7 +360,9 @@ def markdown(results: list[dict]) -> str:
         lines.append(
             f"{machine.machine_label(first['machine'])}; batch {BATCH}, float32, "
             f"{first['rounds']} interleaved rounds of {first['steps_per_round']} steps per peer; "
-            f"JAX {first['jax']}. {' '.join(first['notes'])}"
+            f"JAX {first['jax']}; 1-minute load average at the end: "
+            f"{', '.join(str(round(r['load_average_1min'], 1)) for r in results)}. "
+            f"{' '.join(first['notes'])}"
         )
     return "\n".join(lines)
 

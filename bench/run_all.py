@@ -77,6 +77,10 @@ def run_worker(framework: str, allocator: str, size: str, threads: int,
         return json.load(f)
 
 
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
 def git_commit() -> str | None:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
@@ -98,6 +102,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--allocators", nargs="+", choices=ALLOCATORS, default=list(ALLOCATORS))
     parser.add_argument("--frameworks", nargs="+", choices=FRAMEWORKS, default=list(FRAMEWORKS))
     parser.add_argument("--families", nargs="*", help="only these kernel families")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the workers already in the result file, run the others")
     parser.add_argument("--threads", type=int, default=machine.usable_cores(),
                         help="threads for every framework (default: the usable cores)")
     args = parser.parse_args(argv)
@@ -107,20 +113,29 @@ def main(argv: list[str] | None = None) -> dict:
     name = args.name or default_name(facts, args.quick)
     os.makedirs(args.out_dir, exist_ok=True)
     mimalloc = machine.mimalloc_library()
-    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    with tempfile.TemporaryDirectory(prefix="jaxloss-bench-") as log_dir:
-        runs = [run_worker(framework, allocator, size, args.threads, mimalloc, args.families,
-                           log_dir)
-                for framework in args.frameworks for allocator in args.allocators]
     results = {
         "name": name, "size": size, "machine": facts, "threads": args.threads,
-        "mimalloc_library": mimalloc, "git_commit": git_commit(), "started": started,
-        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "runs": runs,
+        "mimalloc_library": mimalloc, "git_commit": git_commit(), "started": _now(),
+        "finished": None, "runs": [],
     }
     json_path = os.path.join(args.out_dir, f"{name}.json")
-    with open(json_path, "w") as f:
-        json.dump(results, f, indent=1)
+    if args.resume and os.path.exists(json_path):
+        with open(json_path) as f:
+            previous = json.load(f)
+        results.update(started=previous["started"], runs=[
+            run for run in previous["runs"] if run.get("status") == "ok"])
+    done = {(run["framework"], run.get("allocator_requested")) for run in results["runs"]}
+    with tempfile.TemporaryDirectory(prefix="jaxloss-bench-") as log_dir:
+        for framework in args.frameworks:
+            for allocator in args.allocators:
+                if (framework, allocator) in done:
+                    continue
+                results["runs"].append(run_worker(framework, allocator, size, args.threads,
+                                                  mimalloc, args.families, log_dir))
+                # Written after every worker: an interrupted run still leaves its results.
+                results["finished"] = _now()
+                with open(json_path, "w") as f:
+                    json.dump(results, f, indent=1)
     readme = args.readme
     if readme is None and not args.quick:
         readme = os.path.join(REPO_ROOT, "README.md")

@@ -42,11 +42,11 @@ class Budget:
     max_repeats: int
     seconds: float
     floor_repeats: int = 3
-    cap_seconds: float = 15.0
+    cap_seconds: float = 10.0
 
 
 BUDGETS = {
-    "full": Budget(warmup=2, min_repeats=7, max_repeats=31, seconds=3.0),
+    "full": Budget(warmup=2, min_repeats=5, max_repeats=31, seconds=2.0),
     "quick": Budget(warmup=1, min_repeats=3, max_repeats=3, seconds=0.0),
 }
 

@@ -153,7 +153,7 @@ def sparse_logits_ignored(rng, *shape):
 # (input shape, sample-weight kinds) pairs a case is checked with.
 PER_ENTRY = (
     ((BATCH, CLASSES), ("none", "sample", "sample1")),
-    ((BATCH, TIME, CLASSES), ("none", "sample1", "timestep")),
+    ((BATCH, TIME, CLASSES), ("none", "timestep")),
 )
 PER_BATCH = (((BATCH, TIME, CLASSES), ("none", "sample", "sample1")),)
 PER_ROW = (((BATCH, TIME, CLASSES), ("none", "sample1")),)

@@ -10,7 +10,12 @@ from losses_cases import CROSSENTROPY_CASES, FOCAL_CASES, REGRESSION_CASES
 
 from jaxloss import losses
 
-CASES = {case.id: case for case in REGRESSION_CASES + CROSSENTROPY_CASES + FOCAL_CASES}
+# One case per class and input kind (probabilities or logits) keeps the compilations few;
+# tests/test_losses_parity.py covers the other arguments.
+CASES = {}
+for _case in REGRESSION_CASES + CROSSENTROPY_CASES + FOCAL_CASES:
+    CASES.setdefault((_case.name, _case.kwargs.get("from_logits", False)), _case)
+CASES = {case.id: case for case in CASES.values()}
 
 
 def _inputs(case, seed):

@@ -63,23 +63,22 @@ def test_cosine():
 def test_circle_formula_and_grad(gamma, margin):
     embeddings = _embeddings()
     labels = np.array([0, 0, 1, 1, 2, 2])
-    labels_only = np.array([0, 0, 1, 1, 2, 3])  # query 5 has no positive pair: loss 0
-    for lab in (labels, labels_only):
-        loss = jax.jit(lambda e, lab=lab: circle_loss(e, lab, gamma=gamma, margin=margin))(
-            embeddings
-        )
-        np.testing.assert_allclose(
-            loss, _circle(embeddings.astype(np.float64), lab, gamma, margin), rtol=2e-5, atol=1e-5
-        )
-        grad = jax.grad(
-            lambda e, lab=lab: jnp.sum(circle_loss(e, lab, gamma=gamma, margin=margin))
-        )(embeddings)
+    lonely = np.array([0, 0, 1, 1, 2, 3])  # queries 4 and 5 have no positive pair: loss 0
+    loss_and_grad = jax.jit(
+        jax.value_and_grad(lambda e, y: jnp.sum(circle_loss(e, y, gamma=gamma, margin=margin)))
+    )
+    for lab in (labels, lonely):
+        expected = _circle(embeddings.astype(np.float64), lab, gamma, margin)
+        loss = circle_loss(embeddings, lab, gamma=gamma, margin=margin)
+        np.testing.assert_allclose(loss, expected, rtol=2e-5, atol=1e-5)
+        total, grad = loss_and_grad(embeddings, lab)
+        np.testing.assert_allclose(total, expected.sum(), rtol=2e-5)
         assert np.all(np.isfinite(grad))
-    batched = jax.vmap(lambda e: circle_loss(e, labels, gamma=gamma))(
+    batched = jax.vmap(lambda e: circle_loss(e, labels, gamma=gamma, margin=margin))(
         jnp.stack([embeddings, embeddings[::-1]])
     )
     np.testing.assert_allclose(
-        batched[1], circle_loss(embeddings[::-1], labels, gamma=gamma), rtol=1e-6
+        batched[1], circle_loss(embeddings[::-1], labels, gamma=gamma, margin=margin), rtol=1e-6
     )
 
 

@@ -26,6 +26,7 @@ def test_measure_interleaves_rotates_and_reports_ratio():
         [
             {
                 "allocator": "glibc",
+                "load_average_1min": 1.0,
                 "machine": {"cpu_model": "CPU", "cores": 2, "memory_gib": None},
                 "rounds": 2,
                 "steps_per_round": 4,

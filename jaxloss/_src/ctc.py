@@ -20,6 +20,10 @@ import optax
 from jaxloss._src import validation
 
 
+# Compiled once per shape: an eager call would otherwise retrace and recompile the scan.
+_ctc_forward = jax.jit(optax.ctc_loss, static_argnames=("blank_id",))
+
+
 def ctc_loss(
     logits: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -87,7 +91,7 @@ def ctc_loss(
         elif jnp.shape(value) != shape:
             raise ValueError(f"`{name}` must have shape {shape}, got shape {jnp.shape(value)}.")
         paddings[name] = jnp.asarray(value).astype(dtype)
-    loss = optax.ctc_loss(
+    loss = _ctc_forward(
         logits,
         paddings["logit_paddings"],
         labels,

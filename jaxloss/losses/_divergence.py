@@ -1,4 +1,12 @@
-"""Losses between distributions and counts: KL divergence and Poisson."""
+"""Losses between distributions and counts: KL divergence and Poisson.
+
+>>> import jax.numpy as jnp
+>>> from jaxloss import losses
+>>> losses.KLDivergence()(jnp.array([[0.5, 0.5]]), jnp.array([[0.25, 0.75]]))
+Array(0.14384103, dtype=float32)
+>>> losses.poisson(jnp.array([[1.0, 0.0]]), jnp.array([[1.0, 2.0]]))
+Array([1.5], dtype=float32)
+"""
 
 from __future__ import annotations
 

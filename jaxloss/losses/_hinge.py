@@ -1,4 +1,12 @@
-"""Hinge losses for margin classifiers: hinge, squared hinge, categorical hinge."""
+"""Hinge losses for margin classifiers: hinge, squared hinge, categorical hinge.
+
+>>> import jax.numpy as jnp
+>>> from jaxloss import losses
+>>> losses.hinge(jnp.array([[0.0, 1.0]]), jnp.array([[0.5, 0.5]]))  # 0/1 labels become -1/+1
+Array([1.], dtype=float32)
+>>> losses.CategoricalHinge()(jnp.array([[0.0, 1.0, 0.0]]), jnp.array([[0.2, 0.5, 0.9]]))
+Array(1.4, dtype=float32)
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,19 @@
-"""Regression losses: squared, absolute, percentage, log, Huber, log-cosh, cosine."""
+"""Regression losses: squared, absolute, percentage, log, Huber, log-cosh, cosine.
+
+Each function form gives one value per example (the mean over the last axis, or
+the cosine along ``axis``); each class reduces them as :class:`Loss` does.
+
+>>> import jax.numpy as jnp
+>>> from jaxloss import losses
+>>> y_true = jnp.array([[0.0, 1.0], [2.0, 2.0]])
+>>> y_pred = jnp.array([[1.0, 1.0], [2.0, 0.0]])
+>>> losses.mean_squared_error(y_true, y_pred)
+Array([0.5, 2. ], dtype=float32)
+>>> losses.Huber(delta=1.0)(y_true, y_pred)
+Array(0.5, dtype=float32)
+>>> losses.CosineSimilarity(reduction="none")(y_true, y_pred)
+Array([-0.70710677, -0.70710677], dtype=float32)
+"""
 
 from __future__ import annotations
 

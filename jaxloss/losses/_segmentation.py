@@ -1,4 +1,14 @@
-"""Overlap losses for segmentation masks: Dice and Tversky."""
+"""Overlap losses for segmentation masks: Dice and Tversky.
+
+>>> import jax.numpy as jnp
+>>> from jaxloss import losses
+>>> masks = jnp.array([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0]])
+>>> predictions = jnp.array([[0.9, 0.6, 0.1], [0.2, 0.8, 0.3]])
+>>> losses.Dice()(masks, predictions)  # axis=None: one value for the batch
+Array(0.220339, dtype=float32)
+>>> losses.Dice(axis=1, reduction="none")(masks, predictions)
+Array([0.16666663, 0.3043478 ], dtype=float32)
+"""
 
 from __future__ import annotations
 
