@@ -211,8 +211,7 @@ def run_mnist(options: Options) -> list[Comparison]:
     subset = source.startswith("FALLBACK")
     data_note = (
         f"ours trains on the offline subset ({len(x_train)} train / {len(x_test)} test real "
-        "digits), the document on all 60,000; with the full file (--mnist-path or --download) "
-        "the recipe reaches the document's level"
+        "digits), the document on all 60,000 (run with --mnist-path or --download for that)"
         if subset
         else f"same data ({len(x_train)} / {len(x_test)} images); the rest is the random "
         "initial weights and shuffling"
