@@ -193,11 +193,33 @@ def _sigmoid_focal_parts(logits, labels, gamma):
         "w_hi": w_hi,
         "w_lo": w_lo,
         "hard": hard,
+        "q": q,
         "safe_scaled_q": safe_scaled_q,
         "ce": ce,
         "log_q": log_q,
         "weight": weight,
     }
+
+
+def _focal_times_ce(parts, gamma):
+    """``(1 - p_t) ** gamma * ce`` without a spurious underflow of the first factor.
+
+    With a tiny soft label and a huge logit (``y = 5e-12``, ``z = -5.5e31``, ``gamma = 5``)
+    ``(1 - p_t) ** 5`` underflows while the product is a normal number: multiply ``ce`` by
+    ``1 - p_t`` one factor at a time (integer gamma), or add the logarithms (gamma > 1).
+    """
+    ce = parts["ce"]
+    if _is_static(gamma):
+        if float(gamma).is_integer() and gamma <= _MAX_INTEGER_POWER:
+            product = ce
+            for _ in range(int(gamma)):
+                product = product * parts["q"]
+            return product
+        if gamma <= 1:  # q ** gamma >= q cannot underflow before the product does
+            return parts["weight"] * ce
+    positive = ce > 0
+    log_ce = jnp.log(jnp.where(positive, ce, jnp.ones((), ce.dtype)))
+    return jnp.where(positive, jnp.exp(gamma * parts["log_q"] + log_ce), jnp.zeros((), ce.dtype))
 
 
 def _balance(labels, alpha):
@@ -218,7 +240,7 @@ def _sigmoid_focal_kernel(gamma_static, logits, labels, alpha, gamma):
 def _sigmoid_focal_fwd(gamma_static, logits, labels, alpha, gamma):
     gamma_value = gamma_static if gamma is None else gamma
     parts = _sigmoid_focal_parts(logits, labels, gamma_value)
-    loss = parts["weight"] * parts["ce"]
+    loss = _focal_times_ce(parts, gamma_value)
     balance = _balance(labels, alpha)
     if balance is not None:
         loss = balance * loss
