@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: demo test test-slow bench notebooks clean
+.PHONY: demo test test-slow bench bench-mnist notebooks clean
 
 $(VENV)/.installed-%: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,10 +23,16 @@ test: $(VENV)/.installed-test
 test-slow: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
-# Full suite (~20 min on 2 cores): JSON, markdown and PNG in bench/results/, table in README.md.
-# `make bench BENCH_ARGS=--quick` runs tiny sizes in under a minute.
+# Full suite (~20 min on 2 cores): JSON, markdown and PNG in bench/results/, table in README.md;
+# then the fused large-vocabulary loss against explicit logits (bench/results/fused_linear_cross_entropy/).
+# `make bench BENCH_ARGS=--quick` runs tiny sizes of both in a few minutes.
+# The MNIST CNN step against tf.keras: `make bench-mnist` (bench/results/mnist_step/).
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
+	$(BIN)/python -m bench.fused_linear_cross_entropy $(BENCH_ARGS)
+
+bench-mnist: $(VENV)/.installed-bench
+	$(BIN)/python -m bench.mnist_step --allocators glibc,mimalloc --out bench/results/mnist_step/latest.json
 
 notebooks: $(VENV)/.installed-test
 	$(BIN)/python -m notebooks.build
