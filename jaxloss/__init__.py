@@ -8,6 +8,9 @@ reduction, and a ``where=`` mask. The Keras-compatible classes live in
 
 __version__ = "0.1.0"
 
+from jaxloss._src.checks import CheckError as CheckError
+from jaxloss._src.checks import checks as checks
+from jaxloss._src.checks import raised_check_error as raised_check_error
 from jaxloss._src.classification import binary_cross_entropy as binary_cross_entropy
 from jaxloss._src.classification import categorical_cross_entropy as categorical_cross_entropy
 from jaxloss._src.classification import sigmoid_binary_cross_entropy as sigmoid_binary_cross_entropy

@@ -55,7 +55,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxloss._src import validation
+from jaxloss._src import checks, validation
 
 __all__ = [
     "binary_cross_entropy",
@@ -558,6 +558,8 @@ def sigmoid_binary_cross_entropy(
         _check_broadcasts("pos_weight", pos_weight, shape, "logits")
         validation.check_non_negative("pos_weight", pos_weight)
         pos_weight = jnp.broadcast_to(jnp.asarray(pos_weight).astype(dtype), shape)
+    checks.check_finite("sigmoid_binary_cross_entropy", "logits", logits, where=mask)
+    checks.check_unit_interval("sigmoid_binary_cross_entropy", "labels", labels, where=mask)
     loss = _sigmoid_binary_cross_entropy_kernel(logits, labels, pos_weight)
     return validation.apply_where(loss, mask)
 
@@ -609,6 +611,8 @@ def binary_cross_entropy(
     dtype = validation.compute_dtype(probs, labels)
     probs = jnp.asarray(probs).astype(dtype)
     labels = _smooth_binary(jnp.asarray(labels).astype(dtype), label_smoothing)
+    checks.check_unit_interval("binary_cross_entropy", "probs", probs, where=mask)
+    checks.check_unit_interval("binary_cross_entropy", "labels", labels, where=mask)
     loss = _binary_cross_entropy_kernel(probs, labels, float(epsilon))
     return validation.apply_where(loss, mask)
 
@@ -677,6 +681,8 @@ def softmax_cross_entropy(
     dtype = validation.compute_dtype(logits, labels)
     logits = jnp.asarray(logits).astype(dtype)
     labels = _smooth_categorical(jnp.asarray(labels).astype(dtype), label_smoothing, mask, axis)
+    checks.check_finite("softmax_cross_entropy", "logits", logits, where=mask)
+    checks.check_finite("softmax_cross_entropy", "labels", labels, where=mask)
     return _softmax_cross_entropy_kernel(logits, labels, mask, axis)
 
 
@@ -741,6 +747,10 @@ def sparse_softmax_cross_entropy(
     logits = jnp.asarray(logits).astype(dtype)
     labels = jnp.asarray(labels)
     smoothed = not _is_zero(label_smoothing)
+    checks.check_finite("sparse_softmax_cross_entropy", "logits", logits, where=mask)
+    checks.check_class_labels(
+        "sparse_softmax_cross_entropy", labels, num_classes, ignore_index=ignore_index
+    )
     outputs = _sparse_softmax_cross_entropy_kernel(logits, labels, mask, axis, ignore_index, smoothed)
     if smoothed:
         half_label, half_uniform = outputs
@@ -805,6 +815,8 @@ def categorical_cross_entropy(
     dtype = validation.compute_dtype(probs, labels)
     probs = jnp.asarray(probs).astype(dtype)
     labels = _smooth_categorical(jnp.asarray(labels).astype(dtype), label_smoothing, mask, axis)
+    checks.check_non_negative("categorical_cross_entropy", "probs", probs, where=mask)
+    checks.check_finite("categorical_cross_entropy", "labels", labels, where=mask)
     return _categorical_cross_entropy_kernel(probs, labels, mask, axis, float(epsilon))
 
 
@@ -852,6 +864,10 @@ def sparse_categorical_cross_entropy(
     mask = _prepare_mask(where, jnp.shape(probs))
     dtype = validation.compute_dtype(probs)
     probs = jnp.asarray(probs).astype(dtype)
+    checks.check_non_negative("sparse_categorical_cross_entropy", "probs", probs, where=mask)
+    checks.check_class_labels(
+        "sparse_categorical_cross_entropy", labels, probs.shape[axis], ignore_index=ignore_index
+    )
     return _sparse_categorical_cross_entropy_kernel(
         probs, jnp.asarray(labels), mask, axis, float(epsilon), ignore_index
     )

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxloss._src import validation
+from jaxloss._src import checks, validation
 
 # Static integer exponents up to this are computed by repeated multiplication.
 _MAX_INTEGER_POWER = 8
@@ -365,6 +365,8 @@ def sigmoid_focal_loss(
         alpha = alpha.reshape((1,) * (logits.ndim - alpha.ndim) + alpha.shape)
     gamma_static = gamma if _is_static(gamma) else None
     gamma_array = None if _is_static(gamma) else jnp.asarray(gamma).astype(dtype)
+    checks.check_finite("sigmoid_focal_loss", "logits", logits, where=where)
+    checks.check_unit_interval("sigmoid_focal_loss", "labels", labels, where=where)
     loss = _sigmoid_focal_kernel(gamma_static, logits, labels, alpha, gamma_array)
     return validation.apply_where(loss, _class_mask(where, loss.shape))
 
@@ -537,6 +539,8 @@ def softmax_focal_loss(
         logits, alpha, gamma, axis, where
     )
     labels = jnp.asarray(labels).astype(logits.dtype)
+    checks.check_finite("softmax_focal_loss", "logits", logits, where=mask)
+    checks.check_finite("softmax_focal_loss", "labels", labels, where=mask)
     return _softmax_focal_kernel(axis, gamma_static, logits, labels, mask, alpha, gamma)
 
 
@@ -730,6 +734,10 @@ def sparse_softmax_focal_loss(
         raise ValueError(f"`ignore_index` must be an int or None, got {ignore_index!r}.")
     ignore_index = None if ignore_index is None else int(ignore_index)
     labels = jnp.asarray(labels)
+    checks.check_finite("sparse_softmax_focal_loss", "logits", logits, where=mask)
+    checks.check_class_labels(
+        "sparse_softmax_focal_loss", labels, logits.shape[axis], ignore_index=ignore_index
+    )
     return _sparse_focal_kernel(
         axis, ignore_index, gamma_static, logits, labels, mask, alpha, gamma
     )
@@ -811,6 +819,8 @@ def binary_focal_cross_entropy(
     dtype = validation.compute_dtype(probs)
     probs = jnp.asarray(probs).astype(dtype)
     labels = jnp.asarray(labels).astype(dtype)
+    checks.check_unit_interval("binary_focal_cross_entropy", "probs", probs, where=where)
+    checks.check_unit_interval("binary_focal_cross_entropy", "labels", labels, where=where)
     invalid = _invalid_labels(labels) | _invalid_labels(probs)
     if not (_is_static(label_smoothing) and label_smoothing == 0):
         smoothing = jnp.asarray(label_smoothing).astype(dtype)
@@ -889,6 +899,8 @@ def categorical_focal_cross_entropy(
     probs, alpha, _, _, axis, mask = _prepare_softmax(probs, alpha, gamma, axis, where)
     dtype = probs.dtype
     labels = jnp.asarray(labels).astype(dtype)
+    checks.check_non_negative("categorical_focal_cross_entropy", "probs", probs, where=mask)
+    checks.check_finite("categorical_focal_cross_entropy", "labels", labels, where=mask)
     zero = jnp.zeros((), dtype)
     if not (_is_static(label_smoothing) and label_smoothing == 0):
         smoothing = jnp.asarray(label_smoothing).astype(dtype)

@@ -20,13 +20,14 @@ import math
 import jax
 import jax.numpy as jnp
 
-from jaxloss._src import validation
+from jaxloss._src import checks, validation
 
 
 def _errors(
     predictions: jax.typing.ArrayLike,
     targets: jax.typing.ArrayLike | None,
     where: jax.typing.ArrayLike | None,
+    loss: str,
 ) -> tuple[jax.Array, jax.Array | None]:
     """Check the inputs; return ``predictions - targets`` in the compute dtype and the mask."""
     validation.check_floating("predictions", predictions)
@@ -37,6 +38,8 @@ def _errors(
         where = jnp.broadcast_to(jnp.asarray(where), jnp.shape(predictions))
     dtype = validation.compute_dtype(predictions)
     predictions = jnp.asarray(predictions).astype(dtype)
+    checks.check_finite(loss, "predictions", predictions, where=where)
+    checks.check_finite(loss, "targets", targets, where=where)
     if targets is None:
         return predictions, where
     return predictions - jnp.asarray(targets).astype(dtype), where
@@ -70,7 +73,7 @@ def squared_error(
     References:
       Gauss, "Theoria motus corporum coelestium", 1809 (least squares).
     """
-    errors, where = _errors(predictions, targets, where)
+    errors, where = _errors(predictions, targets, where, "squared_error")
     return validation.apply_where(jnp.square(errors), where)
 
 
@@ -101,7 +104,7 @@ def absolute_error(
     References:
       Laplace, "Memoire sur la probabilite des causes par les evenements", 1774.
     """
-    errors, where = _errors(predictions, targets, where)
+    errors, where = _errors(predictions, targets, where, "absolute_error")
     return validation.apply_where(jnp.abs(errors), where)
 
 
@@ -144,7 +147,7 @@ def huber_loss(
       Statistics 35(1), 1964.
     """
     validation.check_positive("delta", delta)
-    errors, where = _errors(predictions, targets, where)
+    errors, where = _errors(predictions, targets, where, "huber_loss")
     delta = jnp.asarray(delta).astype(errors.dtype)
     abs_errors = jnp.abs(errors)
     quadratic = jnp.minimum(abs_errors, delta)
@@ -183,7 +186,7 @@ def log_cosh(
     References:
       Keras 3, ``keras.losses.log_cosh``.
     """
-    errors, where = _errors(predictions, targets, where)
+    errors, where = _errors(predictions, targets, where, "log_cosh")
     abs_errors = jnp.abs(errors)
     small = abs_errors < 1.0
     # Small errors: log(cosh e) = log1p(2 sinh(e/2)^2) keeps full relative precision near 0,
