@@ -11,7 +11,9 @@ Everything here is NumPy and runs before (or between) the jitted steps. Rules:
   shuffling, as Keras does: ``split_at = floor(n * (1 - validation_split))``.
 * A ragged last batch is padded to the full batch size by repeating real rows
   with a zero ``mask``, so one compiled step serves every batch; the loss
-  reduction divides by the real count (see :mod:`jaxloss.train.trainer`).
+  reduction divides by the real count (see :mod:`jaxloss.train.trainer`). On a
+  device mesh the size is rounded up to a multiple of the device count
+  (:mod:`jaxloss.train.parallel`).
 """
 
 from __future__ import annotations
@@ -123,19 +125,27 @@ def class_weight_to_sample_weight(y: np.ndarray, class_weight: Mapping[int, floa
 
 
 def batch_indices(
-    order: np.ndarray, batch_size: int, pad: bool
+    order: np.ndarray, batch_size: int, pad: bool, multiple: int = 1
 ) -> Iterator[tuple[np.ndarray, int]]:
-    """Yield ``(indices, n_real)`` per batch; with ``pad`` the last batch is filled up to size.
+    """Yield ``(indices, n_real)`` per batch; with ``pad`` every batch is filled up to size.
 
-    The batch size is ``min(batch_size, len(order))``; padding repeats the batch's
-    own rows (so the padded rows hold finite, realistic values) and is masked out.
+    The batch size is ``min(batch_size, len(order))``, rounded up to a multiple of
+    ``multiple`` (the device count, so that a batch splits evenly over a mesh).
+    With ``pad`` a shorter batch (the ragged last one, or every batch when the
+    size was rounded up) repeats its own rows up to that size, so the padded rows
+    hold finite, realistic values; they are masked out. Without ``pad`` batches
+    keep their real size.
+
+    >>> [(index.tolist(), n_real) for index, n_real in batch_indices(np.arange(5), 3, True, 4)]
+    [([0, 1, 2, 0], 3), ([3, 4, 3, 4], 2)]
     """
     size = min(batch_size, len(order))
+    padded = -(-size // multiple) * multiple
     for start in range(0, len(order), size):
         index = order[start : start + size]
         n_real = len(index)
-        if pad and n_real < size:
-            index = np.concatenate([index, np.resize(index, size - n_real)])
+        if pad and n_real < padded:
+            index = np.concatenate([index, np.resize(index, padded - n_real)])
         yield index, n_real
 
 

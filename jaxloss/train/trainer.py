@@ -27,7 +27,9 @@ How a step is computed (one source of truth for each rule):
 Data parallelism, checkpoints and NaN stops plug into this structure: the state is
 the pytree :class:`TrainState`, batches reach the step through
 :meth:`Trainer._device_batch`, and reductions are global sums divided by global
-counts (never a mean of per-shard means).
+counts (never a mean of per-shard means). With several local devices each batch
+is split over a 1-D mesh and the state replicated (``compile(..., mesh=...)``,
+:mod:`jaxloss.train.parallel`).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jaxloss.train import batching, layers, objectives, optimizers
+from jaxloss.train import batching, layers, objectives, optimizers, parallel
 from jaxloss.train import metrics as metrics_lib
 from jaxloss.train.callbacks import Callback, History
 from jaxloss.train.progress import ProgressBar
@@ -82,6 +84,11 @@ class Trainer:
       loss_weights: scalar per output (dict or list), multiplies its loss in the total.
       weighted_metrics: like ``metrics`` but weighted by ``sample_weight``/``class_weight``
         (``metrics`` are not, as in Keras).
+      mesh: data parallelism (:mod:`jaxloss.train.parallel`): ``"auto"`` (default)
+        splits every batch of ``fit``/``evaluate``/``predict`` over all local devices
+        when there is more than one; an ``int`` (first devices), a list of devices or a
+        1-D ``jax.sharding.Mesh`` chooses them; ``None`` turns it off. The resolved
+        mesh is ``trainer.mesh`` (``None`` on one device: the one-device path).
 
     Raises:
       ValueError: for an unknown optimizer, loss or metric name, a missing loss,
@@ -97,10 +104,12 @@ class Trainer:
         metrics: Any = None,
         loss_weights: Any = None,
         weighted_metrics: Any = None,
+        mesh: parallel.MeshSpec = "auto",
     ):
         if loss is None:
             raise ValueError("`loss` is required: a name, a loss class or instance, or a function.")
         self.model = model
+        self.mesh = parallel.resolve_mesh(mesh)
         self.optimizer = optimizers.get(optimizer)
         self._loss_spec = jax.tree.map(
             objectives.resolve_loss, loss, is_leaf=lambda leaf: not isinstance(leaf, (dict, list, tuple))
@@ -126,16 +135,19 @@ class Trainer:
         self._objectives: list[objectives.OutputObjective] | None = None
         self._pad_ragged = True
         self._log_names: list[str] = []
-        self._train_step = jax.jit(self._train_step_impl)
-        self._eval_step = jax.jit(self._eval_step_impl)
-        self._predict_step = jax.jit(self._predict_step_impl)
+        self._train_step = parallel.jit(self._train_step_impl, self.mesh, replicated_outputs=True)
+        self._eval_step = parallel.jit(self._eval_step_impl, self.mesh, replicated_outputs=True)
+        self._predict_step = parallel.jit(self._predict_step_impl, self.mesh, replicated_outputs=False)
 
     # ------------------------------------------------------------------ state
     @property
     def state(self) -> TrainState:
-        """The current :class:`TrainState` (read from the model and the optimizer)."""
+        """The current :class:`TrainState` (read from the model and the optimizer).
+
+        With a mesh it is replicated on every device (a no-op when it already is).
+        """
         _, params, rest = nnx.split(self.model, nnx.Param, ...)
-        return TrainState(params, rest, self._opt_state)
+        return parallel.replicate(TrainState(params, rest, self._opt_state), self.mesh)
 
     @state.setter
     def state(self, state: TrainState) -> None:
@@ -284,11 +296,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ host loop helpers
     def _device_batch(self, batch: _Batch) -> _Batch:
-        """Move one batch to the device(s): the place to shard it over a mesh."""
-        return jax.device_put(batch)
+        """Move one batch to the device(s), split along the batch axis over ``self.mesh``."""
+        return parallel.put_batch(batch, self.mesh)
 
     def _new_accumulators(self) -> Accumulators:
-        return {name: jnp.zeros((2,), jnp.float32) for name in self._log_names}
+        accum = {name: jnp.zeros((2,), jnp.float32) for name in self._log_names}
+        return parallel.replicate(accum, self.mesh)
 
     def _read_logs(self, accum: Accumulators, prefix: str = "") -> dict[str, float]:
         values = jax.device_get(accum)
@@ -301,7 +314,8 @@ class Trainer:
         self, x: Any, ys: list[np.ndarray], sample_weight: np.ndarray, order: np.ndarray,
         batch_size: int,
     ) -> Any:
-        for index, n_real in batching.batch_indices(order, batch_size, self._pad_ragged):
+        multiple = parallel.num_devices(self.mesh)
+        for index, n_real in batching.batch_indices(order, batch_size, self._pad_ragged, multiple):
             yield self._device_batch(
                 _Batch(
                     batching.take(x, index),
@@ -501,13 +515,14 @@ class Trainer:
         verbose = _check_verbose(verbose)
         x = jax.tree.map(lambda a: batching.as_array(a, "x"), x)
         n = batching.check_lengths(x, None, None)
-        _, params, rest = nnx.split(self.model, nnx.Param, ...)
+        state = self.state
         progress = ProgressBar(batching.num_batches(n, batch_size), verbose)
         chunks = []
         for step, (index, n_real) in enumerate(
-            batching.batch_indices(np.arange(n), batch_size, pad=True), 1
+            batching.batch_indices(np.arange(n), batch_size, True, parallel.num_devices(self.mesh)), 1
         ):
-            out = self._predict_step(params, rest, jax.device_put(batching.take(x, index)))
+            x_batch = parallel.put_batch(batching.take(x, index), self.mesh)
+            out = self._predict_step(state.params, state.rest, x_batch)
             chunks.append(jax.tree.map(lambda a, k=n_real: np.asarray(a[:k]), out))
             progress.step_done(step)
         progress.update(progress.target, {}, final=True)
@@ -521,8 +536,18 @@ def compile(
     metrics: Any = None,
     loss_weights: Any = None,
     weighted_metrics: Any = None,
+    mesh: parallel.MeshSpec = "auto",
 ) -> Trainer:
     """Keras's ``model.compile(...)`` for an NNX model: returns a :class:`Trainer`.
+
+    Args:
+      model, optimizer, loss, metrics, loss_weights, weighted_metrics: as :class:`Trainer`.
+      mesh: data parallelism: ``"auto"`` splits every batch over all local devices
+        when there are several, ``None`` keeps one device (see :class:`Trainer` and
+        :mod:`jaxloss.train.parallel`).
+
+    Returns:
+      The :class:`Trainer`; ``trainer.mesh`` is the resolved mesh (``None`` on one device).
 
     >>> import numpy as np
     >>> from flax import nnx
@@ -535,10 +560,12 @@ def compile(
     ['loss', 'mae']
     >>> trainer.predict(x[:3]).shape
     (3, 1)
+    >>> compile(zoo.Regressor(rngs=nnx.Rngs(0)), loss="mse", mesh=None).mesh is None
+    True
     """
     return Trainer(
         model, optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=loss_weights,
-        weighted_metrics=weighted_metrics,
+        weighted_metrics=weighted_metrics, mesh=mesh,
     )
 
 

@@ -1,0 +1,222 @@
+"""Data parallel fit/evaluate/predict: 8 CPU devices (a subprocess) against one device.
+
+The test process has one device, so ``mesh="auto"`` takes the one-device path
+here; the same cases run in a subprocess with
+``XLA_FLAGS=--xla_force_host_platform_device_count=8``, where every batch is split
+over 8 devices. Losses in History, final parameters, evaluate() and predict()
+must agree to float32 rounding, and the subprocess checks that batches really
+reach the step split over the mesh while the state is replicated.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from jaxloss import losses, zoo
+from jaxloss.train import compile, parallel
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class TwoHeads(nnx.Module):
+    """A multi-output model: a regression head "a" and a 3-class logit head "b"."""
+
+    def __init__(self, *, rngs: nnx.Rngs):
+        self.body = nnx.Linear(20, 8, rngs=rngs)
+        self.a = nnx.Linear(8, 1, rngs=rngs)
+        self.b = nnx.Linear(8, 3, rngs=rngs)
+
+    def __call__(self, x):
+        hidden = jax.nn.relu(self.body(x))
+        return {"a": self.a(hidden), "b": self.b(hidden)}
+
+
+def data(n, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 20)).astype(np.float32)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.int32)
+    return x, y
+
+
+def cases():
+    """name -> (trainer, fit keyword arguments, (x, y) for evaluate/predict, evaluate batch)."""
+    x, y = data(64)
+    x_val, y_val = data(24, seed=1)
+    x37, y37 = data(37, seed=2)
+    weights = np.where(np.arange(37) % 3 == 0, 0.0, 1.0 + np.arange(37) / 37).astype(np.float32)
+    three_classes = (np.abs(x37[:, 2]) * 2).astype(np.int32) % 3
+    return {
+        # 8 divides 16: no padding on either side.
+        "divisible": (
+            compile(zoo.BinaryMLP(rngs=nnx.Rngs(0)), loss=losses.BinaryCrossentropy(),
+                    metrics=["accuracy"]),
+            {"x": x, "y": y, "epochs": 2, "batch_size": 16, "validation_data": (x_val, y_val)},
+            (x_val, y_val), 16,
+        ),
+        # 29 training samples (16 + 13 padded to 16) with zero weights; validation 8.
+        "ragged_weights": (
+            compile(zoo.BinaryMLP(rngs=nnx.Rngs(1)), loss="binary_crossentropy",
+                    weighted_metrics=["accuracy"]),
+            {"x": x37, "y": y37, "epochs": 2, "batch_size": 16, "validation_split": 0.2,
+             "sample_weight": weights},
+            (x37, y37), 16,
+        ),
+        # Batch 10 does not divide 8: every batch is padded to 16 on the mesh; L2 terms.
+        "class_weight": (
+            compile(zoo.L2MLP(rngs=nnx.Rngs(2)), loss="binary_crossentropy", metrics=["accuracy"]),
+            {"x": x37, "y": y37, "epochs": 2, "batch_size": 10, "class_weight": {0: 1.0, 1: 3.0}},
+            (x37, y37), 10,
+        ),
+        # Fewer samples than the batch size: one batch of 5, padded to 8 on the mesh.
+        "small": (
+            compile(zoo.BinaryMLP(rngs=nnx.Rngs(3)), loss="binary_crossentropy",
+                    metrics=["accuracy"]),
+            {"x": x[:5], "y": y[:5], "epochs": 3, "batch_size": 32},
+            (x[:5], y[:5]), 32,
+        ),
+        # A loss that reduces over the batch itself cannot be padded: the 5-sample batch
+        # is replicated, the 16-sample batches are split.
+        "scalar_loss": (
+            compile(zoo.Regressor(rngs=nnx.Rngs(4)), loss=zoo.asymmetric_weighted_mse,
+                    metrics=["mae"]),
+            {"x": x37, "y": x37[:, 0], "epochs": 2, "batch_size": 16},
+            (x37, x37[:, 0]), 16,
+        ),
+        "multi_output": (
+            compile(TwoHeads(rngs=nnx.Rngs(5)),
+                    loss={"a": "mse", "b": losses.SparseCategoricalCrossentropy(from_logits=True)},
+                    loss_weights={"a": 0.5, "b": 1.0}, metrics={"b": ["accuracy"]}),
+            {"x": x37, "y": {"a": x37[:, :1], "b": three_classes}, "epochs": 2, "batch_size": 12},
+            (x37, {"a": x37[:, :1], "b": three_classes}), 12,
+        ),
+    }
+
+
+def run_cases():
+    """Train and evaluate every case; JSON-ready results (lists of floats)."""
+    results = {}
+    for name, (trainer, fit_kwargs, (x_eval, y_eval), eval_batch) in cases().items():
+        history = trainer.fit(verbose=0, **fit_kwargs)
+        params = jax.tree.leaves(jax.tree.map(np.asarray, trainer.state.params))
+        results[name] = {
+            "history": history.history,
+            "params": [leaf.ravel().tolist() for leaf in params],
+            "evaluate": trainer.evaluate(x_eval, y_eval, batch_size=eval_batch, verbose=0,
+                                         return_dict=True),
+            "predict": [np.ravel(leaf).tolist() for leaf in jax.tree.leaves(
+                trainer.predict(x_eval, batch_size=eval_batch))],
+            "trace_counts": dict(trainer.trace_counts),
+        }
+    return results
+
+
+def check_placement():
+    """On 8 devices: batches reach the jitted step split, the state stays replicated."""
+    assert jax.local_device_count() == 8, jax.local_devices()
+    x, y = data(37, seed=2)
+    trainer = compile(zoo.BinaryMLP(rngs=nnx.Rngs(0)), loss="binary_crossentropy")
+    assert trainer.mesh.shape == {"data": 8}
+    seen = []
+    train_step = trainer._train_step
+
+    def recording_step(state, accum, batch):
+        seen.append((batch, state, accum))
+        return train_step(state, accum, batch)
+
+    trainer._train_step = recording_step
+    trainer.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    assert len(seen) == 6  # 16, 16, 5 padded to 16; two epochs
+    for batch, state, accum in seen:
+        for leaf in jax.tree.leaves(batch):
+            assert leaf.sharding.spec == jax.sharding.PartitionSpec("data"), leaf.sharding
+            assert len(leaf.sharding.device_set) == 8
+            assert {shard.data.shape[0] for shard in leaf.addressable_shards} == {2}
+        for leaf in jax.tree.leaves((state, accum)):
+            assert leaf.sharding.is_fully_replicated and len(leaf.sharding.device_set) == 8
+    for leaf in jax.tree.leaves(nnx.state(trainer.model)):
+        assert leaf.sharding.is_fully_replicated and len(leaf.sharding.device_set) == 8
+    assert trainer.trace_counts == {"train": 1}  # the padded batch has the same shape
+    # Explicit choices: 4 devices, or off.
+    assert compile(zoo.BinaryMLP(rngs=nnx.Rngs(0)), loss="mse", mesh=4).mesh.size == 4
+    assert compile(zoo.BinaryMLP(rngs=nnx.Rngs(0)), loss="mse", mesh=None).mesh is None
+
+
+SUBPROCESS_MAIN = """
+import json, sys
+import jax
+jax.config.update("jax_numpy_rank_promotion", "raise")
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+sys.path.insert(0, "tests")
+import test_parallel
+test_parallel.check_placement()
+print("RESULTS" + json.dumps(test_parallel.run_cases()))
+"""
+
+
+@pytest.fixture(scope="module")
+def results():
+    """(8-device results from the subprocess, one-device results from this process)."""
+    assert jax.local_device_count() == 1
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+               JAX_PLATFORMS="cpu", PYTHONPATH=REPO_ROOT, KERAS_BACKEND="jax")
+    process = subprocess.Popen([sys.executable, "-c", SUBPROCESS_MAIN], env=env, cwd=REPO_ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        single = json.loads(json.dumps(run_cases()))  # meanwhile, as the subprocess prints it
+        stdout, stderr = process.communicate(timeout=600)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr[-4000:]
+    (line,) = [line for line in stdout.splitlines() if line.startswith("RESULTS")]
+    return json.loads(line[len("RESULTS"):]), single
+
+
+@pytest.mark.parametrize("name", list(cases()))
+def test_eight_devices_match_one_device(name, results):
+    mesh, single = results[0][name], results[1][name]
+    assert mesh["history"].keys() == single["history"].keys()
+    for key, values in single["history"].items():
+        np.testing.assert_allclose(mesh["history"][key], values, rtol=1e-5, err_msg=key)
+    for got, expected in zip(mesh["params"], single["params"], strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert mesh["evaluate"].keys() == single["evaluate"].keys()
+    for key, value in single["evaluate"].items():
+        assert mesh["evaluate"][key] == pytest.approx(value, rel=1e-5), key
+    for got, expected in zip(mesh["predict"], single["predict"], strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert mesh["trace_counts"]["train"] == single["trace_counts"]["train"]
+
+
+def test_resolve_mesh_arguments():
+    device = jax.local_devices()[0]
+    assert parallel.resolve_mesh("auto") is None  # one local device: the one-device path
+    assert parallel.resolve_mesh(1) is None
+    assert parallel.resolve_mesh(False) is None
+    assert parallel.resolve_mesh([device]).shape == {"data": 1}
+    explicit = jax.make_mesh((1,), ("batch",))  # Explicit axes by default: made Auto
+    resolved = parallel.resolve_mesh(explicit)
+    assert resolved.axis_names == ("batch",)
+    assert resolved.axis_types == (jax.sharding.AxisType.Auto,)
+    with pytest.raises(ValueError, match="1-D"):
+        parallel.resolve_mesh(jax.make_mesh((1, 1), ("a", "b")))
+    with pytest.raises(ValueError, match="local devices"):
+        parallel.resolve_mesh(2)
+    with pytest.raises(ValueError, match="'auto'"):
+        parallel.resolve_mesh("all")
+
+
+def test_one_device_trainer_keeps_the_plain_path():
+    trainer = compile(zoo.BinaryMLP(rngs=nnx.Rngs(0)), loss="binary_crossentropy")
+    assert trainer.mesh is None
+    x, y = data(20)
+    trainer.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    for leaf in jax.tree.leaves(trainer.state):
+        assert isinstance(leaf.sharding, jax.sharding.SingleDeviceSharding)
+    assert trainer.trace_counts == {"train": 1}
