@@ -78,6 +78,14 @@ def test_log_cosh_keeps_relative_precision_for_tiny_and_huge_errors():
     grad = jax.jit(jax.grad(lambda e: jnp.sum(jaxloss.log_cosh(e))))(errors)
     np.testing.assert_allclose(got, want, rtol=2e-6)
     np.testing.assert_allclose(grad, want_grad, rtol=1e-6)
+    # The custom_jvp's tangent is differentiable again: d2/de2 log(cosh e) = 1 / cosh(e)^2.
+    second = jax.jit(jax.vmap(jax.grad(jax.grad(lambda e: jaxloss.log_cosh(e)))))(errors)
+    np.testing.assert_allclose(
+        second,
+        1.0 / np.cosh(np.minimum(errors, 300.0).astype(np.float64)) ** 2,
+        rtol=1e-5,
+        atol=1e-7,
+    )
 
 
 @pytest.mark.parametrize("name", LOSSES)

@@ -5,8 +5,10 @@ one loss per element (no reduction). ``targets=None`` means all-zero targets, so
 the functions also serve as penalties on residuals. Half-precision inputs are
 computed in float32 and the loss is returned in float32; otherwise the loss has
 the inputs' floating dtype. These losses are plain ``jax.numpy`` expressions
-differentiated by autodiff; each is written so that its gradient is finite for
-every finite input (Huber at ``|e| = delta``, log-cosh at huge errors).
+differentiated by autodiff, except log-cosh, whose derivative ``tanh`` is a
+``jax.custom_jvp`` sharing the forward pass's one exponential; each is written so
+that its gradient is finite for every finite input (Huber at ``|e| = delta``,
+log-cosh at huge errors).
 
 Input rules (``ValueError`` at trace time, naming the argument):
 non-floating ``predictions``; ``targets`` of another shape; a non-boolean
@@ -163,11 +165,14 @@ def log_cosh(
 ) -> jax.Array:
     """Elementwise logarithm of the hyperbolic cosine of the error.
 
-    ``loss = log(cosh(e))`` with ``e = predictions - targets``, evaluated as
-    ``|e| + softplus(-2|e|) - log(2)`` for ``|e| >= 1`` so that ``cosh`` never overflows,
-    and as ``log1p(2 sinh(e/2)**2)`` for ``|e| < 1`` so that small errors keep their
-    relative precision. The loss is about ``e**2 / 2`` for small errors and
-    ``|e| - log 2`` for large ones; the gradient ``tanh(e)`` is finite everywhere.
+    ``loss = log(cosh(e))`` with ``e = predictions - targets``, evaluated from one
+    ``v = expm1(|e|)`` as ``log1p(v**2 / (2 (1 + v)))`` (``cosh(e) - 1`` without
+    cancellation, so small errors keep their relative precision) and as
+    ``|e| - log(2)`` for ``|e| >= 20``, where that is exact and ``cosh`` would
+    overflow. The loss is about ``e**2 / 2`` for small errors and ``|e| - log 2``
+    for large ones. The gradient ``tanh(e) = sign(e) w / (w + 2)``, ``w = v (v + 2)``,
+    comes from the same ``v`` (a ``jax.custom_jvp``) and is finite everywhere; it
+    is differentiable again.
 
     Args:
       predictions: floating array of any shape.
@@ -187,13 +192,36 @@ def log_cosh(
       Keras 3, ``keras.losses.log_cosh``.
     """
     errors, where = _errors(predictions, targets, where, "log_cosh")
+    return validation.apply_where(_log_cosh_kernel(errors), where)
+
+
+# Beyond this |e|, log(cosh e) = |e| - log 2 + log1p(exp(-2|e|)) and the last term
+# (< 4.3e-18 relative) is below float64's resolution: the loss is |e| - log 2 exactly.
+_LOG_COSH_LINEAR_FROM = 20.0
+
+
+def _log_cosh_expm1(errors):
+    """``|e|`` and ``v = expm1(min(|e|, 20))``, finite for every finite error."""
     abs_errors = jnp.abs(errors)
-    small = abs_errors < 1.0
-    # Small errors: log(cosh e) = log1p(2 sinh(e/2)^2) keeps full relative precision near 0,
-    # where the large-error form would cancel. Each branch only sees inputs it is exact for,
-    # so neither branch's gradient can be non-finite.
-    half_small = jnp.where(small, errors, 0.0) * 0.5
-    near_zero = jnp.log1p(2.0 * jnp.square(jnp.sinh(half_small)))
-    abs_large = jnp.where(small, 1.0, abs_errors)
-    far = abs_large + jax.nn.softplus(-2.0 * abs_large) - math.log(2.0)
-    return validation.apply_where(jnp.where(small, near_zero, far), where)
+    return abs_errors, jnp.expm1(jnp.minimum(abs_errors, _LOG_COSH_LINEAR_FROM))
+
+
+def _log_cosh_value(abs_errors, v):
+    # cosh(a) - 1 = (e^a - 1)^2 / (2 e^a) = v^2 / (2 (1 + v)): no cancellation at any a.
+    near = jnp.log1p(v * (v / (2.0 + 2.0 * v)))
+    return jnp.where(abs_errors < _LOG_COSH_LINEAR_FROM, near, abs_errors - math.log(2.0))
+
+
+@jax.custom_jvp
+def _log_cosh_kernel(errors):
+    return _log_cosh_value(*_log_cosh_expm1(errors))
+
+
+@_log_cosh_kernel.defjvp
+def _log_cosh_jvp(primals, tangents):
+    (errors,), (tangent,) = primals, tangents
+    # tanh(a) = (e^{2a} - 1) / (e^{2a} + 1) = v (v + 2) / (v (v + 2) + 2), which rounds to
+    # exactly 1 at the clamp (a = 20); differentiable again for second derivatives.
+    abs_errors, v = _log_cosh_expm1(errors)
+    w = v * (v + 2.0)
+    return _log_cosh_value(abs_errors, v), jnp.sign(errors) * (w / (w + 2.0)) * tangent
