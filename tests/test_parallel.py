@@ -88,9 +88,11 @@ def cases():
             {"x": x37, "y": x37[:, 0], "epochs": 2, "batch_size": 16},
             (x37, x37[:, 0]), 16,
         ),
+        # Batch 12: padded to 16 on the mesh; head "b" ignores class 2 (a masked reduction).
         "multi_output": (
             compile(TwoHeads(rngs=nnx.Rngs(5)),
-                    loss={"a": "mse", "b": losses.SparseCategoricalCrossentropy(from_logits=True)},
+                    loss={"a": "mse", "b": losses.SparseCategoricalCrossentropy(from_logits=True,
+                                                                           ignore_class=2)},
                     loss_weights={"a": 0.5, "b": 1.0}, metrics={"b": ["accuracy"]}),
             {"x": x37, "y": {"a": x37[:, :1], "b": three_classes}, "epochs": 2, "batch_size": 12},
             (x37, {"a": x37[:, :1], "b": three_classes}), 12,
@@ -192,6 +194,42 @@ def test_eight_devices_match_one_device(name, results):
     for got, expected in zip(mesh["predict"], single["predict"], strict=True):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert mesh["trace_counts"]["train"] == single["trace_counts"]["train"]
+
+
+class Linear3(nnx.Module):
+    def __init__(self, *, rngs: nnx.Rngs):
+        self.linear = nnx.Linear(4, 3, rngs=rngs)
+
+    def __call__(self, x):
+        return self.linear(x)
+
+
+@pytest.mark.parametrize("loss", [
+    losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-1),
+    losses.SparseCategoricalFocalCrossentropy(from_logits=True, alpha=1.0, gamma=0.0,
+                                              ignore_class=-1),
+], ids=["crossentropy", "focal_alpha_1_gamma_0"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_padded_rows_leave_a_masked_reduction_exact(loss, weighted):
+    """ignore_class losses divide by the valid entries of the real rows, not of the padding."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(13, 4)).astype(np.float32)
+    y = np.array([0, 1, 2, 1, -1, 0, 2, 1, 1, -1, -1, 2, 0], np.int32)
+    weights = np.linspace(0.0, 2.0, 13).astype(np.float32) if weighted else None
+    trainer = compile(Linear3(rngs=nnx.Rngs(0)), loss=loss)
+    logits = trainer.predict(x).astype(np.float64)
+    log_softmax = logits - np.log(np.sum(np.exp(logits), axis=1, keepdims=True))
+    valid = y != -1
+    per_example = np.where(valid, -log_softmax[np.arange(13), np.where(valid, y, 0)], 0.0)
+    w = np.ones(13) if weights is None else weights.astype(np.float64)
+
+    def keras_batch_loss(rows):  # sum over the batch's valid entries / their number
+        return np.sum((per_example * w)[rows]) / np.sum(valid[rows])
+
+    # Batches of 8 and 5 (the second padded to 8 with three repeated, valid rows).
+    expected = (8 * keras_batch_loss(slice(0, 8)) + 5 * keras_batch_loss(slice(8, 13))) / 13
+    got = trainer.evaluate(x, y, batch_size=8, sample_weight=weights, verbose=0)
+    assert got == pytest.approx(expected, rel=1e-5)
 
 
 def test_resolve_mesh_arguments():

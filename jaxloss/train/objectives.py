@@ -23,7 +23,7 @@ from jaxloss import losses
 from jaxloss.train import metrics as metrics_lib
 
 # Reductions whose divisor is the number of loss values (the batch size for
-# per-example losses): a padded batch must be rescaled by padded/real size.
+# per-example losses): a padded batch is rescaled by :func:`padding_rescale`.
 BATCH_SIZE_REDUCTIONS = ("sum_over_batch_size", "mean", "auto")
 KNOWN_REDUCTIONS = (*BATCH_SIZE_REDUCTIONS, "sum", "mean_with_sample_weight")
 
@@ -165,3 +165,50 @@ def _unreduced_shape(
     """Shape of ``loss.call``'s values; its inputs are floats, as ``Loss.__call__`` passes them."""
     as_float = jax.ShapeDtypeStruct(y_true.shape, jnp.float32)
     return jax.eval_shape(loss.call, as_float, y_pred)
+
+
+def padding_rescale(loss: Any, y_true: jax.Array, y_pred: jax.Array, mask: jax.Array) -> jax.Array:
+    """The factor that turns a padded batch's ``sum_over_batch_size`` loss into its real rows' loss.
+
+    Such a loss divides its weighted sum by the number of entries it counts: every
+    entry, or, for a loss with a ``compute_mask`` (``ignore_class``; Circle's
+    positive queries), the entries of that mask (Keras's rule). Padded rows have
+    zero weight, so the sum is already that of the real rows; the divisor still
+    counts the padded rows' entries, and this factor, ``counted(all rows) /
+    counted(real rows)``, replaces it by the real rows' count. Without padding
+    (``mask`` all ones) it is 1; when no real entry counts the loss is 0 already
+    and the factor is 1.
+
+    Args:
+      loss: the loss object (``loss.call``, optional ``loss.compute_mask``, ``loss.dtype``).
+      y_true: labels of the padded batch.
+      y_pred: model output of the padded batch.
+      mask: ``[batch]``, 1.0 for real rows and 0.0 for padding.
+
+    Returns:
+      A float32 scalar.
+
+    >>> import jax.numpy as jnp
+    >>> from jaxloss import losses
+    >>> loss = losses.SparseCategoricalCrossentropy(ignore_class=-1)
+    >>> labels, probs = jnp.array([0, -1, 1, 0]), jnp.full((4, 2), 0.5)
+    >>> float(padding_rescale(loss, labels, probs, jnp.array([1.0, 1.0, 1.0, 0.0])))  # 3 / 2
+    1.5
+    """
+    rows = mask.astype(jnp.float32)
+    counted = _counted_entries(loss, y_true, y_pred)
+    if counted is None or counted.ndim == 0:
+        return rows.shape[0] / jnp.sum(rows)
+    per_row = jnp.sum(jnp.reshape(counted.astype(jnp.float32), (counted.shape[0], -1)), axis=1)
+    real = jnp.sum(per_row * rows)
+    return jnp.where(real > 0, jnp.sum(per_row) / jnp.where(real > 0, real, 1.0), 1.0)
+
+
+def _counted_entries(loss: Any, y_true: jax.Array, y_pred: jax.Array) -> jax.Array | None:
+    """The loss's own boolean mask of counted entries (as ``Loss.__call__`` computes it), or None."""
+    compute_mask = getattr(loss, "compute_mask", None)
+    if compute_mask is None:
+        return None
+    dtype = getattr(loss, "dtype", None) or jnp.float32
+    y_true, y_pred = jnp.asarray(y_true).astype(dtype), jnp.asarray(y_pred).astype(dtype)
+    return compute_mask(y_true, y_pred, loss.call(y_true, y_pred))

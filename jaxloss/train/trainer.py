@@ -14,8 +14,10 @@ How a step is computed (one source of truth for each rule):
   once per input shape and never again in later epochs (``trace_counts`` counts).
 * Each output's loss is the Keras loss object called with
   ``sample_weight = user_or_class_weight * mask``; a loss reduced by
-  ``sum_over_batch_size`` divides by the padded batch size, so it is rescaled by
-  ``padded / real`` and equals Keras's value on the smaller batch exactly. A loss
+  ``sum_over_batch_size`` divides by the entries it counts in the padded batch,
+  so it is rescaled by ``counted(padded) / counted(real)`` (``padded / real``
+  without an ``ignore_class``-style mask; :func:`objectives.padding_rescale`) and
+  equals Keras's value on the smaller batch exactly. A loss
   that reduces over the batch itself (a plain function returning a scalar), or a
   model with batch statistics, is never padded: the ragged batch then compiles
   once more (a second shape), still not once per epoch.
@@ -230,7 +232,6 @@ class Trainer:
         mask: jax.Array, model: nnx.Module,
     ) -> tuple[jax.Array, list[jax.Array | None]]:
         weight = sample_weight * mask
-        rescale = mask.shape[0] / jnp.sum(mask)
         total = jnp.zeros((), jnp.float32)
         parts: list[jax.Array | None] = []
         for objective, y_true, y_pred in zip(self._objectives, ys, preds):
@@ -239,7 +240,7 @@ class Trainer:
                 continue
             value = jnp.asarray(objective.loss(y_true, y_pred, sample_weight=weight), jnp.float32)
             if objective.loss.reduction in objectives.BATCH_SIZE_REDUCTIONS:
-                value = value * rescale
+                value = value * objectives.padding_rescale(objective.loss, y_true, y_pred, mask)
             parts.append(value)
             total = total + (value if objective.weight is None else value * objective.weight)
         return total + layers.regularization_loss(model), parts
