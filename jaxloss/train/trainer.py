@@ -37,6 +37,7 @@ is split over a 1-D mesh and the state replicated (``compile(..., mesh=...)``,
 from __future__ import annotations
 
 import collections
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -46,7 +47,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jaxloss.train import batching, layers, objectives, optimizers, parallel
+from jaxloss.train import batching, checkpoint, layers, objectives, optimizers, parallel
 from jaxloss.train import metrics as metrics_lib
 from jaxloss.train.callbacks import Callback, History
 from jaxloss.train.progress import ProgressBar
@@ -163,6 +164,24 @@ class Trainer:
     def set_weights(self, weights: Any) -> None:
         """Load a state from :meth:`get_weights` into the model."""
         nnx.update(self.model, jax.tree.map(jnp.asarray, weights))
+
+    def restore(self, directory: str | os.PathLike, *, epoch: int | None = None) -> History:
+        """Load a ``fit`` checkpoint (model and optimizer state) into this trainer; returns its history.
+
+        The arrays are placed like the current state's. ``epoch`` picks a checkpoint
+        by number of completed epochs (default: the latest). Use this to continue
+        by hand or to ``predict`` with the checkpointed model (for a bare model:
+        :func:`jaxloss.train.checkpoint.restore_model`).
+
+        Raises:
+          ValueError: no checkpoint (for ``epoch``) in ``directory``, or one written
+            for another model or optimizer.
+        """
+        _, state, fit = checkpoint.restore_training_state(self.state, directory, epoch=epoch)
+        self.state = state
+        self.history = History()
+        checkpoint.set_history(self.history, fit)
+        return self.history
 
     # ------------------------------------------------------------------ build
     def _abstract_outputs(self, x: Any) -> Any:
@@ -371,6 +390,8 @@ class Trainer:
         sample_weight: Any = None,
         initial_epoch: int = 0,
         seed: int = 0,
+        checkpoint_dir: str | os.PathLike | None = None,
+        keep_checkpoints: int = checkpoint.DEFAULT_KEEP,
     ) -> History:
         """Train for ``epochs`` epochs; returns the :class:`History` (``history.history[...]``).
 
@@ -382,6 +403,14 @@ class Trainer:
         ``sample_weight`` weights the validation loss; ``class_weight`` does not.
         ``shuffle`` draws a new order each epoch from ``seed`` and the epoch number
         (reproducible and resumable).
+
+        With ``checkpoint_dir``, the model's NNX state, the optimizer state and the
+        history are saved with orbax after each complete epoch (the last
+        ``keep_checkpoints`` are kept), and a directory that holds checkpoints is
+        resumed from its latest one (``initial_epoch`` is then ignored): the result
+        is bitwise identical to an uninterrupted run. A non-finite loss or state
+        then stops training with a ``RuntimeWarning`` naming the epoch and step, and
+        is never saved. See :mod:`jaxloss.train.checkpoint`.
 
         Raises:
           ValueError: before any training step, for mismatched lengths, a bad
@@ -425,6 +454,12 @@ class Trainer:
             x, ys, weight = batching.take(x, slice(0, start)), [y_[:start] for y_ in ys], weight[:start]
             n = start
 
+        checkpointer = None
+        if checkpoint_dir is not None:
+            checkpointer = checkpoint.EpochCheckpointer(
+                checkpoint_dir, keep=keep_checkpoints, steps_per_epoch=batching.num_batches(n, batch_size),
+                run={"seed": seed, "shuffle": shuffle, "batch_size": batch_size, "num_samples": n},
+            )
         history = History()
         callback_list = [history, *(callbacks or [])]
         for callback in callback_list:
@@ -437,6 +472,10 @@ class Trainer:
             callback.on_train_begin()
 
         state = self.state
+        if checkpointer is not None:
+            state, resumed_at = checkpointer.resume(state, history, verbose)
+            self.state = state
+            initial_epoch = initial_epoch if resumed_at is None else resumed_at
         steps = batching.num_batches(n, batch_size)
         logs: dict[str, float] = {}
         for epoch in range(initial_epoch, epochs):
@@ -447,10 +486,14 @@ class Trainer:
             progress = ProgressBar(steps, verbose)
             order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
             accum = self._new_accumulators()
+            if checkpointer is not None:
+                checkpointer.begin_epoch()
             for step, batch in enumerate(self._batches(x, ys, weight, order, batch_size)):
                 for callback in callback_list:
                     callback.on_train_batch_begin(step)
                 state, accum = self._train_step(state, accum, batch)
+                if checkpointer is not None:
+                    checkpointer.step_done(accum["loss"])
                 progress.step_done(step + 1)
                 if batch_logs_needed or progress.wants_update(step + 1):
                     batch_logs = self._read_logs(accum)
@@ -467,6 +510,8 @@ class Trainer:
             for callback in callback_list:
                 callback.on_epoch_end(epoch, logs)
             state = self.state
+            if checkpointer is not None and not checkpointer.end_epoch(epoch, state, history):
+                self.stop_training = True
             if self.stop_training:
                 break
         for callback in callback_list:
