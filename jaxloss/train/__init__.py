@@ -2,13 +2,15 @@
 
 ``compile(model, optimizer=..., loss=..., metrics=...)`` returns a
 :class:`Trainer` with ``fit``/``evaluate``/``predict``; layers that carry
-regularizers, callbacks, optimizers by name and metrics live in the submodules.
+regularizers, callbacks, optimizers by name, metrics and checkpoints
+(:mod:`jaxloss.train.checkpoint`) live in the submodules.
 """
 
 from jaxloss.train.callbacks import Callback as Callback
 from jaxloss.train.callbacks import EarlyStopping as EarlyStopping
 from jaxloss.train.callbacks import History as History
 from jaxloss.train.callbacks import TerminateOnNaN as TerminateOnNaN
+from jaxloss.train.checkpoint import restore_model as restore_model
 from jaxloss.train.layers import Conv2D as Conv2D
 from jaxloss.train.layers import Dense as Dense
 from jaxloss.train.layers import regularization_loss as regularization_loss
