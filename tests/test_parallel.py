@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
@@ -35,6 +36,17 @@ class TwoHeads(nnx.Module):
     def __call__(self, x):
         hidden = jax.nn.relu(self.body(x))
         return {"a": self.a(hidden), "b": self.b(hidden)}
+
+
+class Embedder(nnx.Module):
+    """Unit-norm 4-dimensional embeddings of 20 features (for the Circle loss)."""
+
+    def __init__(self, *, rngs: nnx.Rngs):
+        self.linear = nnx.Linear(20, 4, rngs=rngs)
+
+    def __call__(self, x):
+        hidden = self.linear(x)
+        return hidden / jnp.linalg.norm(hidden, axis=-1, keepdims=True)
 
 
 def data(n, seed=0):
@@ -96,6 +108,12 @@ def cases():
                     loss_weights={"a": 0.5, "b": 1.0}, metrics={"b": ["accuracy"]}),
             {"x": x37, "y": {"a": x37[:, :1], "b": three_classes}, "epochs": 2, "batch_size": 12},
             (x37, {"a": x37[:, :1], "b": three_classes}), 12,
+        ),
+        # In-batch pairs: never padded; the 5-sample batch is replicated.
+        "circle": (
+            compile(Embedder(rngs=nnx.Rngs(6)), loss=losses.Circle(gamma=8.0)),
+            {"x": x37, "y": three_classes, "epochs": 2, "batch_size": 16},
+            (x37, three_classes), 16,
         ),
     }
 
@@ -230,6 +248,21 @@ def test_padded_rows_leave_a_masked_reduction_exact(loss, weighted):
     expected = (8 * keras_batch_loss(slice(0, 8)) + 5 * keras_batch_loss(slice(8, 13))) / 13
     got = trainer.evaluate(x, y, batch_size=8, sample_weight=weights, verbose=0)
     assert got == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_loss_with_in_batch_pairs_is_never_padded():
+    """Circle pairs the rows of a batch: repeated padding rows would be extra pairs."""
+    x, _ = data(13, seed=5)
+    y = np.random.default_rng(5).integers(0, 3, size=13).astype(np.int32)
+    loss = losses.Circle()
+    trainer = compile(Embedder(rngs=nnx.Rngs(0)), loss=loss)
+    embeddings = trainer.predict(x)
+
+    def batch_loss(rows):  # the loss of the unpadded batch, as Keras evaluates it
+        return float(loss(y[rows], embeddings[rows]))
+
+    expected = (8 * batch_loss(slice(0, 8)) + 5 * batch_loss(slice(8, 13))) / 13
+    assert trainer.evaluate(x, y, batch_size=8, verbose=0) == pytest.approx(expected, rel=1e-5)
 
 
 def test_resolve_mesh_arguments():

@@ -85,6 +85,11 @@ class Loss:
     Array(2.25, dtype=float32)
     """
 
+    #: True when an example's loss depends on the other examples of the batch
+    #: (in-batch pairs, as :class:`Circle`): ``jaxloss.train`` then never pads such
+    #: a batch with repeated rows, which would count as extra pairs.
+    couples_examples: bool = False
+
     def __init__(
         self,
         name: str | None = None,

@@ -74,6 +74,8 @@ class Circle(LossFunctionWrapper):
     default reduction averages over them.
     """
 
+    couples_examples = True  # pairs within the batch
+
     def __init__(
         self,
         gamma=80.0,

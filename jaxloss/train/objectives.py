@@ -152,10 +152,16 @@ def check_output_fits_loss(
         )
 
 
-def returns_per_example_values(
-    loss: Any, y_true: jax.ShapeDtypeStruct, y_pred: jax.ShapeDtypeStruct
-) -> bool:
-    """True when ``loss.call`` keeps the batch axis (a padded batch can then be masked)."""
+def can_pad(loss: Any, y_true: jax.ShapeDtypeStruct, y_pred: jax.ShapeDtypeStruct) -> bool:
+    """True when a batch padded with zero-weight repeated rows leaves ``loss`` exact.
+
+    That needs per-example values (``loss.call`` keeps the batch axis, so the
+    padding can be weighted out) that do not depend on the other rows: a loss
+    with ``couples_examples = True`` (in-batch pairs, as Circle) would see the
+    repeated rows as extra pairs.
+    """
+    if getattr(loss, "couples_examples", False):
+        return False
     return _unreduced_shape(loss, y_true, y_pred).ndim > 0
 
 

@@ -18,8 +18,9 @@ How a step is computed (one source of truth for each rule):
   so it is rescaled by ``counted(padded) / counted(real)`` (``padded / real``
   without an ``ignore_class``-style mask; :func:`objectives.padding_rescale`) and
   equals Keras's value on the smaller batch exactly. A loss
-  that reduces over the batch itself (a plain function returning a scalar), or a
-  model with batch statistics, is never padded: the ragged batch then compiles
+  that reduces over the batch itself (a plain function returning a scalar), one
+  whose examples interact (``couples_examples``, Circle), or a model with batch
+  statistics, is never padded: the ragged batch then compiles
   once more (a second shape), still not once per epoch.
 * The total loss is ``sum(loss_weight * output_loss) + sum(regularization)``,
   as Keras's ``compute_loss``; the reported ``loss`` is the running mean of the
@@ -236,7 +237,7 @@ class Trainer:
             if all(o.loss is None for o in built):
                 raise ValueError("Every output has `loss=None`: there is nothing to minimise.")
             self._pad_ragged = not self._has_batch_stats and all(
-                o.loss is None or objectives.returns_per_example_values(o.loss, y_spec, out)
+                o.loss is None or objectives.can_pad(o.loss, y_spec, out)
                 for o, y_spec, out in zip(built, y_specs, flat_outputs)
             )
             self._objectives = built
