@@ -54,7 +54,7 @@ def flat_state(model):
 
 
 # A child process: trains Net for 3 epochs on 100 samples (7 steps per epoch, the last
-# ragged), maybe killed, and writes its final state and history.
+# ragged) on a mesh of 2 CPU devices, maybe killed, and writes its final state and history.
 CHILD_SOURCE = """
 import json, os, signal, sys
 
@@ -95,6 +95,16 @@ elif mode == "kill-while-saving":
 
     atomicity.AtomicRenameTemporaryPath.finalize = finalize_or_die
 
+class Placement(Callback):
+    # Where the model's arrays are when the first epoch of this process starts (after a restore).
+    def on_epoch_begin(self, epoch, logs=None):
+        if not hasattr(self, "seen"):
+            sharding = self.model.model.out.kernel[...].sharding
+            self.seen = [epoch, len(sharding.device_set), sharding.is_fully_replicated]
+
+
+placement = Placement()
+callbacks.append(placement)
 x, y = data(100)
 trainer = compile(Net(seed=0), optimizer="adam", loss="mse")
 history = trainer.fit(
@@ -103,7 +113,10 @@ history = trainer.fit(
 )
 np.savez(out, **flat_state(trainer.model))
 with open(out + ".json", "w") as f:
-    json.dump({"history": history.history, "epoch": history.epoch, "traces": trainer.trace_counts}, f)
+    json.dump({
+        "history": history.history, "epoch": history.epoch, "traces": trainer.trace_counts,
+        "placement": placement.seen,
+    }, f)
 """
 
 
@@ -120,6 +133,7 @@ def _run_child(tmp_path, cache, mode, directory, out):
         **os.environ,
         "PYTHONPATH": os.getcwd(),
         "JAX_PLATFORMS": "cpu",
+        "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2",
         "JAX_COMPILATION_CACHE_DIR": str(cache),
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
         "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
@@ -162,6 +176,7 @@ def test_a_killed_run_resumes_to_bitwise_identical_parameters(tmp_path, tmp_path
     assert log["history"] == reference_log["history"]  # restored epochs, then the trained one
     assert log["epoch"] == [0, 1, 2]
     assert log["traces"] == {"train": 2}  # full and ragged batch (batch norm: no padding), once each
+    assert log["placement"] == [2, 2, True]  # restored (epoch 3 starts) replicated on 2 devices
 
 
 def _trainer(seed=0, optimizer="adam"):

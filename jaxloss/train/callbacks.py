@@ -66,7 +66,9 @@ class TerminateOnNaN(Callback):
     """Stop training as soon as the running loss is NaN or infinite (checked after every batch).
 
     Prints ``Epoch E, batch B: Invalid loss, terminating training`` (1-based epoch,
-    0-based batch as Keras counts them); the epoch's logs then hold the NaN.
+    0-based batch as Keras counts them); the epoch's logs then hold the NaN. With
+    ``fit(checkpoint_dir=...)`` that epoch is not saved and the last good checkpoint
+    stays (:mod:`jaxloss.train.checkpoint`).
     """
 
     def __init__(self) -> None:

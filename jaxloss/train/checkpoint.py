@@ -63,6 +63,8 @@ loads the full training state.
 3
 >>> bool(np.array_equal(model(x), uninterrupted.model(x)))
 True
+>>> new_trainer().restore(directory, epoch=2).history["loss"] == history.history["loss"][:2]
+True
 """
 
 from __future__ import annotations
@@ -235,6 +237,8 @@ def restore_model(model: nnx.Module, directory: str | os.PathLike, *, epoch: int
 
     Raises:
       ValueError: no checkpoint (for ``epoch``) in ``directory``, or one of another model.
+
+    The module docstring has a runnable example.
     """
     path = check_directory(directory)
     _, params, rest = nnx.split(model, nnx.Param, ...)
