@@ -186,7 +186,8 @@ def _trainer(seed=0, optimizer="adam"):
 def _fit(trainer, directory, epochs, **kwargs):
     x, y = data(NUM_SAMPLES)
     kwargs.setdefault("batch_size", BATCH_SIZE)
-    return trainer.fit(x, y, epochs=epochs, verbose=0, checkpoint_dir=directory, **kwargs)
+    kwargs.setdefault("verbose", 0)
+    return trainer.fit(x, y, epochs=epochs, checkpoint_dir=directory, **kwargs)
 
 
 class _Record(Callback):
@@ -220,7 +221,7 @@ def _assert_state(model, expected):
         np.testing.assert_array_equal(state[name], expected[name], err_msg=name)
 
 
-def test_resume_continues_history_ignores_leftovers_and_keeps_last_k(tmp_path, four_epochs):
+def test_resume_continues_history_ignores_leftovers_and_keeps_last_k(tmp_path, four_epochs, capsys):
     _, reference_history, states = four_epochs
     directory = _copy(four_epochs, tmp_path, [1, 2])
     leftover = directory / "3.orbax-checkpoint-tmp"  # as left by a process killed while saving
@@ -237,8 +238,9 @@ def test_resume_continues_history_ignores_leftovers_and_keeps_last_k(tmp_path, f
     assert resumed.trace_counts == {"train": 1}  # the restored state does not retrace
 
     done = _trainer(seed=6)
-    again = _fit(done, directory, epochs=4)  # every epoch is done: nothing is trained
+    again = _fit(done, directory, epochs=4, verbose=2)  # every epoch is done: nothing is trained
     assert again.epoch == [0, 1, 2, 3] and done.trace_counts == {}
+    assert capsys.readouterr().out == f"Restored {directory / '4'}: 4 epochs done.\n"
     _assert_state(done.model, states[4])
 
 
@@ -357,3 +359,10 @@ def test_bad_checkpoint_arguments(tmp_path, kwargs, message):
         _trainer().fit(x, y, epochs=1, verbose=0, **kwargs)
     with pytest.raises(ValueError, match="No checkpoint in"):
         checkpoint.restore_model(Net(seed=0), tmp_path / "empty")
+
+
+def test_without_orbax_the_error_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "orbax.checkpoint", None)  # makes `import orbax.checkpoint` fail
+    x, y = data(NUM_SAMPLES)
+    with pytest.raises(ImportError, match="pip install orbax-checkpoint"):
+        _trainer().fit(x, y, epochs=1, verbose=0, checkpoint_dir=tmp_path)
