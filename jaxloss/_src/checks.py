@@ -311,3 +311,18 @@ def check_class_labels(
     ignored = "" if ignore_index is None else f" and not ignore_index={ignore_index}"
     problem = f"outside [0, {num_classes}){ignored} (the class axis has {num_classes} classes)"
     _report_first(loss, "labels", labels, bad, problem)
+
+
+def check_whole_numbers(loss: str, argument: str, labels) -> None:
+    """In checked mode, raise if float class labels hold a value that is not a whole number.
+
+    Args:
+      loss: the public name of the loss, for the message.
+      argument: the argument's name, for the message.
+      labels: class indices given as floats (as Keras's ``y_true``).
+    """
+    if not _ENABLED.value:
+        return
+    labels = jnp.asarray(labels)
+    bad = labels != jnp.round(labels)
+    _report_first(loss, argument, labels, bad, "not a whole number (an integer class index)")

@@ -105,17 +105,6 @@ def _check_ignore_index(ignore_index) -> int | None:
     return int(ignore_index)
 
 
-def _check_class_weights(class_weights, num_classes: int) -> None:
-    if class_weights is None:
-        return
-    validation.check_floating("class_weights", class_weights)
-    if jnp.shape(class_weights) != (num_classes,):
-        raise ValueError(
-            f"`class_weights` must have shape ({num_classes},), one weight per class, "
-            f"got class_weights.shape={jnp.shape(class_weights)}."
-        )
-
-
 def _check_broadcasts(name: str, value, shape: tuple, target: str) -> None:
     try:
         broadcast = jnp.broadcast_shapes(jnp.shape(value), shape)
@@ -552,7 +541,9 @@ def sigmoid_binary_cross_entropy(
     mask = _prepare_mask(where, shape)
     dtype = validation.compute_dtype(logits, labels)
     logits = jnp.asarray(logits).astype(dtype)
-    labels = _smooth_binary(jnp.asarray(labels).astype(dtype), label_smoothing)
+    labels = jnp.asarray(labels).astype(dtype)
+    invalid = validation.outside_unit_interval(labels)
+    labels = _smooth_binary(labels, label_smoothing)
     if pos_weight is not None:
         validation.check_floating("pos_weight", pos_weight)
         _check_broadcasts("pos_weight", pos_weight, shape, "logits")
@@ -561,7 +552,7 @@ def sigmoid_binary_cross_entropy(
     checks.check_finite("sigmoid_binary_cross_entropy", "logits", logits, where=mask)
     checks.check_unit_interval("sigmoid_binary_cross_entropy", "labels", labels, where=mask)
     loss = _sigmoid_binary_cross_entropy_kernel(logits, labels, pos_weight)
-    return validation.apply_where(loss, mask)
+    return validation.apply_where(validation.nan_where(invalid, loss), mask)
 
 
 def binary_cross_entropy(
@@ -610,11 +601,13 @@ def binary_cross_entropy(
     mask = _prepare_mask(where, jnp.shape(probs))
     dtype = validation.compute_dtype(probs, labels)
     probs = jnp.asarray(probs).astype(dtype)
-    labels = _smooth_binary(jnp.asarray(labels).astype(dtype), label_smoothing)
+    labels = jnp.asarray(labels).astype(dtype)
+    invalid = validation.outside_unit_interval(probs) | validation.outside_unit_interval(labels)
+    labels = _smooth_binary(labels, label_smoothing)
     checks.check_unit_interval("binary_cross_entropy", "probs", probs, where=mask)
     checks.check_unit_interval("binary_cross_entropy", "labels", labels, where=mask)
     loss = _binary_cross_entropy_kernel(probs, labels, float(epsilon))
-    return validation.apply_where(loss, mask)
+    return validation.apply_where(validation.nan_where(invalid, loss), mask)
 
 
 def _smooth_categorical(labels, label_smoothing, mask, axis):
@@ -682,7 +675,7 @@ def softmax_cross_entropy(
     logits = jnp.asarray(logits).astype(dtype)
     labels = _smooth_categorical(jnp.asarray(labels).astype(dtype), label_smoothing, mask, axis)
     checks.check_finite("softmax_cross_entropy", "logits", logits, where=mask)
-    checks.check_finite("softmax_cross_entropy", "labels", labels, where=mask)
+    checks.check_non_negative("softmax_cross_entropy", "labels", labels, where=mask)
     return _softmax_cross_entropy_kernel(logits, labels, mask, axis)
 
 
@@ -740,7 +733,7 @@ def sparse_softmax_cross_entropy(
     _check_sparse_labels("logits", logits, labels, axis)
     _check_label_smoothing(label_smoothing)
     num_classes = jnp.shape(logits)[axis]
-    _check_class_weights(class_weights, num_classes)
+    validation.check_class_weights(class_weights, num_classes)
     ignore_index = _check_ignore_index(ignore_index)
     mask = _prepare_mask(where, jnp.shape(logits))
     dtype = validation.compute_dtype(logits)
@@ -816,8 +809,10 @@ def categorical_cross_entropy(
     probs = jnp.asarray(probs).astype(dtype)
     labels = _smooth_categorical(jnp.asarray(labels).astype(dtype), label_smoothing, mask, axis)
     checks.check_non_negative("categorical_cross_entropy", "probs", probs, where=mask)
-    checks.check_finite("categorical_cross_entropy", "labels", labels, where=mask)
-    return _categorical_cross_entropy_kernel(probs, labels, mask, axis, float(epsilon))
+    checks.check_non_negative("categorical_cross_entropy", "labels", labels, where=mask)
+    invalid = validation.invalid_scores(probs) | (labels < 0)
+    loss = _categorical_cross_entropy_kernel(probs, labels, mask, axis, float(epsilon))
+    return validation.nan_where(validation.any_along(invalid, axis, mask), loss)
 
 
 def sparse_categorical_cross_entropy(
@@ -868,6 +863,10 @@ def sparse_categorical_cross_entropy(
     checks.check_class_labels(
         "sparse_categorical_cross_entropy", labels, probs.shape[axis], ignore_index=ignore_index
     )
-    return _sparse_categorical_cross_entropy_kernel(
+    loss = _sparse_categorical_cross_entropy_kernel(
         probs, jnp.asarray(labels), mask, axis, float(epsilon), ignore_index
     )
+    invalid = validation.any_along(validation.invalid_scores(probs), axis, mask)
+    if ignore_index is not None:
+        invalid = invalid & (jnp.asarray(labels) != ignore_index)
+    return validation.nan_where(invalid, loss)

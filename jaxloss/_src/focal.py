@@ -540,7 +540,7 @@ def softmax_focal_loss(
     )
     labels = jnp.asarray(labels).astype(logits.dtype)
     checks.check_finite("softmax_focal_loss", "logits", logits, where=mask)
-    checks.check_finite("softmax_focal_loss", "labels", labels, where=mask)
+    checks.check_non_negative("softmax_focal_loss", "labels", labels, where=mask)
     return _softmax_focal_kernel(axis, gamma_static, logits, labels, mask, alpha, gamma)
 
 
@@ -900,7 +900,8 @@ def categorical_focal_cross_entropy(
     dtype = probs.dtype
     labels = jnp.asarray(labels).astype(dtype)
     checks.check_non_negative("categorical_focal_cross_entropy", "probs", probs, where=mask)
-    checks.check_finite("categorical_focal_cross_entropy", "labels", labels, where=mask)
+    checks.check_non_negative("categorical_focal_cross_entropy", "labels", labels, where=mask)
+    invalid = validation.any_along(validation.invalid_scores(probs) | (labels < 0), axis, mask)
     zero = jnp.zeros((), dtype)
     if not (_is_static(label_smoothing) and label_smoothing == 0):
         smoothing = jnp.asarray(label_smoothing).astype(dtype)
@@ -916,4 +917,4 @@ def categorical_focal_cross_entropy(
         total = jnp.where(jnp.any(mask, axis=axis, keepdims=True), total, jnp.ones((), dtype))
     clipped = jnp.clip(probs / total, epsilon, 1.0 - epsilon)
     terms = alpha * _power(1 - clipped, _as_hyper(gamma, dtype)) * (-labels * jnp.log(clipped))
-    return jnp.sum(_keep(mask, terms), axis=axis)
+    return validation.nan_where(invalid, jnp.sum(_keep(mask, terms), axis=axis))

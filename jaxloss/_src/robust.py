@@ -4,7 +4,8 @@ Input rules (``ValueError`` at trace time, naming the argument): non-floating
 ``probs``; non-integer ``labels`` or labels whose shape is not ``probs``'s without
 ``axis``; ``q`` outside ``(0, 1]``; a ``where`` mask that is not boolean or does not
 broadcast to the per-example loss. A label outside ``[0, num_classes)`` cannot be
-checked under ``jit``: that example's loss is NaN.
+checked under ``jit``: that example's loss is NaN, as is the loss of an example
+whose row of ``probs`` holds a value outside ``[0, 1]`` or NaN.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxloss._src import validation
+from jaxloss._src import checks, validation
 
 
 def generalized_cross_entropy(
@@ -68,7 +69,10 @@ def generalized_cross_entropy(
     probs = jnp.asarray(probs).astype(dtype)
     num_classes = probs.shape[axis]
     labels = jnp.asarray(labels)
+    checks.check_unit_interval("generalized_cross_entropy", "probs", probs)
+    checks.check_class_labels("generalized_cross_entropy", labels, num_classes)
     out_of_range = (labels < 0) | (labels >= num_classes)
+    out_of_range = out_of_range | jnp.any(validation.outside_unit_interval(probs), axis=axis)
     safe_labels = jnp.expand_dims(jnp.where(out_of_range, 0, labels), axis)
     true_probs = jnp.squeeze(jnp.take_along_axis(probs, safe_labels, axis=axis), axis)
     loss = (1.0 - jnp.power(true_probs, q)) / q

@@ -122,6 +122,20 @@ def check_where(name: str, where: jax.typing.ArrayLike | None, loss_shape: tuple
         )
 
 
+def check_class_weights(
+    class_weights: jax.typing.ArrayLike | None, num_classes: int, name: str = "class_weights"
+) -> None:
+    """Raise unless ``class_weights`` is None or a floating vector of ``num_classes`` weights."""
+    if class_weights is None:
+        return
+    check_floating(name, class_weights)
+    if jnp.shape(class_weights) != (num_classes,):
+        raise ValueError(
+            f"`{name}` must have shape ({num_classes},), one weight per class, "
+            f"got {name}.shape={jnp.shape(class_weights)}."
+        )
+
+
 def compute_dtype(*arrays: jax.typing.ArrayLike) -> jnp.dtype:
     """The dtype a kernel computes in: float32 for float16/bfloat16 inputs, else the input's.
 
@@ -143,6 +157,25 @@ def compute_dtype(*arrays: jax.typing.ArrayLike) -> jnp.dtype:
 def nan_where(condition: jax.Array, values: jax.Array) -> jax.Array:
     """Replace ``values`` by NaN where ``condition`` holds: the under-``jit`` error signal."""
     return jnp.where(condition, jnp.asarray(jnp.nan, values.dtype), values)
+
+
+def outside_unit_interval(values: jax.Array) -> jax.Array:
+    """True where ``values`` lie outside ``[0, 1]`` or are NaN (not probabilities or binary labels)."""
+    return ~((values >= 0) & (values <= 1))
+
+
+def invalid_scores(probs: jax.Array) -> jax.Array:
+    """True where class scores cannot be normalised into probabilities: negative, inf or NaN."""
+    return ~((probs >= 0) & (probs < jnp.inf))
+
+
+def any_along(
+    condition: jax.Array, axis: int, mask: jax.Array | None = None
+) -> jax.Array:
+    """``condition`` reduced with ``any`` over ``axis`` (elements outside ``mask`` ignored)."""
+    if mask is not None:
+        condition = condition & mask
+    return jnp.any(condition, axis=axis)
 
 
 def apply_where(loss: jax.Array, where: jax.Array | None) -> jax.Array:

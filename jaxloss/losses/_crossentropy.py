@@ -12,7 +12,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxloss._src import classification, robust, validation
+from jaxloss._src import checks, classification, robust, validation
 from jaxloss.losses._base import EPSILON, LossFunctionWrapper, as_float_array, match_pair
 
 
@@ -35,17 +35,29 @@ def smooth_categorical_labels(y_true: jax.Array, label_smoothing: float, axis: i
     return y_true * (1.0 - label_smoothing) + label_smoothing / num_classes
 
 
-def sparse_labels(y_true: jax.typing.ArrayLike, y_pred: jax.Array, axis: int) -> jax.Array:
+# What a float label that is not a whole number becomes: a class index no loss accepts
+# (negative, and never a plausible `ignore_class`), so that its example's loss is NaN.
+NOT_A_CLASS = jnp.iinfo(jnp.int32).min
+
+
+def sparse_labels(
+    y_true: jax.typing.ArrayLike, y_pred: jax.Array, axis: int, loss: str = "sparse loss"
+) -> jax.Array:
     """Integer labels of shape ``y_pred.shape`` without ``axis``, or ``ValueError``.
 
     As Keras: a label array with the rank of ``y_pred`` and size 1 along ``axis``
-    is squeezed there; float labels are truncated to int32.
+    is squeezed there, and float labels (``Loss.__call__`` casts ``y_true`` to the
+    loss's dtype) become int32. Unlike Keras, which truncates ``1.7`` to class 1, a
+    float label that is not a whole number (or NaN) becomes an invalid class, so
+    that its example's loss is NaN; in :func:`jaxloss.checks` mode it raises.
     """
     labels = jnp.asarray(y_true)
     if labels.ndim == y_pred.ndim and labels.shape[axis] == 1:
         labels = jnp.squeeze(labels, axis)
     if not jnp.issubdtype(labels.dtype, jnp.integer):
-        labels = labels.astype(jnp.int32)
+        checks.check_whole_numbers(loss, "y_true", labels)
+        whole = labels == jnp.round(labels)
+        labels = jnp.where(whole, labels, NOT_A_CLASS).astype(jnp.int32)
     class_axis = validation.canonical_axis(axis, y_pred.ndim, "axis")
     expected = y_pred.shape[:class_axis] + y_pred.shape[class_axis + 1 :]
     if labels.shape != expected:
@@ -57,8 +69,13 @@ def sparse_labels(y_true: jax.typing.ArrayLike, y_pred: jax.Array, axis: int) ->
     return labels
 
 
-def _class_weight_vector(class_weights: Any, dtype) -> jax.Array | None:
-    return None if class_weights is None else jnp.asarray(class_weights).astype(dtype)
+def _class_weight_vector(class_weights: Any, dtype, num_classes: int) -> jax.Array | None:
+    """``class_weights`` as a ``[num_classes]`` array of ``dtype``, or ``ValueError``."""
+    if class_weights is None:
+        return None
+    weights = jnp.asarray(class_weights).astype(dtype)
+    validation.check_class_weights(weights, num_classes)
+    return weights
 
 
 def binary_crossentropy(
@@ -99,11 +116,14 @@ def weighted_binary_crossentropy(
     if from_logits:
         logits = y_pred
     else:
+        checks.check_unit_interval("weighted_binary_crossentropy", "y_pred", y_pred)
         probs = jnp.clip(y_pred, EPSILON, 1.0 - EPSILON)
         logits = jnp.log(probs) - jnp.log1p(-probs)
     loss = classification.sigmoid_binary_cross_entropy(
         logits, y_true, pos_weight=pos_weight, label_smoothing=label_smoothing
     )
+    if not from_logits:
+        loss = validation.nan_where(validation.outside_unit_interval(y_pred), loss)
     return jnp.mean(loss, axis=axis)
 
 
@@ -126,7 +146,8 @@ def categorical_crossentropy(
         y_true = smooth_categorical_labels(y_true, label_smoothing, axis)
         shape = [1] * y_true.ndim
         shape[axis] = y_true.shape[axis]
-        y_true = y_true * _class_weight_vector(class_weights, y_true.dtype).reshape(shape)
+        weights = _class_weight_vector(class_weights, y_true.dtype, y_true.shape[axis])
+        y_true = y_true * weights.reshape(shape)
         label_smoothing = 0.0
     if from_logits:
         return classification.softmax_cross_entropy(
@@ -153,20 +174,21 @@ def sparse_categorical_crossentropy(
     """
     check_axis_is_int(axis)
     y_pred = as_float_array(y_pred)
-    labels = sparse_labels(y_true, y_pred, axis)
+    labels = sparse_labels(y_true, y_pred, axis, "sparse_categorical_crossentropy")
+    num_classes = y_pred.shape[axis]
     if from_logits:
         return classification.sparse_softmax_cross_entropy(
             y_pred,
             labels,
             axis=axis,
             ignore_index=ignore_class,
-            class_weights=_class_weight_vector(class_weights, y_pred.dtype),
+            class_weights=_class_weight_vector(class_weights, y_pred.dtype, num_classes),
         )
     loss = classification.sparse_categorical_cross_entropy(
         y_pred, labels, axis=axis, epsilon=EPSILON, ignore_index=ignore_class
     )
     if class_weights is not None:
-        weights = _class_weight_vector(class_weights, loss.dtype)
+        weights = _class_weight_vector(class_weights, loss.dtype, num_classes)
         loss = loss * jnp.take(weights, jnp.clip(labels, 0, weights.shape[0] - 1))
     return loss
 
@@ -176,7 +198,7 @@ def categorical_generalized_cross_entropy(
 ) -> jax.Array:
     """``(1 - p ** q) / q`` with ``p`` the probability of the integer label ``y_true``."""
     y_pred = as_float_array(y_pred)
-    labels = sparse_labels(y_true, y_pred, -1)
+    labels = sparse_labels(y_true, y_pred, -1, "categorical_generalized_cross_entropy")
     return robust.generalized_cross_entropy(y_pred, labels, q=q)
 
 

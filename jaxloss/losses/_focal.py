@@ -10,7 +10,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxloss._src import focal, validation
+from jaxloss._src import checks, focal, validation
 from jaxloss.losses._base import EPSILON, LossFunctionWrapper, as_float_array, match_pair
 from jaxloss.losses._crossentropy import (
     check_axis_is_int,
@@ -87,12 +87,15 @@ def sparse_categorical_focal_crossentropy(
     """
     check_axis_is_int(axis)
     y_pred = as_float_array(y_pred)
-    labels = sparse_labels(y_true, y_pred, axis)
+    labels = sparse_labels(y_true, y_pred, axis, "sparse_categorical_focal_crossentropy")
     if from_logits:
         return focal.sparse_softmax_focal_loss(
             y_pred, labels, alpha=alpha, gamma=gamma, axis=axis, ignore_index=ignore_class
         )
     num_classes = y_pred.shape[axis]
+    checks.check_class_labels(
+        "sparse_categorical_focal_crossentropy", labels, num_classes, ignore_index=ignore_class
+    )
     ignored = jnp.zeros(labels.shape, bool) if ignore_class is None else labels == ignore_class
     out_of_range = ((labels < 0) | (labels >= num_classes)) & ~ignored
     one_hot = jax.nn.one_hot(labels, num_classes, dtype=y_pred.dtype, axis=axis)

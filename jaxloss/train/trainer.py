@@ -562,6 +562,7 @@ class Trainer:
         verbose = _check_verbose(verbose)
         x = jax.tree.map(lambda a: batching.as_array(a, "x"), x)
         n = batching.check_lengths(x, None, None)
+        self._abstract_outputs(batching.take(x, slice(0, min(batch_size, n))))
         state = self.state
         progress = ProgressBar(batching.num_batches(n, batch_size), verbose)
         chunks = []
