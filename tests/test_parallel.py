@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import jax
 import jax.numpy as jnp
@@ -47,6 +48,18 @@ class Embedder(nnx.Module):
     def __call__(self, x):
         hidden = self.linear(x)
         return hidden / jnp.linalg.norm(hidden, axis=-1, keepdims=True)
+
+
+class Normalized(nnx.Module):
+    """Dense -> BatchNorm -> relu -> Dense(sigmoid): batch statistics over the global batch."""
+
+    def __init__(self, *, rngs: nnx.Rngs):
+        self.hidden = nnx.Linear(20, 8, use_bias=False, rngs=rngs)  # a bias would cancel out
+        self.norm = nnx.BatchNorm(8, momentum=0.5, rngs=rngs)
+        self.out = nnx.Linear(8, 1, rngs=rngs)
+
+    def __call__(self, x):
+        return jax.nn.sigmoid(self.out(jax.nn.relu(self.norm(self.hidden(x)))))
 
 
 def data(n, seed=0):
@@ -109,6 +122,12 @@ def cases():
             {"x": x37, "y": {"a": x37[:, :1], "b": three_classes}, "epochs": 2, "batch_size": 12},
             (x37, {"a": x37[:, :1], "b": three_classes}), 12,
         ),
+        # Batch statistics: never padded; means and variances over the global batch.
+        "batch_norm": (
+            compile(Normalized(rngs=nnx.Rngs(7)), loss="binary_crossentropy", metrics=["accuracy"]),
+            {"x": x37, "y": y37, "epochs": 2, "batch_size": 16},
+            (x37, y37), 16,
+        ),
         # In-batch pairs: never padded; the 5-sample batch is replicated.
         "circle": (
             compile(Embedder(rngs=nnx.Rngs(6)), loss=losses.Circle(gamma=8.0)),
@@ -123,10 +142,10 @@ def run_cases():
     results = {}
     for name, (trainer, fit_kwargs, (x_eval, y_eval), eval_batch) in cases().items():
         history = trainer.fit(verbose=0, **fit_kwargs)
-        params = jax.tree.leaves(jax.tree.map(np.asarray, trainer.state.params))
+        params = jax.tree.leaves(jax.tree.map(np.asarray, nnx.state(trainer.model)))
         results[name] = {
             "history": history.history,
-            "params": [leaf.ravel().tolist() for leaf in params],
+            "params": [np.ravel(leaf).astype(np.float64).tolist() for leaf in params],
             "evaluate": trainer.evaluate(x_eval, y_eval, batch_size=eval_batch, verbose=0,
                                          return_dict=True),
             "predict": [np.ravel(leaf).tolist() for leaf in jax.tree.leaves(
@@ -167,6 +186,26 @@ def check_placement():
     assert compile(zoo.BinaryMLP(rngs=nnx.Rngs(0)), loss="mse", mesh=None).mesh is None
 
 
+def check_checkpoint_resume():
+    """On 8 devices: a run resumed from its epoch-1 checkpoint ends bitwise like one run."""
+    x, y = data(37, seed=2)
+
+    def run(directory, epochs):
+        trainer = compile(zoo.BinaryMLP(rngs=nnx.Rngs(0)), loss="binary_crossentropy")
+        trainer.fit(x, y, epochs=epochs, batch_size=16, verbose=0, checkpoint_dir=directory)
+        return trainer
+
+    with tempfile.TemporaryDirectory() as whole, tempfile.TemporaryDirectory() as split:
+        uninterrupted = run(whole, 2)
+        run(split, 1)
+        resumed = run(split, 2)  # restores epoch 1 onto the mesh, trains epoch 2
+    assert resumed.trace_counts == {"train": 1}
+    for leaf in jax.tree.leaves(resumed.state):
+        assert leaf.sharding.is_fully_replicated and len(leaf.sharding.device_set) == 8
+    for got, expected in zip(jax.tree.leaves(resumed.state), jax.tree.leaves(uninterrupted.state)):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
+
+
 SUBPROCESS_MAIN = """
 import json, sys
 import jax
@@ -175,6 +214,7 @@ jax.config.update("jax_numpy_dtype_promotion", "strict")
 sys.path.insert(0, "tests")
 import test_parallel
 test_parallel.check_placement()
+test_parallel.check_checkpoint_resume()
 print("RESULTS" + json.dumps(test_parallel.run_cases()))
 """
 
