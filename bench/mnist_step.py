@@ -9,8 +9,12 @@ to the host after every step, as ``train_on_batch`` returns it. Peers:
 - ``flax``: a straightforward Flax NNX CNN (``nnx.Conv``, ``nnx.max_pool``) with an
   ``@nnx.jit`` step, as in Flax's MNIST example;
 - ``jaxloss.nn``: the same model on :func:`jaxloss.nn.conv2d_relu_max_pool_2x2`
-  (im2col convolution, reshape max-pool with a mask backward, pooling before bias
-  and ReLU: the same values and gradients), same ``@nnx.jit`` step;
+  (pooling before bias and ReLU: the same values and gradients; im2col patches
+  taken from the image's 2×2 phases so that one matrix product computes only the
+  pooled positions, a mask backward for the maximum), same ``@nnx.jit`` step;
+- ``jaxloss.nn im2col``: the previous form of that block, kept for comparison:
+  :func:`jaxloss.nn.conv2d_im2col` then :func:`jaxloss.nn.max_pool_2x2`, then
+  bias and ReLU, same ``@nnx.jit`` step;
 - ``jaxloss.nn+jax.jit``: the same, stepped as a pure function of the split NNX
   state with ``jax.jit`` and donated buffers (no per-call graph traversal);
 - ``keras.train_on_batch`` and ``keras.fit``: tf.keras (TensorFlow backend, its
@@ -91,7 +95,7 @@ def jax_peers(images: np.ndarray, labels: np.ndarray) -> dict[str, Peer]:
     import optax
     from flax import nnx
 
-    from jaxloss.nn import conv2d_relu_max_pool_2x2
+    from jaxloss.nn import conv2d_im2col, conv2d_relu_max_pool_2x2, max_pool_2x2
 
     def keras_sparse_categorical_cross_entropy(probs, targets):
         # Keras on probabilities: normalise, clip to [eps, 1 - eps], -log p[label]; batch mean.
@@ -124,16 +128,28 @@ def jax_peers(images: np.ndarray, labels: np.ndarray) -> dict[str, Peer]:
         def __call__(self, x):
             return conv2d_relu_max_pool_2x2(x, self.kernel[...], self.bias[...])
 
+    class Im2colConvReluPool(ConvReluPool):
+        """The same block as ``max_pool_2x2(conv2d_im2col(x, w))``, then bias and ReLU."""
+
+        def __call__(self, x):
+            pooled = max_pool_2x2(conv2d_im2col(x, self.kernel[...]))
+            return nnx.relu(pooled + self.bias[...])
+
     class JaxlossCNN(FlaxCNN):
+        block = ConvReluPool
+
         def __init__(self, rngs: nnx.Rngs):
             super().__init__(rngs)
-            self.conv1 = ConvReluPool(1, 32, rngs)
-            self.conv2 = ConvReluPool(32, 64, rngs)
+            self.conv1 = self.block(1, 32, rngs)
+            self.conv2 = self.block(32, 64, rngs)
 
         def __call__(self, x):
             x = self.conv2(self.conv1(x))
             x = x.reshape(x.shape[0], -1)
             return nnx.softmax(self.dense2(nnx.relu(self.dense1(x))))
+
+    class Im2colCNN(JaxlossCNN):
+        block = Im2colConvReluPool
 
     def adam():
         return optax.adam(LEARNING_RATE, b1=0.9, b2=0.999, eps=EPSILON)
@@ -150,18 +166,19 @@ def jax_peers(images: np.ndarray, labels: np.ndarray) -> dict[str, Peer]:
 
     x, y = jnp.asarray(images), jnp.asarray(labels)
 
-    # Same mathematics: with the same weights both models give the same loss and gradients.
-    flax_model, ours = FlaxCNN(nnx.Rngs(0)), JaxlossCNN(nnx.Rngs(0))
-    for name in ("conv1", "conv2"):
-        for param in ("kernel", "bias"):
-            getattr(getattr(ours, name), param)[...] = getattr(getattr(flax_model, name), param)[
-                ...
-            ]
-    for a, b in zip(
-        jax.tree.leaves(nnx.value_and_grad(loss_fn)(flax_model, x, y)),
-        jax.tree.leaves(nnx.value_and_grad(loss_fn)(ours, x, y)),
-    ):
-        np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-5)
+    # Same mathematics: with the same weights the models give the same loss and gradients.
+    flax_model = FlaxCNN(nnx.Rngs(0))
+    for ours in (JaxlossCNN(nnx.Rngs(0)), Im2colCNN(nnx.Rngs(0))):
+        for name in ("conv1", "conv2"):
+            for param in ("kernel", "bias"):
+                getattr(getattr(ours, name), param)[...] = getattr(
+                    getattr(flax_model, name), param
+                )[...]
+        for a, b in zip(
+            jax.tree.leaves(nnx.value_and_grad(loss_fn)(flax_model, x, y)),
+            jax.tree.leaves(nnx.value_and_grad(loss_fn)(ours, x, y)),
+        ):
+            np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-5)
 
     def nnx_peer(model_cls):
         model = model_cls(nnx.Rngs(0))
@@ -191,6 +208,7 @@ def jax_peers(images: np.ndarray, labels: np.ndarray) -> dict[str, Peer]:
         "flax": Peer(nnx_peer(FlaxCNN)),
         "jaxloss.nn": Peer(nnx_peer(JaxlossCNN)),
         "jaxloss.nn+jax.jit": Peer(functional_peer(JaxlossCNN)),
+        "jaxloss.nn im2col": Peer(nnx_peer(Im2colCNN)),
     }
 
 
@@ -286,6 +304,11 @@ def measure(peers: dict[str, Peer], *, warmup: int, rounds: int, steps: int) -> 
             entry["ratio_to_keras"] = statistics.median(
                 ours / ref for ours, ref in zip(per_step_ms[name], per_step_ms[REFERENCE])
             )
+            entry["cpu_ratio_to_keras"] = statistics.median(
+                ours / ref
+                for ours, ref in zip(cpu_per_step_ms[name], cpu_per_step_ms[REFERENCE])
+                if ref > 0
+            )
         result[name] = entry
     return result
 
@@ -342,16 +365,17 @@ def markdown(results: list[dict]) -> str:
     lines = [
         (
             "| peer | allocator | median ms/step | ratio to keras.train_on_batch "
-            "| CPU ms/step (all threads) | first call s |"
+            "| CPU ms/step (all threads) | CPU ratio | first call s |"
         ),
-        "| --- | --- | ---: | ---: | ---: | ---: |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for result in results:
         for name, entry in result["peers"].items():
-            ratio = entry.get("ratio_to_keras")
+            ratio, cpu_ratio = entry.get("ratio_to_keras"), entry.get("cpu_ratio_to_keras")
             lines.append(
                 f"| {name} | {result['allocator']} | {entry['median_ms']:.1f} "
                 f"| {'' if ratio is None else f'{ratio:.2f}'} | {entry['median_cpu_ms']:.1f} "
+                f"| {'' if cpu_ratio is None else f'{cpu_ratio:.2f}'} "
                 f"| {entry['first_call_s']:.1f} |"
             )
     if results:

@@ -127,9 +127,15 @@ def test_pool_rejects_integers():
 
 
 @pytest.mark.parametrize(
-    "x_shape, kernel_shape", [((2, 8, 9, 3), (3, 3, 3, 5)), ((3, 7, 7, 1), (2, 2, 1, 4))]
+    "x_shape, kernel_shape",
+    [
+        ((2, 8, 9, 3), (3, 3, 3, 5)),  # odd last convolution column: dropped by the pooling
+        ((3, 7, 7, 1), (2, 2, 1, 4)),
+        ((2, 13, 13, 8), (3, 3, 8, 6)),  # the document's second block (odd 11x11 output)
+        ((1, 5, 6, 2), (4, 5, 2, 3)),  # a 2x2 convolution output: one window
+    ],
 )
-def test_fused_block_equals_keras_order_exactly(x_shape, kernel_shape):
+def test_fused_block_equals_keras_order(x_shape, kernel_shape):
     rng = np.random.default_rng(2)
     x = jnp.asarray(rng.normal(size=x_shape), jnp.float32)
     kernel = jnp.asarray(rng.normal(size=kernel_shape), jnp.float32)
@@ -143,7 +149,8 @@ def test_fused_block_equals_keras_order_exactly(x_shape, kernel_shape):
 
     fused = jax.jit(conv2d_relu_max_pool_2x2)(x, kernel, bias)
     plain = jax.jit(lambda *a: max_pool_2x2(jax.nn.relu(conv2d_im2col(*a))))(x, kernel, bias)
-    np.testing.assert_array_equal(fused, plain)
+    # Same values; the fused block sums each patch in another order (float rounding only).
+    np.testing.assert_allclose(fused, plain, rtol=1e-6, atol=1e-5)
     np.testing.assert_allclose(fused, jax.jit(keras_order)(x, kernel, bias), rtol=1e-5, atol=1e-5)
 
     cotangent = jnp.asarray(rng.normal(size=fused.shape), jnp.float32)
