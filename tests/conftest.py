@@ -1,7 +1,30 @@
-"""Shared fixtures for the test suite."""
+"""Shared fixtures and hypothesis profiles for the test suite."""
+
+import os
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests run a small, reproducible budget by default (`make test`, CI); set
+# HYPOTHESIS_PROFILE=thorough for a long randomized search. Tests with their own
+# `@settings(max_examples=...)` keep that count but inherit the rest of the profile.
+settings.register_profile(
+    "ci",
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "thorough",
+    max_examples=500,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture

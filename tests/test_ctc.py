@@ -67,3 +67,14 @@ def test_bad_labels_and_shapes():
         ctc_loss(logits, jnp.ones((2, 1), int), blank_id=4)
     with pytest.raises(ValueError, match="label_paddings"):
         ctc_loss(logits, jnp.ones((2, 1), int), label_paddings=jnp.zeros((2, 2)))
+
+
+def test_loss_above_1e5_is_not_capped_by_log_epsilon():
+    # Hypothesis find: optax's stand-in for log 0 (-1e5) capped a true loss of ~1e5 + 1.6
+    # (logits spanning 1e5) near 1e5. The stand-in now lies below every possible alignment.
+    logits = np.zeros((1, 4, 3), np.float32)
+    logits[0, :, 1] = -1e5  # label 1 is almost impossible in every frame
+    labels = np.array([[1, 2]])
+    value, grad = jax.jit(jax.value_and_grad(lambda x: ctc_loss(x, labels).sum()))(logits)
+    np.testing.assert_allclose(value, _brute_force(logits[0], labels[0]), rtol=1e-6)
+    assert np.all(np.isfinite(grad))

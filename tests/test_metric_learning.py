@@ -98,3 +98,17 @@ def test_circle_references_where_and_bad_input():
         circle_loss(embeddings, labels, ref_embeddings=embeddings[:, :2])
     with pytest.raises(ValueError, match="embeddings"):
         circle_loss(embeddings[0], labels)
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e30, 1e38, 1e-25])
+def test_cosine_of_huge_and_tiny_vectors_does_not_overflow(scale):
+    # Hypothesis find: ||p||**2 overflowed to inf beyond ~1e19, so parallel vectors gave
+    # loss 0 (a plausible, wrong value) instead of -1. Tiny vectors (norm below epsilon)
+    # are clipped as documented and give about 0.
+    direction = np.array([[1.0, 2.0, -2.0]], np.float32)
+    value, grad = jax.jit(jax.value_and_grad(
+        lambda p: jnp.sum(negative_cosine_similarity(p, direction))
+    ))(direction * np.float32(scale))
+    want = -1.0 if scale > 1 else -3 * scale / 1e-7
+    np.testing.assert_allclose(value, want, rtol=1e-6)
+    assert np.all(np.isfinite(grad))

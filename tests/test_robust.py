@@ -54,3 +54,16 @@ def test_limits_axis_where_and_bad_input():
         generalized_cross_entropy(probs, labels[:2])
     with pytest.raises(ValueError, match="labels"):
         generalized_cross_entropy(probs, labels.astype(np.float32))
+
+
+def test_masked_example_with_zero_probability_has_zero_gradient():
+    # Hypothesis find: p ** q has an infinite derivative at p = 0, and the mask's
+    # 0 * inf made the masked example's gradient NaN.
+    probs = np.array([[0.0, 1.0], [0.3, 0.7]], np.float32)
+    labels = np.array([0, 1])
+    where = np.array([False, True])
+    grad = jax.jit(jax.grad(
+        lambda p: jnp.sum(generalized_cross_entropy(p, labels, where=where))
+    ))(probs)
+    np.testing.assert_array_equal(grad[0], [0.0, 0.0])
+    np.testing.assert_allclose(grad[1], [0.0, -(0.7**-0.5)], rtol=1e-6)

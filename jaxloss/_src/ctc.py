@@ -19,9 +19,22 @@ import optax
 
 from jaxloss._src import validation
 
-
 # Compiled once per shape: an eager call would otherwise retrace and recompile the scan.
 _ctc_forward = jax.jit(optax.ctc_loss, static_argnames=("blank_id",))
+
+
+def _log_epsilon(logits: jax.Array) -> jax.Array:
+    """The stand-in for ``log 0`` in the recursion: -1e5 (optax's), or lower when needed.
+
+    It must lie far below the log-probability of every possible alignment, else a
+    sequence whose true loss exceeds 1e5 comes back capped near 1e5 (a plausible,
+    wrong number). ``2 * sum_t min_c log_softmax(logits)[t, c] - 100`` is such a bound;
+    it is kept finite so that the recursion's ``log_epsilon * 0`` stays 0.
+    """
+    log_probs = jax.nn.log_softmax(jax.lax.stop_gradient(logits), axis=-1)
+    lowest = jnp.min(jnp.sum(jnp.min(log_probs, axis=-1), axis=-1))
+    bound = jnp.maximum(2.0 * lowest - 100.0, jnp.asarray(-1e35, logits.dtype))
+    return jnp.minimum(bound, jnp.asarray(-1e5, logits.dtype))
 
 
 def ctc_loss(
@@ -51,7 +64,8 @@ def ctc_loss(
 
     Returns:
       The loss, shape ``[batch]``; float32 for half inputs. An impossible
-      alignment (more labels than frames allow) gives a loss of about ``1e5``.
+      alignment (more labels than frames allow) gives a loss of about ``1e5``, or
+      more when the batch's logits allow possible alignments a loss above that.
 
     >>> import jax.numpy as jnp
     >>> from jaxloss import ctc_loss
@@ -97,6 +111,7 @@ def ctc_loss(
         labels,
         paddings["label_paddings"],
         blank_id=blank_id,
+        log_epsilon=_log_epsilon(logits),
     )
     out_of_range = jnp.any(
         ((labels < 0) | (labels >= classes)) & (paddings["label_paddings"] == 0), axis=1

@@ -17,12 +17,20 @@ import jax.numpy as jnp
 from jaxloss._src import validation
 
 
-def _safe_inverse_norm(x: jax.Array, axis: int, epsilon: float) -> jax.Array:
-    """``1 / max(||x||, epsilon)`` along ``axis`` (kept), with a finite gradient at 0."""
-    square_sum = jnp.sum(jnp.square(x), axis=axis, keepdims=True)
-    large = square_sum > epsilon**2
+def _normalise(x: jax.Array, axis: int, epsilon: float) -> jax.Array:
+    """``x / max(||x||, epsilon)`` along ``axis``, with a finite gradient at 0.
+
+    A vector with an entry above 2**60 is multiplied by 2**-100 first (exact), so that
+    ``||x||**2`` cannot overflow; the factor cancels in ``x / ||x||``. (Dividing by
+    ``max|x|`` instead would not do: XLA:CPU divides by multiplying with the reciprocal,
+    which is flushed to 0 for divisors above 2**126.)
+    """
+    big = jax.lax.stop_gradient(jnp.max(jnp.abs(x), axis=axis, keepdims=True)) > 2.0**60
+    scaled = jnp.where(big, x * 2.0**-100, x)
+    square_sum = jnp.sum(jnp.square(scaled), axis=axis, keepdims=True)
+    large = big | (square_sum > epsilon**2)
     safe = jnp.where(large, square_sum, 1.0)
-    return jnp.where(large, jax.lax.rsqrt(safe), 1.0 / epsilon)
+    return jnp.where(large, scaled * jax.lax.rsqrt(safe), x / epsilon)
 
 
 def negative_cosine_similarity(
@@ -67,8 +75,8 @@ def negative_cosine_similarity(
     predictions = validation.apply_where(jnp.asarray(predictions).astype(dtype), where)
     targets = validation.apply_where(jnp.asarray(targets).astype(dtype), where)
     axis = validation.canonical_axis(axis, predictions.ndim)
-    predictions = predictions * _safe_inverse_norm(predictions, axis, epsilon)
-    targets = targets * _safe_inverse_norm(targets, axis, epsilon)
+    predictions = _normalise(predictions, axis, epsilon)
+    targets = _normalise(targets, axis, epsilon)
     return -jnp.sum(predictions * targets, axis=axis)
 
 

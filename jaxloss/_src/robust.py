@@ -75,5 +75,10 @@ def generalized_cross_entropy(
     out_of_range = out_of_range | jnp.any(validation.outside_unit_interval(probs), axis=axis)
     safe_labels = jnp.expand_dims(jnp.where(out_of_range, 0, labels), axis)
     true_probs = jnp.squeeze(jnp.take_along_axis(probs, safe_labels, axis=axis), axis)
+    if where is not None:
+        # A masked example's probability may be 0, where p ** q has an infinite derivative:
+        # replace it so that its gradient is 0 rather than 0 * inf = NaN.
+        keep = jnp.broadcast_to(jnp.asarray(where), true_probs.shape)
+        true_probs = jnp.where(keep, true_probs, jnp.ones((), dtype))
     loss = (1.0 - jnp.power(true_probs, q)) / q
     return validation.apply_where(validation.nan_where(out_of_range, loss), where)
