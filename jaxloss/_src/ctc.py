@@ -28,11 +28,12 @@ def _log_epsilon(logits: jax.Array) -> jax.Array:
 
     It must lie far below the log-probability of every possible alignment, else a
     sequence whose true loss exceeds 1e5 comes back capped near 1e5 (a plausible,
-    wrong number). ``2 * sum_t min_c log_softmax(logits)[t, c] - 100`` is such a bound;
-    it is kept finite so that the recursion's ``log_epsilon * 0`` stays 0.
+    wrong number). ``2 * sum_t min_c log_softmax(logits)[t, c] - 100``, per sequence
+    (shape ``[batch, 1]``), is such a bound; it is kept finite so that the recursion's
+    ``log_epsilon * 0`` stays 0.
     """
     log_probs = jax.nn.log_softmax(jax.lax.stop_gradient(logits), axis=-1)
-    lowest = jnp.min(jnp.sum(jnp.min(log_probs, axis=-1), axis=-1))
+    lowest = jnp.sum(jnp.min(log_probs, axis=-1), axis=-1, keepdims=True)
     bound = jnp.maximum(2.0 * lowest - 100.0, jnp.asarray(-1e35, logits.dtype))
     return jnp.minimum(bound, jnp.asarray(-1e5, logits.dtype))
 
@@ -65,7 +66,7 @@ def ctc_loss(
     Returns:
       The loss, shape ``[batch]``; float32 for half inputs. An impossible
       alignment (more labels than frames allow) gives a loss of about ``1e5``, or
-      more when the batch's logits allow possible alignments a loss above that.
+      more when the sequence's logits allow possible alignments a loss above that.
 
     >>> import jax.numpy as jnp
     >>> from jaxloss import ctc_loss
