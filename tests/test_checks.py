@@ -1,6 +1,9 @@
 """Checked mode (`jaxloss.checks()`): value errors raised under jit, grad and vmap; free when off."""
 
+import os
 import re
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -227,3 +230,12 @@ def test_decorator_form():
 def test_keras_layer_classes_are_covered(loss, y_true, y_pred, expected):
     with jaxloss.checks():
         _raises_check(expected, jax.jit(loss), y_true, y_pred)
+
+
+def test_the_environment_variable_turns_checked_mode_on_for_the_process():
+    code = "from jaxloss._src.checks import checks_enabled; print(checks_enabled())"
+    env = {**os.environ, "JAXLOSS_CHECKS": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    assert out.stdout.strip() == "True", out.stderr

@@ -4,9 +4,11 @@ Shapes and dtypes are checked at trace time by :mod:`jaxloss._src.validation`.
 What depends on the values (a label outside ``[0, num_classes)``, a probability
 outside ``[0, 1]``, a NaN) cannot raise in compiled code, so by default the kernels
 turn the affected loss into NaN. Inside ``with jaxloss.checks():`` the kernels
-also add a check to the traced computation: a few reductions find the first
-offending element, and a host callback raises :class:`CheckError` naming the
-loss, the argument, the element's index and its value.
+also add a check to the traced computation: one min/max reduction per checked
+input decides whether anything is wrong, and only then (a ``lax.cond`` branch)
+the first offending element is searched and a host callback raises
+:class:`CheckError` naming the loss, the argument, the element's index (a
+multi-dimensional index into that argument) and its value.
 
 How it behaves
     * The flag is a JAX configuration state that is part of ``jax.jit``'s cache
@@ -23,7 +25,8 @@ How it behaves
       ``vmap``: a mapped call reports the first offending element of the whole
       batch once, its index starting with the mapped axes.
     * Off (the default) nothing is added: the compiled code is the same as without
-      this module (tested: no callback in the lowered text).
+      this module (tested: no callback in the lowered text). On, it costs the extra
+      reductions; ``bench/checks_overhead.py`` measures it (README).
 
 Example:
   >>> import jax.numpy as jnp
@@ -199,35 +202,60 @@ def _make_reporter(message: str):
     return report
 
 
-def _report_first(loss: str, argument: str, array, bad, problem: str) -> None:
-    """Add a check that raises naming the first element of ``array`` where ``bad`` holds."""
-    if array.size == 0:
-        return
-    array = lax.stop_gradient(array)
-    flat_bad = jnp.ravel(jnp.broadcast_to(bad, array.shape))
-    flat = jnp.argmax(flat_bad)
-    index = jnp.stack([jnp.asarray(i, jnp.int32) for i in jnp.unravel_index(flat, array.shape)])
-    if array.ndim == 0:
-        index = jnp.zeros((0,), jnp.int32)
+def _report_first(loss: str, argument: str, array, found, offending, problem: str) -> None:
+    """Add a check that raises naming the first element of ``array`` that is ``offending``.
+
+    ``found`` (a traced bool) says whether there is one; ``offending(array)`` gives the
+    elementwise mask. The search for the first offender (an argmax, slow on XLA:CPU) and
+    the host callback run in a ``lax.cond`` branch taken only when ``found``: a valid
+    input costs the reductions behind ``found``. (Under ``vmap`` the branch runs for every
+    element and the callback sees each element's own ``found``.)
+    """
     message = (
         f"{_MESSAGE_PREFIX}{loss}: `{argument}` holds {{value}} at index {{index}}, {problem} "
         f"(index into {argument} of shape {tuple(array.shape)}; under vmap the leading entries "
         "index the mapped axes)."
     )
-    _make_reporter(message)(jnp.any(flat_bad), index, jnp.ravel(array)[flat])
+
+    def report(found, array):
+        flat = jnp.argmax(jnp.ravel(offending(array)))
+        index = [jnp.asarray(i, jnp.int32) for i in jnp.unravel_index(flat, array.shape)]
+        index = jnp.stack(index) if index else jnp.zeros((0,), jnp.int32)
+        _make_reporter(message)(found, index, jnp.ravel(array)[flat])
+
+    if isinstance(found, jax.core.Tracer):
+        lax.cond(found, report, lambda *_: None, found, array)
+    elif bool(found):  # called eagerly: raise here, as a plain CheckError
+        flat = int(jnp.argmax(jnp.ravel(offending(array))))
+        _raise(message, True, np.unravel_index(flat, array.shape), jnp.ravel(array)[flat])
 
 
-def _unmasked(bad, where, shape):
-    """``bad`` restricted to the elements a ``where`` mask keeps (when it fits ``shape``)."""
+def _prepared(array, where):
+    """``array`` as a stop-gradient JAX array, its mask broadcast to it (or None), or None."""
+    if not _ENABLED.value or array is None:
+        return None, None
+    array = lax.stop_gradient(jnp.asarray(array))
+    if array.size == 0:
+        return None, None
+    if where is not None:
+        where = jnp.asarray(where)
+        try:
+            fits = jnp.broadcast_shapes(where.shape, array.shape) == array.shape
+        except ValueError:
+            fits = False
+        where = jnp.broadcast_to(where, array.shape) if fits else None
+    return array, where
+
+
+def _kept(array, where, neutral):
+    """``array`` with the elements outside ``where`` replaced by a harmless ``neutral``."""
     if where is None:
-        return bad
-    where = jnp.asarray(where)
-    try:
-        if jnp.broadcast_shapes(where.shape, shape) != tuple(shape):
-            return bad
-    except ValueError:
-        return bad
-    return bad & where
+        return array
+    return jnp.where(where, array, jnp.asarray(neutral, array.dtype))
+
+
+def _masked(condition, where):
+    return condition if where is None else condition & where
 
 
 # -------------------------------------------------------------- checks the kernels call
@@ -242,28 +270,41 @@ def check_finite(loss: str, argument: str, array, *, where=None) -> None:
       array: the input; non-floating arrays are not checked.
       where: optional mask; elements it masks out are not checked.
     """
-    if not _ENABLED.value or array is None:
+    array, where = _prepared(array, where)
+    if array is None or not jnp.issubdtype(array.dtype, jnp.floating):
         return
-    array = jnp.asarray(array)
-    if not jnp.issubdtype(array.dtype, jnp.floating):
-        return
-    bad = _unmasked(~jnp.isfinite(array), where, array.shape)
-    _report_first(loss, argument, array, bad, "not a finite number")
+    # One max over |x| is NaN or inf exactly when some element is (vectorises on CPU).
+    found = ~jnp.isfinite(jnp.max(jnp.abs(_kept(array, where, 0))))
+    _report_first(
+        loss,
+        argument,
+        array,
+        found,
+        lambda a: _masked(~jnp.isfinite(a), where),
+        "not a finite number",
+    )
 
 
 def _check_range(loss, argument, array, where, high, problem) -> None:
-    if not _ENABLED.value or array is None:
+    """Raise for values outside ``[0, high]`` (``high=None``: ``[0, inf)``), NaN included."""
+    array, where = _prepared(array, where)
+    if array is None:
         return
-    array = jnp.asarray(array)
-    check_finite(loss, argument, array, where=where)
-    if not jnp.issubdtype(array.dtype, jnp.floating):
-        array = array.astype(jnp.float32)
-    bad = array < 0 if high is None else (array < 0) | (array > high)
-    _report_first(loss, argument, array, _unmasked(bad, where, array.shape), problem)
+    kept = _kept(array, where, 0)
+    # min/max propagate NaN, which fails every comparison: one pass finds all three.
+    largest = jnp.max(kept)
+    upper_ok = (largest < jnp.inf) if high is None else (largest <= high)
+    found = ~((jnp.min(kept) >= 0) & upper_ok)
+
+    def offending(a):
+        inside = (a >= 0) & ((a < jnp.inf) if high is None else (a <= high))
+        return _masked(~inside, where)
+
+    _report_first(loss, argument, array, found, offending, problem)
 
 
 def check_unit_interval(loss: str, argument: str, array, *, where=None) -> None:
-    """In checked mode, raise if ``array`` holds a value outside ``[0, 1]`` or NaN/inf.
+    """In checked mode, raise if ``array`` holds a value outside ``[0, 1]`` (or NaN).
 
     Args:
       loss: the public name of the loss, for the message.
@@ -271,22 +312,22 @@ def check_unit_interval(loss: str, argument: str, array, *, where=None) -> None:
       array: probabilities or binary labels.
       where: optional mask; elements it masks out are not checked.
     """
-    _check_range(loss, argument, array, where, 1.0, "outside [0, 1]")
+    _check_range(loss, argument, array, where, 1, "outside [0, 1]")
 
 
 def check_non_negative(loss: str, argument: str, array, *, where=None) -> None:
     """In checked mode, raise if ``array`` holds a negative value or NaN/inf.
 
     For the categorical probability-space losses, whose class scores are divided by
-    their row sum (as Keras does) and so may exceed 1.
+    their row sum (as Keras does) and so may exceed 1, and for dense soft labels.
 
     Args:
       loss: the public name of the loss, for the message.
       argument: the argument's name, for the message.
-      array: non-negative class scores.
+      array: non-negative class scores or soft labels.
       where: optional mask; elements it masks out are not checked.
     """
-    _check_range(loss, argument, array, where, None, "negative (class probabilities must be >= 0)")
+    _check_range(loss, argument, array, where, None, "negative or not finite (must be >= 0)")
 
 
 def check_class_labels(
@@ -302,15 +343,19 @@ def check_class_labels(
       num_classes: the size of the class axis.
       ignore_index: a label value that is skipped, or None.
     """
-    if not _ENABLED.value:
+    labels, _ = _prepared(labels, None)
+    if labels is None:
         return
-    labels = jnp.asarray(labels)
-    bad = (labels < 0) | (labels >= num_classes)
-    if ignore_index is not None:
-        bad = bad & (labels != ignore_index)
+    kept = labels if ignore_index is None else _kept(labels, labels != ignore_index, 0)
+    found = (jnp.min(kept) < 0) | (jnp.max(kept) >= num_classes)
+
+    def offending(a):
+        bad = (a < 0) | (a >= num_classes)
+        return bad if ignore_index is None else bad & (a != ignore_index)
+
     ignored = "" if ignore_index is None else f" and not ignore_index={ignore_index}"
     problem = f"outside [0, {num_classes}){ignored} (the class axis has {num_classes} classes)"
-    _report_first(loss, "labels", labels, bad, problem)
+    _report_first(loss, "labels", labels, found, offending, problem)
 
 
 def check_whole_numbers(loss: str, argument: str, labels) -> None:
@@ -321,8 +366,15 @@ def check_whole_numbers(loss: str, argument: str, labels) -> None:
       argument: the argument's name, for the message.
       labels: class indices given as floats (as Keras's ``y_true``).
     """
-    if not _ENABLED.value:
+    labels, _ = _prepared(labels, None)
+    if labels is None:
         return
-    labels = jnp.asarray(labels)
-    bad = labels != jnp.round(labels)
-    _report_first(loss, argument, labels, bad, "not a whole number (an integer class index)")
+    found = ~(jnp.max(jnp.abs(labels - jnp.round(labels))) == 0)  # NaN counts
+    _report_first(
+        loss,
+        argument,
+        labels,
+        found,
+        lambda a: ~(a == jnp.round(a)),
+        "not a whole number (an integer class index)",
+    )
