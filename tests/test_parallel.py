@@ -128,12 +128,6 @@ def cases():
             {"x": x37, "y": y37, "epochs": 2, "batch_size": 16},
             (x37, y37), 16,
         ),
-        # In-batch pairs: never padded; the 5-sample batch is replicated.
-        "circle": (
-            compile(Embedder(rngs=nnx.Rngs(6)), loss=losses.Circle(gamma=8.0)),
-            {"x": x37, "y": three_classes, "epochs": 2, "batch_size": 16},
-            (x37, three_classes), 16,
-        ),
     }
 
 
