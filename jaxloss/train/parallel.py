@@ -13,14 +13,17 @@ GSPMD partitions them from the placement of their inputs. Rules:
   summation order. There is no mean of per-shard means anywhere.
 * A batch whose size does not divide the device count is padded up to the next
   multiple with zero-weight rows (see :func:`jaxloss.train.batching.batch_indices`);
-  the trainer's loss rescaling already makes padded rows count neither in the
-  numerator nor in the denominator. A batch that cannot be padded (a loss that
-  reduces over the batch itself, or a model with batch statistics) and does not
-  divide the device count is replicated instead: exact, but not split.
+  the trainer's loss rescaling (:func:`jaxloss.train.objectives.padding_rescale`)
+  makes padded rows count neither in the numerator nor in the denominator, also
+  for a loss with its own mask (``ignore_class``). A batch that cannot be padded
+  (a loss that reduces over the batch itself or pairs its examples,
+  ``couples_examples``; a model with batch statistics) and does not divide the
+  device count is replicated instead: exact, but not split.
 * Inputs are placed explicitly (:func:`replicate`, :func:`put_batch`) before each
   call, so every call sees the same shardings and the step is traced once per
   batch shape, as on one device.
 
+The mesh holds this process's local devices (single-process data parallelism).
 With ``mesh=None`` (or a single local device and the default ``"auto"``) every
 function here is the identity or plain ``jax.jit``: the one-device path is unchanged.
 """
