@@ -522,6 +522,21 @@ CASES = {case.name: case for case in (
 )}
 
 
+# ------------------------------------------------------------------------ comparison
+
+
+def assert_close(got, want, rtol=1e-6, atol=1e-6):
+    """Elementwise ``|got - want| <= atol + rtol |want|`` (``atol`` may be an array);
+    NaN and inf must match exactly."""
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    got, want = np.broadcast_arrays(got, want)
+    exact = ~np.isfinite(want) | ~np.isfinite(got)
+    np.testing.assert_array_equal(got[exact], want[exact])
+    with np.errstate(invalid="ignore"):
+        bad = ~exact & (np.abs(got - want) > atol + rtol * np.abs(want))
+    assert not bad.any(), (got[bad], want[bad])
+
+
 # ------------------------------------------------------------------------ compilation
 
 

@@ -69,3 +69,12 @@ def test_poisson_where_and_zero_rate():
     loss = poisson_loss(np.zeros(2, np.float32), np.array([0.0, 2.0], np.float32))
     np.testing.assert_allclose(loss, [0.0, -2 * np.log(1e-7)], rtol=1e-6)
     assert np.isnan(poisson_loss(np.array([-1.0], np.float32), np.array([1.0], np.float32)))[0]
+
+
+def test_kl_gradient_at_probability_one_is_minus_target_over_p():
+    # Hypothesis find: jnp.clip's derivative is 1/2 at its ends, so a saturated
+    # prediction p = 1 got half the documented gradient -t / p.
+    probs = jnp.array([[1.0, 0.0]])
+    targets = jnp.array([[0.6, 0.4]])
+    grad = jax.jit(jax.grad(lambda p: jnp.sum(kl_divergence(p, targets))))(probs)
+    np.testing.assert_allclose(grad, [[-0.6, 0.0]], rtol=1e-6)

@@ -498,3 +498,25 @@ def test_probability_forms_where_and_invalid_values():
     np.testing.assert_allclose(categorical(probs, labels, where=keep), sliced, rtol=1e-6)
     np.testing.assert_array_equal(binary(probs, labels, where=keep)[:, 2], 0.0)
     assert np.all(np.isnan(binary(jnp.array([1.2, 0.5]), jnp.array([1.0, 2.0]))))
+
+
+@pytest.mark.parametrize("p", [1e-7, 1.0 - 1.1920929e-7])
+def test_binary_focal_gradient_at_the_clip_bounds_equals_cross_entropy(p):
+    # Hypothesis find: jnp.clip's derivative is 1/2 at its ends, so at p = epsilon (or
+    # 1 - epsilon) gamma = 0 gave half the cross-entropy's gradient.
+    probs = jnp.full((2,), p, jnp.float32)
+    labels = jnp.array([0.0, 1.0])
+    focal = jax.grad(lambda q: jnp.sum(jaxloss.binary_focal_cross_entropy(q, labels, gamma=0.0)))
+    ce = jax.grad(lambda q: jnp.sum(jaxloss.binary_cross_entropy(q, labels)))
+    np.testing.assert_allclose(jax.jit(focal)(probs), jax.jit(ce)(probs), rtol=1e-6)
+
+
+def test_categorical_focal_gradient_finite_for_a_tiny_probability_row():
+    # Hypothesis find: the gradient of p / sum(p) has -p / sum(p)**2, which underflowed
+    # to inf for rows summing to less than ~1e-19 (here 1.5e-25; exact gradient ~6e24).
+    probs = jnp.full((1, 5), 2.9649195e-26, jnp.float32)
+    labels = jnp.array([[0.0, 0.0, 0.0, 1.0, 0.0]])
+    focal = jax.grad(lambda p: jnp.sum(
+        jaxloss.categorical_focal_cross_entropy(p, labels, alpha=None, gamma=0.0)))
+    ce = jax.grad(lambda p: jnp.sum(jaxloss.categorical_cross_entropy(p, labels)))
+    np.testing.assert_allclose(jax.jit(focal)(probs), jax.jit(ce)(probs), rtol=1e-5)

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from property_cases import BATCH, CASES, F32_MAX, compiled
+from property_cases import BATCH, CASES, F32_MAX, assert_close, compiled
 
 import jaxloss
 
@@ -33,16 +33,6 @@ def _rows(mask, shape):
     """Broadcast a per-example (or per-element) boolean to ``shape``."""
     mask = np.asarray(mask, bool)
     return np.broadcast_to(mask.reshape(mask.shape + (1,) * (len(shape) - mask.ndim)), shape)
-
-
-def _assert_close(got, want, atol, rtol=1e-6):
-    """Elementwise ``|got - want| <= atol + rtol |want|``; NaN and inf must match exactly."""
-    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    exact = ~np.isfinite(want) | ~np.isfinite(got)
-    np.testing.assert_array_equal(got[exact], want[exact])
-    with np.errstate(invalid="ignore"):
-        bad = ~exact & (np.abs(got - want) > atol + rtol * np.abs(want))
-    assert not bad.any(), (got[bad], want[bad])
 
 
 @pytest.mark.parametrize("name", KERNELS)
@@ -93,20 +83,20 @@ def test_batch_permutation_vmap_and_example_mask(name, data):
         atol = np.broadcast_to(1e-7 if case.scale is None else case.scale(*args), loss.shape)
     permuted = [a[order] if axis == 0 else a for a, axis in zip(args, case.batch_axes)]
     permuted_loss = np.asarray(compiled(case.fn, **hparams)(*permuted)[0])
-    _assert_close(permuted_loss, loss[order], atol[order])
+    assert_close(permuted_loss, loss[order], atol=atol[order])
 
     in_axes = tuple(None if axis is None else 0 for axis in case.batch_axes)
     stacked = [a if axis is None else np.stack([a, p])
                for a, p, axis in zip(args, permuted, case.batch_axes)]
     mapped = compiled(case.fn, "vmap", in_axes=in_axes, **hparams)(*stacked)
-    _assert_close(mapped[0], loss, atol)
-    _assert_close(mapped[1], permuted_loss, atol[order])
+    assert_close(mapped[0], loss, atol=atol)
+    assert_close(mapped[1], permuted_loss, atol=atol[order])
 
     if case.where_shape is None:
         return
     keep = data.draw(hnp.arrays(bool, BATCH), label="keep")
     masked, grad = compiled(case.fn, "masked", **hparams)(*args, where=keep.reshape(case.where_shape))
     want = np.where(_rows(keep, loss.shape), loss, case.masked_value)
-    _assert_close(masked, want, atol)
+    assert_close(masked, want, atol=atol)
     if case.masked_grad_is_zero:
         assert np.all(np.asarray(grad)[~keep] == 0)

@@ -70,7 +70,9 @@ def kl_divergence(
     probs, targets = _prepare("probs", probs, targets, where, epsilon)
     axis = validation.canonical_axis(axis, probs.ndim)
     targets = jnp.clip(targets, epsilon, 1.0)
-    probs = jnp.clip(probs, epsilon, 1.0)
+    # Not jnp.clip, whose derivative is 1/2 at the ends: a probability of exactly 1 (a
+    # saturated softmax) must get the gradient -t / p of the docstring's closed range.
+    probs = jnp.where(probs < epsilon, epsilon, jnp.where(probs > 1.0, 1.0, probs))
     terms = validation.apply_where(targets * jnp.log(targets / probs), where)
     return jnp.sum(terms, axis=axis)
 

@@ -750,6 +750,12 @@ def _check_epsilon(epsilon) -> None:
     validation.check_in_interval("epsilon", epsilon, 0.0, 0.5, high_inclusive=False)
 
 
+def _clip(x, low, high):
+    """``clip(x, low, high)`` whose derivative is 1 on the closed interval, as in TensorFlow
+    and the cross-entropy kernels (``jnp.clip`` gives 1/2 at an end, e.g. at ``p = epsilon``)."""
+    return jnp.where(x < low, low, jnp.where(x > high, high, x))
+
+
 def _power(base, gamma):
     """``base ** gamma`` with a finite gradient where ``base`` is 0 (taken as 0 there)."""
     is_zero = base == 0
@@ -825,7 +831,7 @@ def binary_focal_cross_entropy(
     if not (_is_static(label_smoothing) and label_smoothing == 0):
         smoothing = jnp.asarray(label_smoothing).astype(dtype)
         labels = labels * (1 - smoothing) + 0.5 * smoothing
-    clipped = jnp.clip(probs, epsilon, 1.0 - epsilon)
+    clipped = _clip(probs, epsilon, 1.0 - epsilon)
     bce = -(labels * jnp.log(clipped) + (1 - labels) * jnp.log(1 - clipped))
     p_t = labels * probs + (1 - labels) * (1 - probs)
     loss = _power(1 - p_t, _as_hyper(gamma, dtype)) * bce
@@ -915,6 +921,10 @@ def categorical_focal_cross_entropy(
     total = jnp.sum(probs, axis=axis, keepdims=True)
     if mask is not None:
         total = jnp.where(jnp.any(mask, axis=axis, keepdims=True), total, jnp.ones((), dtype))
-    clipped = jnp.clip(probs / total, epsilon, 1.0 - epsilon)
+    # Divide by a constant copy of a small row sum first: autodiff's -p / total**2 would
+    # underflow to 1 / 0 = inf for sums below ~1e-19 (the exact gradient is finite).
+    one = jnp.ones((), dtype)
+    scale = jax.lax.stop_gradient(jnp.where((total > 0) & (total < 1), total, one))
+    clipped = _clip((probs / scale) / (total / scale), epsilon, 1.0 - epsilon)
     terms = alpha * _power(1 - clipped, _as_hyper(gamma, dtype)) * (-labels * jnp.log(clipped))
     return validation.nan_where(invalid, jnp.sum(_keep(mask, terms), axis=axis))
