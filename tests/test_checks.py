@@ -17,6 +17,7 @@ LOGITS = jnp.array([[2.0, 0.0, -1.0], [0.5, 0.1, 0.3]])
 PROBS = jax.nn.softmax(LOGITS)
 ONE_HOT = jnp.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 LABELS = jnp.array([0, 1])
+POSITIVE = PROBS + 0.5
 
 # (loss, first argument, second argument, keyword arguments)
 VALID = {
@@ -35,6 +36,15 @@ VALID = {
     "absolute_error": (LOGITS, ONE_HOT, {}),
     "huber_loss": (LOGITS, ONE_HOT, {}),
     "log_cosh": (LOGITS, ONE_HOT, {}),
+    "kl_divergence": (PROBS, PROBS[::-1], {}),
+    "poisson_loss": (POSITIVE, ONE_HOT, {}),
+    "hinge_loss": (LOGITS, ONE_HOT, {}),
+    "squared_hinge_loss": (LOGITS, ONE_HOT, {}),
+    "categorical_hinge_loss": (LOGITS, ONE_HOT, {}),
+    "absolute_percentage_error": (LOGITS, POSITIVE, {}),
+    "squared_logarithmic_error": (POSITIVE, POSITIVE, {}),
+    "dice_loss": (PROBS, ONE_HOT, {}),
+    "tversky_loss": (PROBS, ONE_HOT, {}),
 }
 
 # (loss, which argument is bad, bad value placed at index (1, 2) or (1,), what the message names)
@@ -63,6 +73,16 @@ BAD = [
     ("absolute_error", 1, jnp.inf, "`targets` holds inf at index (1, 2)"),
     ("huber_loss", 0, -jnp.inf, "`predictions` holds -inf at index (1, 2)"),
     ("log_cosh", 1, jnp.nan, "`targets` holds nan at index (1, 2)"),
+    ("kl_divergence", 0, 1.5, "`probs` holds 1.5 at index (1, 2), outside [0, 1]"),
+    ("kl_divergence", 1, -0.5, "`targets` holds -0.5 at index (1, 2), outside [0, 1]"),
+    ("poisson_loss", 0, -1.0, "`predictions` holds -1.0 at index (1, 2), negative"),
+    ("hinge_loss", 0, jnp.nan, "`predictions` holds nan at index (1, 2)"),
+    ("squared_hinge_loss", 1, jnp.inf, "`targets` holds inf at index (1, 2)"),
+    ("categorical_hinge_loss", 0, -jnp.inf, "`predictions` holds -inf at index (1, 2)"),
+    ("absolute_percentage_error", 1, jnp.nan, "`targets` holds nan at index (1, 2)"),
+    ("squared_logarithmic_error", 0, jnp.inf, "`predictions` holds inf at index (1, 2)"),
+    ("dice_loss", 0, jnp.nan, "`predictions` holds nan at index (1, 2)"),
+    ("tversky_loss", 1, jnp.nan, "`targets` holds nan at index (1, 2)"),
 ]
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxloss._src import validation
+from jaxloss._src import checks, validation
 
 
 def _prepare(name, predictions, targets, where, epsilon):
@@ -68,6 +68,8 @@ def kl_divergence(
       Mathematical Statistics 22(1), 1951.
     """
     probs, targets = _prepare("probs", probs, targets, where, epsilon)
+    checks.check_unit_interval("kl_divergence", "probs", probs, where=where)
+    checks.check_unit_interval("kl_divergence", "targets", targets, where=where)
     axis = validation.canonical_axis(axis, probs.ndim)
     targets = jnp.clip(targets, epsilon, 1.0)
     # Not jnp.clip, whose derivative is 1/2 at the ends: a probability of exactly 1 (a
@@ -110,5 +112,7 @@ def poisson_loss(
       Keras 3, ``keras.losses.poisson``.
     """
     predictions, targets = _prepare("predictions", predictions, targets, where, epsilon)
+    checks.check_non_negative("poisson_loss", "predictions", predictions, where=where)
+    checks.check_non_negative("poisson_loss", "targets", targets, where=where)
     loss = predictions - targets * jnp.log(predictions + epsilon)
     return validation.apply_where(loss, where)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxloss._src import validation
+from jaxloss._src import checks, validation
 
 
 def _prepare(predictions, targets, where):
@@ -55,6 +55,8 @@ def hinge_loss(
       Cortes and Vapnik, "Support-vector networks", Machine Learning 20, 1995.
     """
     predictions, targets = _prepare(predictions, targets, where)
+    checks.check_finite("hinge_loss", "predictions", predictions, where=where)
+    checks.check_finite("hinge_loss", "targets", targets, where=where)
     loss = jnp.maximum(1.0 - targets * predictions, 0.0)
     return validation.apply_where(loss, where)
 
@@ -87,6 +89,8 @@ def squared_hinge_loss(
       Keras 3, ``keras.losses.squared_hinge``.
     """
     predictions, targets = _prepare(predictions, targets, where)
+    checks.check_finite("squared_hinge_loss", "predictions", predictions, where=where)
+    checks.check_finite("squared_hinge_loss", "targets", targets, where=where)
     loss = jnp.square(jnp.maximum(1.0 - targets * predictions, 0.0))
     return validation.apply_where(loss, where)
 
@@ -126,6 +130,8 @@ def categorical_hinge_loss(
       kernel-based vector machines", JMLR 2, 2001.
     """
     predictions, targets = _prepare(predictions, targets, where)
+    checks.check_finite("categorical_hinge_loss", "predictions", predictions, where=where)
+    checks.check_finite("categorical_hinge_loss", "targets", targets, where=where)
     axis = validation.canonical_axis(axis, predictions.ndim)
     if where is None:
         positive = jnp.sum(targets * predictions, axis=axis)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxloss._src import validation
+from jaxloss._src import checks, validation
 
 
 def _prepare(predictions, targets, where, epsilon):
@@ -56,6 +56,8 @@ def absolute_percentage_error(
       Keras 3, ``keras.losses.mean_absolute_percentage_error``.
     """
     predictions, targets = _prepare(predictions, targets, where, epsilon)
+    checks.check_finite("absolute_percentage_error", "predictions", predictions, where=where)
+    checks.check_finite("absolute_percentage_error", "targets", targets, where=where)
     loss = 100.0 * jnp.abs((targets - predictions) / jnp.maximum(jnp.abs(targets), epsilon))
     return validation.apply_where(loss, where)
 
@@ -93,6 +95,8 @@ def squared_logarithmic_error(
       Keras 3, ``keras.losses.mean_squared_logarithmic_error``.
     """
     predictions, targets = _prepare(predictions, targets, where, epsilon)
+    checks.check_finite("squared_logarithmic_error", "predictions", predictions, where=where)
+    checks.check_finite("squared_logarithmic_error", "targets", targets, where=where)
     difference = jnp.log1p(jnp.maximum(predictions, epsilon)) - jnp.log1p(
         jnp.maximum(targets, epsilon)
     )

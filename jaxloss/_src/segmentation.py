@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from jaxloss._src import validation
+from jaxloss._src import checks, validation
 
 Axis = int | Sequence[int] | None
 
@@ -83,6 +83,8 @@ def dice_loss(
       volumetric medical image segmentation", 3DV 2016.
     """
     predictions, targets, axes = _prepare(predictions, targets, where, axis, epsilon)
+    checks.check_finite("dice_loss", "predictions", predictions)
+    checks.check_finite("dice_loss", "targets", targets)
     intersection = jnp.sum(targets * predictions, axis=axes)
     total = jnp.sum(targets, axis=axes) + jnp.sum(predictions, axis=axes)
     return 1.0 - 2.0 * intersection / (total + epsilon)
@@ -135,6 +137,8 @@ def tversky_loss(
     validation.check_non_negative("alpha", alpha)
     validation.check_non_negative("beta", beta)
     predictions, targets, axes = _prepare(predictions, targets, where, axis, epsilon)
+    checks.check_finite("tversky_loss", "predictions", predictions)
+    checks.check_finite("tversky_loss", "targets", targets)
     overlap = jnp.sum(targets * predictions, axis=axes)
     missed = jnp.sum(targets * (1.0 - predictions), axis=axes)
     extra = jnp.sum((1.0 - targets) * predictions, axis=axes)
