@@ -259,3 +259,25 @@ def test_the_environment_variable_turns_checked_mode_on_for_the_process():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
     )
     assert out.stdout.strip() == "True", out.stderr
+
+
+def test_fused_linear_cross_entropy_labels_and_hidden():
+    hidden, weight = jnp.ones((2, 4)), jnp.ones((4, 5))
+    loss = jax.jit(lambda h, w, y: jaxloss.fused_linear_cross_entropy(h, w, y, ignore_index=-1))
+    assert "callback" not in loss.lower(hidden, weight, jnp.array([0, 1])).as_text()
+    with jaxloss.checks():
+        assert np.isfinite(loss(hidden, weight, jnp.array([0, -1])))
+        _raises_check(
+            "`labels` holds 5 at index (1,), outside [0, 5)",
+            loss,
+            hidden,
+            weight,
+            jnp.array([0, 5]),
+        )
+        _raises_check(
+            "`hidden` holds nan at index (0, 3)",
+            loss,
+            hidden.at[0, 3].set(jnp.nan),
+            weight,
+            jnp.array([0, 1]),
+        )

@@ -543,7 +543,8 @@ def sigmoid_binary_cross_entropy(
         give loss 0 and gradient 0.
 
     Returns:
-      The elementwise loss, shape of ``logits`` (float32 for half-precision inputs).
+      The elementwise loss, shape of ``logits`` (float32 for half-precision inputs). A
+      label outside ``[0, 1]`` (not checkable under ``jit``) gives NaN for that element.
 
     Example:
       >>> import jax.numpy as jnp
@@ -603,7 +604,9 @@ def binary_cross_entropy(
         loss 0 and gradient 0.
 
     Returns:
-      The elementwise loss, shape of ``probs``.
+      The elementwise loss, shape of ``probs``. A probability or label outside ``[0, 1]``
+      (e.g. logits passed as probabilities) gives NaN for that element, never a clipped
+      finite value.
 
     Example:
       >>> import jax.numpy as jnp
@@ -807,7 +810,8 @@ def categorical_cross_entropy(
 
     Returns:
       The loss per example: ``probs``'s shape without ``axis``. A row of zeros
-      (sum 0) gives NaN, as in Keras.
+      (sum 0) gives NaN, as in Keras, and so does a row with a negative or infinite
+      score or a negative label (scores above 1 are fine: they are normalised).
 
     Example:
       >>> import jax.numpy as jnp
@@ -860,7 +864,8 @@ def sparse_categorical_cross_entropy(
 
     Returns:
       The loss per example, ``labels``'s shape. A label outside ``[0, C)`` that is
-      not ``ignore_index``, or on a masked class, gives NaN for that example.
+      not ``ignore_index``, or on a masked class, gives NaN for that example, and so
+      does a row with a negative or infinite score.
 
     Example:
       >>> import jax.numpy as jnp

@@ -879,7 +879,8 @@ def categorical_focal_cross_entropy(
 
     Returns:
       The loss, the probabilities' shape without ``axis``; float32 for half inputs. A row
-      whose probabilities sum to 0 gives NaN, as in Keras.
+      whose probabilities sum to 0 gives NaN, as in Keras, and so does a row with a
+      negative or infinite score or a negative label.
 
     Raises:
       ValueError: non-floating ``probs``, ``labels`` of another shape, ``axis`` out of

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxloss._src import validation
+from jaxloss._src import checks, validation
 
 _REDUCTIONS = ("mean", "sum", "none")
 # One chunk's float32 logits take about this many bytes (N * chunk_size * 4).
@@ -390,6 +390,10 @@ def fused_linear_cross_entropy(
     bias = None if bias is None else jnp.asarray(bias)
     shape = labels.shape
     vocab_size = weight.shape[1]
+    checks.check_finite("fused_linear_cross_entropy", "hidden", hidden)
+    checks.check_class_labels(
+        "fused_linear_cross_entropy", labels, vocab_size, ignore_index=ignore_index
+    )
     flat_labels = labels.reshape(-1)
     stats = _logit_stats(
         hidden.reshape(-1, hidden.shape[-1]), weight, bias, flat_labels, chunk_size,

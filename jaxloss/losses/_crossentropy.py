@@ -110,7 +110,8 @@ def weighted_binary_crossentropy(
     """Binary cross-entropy with the positive term scaled by ``pos_weight``, mean over ``axis``.
 
     ``-(pos_weight * y log p + (1 - y) log(1 - p))``; probabilities are clipped to
-    ``[1e-7, 1 - 1e-7]`` and turned into logits, so both forms use the stable kernel.
+    ``[1e-7, 1 - 1e-7]`` and turned into logits, so both forms use the stable kernel;
+    a probability outside ``[0, 1]`` (logits passed with ``from_logits=False``) gives NaN.
     """
     y_true, y_pred = match_pair(y_true, y_pred)
     if from_logits:
