@@ -396,6 +396,30 @@ def test_keras_nan_predictions_give_a_nan_loss(case):
     assert np.isnan(jax.jit(loss)(y_true, y_pred.at[0].set(jnp.nan)))
 
 
+NOT_FUNCTION_FORMS = {
+    "get", "serialize", "deserialize", "register", "reduce_weighted_values",
+    "squeeze_or_expand_to_same_rank",
+}  # fmt: skip
+
+
+def test_every_keras_function_form_is_the_function_of_a_tested_class():
+    forms = {
+        value
+        for name, value in vars(losses).items()
+        if inspect.isfunction(value) and value.__name__ not in NOT_FUNCTION_FORMS
+    }
+    tested = {getattr(losses, case.name)(**case.kwargs).fn for case in FIRST_CASES}
+    assert forms == tested
+
+
+@pytest.mark.parametrize("case", FIRST_CASES, ids=lambda case: case.name)
+def test_keras_function_forms_give_nan_for_nan_predictions(case):
+    y_true, y_pred = _keras_inputs(case)
+    function = getattr(losses, case.name)(**case.kwargs).fn
+    values = jax.jit(function)(y_true, y_pred.at[0].set(jnp.nan))
+    assert np.isnan(values).any()
+
+
 @pytest.mark.parametrize(
     ("loss", "y_true", "y_pred"),
     [

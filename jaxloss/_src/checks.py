@@ -269,6 +269,15 @@ def check_finite(loss: str, argument: str, array, *, where=None) -> None:
       argument: the argument's name, for the message.
       array: the input; non-floating arrays are not checked.
       where: optional mask; elements it masks out are not checked.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> check_finite("my_loss", "x", jnp.array([1.0, jnp.inf]))  # off: nothing happens
+      >>> with checks():
+      ...     check_finite("my_loss", "x", jnp.array([1.0, jnp.inf]))
+      Traceback (most recent call last):
+      ...
+      jaxloss._src.checks.CheckError: jaxloss.checks: my_loss: `x` holds inf at index (1,), not a finite number ...
     """
     array, where = _prepared(array, where)
     if array is None or not jnp.issubdtype(array.dtype, jnp.floating):
@@ -311,6 +320,14 @@ def check_unit_interval(loss: str, argument: str, array, *, where=None) -> None:
       argument: the argument's name, for the message.
       array: probabilities or binary labels.
       where: optional mask; elements it masks out are not checked.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> with checks():
+      ...     check_unit_interval("my_loss", "probs", jnp.array([[0.5, 1.5]]))
+      Traceback (most recent call last):
+      ...
+      jaxloss._src.checks.CheckError: jaxloss.checks: my_loss: `probs` holds 1.5 at index (0, 1), outside [0, 1] ...
     """
     _check_range(loss, argument, array, where, 1, "outside [0, 1]")
 
@@ -326,6 +343,14 @@ def check_non_negative(loss: str, argument: str, array, *, where=None) -> None:
       argument: the argument's name, for the message.
       array: non-negative class scores or soft labels.
       where: optional mask; elements it masks out are not checked.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> with checks():
+      ...     check_non_negative("my_loss", "scores", jnp.array([2.0, -1.0]))
+      Traceback (most recent call last):
+      ...
+      jaxloss._src.checks.CheckError: jaxloss.checks: my_loss: `scores` holds -1.0 at index (1,), negative ...
     """
     _check_range(loss, argument, array, where, None, "negative or not finite (must be >= 0)")
 
@@ -342,6 +367,15 @@ def check_class_labels(
       labels: integer class indices.
       num_classes: the size of the class axis.
       ignore_index: a label value that is skipped, or None.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> with checks():
+      ...     check_class_labels("my_loss", jnp.array([0, -100, 2]), 3, ignore_index=-100)
+      ...     check_class_labels("my_loss", jnp.array([0, 7]), 3)
+      Traceback (most recent call last):
+      ...
+      jaxloss._src.checks.CheckError: jaxloss.checks: my_loss: `labels` holds 7 at index (1,), outside [0, 3) ...
     """
     labels, _ = _prepared(labels, None)
     if labels is None:
@@ -365,6 +399,14 @@ def check_whole_numbers(loss: str, argument: str, labels) -> None:
       loss: the public name of the loss, for the message.
       argument: the argument's name, for the message.
       labels: class indices given as floats (as Keras's ``y_true``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> with checks():
+      ...     check_whole_numbers("my_loss", "y_true", jnp.array([1.0, 1.7]))
+      Traceback (most recent call last):
+      ...
+      jaxloss._src.checks.CheckError: jaxloss.checks: my_loss: `y_true` holds 1.7... at index (1,), not a whole number ...
     """
     labels, _ = _prepared(labels, None)
     if labels is None:

@@ -125,7 +125,20 @@ def check_where(name: str, where: jax.typing.ArrayLike | None, loss_shape: tuple
 def check_class_weights(
     class_weights: jax.typing.ArrayLike | None, num_classes: int, name: str = "class_weights"
 ) -> None:
-    """Raise unless ``class_weights`` is None or a floating vector of ``num_classes`` weights."""
+    """Raise unless ``class_weights`` is None or a floating vector of ``num_classes`` weights.
+
+    Args:
+      class_weights: the weights to check, or None.
+      num_classes: the size of the class axis.
+      name: the argument's name, for the message.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> check_class_weights(jnp.ones(2), 3)
+      Traceback (most recent call last):
+      ...
+      ValueError: `class_weights` must have shape (3,), one weight per class, got class_weights.shape=(2,).
+    """
     if class_weights is None:
         return
     check_floating(name, class_weights)
@@ -160,19 +173,57 @@ def nan_where(condition: jax.Array, values: jax.Array) -> jax.Array:
 
 
 def outside_unit_interval(values: jax.Array) -> jax.Array:
-    """True where ``values`` lie outside ``[0, 1]`` or are NaN (not probabilities or binary labels)."""
+    """True where ``values`` lie outside ``[0, 1]`` or are NaN (not probabilities or binary labels).
+
+    Args:
+      values: probabilities or binary labels.
+
+    Returns:
+      A boolean array of ``values``'s shape.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> outside_unit_interval(jnp.array([0.0, 1.0, 1.5, -0.1, jnp.nan]))
+      Array([False, False,  True,  True,  True], dtype=bool)
+    """
     return ~((values >= 0) & (values <= 1))
 
 
 def invalid_scores(probs: jax.Array) -> jax.Array:
-    """True where class scores cannot be normalised into probabilities: negative, inf or NaN."""
+    """True where class scores cannot be normalised into probabilities: negative, inf or NaN.
+
+    Args:
+      probs: non-negative class scores (probabilities, or scores divided by their sum).
+
+    Returns:
+      A boolean array of ``probs``'s shape.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> invalid_scores(jnp.array([0.0, 3.0, -0.5, jnp.inf]))
+      Array([False, False,  True,  True], dtype=bool)
+    """
     return ~((probs >= 0) & (probs < jnp.inf))
 
 
 def any_along(
     condition: jax.Array, axis: int, mask: jax.Array | None = None
 ) -> jax.Array:
-    """``condition`` reduced with ``any`` over ``axis`` (elements outside ``mask`` ignored)."""
+    """``condition`` reduced with ``any`` over ``axis`` (elements outside ``mask`` ignored).
+
+    Args:
+      condition: a boolean array.
+      axis: the axis to reduce.
+      mask: optional boolean array broadcastable to ``condition``; False entries are ignored.
+
+    Returns:
+      ``condition``'s shape without ``axis``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> any_along(jnp.array([[True, False], [False, False]]), axis=-1)
+      Array([ True, False], dtype=bool)
+    """
     if mask is not None:
         condition = condition & mask
     return jnp.any(condition, axis=axis)
