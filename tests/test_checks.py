@@ -281,3 +281,26 @@ def test_fused_linear_cross_entropy_labels_and_hidden():
             weight,
             jnp.array([0, 1]),
         )
+
+
+def test_fit_inside_checks_raises_for_bad_labels_and_trains_again_after():
+    """End to end: trainer -> Keras layer -> kernel; the index is into the batch the loss saw."""
+    from flax import nnx
+
+    from jaxloss import train, zoo
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 20)).astype(np.float32)
+    y = (rng.random((8, 1)) > 0.5).astype(np.float32)
+    trainer = train.compile(
+        zoo.BinaryMLP(rngs=nnx.Rngs(0)), optimizer="sgd", loss="binary_crossentropy"
+    )
+    bad_y = y.copy()
+    bad_y[3] = 2.0
+
+    def fit_bad_labels():
+        return trainer.fit(x, bad_y, epochs=1, verbose=0, shuffle=False).history
+
+    with jaxloss.checks():
+        _raises_check("binary_cross_entropy: `labels` holds 2.0 at index (3, 0)", fit_bad_labels)
+    assert np.isfinite(trainer.fit(x, y, epochs=1, verbose=0).history["loss"][0])
