@@ -178,3 +178,12 @@ def test_mean_over_last_axis_matches_keras(name, keras_name, kwargs, rng):
         predictions, targets
     )
     np.testing.assert_allclose(got, np.asarray(want), rtol=1e-5, atol=1e-6)
+
+
+def test_absolute_error_gradient_at_zero_error_is_zero():
+    # Hypothesis find: jnp.abs's derivative at 0 is 1, against the documented 0.
+    p = jnp.array([0.0, 2.0, -3.0])
+    grad = jax.jit(jax.grad(lambda x: jnp.sum(jaxloss.absolute_error(x, p))))(p)
+    np.testing.assert_array_equal(grad, [0.0, 0.0, 0.0])
+    grad = jax.jit(jax.grad(lambda x: jnp.sum(jaxloss.absolute_error(x))))(p)
+    np.testing.assert_array_equal(grad, [0.0, 1.0, -1.0])

@@ -107,7 +107,8 @@ def absolute_error(
       Laplace, "Memoire sur la probabilite des causes par les evenements", 1774.
     """
     errors, where = _errors(predictions, targets, where, "absolute_error")
-    return validation.apply_where(jnp.abs(errors), where)
+    # sign(e) * e is |e| with the derivative sign(e), 0 at e = 0 (jnp.abs's is 1 there).
+    return validation.apply_where(jnp.sign(errors) * errors, where)
 
 
 def huber_loss(
