@@ -304,3 +304,33 @@ def test_fit_inside_checks_raises_for_bad_labels_and_trains_again_after():
     with jaxloss.checks():
         _raises_check("binary_cross_entropy: `labels` holds 2.0 at index (3, 0)", fit_bad_labels)
     assert np.isfinite(trainer.fit(x, y, epochs=1, verbose=0).history["loss"][0])
+
+
+MESH_SCRIPT = """
+import jax, jax.numpy as jnp, numpy as np, jaxloss
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+mesh = Mesh(np.array(jax.devices()), ("data",))
+put = lambda a: jax.device_put(a, NamedSharding(mesh, PartitionSpec("data")))
+loss = jax.jit(lambda x, y: jnp.mean(jaxloss.sparse_softmax_cross_entropy(x, y)))
+with jaxloss.checks():
+    print(float(loss(put(jnp.zeros((8, 3))), put(jnp.zeros(8, jnp.int32)))))
+    try:
+        loss(put(jnp.zeros((8, 3))), put(jnp.array([0, 1, 2, 0, 1, 2, 7, 0]))).block_until_ready()
+    except Exception as error:
+        print(jax.device_count(), jaxloss.raised_check_error(error), "holds 7 at index (6,)" in str(error))
+"""
+
+
+def test_a_batch_sharded_over_four_devices_raises_on_every_device_without_hanging():
+    """The callback runs on every device (partitioned), so no device waits in a collective
+    for one that stopped: the error comes back instead of a hang or an abort."""
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    out = subprocess.run(
+        [sys.executable, "-c", MESH_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert out.stdout.split() == ["1.0986123085021973", "4", "True", "True"], out.stderr[-2000:]

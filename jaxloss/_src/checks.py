@@ -24,6 +24,9 @@ How it behaves
     * Works under ``jit``, ``grad`` (the check runs in the forward pass) and
       ``vmap``: a mapped call reports the first offending element of the whole
       batch once, its index starting with the mapped axes.
+    * On a device mesh the callback is partitioned: every device raises the same
+      error (the reduced flag and index are replicated), so none is left waiting
+      in a collective for a device that stopped.
     * Off (the default) nothing is added: the compiled code is the same as without
       this module (tested: no callback in the lowered text). On, it costs the extra
       reductions; ``bench/checks_overhead.py`` measures it (README).
@@ -186,7 +189,9 @@ def _make_reporter(message: str):
 
     @jax.custom_batching.custom_vmap
     def report(found, index, value):
-        jax.debug.callback(functools.partial(_raise, message), found, index, value)
+        jax.debug.callback(
+            functools.partial(_raise, message), found, index, value, partitioned=True
+        )
         return found
 
     @report.def_vmap
