@@ -399,12 +399,7 @@ def _safe_log_term(weights, log_prob):
     return jnp.where(weights == 0, jnp.zeros((), log_prob.dtype), -weights * log_prob)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def _softmax_focal_kernel(axis, gamma_static, logits, labels, mask, alpha, gamma):
-    return _softmax_focal_fwd(axis, gamma_static, logits, labels, mask, alpha, gamma)[0]
-
-
-def _softmax_focal_fwd(axis, gamma_static, logits, labels, mask, alpha, gamma):
+def _softmax_focal_block_fwd(axis, gamma_static, logits, labels, mask, alpha, gamma):
     gamma_value = gamma_static if gamma is None else gamma
     rows = _softmax_rows(logits, mask, axis)
     _, log_prob, _, _, ratio, weight, _, at_max = _softmax_focal_parts(
@@ -424,7 +419,7 @@ def _softmax_focal_fwd(axis, gamma_static, logits, labels, mask, alpha, gamma):
     return loss, (logits, labels, mask, alpha, gamma, rows, g_max, g_below)
 
 
-def _softmax_focal_bwd(axis, gamma_static, residuals, cotangent):
+def _softmax_focal_block_bwd(axis, gamma_static, residuals, cotangent):
     logits, labels, mask, alpha, gamma, rows, g_max, g_below = residuals
     gamma_value = gamma_static if gamma is None else gamma
     prob, log_prob, complement, log_complement, ratio, weight, is_zero, at_max = (
@@ -446,6 +441,123 @@ def _softmax_focal_bwd(axis, gamma_static, residuals, cotangent):
     if gamma is not None:
         log_complement = jnp.where(is_zero, jnp.zeros((), logits.dtype), log_complement)
         d_gamma = jnp.sum(cotangent * class_weights * focal_nll * log_complement).reshape(())
+    return d_logits, d_labels, None, d_alpha, d_gamma
+
+
+# A block of rows of about this many bytes of logits is processed at a time, so that the
+# several elementwise passes of the focal loss run in cache and no intermediate array of
+# the logits' size is written (XLA would otherwise keep a few of them alive at once).
+_FOCAL_BLOCK_BYTES = 2 << 20
+
+
+def _rows_per_block(logits) -> int:
+    """Rows per block: blocks of about ``_FOCAL_BLOCK_BYTES``, as equal as possible (so
+    that few or no rows remain after the last full block)."""
+    num_rows = logits.shape[0]
+    row_bytes = max(logits.shape[-1] * logits.dtype.itemsize, 1)
+    target = max(1, _FOCAL_BLOCK_BYTES // row_bytes)
+    num_blocks = max(1, -(-num_rows // target))
+    return max(1, num_rows // num_blocks)
+
+
+def _over_row_blocks(block, row_inputs, rows_per_block, row_outputs, sums):
+    """Run ``block`` over consecutive blocks of rows of 2-D ``row_inputs``.
+
+    ``block(*input_blocks)`` returns ``(row_results, sum_results)``: arrays whose first
+    axis is the block's rows, written into ``row_outputs`` (preallocated, in place), and
+    arrays added into ``sums``. Full blocks run in a ``fori_loop`` (static trip count, so
+    reverse-mode differentiable); the remaining rows run once after it.
+    """
+    num_rows = row_inputs[0].shape[0]
+    num_blocks, remainder = divmod(num_rows, rows_per_block)
+
+    def take(array, start, size):
+        if array is None:
+            return None
+        return lax.dynamic_slice_in_dim(array, start, size, axis=0)
+
+    def step(start, size, carry):
+        outputs, totals = carry
+        results, partial = block(*(take(array, start, size) for array in row_inputs))
+        outputs = tuple(
+            lax.dynamic_update_slice_in_dim(out, res.astype(out.dtype), start, axis=0)
+            for out, res in zip(outputs, results)
+        )
+        totals = tuple(total + part for total, part in zip(totals, partial))
+        return outputs, totals
+
+    carry = (tuple(row_outputs), tuple(sums))
+    if num_blocks == 1:
+        carry = step(0, rows_per_block, carry)
+    elif num_blocks:
+        carry = lax.fori_loop(
+            0, num_blocks, lambda i, c: step(i * rows_per_block, rows_per_block, c), carry
+        )
+    if remainder:
+        carry = step(num_blocks * rows_per_block, remainder, carry)
+    return carry
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _softmax_focal_kernel(axis, gamma_static, logits, labels, mask, alpha, gamma):
+    return _softmax_focal_fwd(axis, gamma_static, logits, labels, mask, alpha, gamma)[0]
+
+
+def _softmax_focal_fwd(axis, gamma_static, logits, labels, mask, alpha, gamma):
+    """Forward pass over blocks of rows of 2-D ``logits`` (``axis`` 1); per-row residuals."""
+    num_rows, dtype = logits.shape[0], logits.dtype
+
+    def block(x, y, m):
+        loss, residuals = _softmax_focal_block_fwd(axis, gamma_static, x, y, m, alpha, gamma)
+        rows, g_max, g_below = residuals[5:]
+        return (loss, *rows, g_max, g_below), ()
+
+    column = jnp.zeros((num_rows, 1), dtype)
+    outputs, _ = _over_row_blocks(
+        block,
+        (logits, labels, mask),
+        _rows_per_block(logits),
+        (jnp.zeros((num_rows,), dtype),) + (column,) * 6,
+        (),
+    )
+    loss, rows, (g_max, g_below) = outputs[0], tuple(outputs[1:5]), outputs[5:]
+    return loss, (logits, labels, mask, alpha, gamma, rows, g_max, g_below)
+
+
+def _softmax_focal_bwd(axis, gamma_static, residuals, cotangent):
+    """Backward pass over the same blocks of rows; alpha and gamma gradients summed."""
+    logits, labels, mask, alpha, gamma, rows, g_max, g_below = residuals
+
+    def block(x, y, m, g, row_max, rest, log_sum, inv_sum, block_max, block_below):
+        block_residuals = (
+            x,
+            y,
+            m,
+            alpha,
+            gamma,
+            (row_max, rest, log_sum, inv_sum),
+            block_max,
+            block_below,
+        )
+        d_logits, d_labels, _, d_alpha, d_gamma = _softmax_focal_block_bwd(
+            axis, gamma_static, block_residuals, g
+        )
+        partial = tuple(d for d in (d_alpha, d_gamma) if d is not None)
+        return (d_logits, d_labels), partial
+
+    sums = tuple(
+        jnp.zeros(jnp.shape(value), logits.dtype) for value in (alpha, gamma) if value is not None
+    )
+    (d_logits, d_labels), totals = _over_row_blocks(
+        block,
+        (logits, labels, mask, cotangent, *rows, g_max, g_below),
+        _rows_per_block(logits),
+        (jnp.zeros_like(logits), jnp.zeros_like(labels)),
+        sums,
+    )
+    totals = list(totals)
+    d_alpha = totals.pop(0) if alpha is not None else None
+    d_gamma = totals.pop(0) if gamma is not None else None
     return d_logits, d_labels, None, d_alpha, d_gamma
 
 
@@ -506,6 +618,9 @@ def softmax_focal_loss(
     ``gamma = 0`` with ``alpha=None`` is the softmax cross-entropy. ``1 - p_c`` of the
     dominant class is computed from the other classes' sum, not as ``1 - p``, so it keeps
     its relative precision when ``p_c -> 1``; the gradient is finite for every finite input.
+    The rows are processed in blocks of about 2 MB of logits, forward and backward, so
+    the compiled temporary memory stays at a few MB whatever the batch (no intermediate
+    of the logits' size is written).
 
     Args:
       logits: floating array with the classes along ``axis``.
@@ -541,7 +656,21 @@ def softmax_focal_loss(
     labels = jnp.asarray(labels).astype(logits.dtype)
     checks.check_finite("softmax_focal_loss", "logits", logits, where=mask)
     checks.check_non_negative("softmax_focal_loss", "labels", labels, where=mask)
-    return _softmax_focal_kernel(axis, gamma_static, logits, labels, mask, alpha, gamma)
+    # The kernel works on rows: classes last, every other axis flattened.
+    batch_shape = logits.shape[:axis] + logits.shape[axis + 1 :]
+    num_classes = logits.shape[axis]
+
+    def as_rows(array):
+        if array is None:
+            return None
+        return jnp.moveaxis(array, axis, -1).reshape(-1, num_classes)
+
+    if alpha is not None and alpha.ndim:
+        alpha = alpha.reshape(1, num_classes)
+    loss = _softmax_focal_kernel(
+        1, gamma_static, as_rows(logits), as_rows(labels), as_rows(mask), alpha, gamma
+    )
+    return loss.reshape(batch_shape)
 
 
 # ---------------------------------------------------------- sparse softmax focal loss
