@@ -45,6 +45,7 @@ VALID = {
     "squared_logarithmic_error": (POSITIVE, POSITIVE, {}),
     "dice_loss": (PROBS, ONE_HOT, {}),
     "tversky_loss": (PROBS, ONE_HOT, {}),
+    "negative_cosine_similarity": (LOGITS, ONE_HOT, {}),
 }
 
 # (loss, which argument is bad, bad value placed at index (1, 2) or (1,), what the message names)
@@ -83,6 +84,7 @@ BAD = [
     ("squared_logarithmic_error", 0, jnp.inf, "`predictions` holds inf at index (1, 2)"),
     ("dice_loss", 0, jnp.nan, "`predictions` holds nan at index (1, 2)"),
     ("tversky_loss", 1, jnp.nan, "`targets` holds nan at index (1, 2)"),
+    ("negative_cosine_similarity", 0, jnp.inf, "`predictions` holds inf at index (1, 2)"),
 ]
 
 
@@ -334,3 +336,25 @@ def test_a_batch_sharded_over_four_devices_raises_on_every_device_without_hangin
         check=False,
     )
     assert out.stdout.split() == ["1.0986123085021973", "4", "True", "True"], out.stderr[-2000:]
+
+
+def test_ctc_and_circle_losses_check_their_scores():
+    ctc = jax.jit(jaxloss.ctc_loss)
+    circle = jax.jit(jaxloss.circle_loss)
+    logits, labels = jnp.zeros((2, 4, 3)), jnp.array([[1, 2], [2, 1]])
+    embeddings, classes = jnp.eye(4, 3), jnp.array([0, 0, 1, 1])
+    assert "callback" not in ctc.lower(logits, labels).as_text()
+    assert "callback" not in circle.lower(embeddings, classes).as_text()
+    with jaxloss.checks():
+        _raises_check(
+            "ctc_loss: `logits` holds nan at index (1, 2, 0)",
+            ctc,
+            logits.at[1, 2, 0].set(jnp.nan),
+            labels,
+        )
+        _raises_check(
+            "circle_loss: `embeddings` holds inf at index (3, 1)",
+            circle,
+            embeddings.at[3, 1].set(jnp.inf),
+            classes,
+        )

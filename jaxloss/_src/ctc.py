@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxloss._src import validation
+from jaxloss._src import checks, validation
 
 # Compiled once per shape: an eager call would otherwise retrace and recompile the scan.
 _ctc_forward = jax.jit(optax.ctc_loss, static_argnames=("blank_id",))
@@ -96,6 +96,7 @@ def ctc_loss(
     dtype = validation.compute_dtype(logits)
     logits = jnp.asarray(logits).astype(dtype)
     labels = jnp.asarray(labels)
+    checks.check_finite("ctc_loss", "logits", logits)
     paddings = {}
     for name, value, shape in (
         ("logit_paddings", logit_paddings, (batch, time)),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxloss._src import validation
+from jaxloss._src import checks, validation
 
 
 def _normalise(x: jax.Array, axis: int, epsilon: float) -> jax.Array:
@@ -74,6 +74,8 @@ def negative_cosine_similarity(
     dtype = validation.compute_dtype(predictions)
     predictions = validation.apply_where(jnp.asarray(predictions).astype(dtype), where)
     targets = validation.apply_where(jnp.asarray(targets).astype(dtype), where)
+    checks.check_finite("negative_cosine_similarity", "predictions", predictions)
+    checks.check_finite("negative_cosine_similarity", "targets", targets)
     axis = validation.canonical_axis(axis, predictions.ndim)
     predictions = _normalise(predictions, axis, epsilon)
     targets = _normalise(targets, axis, epsilon)
@@ -146,6 +148,7 @@ def circle_loss(
     validation.check_floating("embeddings", embeddings)
     validation.check_integer("labels", labels)
     validation.check_non_negative("gamma", gamma)
+    checks.check_finite("circle_loss", "embeddings", embeddings)
     if jnp.ndim(embeddings) != 2:
         raise ValueError(
             f"`embeddings` must have shape [batch, features], got shape {jnp.shape(embeddings)}."
