@@ -43,7 +43,11 @@ Invalid values under ``jit``
     Shapes, dtypes and hyperparameters are checked at trace time (``ValueError``).
     An integer label outside ``[0, num_classes)`` that is not ``ignore_index``, or one
     pointing at a class masked out by ``where``, cannot be checked under ``jit``: that
-    example's loss and gradient row are NaN, never a plausible finite number.
+    example's loss and gradient row are NaN, never a plausible finite number. Likewise a
+    binary label or probability outside ``[0, 1]`` gives NaN for that element, and a
+    negative or infinite score (or a negative label) in the categorical probability forms
+    gives NaN for its row. Inside ``jaxloss.checks()`` each of these raises instead, naming
+    the loss, the argument, the first offending index and the value.
 """
 
 from __future__ import annotations
