@@ -401,9 +401,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--allocators", default=None, help="e.g. glibc,mimalloc: one child process each"
     )
+    parser.add_argument(
+        "--cpus",
+        type=int,
+        default=None,
+        help="pin the run (and its children) to this many of the usable CPUs, e.g. 1: "
+        "XLA's and TensorFlow's thread pools then get one thread each",
+    )
     parser.add_argument("--json-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=None, help="write the JSON results here")
     args = parser.parse_args(argv)
+    if args.cpus is not None:
+        usable = sorted(os.sched_getaffinity(0))
+        if not 1 <= args.cpus <= len(usable):
+            parser.error(f"--cpus must be in [1, {len(usable)}], got {args.cpus}")
+        # Before JAX or TensorFlow start: both size their thread pools from the affinity.
+        os.sched_setaffinity(0, usable[: args.cpus])
     args.child_args = [
         f"--peers={args.peers}",
         f"--rounds={args.rounds}",

@@ -46,3 +46,10 @@ def test_jax_peers_train(capsys):
     table = capsys.readouterr().out
     for peer in ("flax", "jaxloss.nn", "jaxloss.nn+jax.jit"):
         assert f"| {peer} |" in table
+
+
+@pytest.mark.parametrize("cpus", ["0", "100000"])
+def test_cpus_outside_the_usable_range_is_refused(cpus, capsys):
+    with pytest.raises(SystemExit):
+        mnist_step.main(["--cpus", cpus, "--peers", "jax"])
+    assert "--cpus must be in [1," in capsys.readouterr().err
