@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, settings
 # `@settings(max_examples=...)` keep that count but inherit the rest of the profile.
 settings.register_profile(
     "ci",
-    max_examples=25,
+    max_examples=20,
     deadline=None,
     derandomize=True,
     print_blob=True,

@@ -71,9 +71,9 @@ def test_loss_and_gradient_are_finite_and_match_float64(name, data):
 def test_batch_permutation_vmap_and_example_mask(name, data):
     """Permuting the batch permutes the losses; vmap over stacked batches equals the calls;
     a mask selecting whole examples gives them the masked value (and gradient 0).
-    Hyperparameters do not change these, so only the first and last are compiled."""
+    Hyperparameters do not change these: only the last set is compiled."""
     case = CASES[name]
-    hparams = data.draw(st.sampled_from((case.hparams[0], case.hparams[-1])), label="hparams")
+    hparams = case.hparams[-1]
     args = data.draw(case.args, label="args")
     order = np.array(data.draw(st.permutations(range(BATCH)), label="order"))
     loss, _ = compiled(case.fn, **hparams)(*args)

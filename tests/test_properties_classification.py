@@ -292,7 +292,7 @@ def test_label_smoothing_is_a_change_of_labels_and_zero_is_the_identity(name, da
     zero = compiled(fn, label_smoothing=0.0, **hparams)(x, y)
     for got, want in zip(zero, plain):
         np.testing.assert_array_equal(got, want)
-    s = data.draw(st.sampled_from([0.1, 0.5]))
+    s = 0.1
     smoothed = compiled(fn, label_smoothing=s, **hparams)(x, y)
     relabelled = compiled(fn, **hparams)(x, (y * (1 - s) + s / num).astype(np.float32))
     atol = 1e-6 + (_loss_scale(x) if "softmax" in name else 0.0)
