@@ -568,6 +568,3 @@ def compiled(fn, kind: str = "value_and_grad", in_axes=None, **hparams):
         )
     raise ValueError(kind)
 
-
-def hparams_key(hparams: dict) -> tuple:
-    return tuple(sorted(hparams.items()))

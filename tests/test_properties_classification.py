@@ -49,6 +49,25 @@ def _loss_scale(x):
     return 8 * EPS32 * np.max(np.abs(np.asarray(x, np.float64)), axis=-1)
 
 
+#: Kernels that divide by a row's size (probability rows by their sum, vectors by their
+#: norm): their gradients are differences of terms ~1 / size, whose rounding is absolute.
+ROW_NORMALISED = (
+    "categorical_cross_entropy",
+    "sparse_categorical_cross_entropy",
+    "categorical_focal_cross_entropy",
+    "kl_divergence",
+    "negative_cosine_similarity",
+)
+
+
+def _grad_atol(name, first):
+    """Absolute gradient tolerance: float32 cancellation of the gradient's terms."""
+    if name not in ROW_NORMALISED:
+        return 2.5e-7  # p - y near p = 1: about two float32 ulps of 1
+    size = np.abs(np.asarray(first, np.float64)).max(-1, keepdims=True)
+    return 1e-6 * (1 + 1 / np.maximum(size, 1e-30))
+
+
 def _per_class_alpha_focal(fn):
     @functools.wraps(fn)
     def focal(x, y, **kwargs):
@@ -176,7 +195,7 @@ def test_softmax_focal_with_gamma_zero_is_weighted_cross_entropy(sparse, alpha, 
         if sparse:
             weighted, weighted_grad = compiled(sparse_ce_class_weights)(x, labels)
             assert_close(weighted, ce, rtol=1e-5, atol=1e-6 + _loss_scale(x))
-            assert_close(weighted_grad, ce_grad, rtol=1e-5, atol=1e-7)
+            assert_close(weighted_grad, ce_grad, rtol=1e-5, atol=_grad_atol("", x))
         weight = 1.0
     else:
         kernel = jaxloss.sparse_softmax_focal_loss if sparse else jaxloss.softmax_focal_loss
@@ -185,7 +204,7 @@ def test_softmax_focal_with_gamma_zero_is_weighted_cross_entropy(sparse, alpha, 
         weight = 1.0 if alpha is None else alpha
     ce, ce_grad = weight * np.asarray(ce, np.float64), weight * np.asarray(ce_grad, np.float64)
     assert_close(loss, ce, rtol=1e-5, atol=1e-6 + _loss_scale(x))
-    assert_close(grad, ce_grad, rtol=1e-5, atol=1e-7)
+    assert_close(grad, ce_grad, rtol=1e-5, atol=_grad_atol("softmax_focal_loss", x))
 
 
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
@@ -198,9 +217,7 @@ def test_categorical_focal_with_gamma_zero_is_cross_entropy(label_smoothing, p, 
     ce, ce_grad = compiled(jaxloss.categorical_cross_entropy, label_smoothing=label_smoothing)(p, y)
     assert_close(loss, ce, rtol=1e-6)
     # The gradient's terms -y_c / p_c and sum(y) / sum(p) cancel: absolute error ~ their size.
-    total = p.astype(np.float64).sum(-1, keepdims=True)
-    with np.errstate(divide="ignore"):
-        assert_close(grad, ce_grad, rtol=1e-5, atol=1e-6 * (1 + 1 / total))
+    assert_close(grad, ce_grad, rtol=1e-5, atol=_grad_atol("categorical_cross_entropy", p))
 
 
 FOCAL_AND_CE = {
@@ -248,7 +265,7 @@ def test_integer_labels_equal_one_hot_labels(name, data):
     want, want_grad = compiled(CASES[dense_name].fn, **hparams)(first, one_hot(labels))
     scale = _loss_scale(first) if "softmax" in name else 0.0
     assert_close(loss, want, rtol=1e-5, atol=1e-6 + scale)
-    assert_close(grad, want_grad, rtol=1e-5, atol=1e-7)
+    assert_close(grad, want_grad, rtol=1e-5, atol=_grad_atol(name, first))
 
 
 @given(data=st.data())
@@ -297,7 +314,10 @@ def test_label_smoothing_is_a_change_of_labels_and_zero_is_the_identity(name, da
     relabelled = compiled(fn, **hparams)(x, (y * (1 - s) + s / num).astype(np.float32))
     atol = 1e-6 + (_loss_scale(x) if "softmax" in name else 0.0)
     assert_close(smoothed[0], relabelled[0], rtol=1e-5, atol=atol)
-    assert_close(smoothed[1], relabelled[1], rtol=1e-5, atol=1e-6)
+    # The smoothed labels round differently in float32 (by ~6e-8), and focal gradients
+    # amplify that through (2y - 1) and log(epsilon) terms: 4e-6 absolute.
+    atol = np.maximum(_grad_atol(name, x), 4e-6 if "focal" in name else 0.0)
+    assert_close(smoothed[1], relabelled[1], rtol=1e-5, atol=atol)
 
 
 # -------------------------------------------------------------- where equals slicing
@@ -346,7 +366,7 @@ def test_where_over_classes_equals_slicing(name, data):
     scale = case.scale(first, second) if case.scale else 0.0
     assert_close(loss, want, rtol=1e-5, atol=1e-6 + scale)
     grad = np.asarray(grad)
-    assert_close(grad[:, KEPT], want_grad, rtol=1e-5, atol=1e-6)
+    assert_close(grad[:, KEPT], want_grad, rtol=1e-5, atol=_grad_atol(name, first[:, KEPT]))
     assert np.all(grad[:, ~KEPT] == 0)
 
 
