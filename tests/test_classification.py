@@ -458,6 +458,19 @@ def test_probability_forms_stay_finite_at_zero_and_one(fn):
     assert np.all(np.isfinite(value)) and np.all(np.isfinite(grad))
 
 
+def test_softmax_forward_alone_matches_the_differentiated_forward_at_extreme_logits():
+    # The non-differentiated forward recomputes rows whose x - m overflows (0 * inf) from halves.
+    x = np.array([[3e38, -3e38, 0.0], [3e38, -3e38, 0.0], [1.0, 2.0, 3.0]], np.float32)
+    y = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.2, 0.3, 0.5]], np.float32)
+    alone = jax.jit(jaxloss.softmax_cross_entropy)(x, y)
+    differentiated = jax.jit(
+        lambda x: jax.vjp(lambda a: jaxloss.softmax_cross_entropy(a, y), x)[0]
+    )(x)
+    np.testing.assert_array_equal(alone[:2], [0.0, np.inf])
+    np.testing.assert_allclose(alone, differentiated, rtol=1e-6)
+    np.testing.assert_allclose(alone[2], ref_softmax_ce(x[2:], y[2:])[0], rtol=1e-6)
+
+
 def test_hessian_finite_at_extreme_logits():
     x = jnp.array([[3e38, -3e38, 0.0, 1000.0]], jnp.float32)
     fn = lambda x: jaxloss.sparse_softmax_cross_entropy(x, jnp.array([1])).sum()  # noqa: E731

@@ -183,10 +183,24 @@ def _row_active(mask, axis):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
 def _softmax_cross_entropy_kernel(logits, labels, mask, axis):
-    # Not differentiated: one pass after the maximum, sharing h = (x - m) / 2 between the
-    # exponential exp(h + h) and the linear part, loss = 2 sum(y (L / 2 - h)); each term
-    # is non-negative and finite. Fewer elementwise operations than the differentiated
-    # form below, whose sum(y) the backward pass needs.
+    # Not differentiated: loss = sum(y (L - (x - m))), the fewest elementwise operations.
+    # Its only failure is a row spanning more than float32's range, where x - m overflows
+    # to -inf (and 0 * inf is NaN): such rows, found after the fact, are recomputed from
+    # halves (x - m) / 2, which cannot overflow; the recomputation runs only if one exists
+    # (under jax.vmap the condition is batched and both run).
+    row_max, log_sum_exp = _row_max_and_log_sum_exp(logits, mask, axis)
+    loss = jnp.sum(labels * (log_sum_exp - (logits - row_max)), axis=axis)
+    return lax.cond(
+        jnp.all(jnp.isfinite(loss)),
+        lambda: loss,
+        lambda: jnp.where(
+            jnp.isfinite(loss), loss, _softmax_cross_entropy_from_halves(logits, labels, mask, axis)
+        ),
+    )
+
+
+def _softmax_cross_entropy_from_halves(logits, labels, mask, axis):
+    """The loss as 2 sum(y (L / 2 - h)) with h = (x - m) / 2: finite whenever it fits float32."""
     row_max = _row_max(logits, mask, axis)
     half_gap = _half_gap(_masked(logits, mask), row_max)
     sum_exp = jnp.sum(jnp.exp(half_gap + half_gap), axis=axis, keepdims=True)
