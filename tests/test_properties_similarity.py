@@ -41,12 +41,15 @@ def test_kl_divergence_is_zero_for_equal_and_non_negative_for_distributions(p, q
 
 
 @given(t=arrays(MASK_SHAPE, values(0.0, 1.0)), p=arrays(MASK_SHAPE, floats(0, 1)))
-def test_dice_of_a_perfect_mask_is_zero_and_dice_is_symmetric_and_bounded(t, p):
+def test_dice_and_tversky_of_a_perfect_mask_are_zero_and_dice_is_symmetric_and_bounded(t, p):
     dice = compiled(CASES["dice_loss"].fn)
     perfect = np.asarray(dice(t, t)[0], np.float64)
     count = t.sum(-1)
     # 1 - 2n / (2n + eps) = eps / (2n + eps); an empty target against itself gives 1.
     assert_close(perfect, np.where(count > 0, 1e-7 / (2 * count + 1e-7), 1.0), atol=1e-7)
+    # Tversky, any weights: no missed and no extra mass, 1 - n / (n + eps).
+    tversky, _ = compiled(CASES["tversky_loss"].fn, alpha=0.7, beta=0.3)(t, t)
+    assert_close(tversky, np.where(count > 0, 1e-7 / (count + 1e-7), 1.0), atol=1e-7)
     loss = np.asarray(dice(p, t)[0])
     np.testing.assert_array_equal(dice(t, p)[0], loss)
     assert np.all((loss >= -1e-6) & (loss <= 1 + 1e-6))
