@@ -52,7 +52,8 @@ LOGIT = st.one_of(
 ANY = st.one_of(floats(-20, 20), floats(-3e38, 3e38), values(0.0, 3e38, -3e38))
 #: Regression inputs: the kernels form the error ``e = p - t`` (and ``2e``, the squared
 #: error's gradient) in float32, as Keras and optax do; beyond +-4e37 these can overflow to
-#: inf, and a masked element's gradient becomes 0 * inf = NaN. Up to 4e37, e**2 still
+#: inf, so the gradient of an unmasked element is inf (masked elements' errors are zeroed
+#: first: tests/test_regression.py covers that case). Up to 4e37, e**2 still
 #: overflows (from 1.8e19), so the loss's documented inf is covered.
 ERROR = st.one_of(floats(-20, 20), floats(-4e37, 4e37), values(0.0, 4e37, -4e37, 1e19))
 #: Probabilities, with exactly 0 and 1 and tiny values.

@@ -120,6 +120,18 @@ def test_where_masks_elements_and_their_gradients(name, rng):
 
 
 @pytest.mark.parametrize("name", LOSSES)
+def test_masked_overflowing_error_has_zero_gradient_not_nan(name):
+    # p - t = 6e38 overflows to inf; masked, it must not leak 0 * inf = NaN into the gradient.
+    predictions = jnp.array([3e38, 1.0], jnp.float32)
+    targets = jnp.array([-3e38, 0.5], jnp.float32)
+    where = jnp.array([False, True])
+    loss_fn = lambda p: jnp.sum(_call(name, p, targets, where=where))
+    loss, grad = jax.jit(jax.value_and_grad(loss_fn))(predictions)
+    assert np.isfinite(loss)
+    assert grad[0] == 0.0 and np.isfinite(grad[1])
+
+
+@pytest.mark.parametrize("name", LOSSES)
 def test_vmap_equals_batched_call(name, rng):
     predictions = jnp.asarray(rng.normal(size=(6, 5)), jnp.float32)
     targets = jnp.asarray(rng.normal(size=(6, 5)), jnp.float32)

@@ -42,9 +42,12 @@ def _errors(
     predictions = jnp.asarray(predictions).astype(dtype)
     checks.check_finite(loss, "predictions", predictions, where=where)
     checks.check_finite(loss, "targets", targets, where=where)
-    if targets is None:
-        return predictions, where
-    return predictions - jnp.asarray(targets).astype(dtype), where
+    errors = predictions if targets is None else predictions - jnp.asarray(targets).astype(dtype)
+    if where is not None:
+        # Zero the masked errors before the loss: an overflowing masked error (|e| > 3.4e38)
+        # would otherwise give the masked element a 0 * inf = NaN gradient.
+        errors = jnp.where(where, errors, jnp.zeros((), errors.dtype))
+    return errors, where
 
 
 def squared_error(
