@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from bench import cases as cases_lib
 from bench.timing import Entry, timed

@@ -8,7 +8,7 @@ Forward+backward is ``torch.autograd.grad`` of the mean loss with respect to the
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from bench import cases as cases_lib
 from bench.timing import Entry

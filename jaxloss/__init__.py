@@ -19,29 +19,27 @@ from jaxloss._src.classification import (
     sparse_categorical_cross_entropy as sparse_categorical_cross_entropy,
 )
 from jaxloss._src.classification import sparse_softmax_cross_entropy as sparse_softmax_cross_entropy
+from jaxloss._src.ctc import ctc_loss as ctc_loss
+from jaxloss._src.divergence import kl_divergence as kl_divergence
+from jaxloss._src.divergence import poisson_loss as poisson_loss
+from jaxloss._src.focal import binary_focal_cross_entropy as binary_focal_cross_entropy
+from jaxloss._src.focal import categorical_focal_cross_entropy as categorical_focal_cross_entropy
+from jaxloss._src.focal import sigmoid_focal_loss as sigmoid_focal_loss
+from jaxloss._src.focal import softmax_focal_loss as softmax_focal_loss
+from jaxloss._src.focal import sparse_softmax_focal_loss as sparse_softmax_focal_loss
 from jaxloss._src.fused import fused_linear_cross_entropy as fused_linear_cross_entropy
 from jaxloss._src.fused import (
     fused_linear_cross_entropy_sharded as fused_linear_cross_entropy_sharded,
 )
-from jaxloss._src.regression import absolute_error as absolute_error
-from jaxloss._src.regression import huber_loss as huber_loss
-from jaxloss._src.regression import log_cosh as log_cosh
-from jaxloss._src.regression import squared_error as squared_error
-
-from jaxloss._src.focal import sigmoid_focal_loss as sigmoid_focal_loss
-from jaxloss._src.focal import softmax_focal_loss as softmax_focal_loss
-from jaxloss._src.focal import sparse_softmax_focal_loss as sparse_softmax_focal_loss
-from jaxloss._src.focal import binary_focal_cross_entropy as binary_focal_cross_entropy
-from jaxloss._src.focal import categorical_focal_cross_entropy as categorical_focal_cross_entropy
-
-from jaxloss._src.ctc import ctc_loss as ctc_loss
-from jaxloss._src.divergence import kl_divergence as kl_divergence
-from jaxloss._src.divergence import poisson_loss as poisson_loss
 from jaxloss._src.hinge import categorical_hinge_loss as categorical_hinge_loss
 from jaxloss._src.hinge import hinge_loss as hinge_loss
 from jaxloss._src.hinge import squared_hinge_loss as squared_hinge_loss
 from jaxloss._src.metric_learning import circle_loss as circle_loss
 from jaxloss._src.metric_learning import negative_cosine_similarity as negative_cosine_similarity
+from jaxloss._src.regression import absolute_error as absolute_error
+from jaxloss._src.regression import huber_loss as huber_loss
+from jaxloss._src.regression import log_cosh as log_cosh
+from jaxloss._src.regression import squared_error as squared_error
 from jaxloss._src.relative_error import absolute_percentage_error as absolute_percentage_error
 from jaxloss._src.relative_error import squared_logarithmic_error as squared_logarithmic_error
 from jaxloss._src.robust import generalized_cross_entropy as generalized_cross_entropy
