@@ -53,6 +53,20 @@ def flat_state(model):
     }
 
 
+class AtStep(Callback):
+    """Calls ``action(self)`` before the given step of the given epoch (here and in the child)."""
+
+    def __init__(self, epoch, step, action):
+        self.at, self.epoch, self.action = (epoch, step), None, action
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if (self.epoch, batch) == self.at:
+            self.action(self)
+
+
 # A child process: trains Net for 3 epochs on 100 samples (7 steps per epoch, the last
 # ragged) on a mesh of 2 CPU devices, maybe killed, and writes its final state and history.
 CHILD_SOURCE = """
@@ -62,26 +76,18 @@ import numpy as np
 
 mode, directory, out, tests = sys.argv[1:5]
 sys.path.insert(0, tests)
-from test_train_checkpoint import Net, data, flat_state  # noqa: E402
+from test_train_checkpoint import AtStep, Net, data, flat_state  # noqa: E402
 from jaxloss.train import Callback, compile  # noqa: E402
 
 
-class KillAt(Callback):
-    # SIGKILL (no cleanup, no flush) before the given step of the given epoch.
-    def __init__(self, epoch, step):
-        self.at, self.epoch = (epoch, step), None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if (self.epoch, batch) == self.at:
-            os.kill(os.getpid(), signal.SIGKILL)
+def sigkill(callback):
+    # No cleanup, no flush: as a crash or an out-of-memory kill.
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 callbacks = []
 if mode == "kill-mid-epoch":
-    callbacks = [KillAt(epoch=2, step=3)]
+    callbacks = [AtStep(epoch=2, step=3, action=sigkill)]
 elif mode == "kill-while-saving":
     # Die after the checkpoint of epoch 2 is written but before orbax renames it into place.
     from orbax.checkpoint._src.path import atomicity
@@ -273,20 +279,12 @@ def test_restore_model_for_inference_and_trainer_restore_by_epoch(four_epochs):
         trainer.restore(directory, epoch=5)
 
 
-class _StopAt(Callback):
-    def __init__(self, epoch, step):
-        self.at, self.epoch = (epoch, step), None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if (self.epoch, batch) == self.at:
-            self.model.stop_training = True
+def _stop_training(callback):
+    callback.model.stop_training = True
 
 
 def test_an_epoch_stopped_early_is_not_saved(tmp_path):
-    _fit(_trainer(), tmp_path, epochs=3, callbacks=[_StopAt(epoch=1, step=2)])
+    _fit(_trainer(), tmp_path, epochs=3, callbacks=[AtStep(epoch=1, step=2, action=_stop_training)])
     assert checkpoint.saved_epochs(tmp_path) == [1]
 
 
