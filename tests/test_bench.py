@@ -157,3 +157,19 @@ def test_min_bytes_reads_inputs_and_writes_the_gradient(case):
     labels = 4 * case.shape[0] if case.family == "sparse_softmax_cross_entropy" else 4 * elements
     assert case.min_bytes("forward") == 4 * elements + labels
     assert case.min_bytes("forward_backward") == 8 * elements + labels
+
+
+def test_precise_cost_quick_run_is_well_formed(tmp_path):
+    from bench import precise_cost
+
+    precise_cost.main(["--quick", "--out", str(tmp_path)])
+    record = json.loads(next(tmp_path.glob("*-quick.json")).read_text())
+    assert len(record["rows"]) == 2 * 2 * len(precise_cost.QUICK_SHAPES)
+    for row in record["rows"]:
+        assert row["mode"] in ("forward", "forward+backward")
+        assert min(row["default_ms"], row["precise_ms"], row["optax_ms"]) > 0
+        # The same loss from all three (random logits: no loss near the default's floor).
+        np.testing.assert_allclose(row["precise_loss"], row["default_loss"], rtol=1e-5)
+        np.testing.assert_allclose(row["precise_loss"], row["optax_loss"], rtol=1e-5)
+    table = next(tmp_path.glob("*-quick.md")).read_text()
+    assert table.count("\n| ") == len(record["rows"]) + 1

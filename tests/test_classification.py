@@ -79,7 +79,7 @@ def numerical_grad(fn, x, step=1e-6):
 
 def loss_and_grad(fn, *args, argnums=0, **kwargs):
     """Loss and gradient of sum(loss) through jax.jit."""
-    total = lambda *a: jnp.sum(fn(*a, **kwargs))  # noqa: E731
+    total = lambda *a: jnp.sum(fn(*a, **kwargs))
     value = jax.jit(functools.partial(fn, **kwargs))(*args)
     grad = jax.jit(jax.grad(total, argnums=argnums))(*args)
     return np.asarray(value), grad
@@ -336,7 +336,7 @@ def test_hessian_of_sparse_softmax_cross_entropy(logits, labels):
 def test_hessian_of_sigmoid_binary_cross_entropy(rng):
     x = rng.normal(size=(5,)).astype(np.float32) * 3
     y = rng.uniform(size=(5,)).astype(np.float32)
-    fn = lambda x: jaxloss.sigmoid_binary_cross_entropy(x, y, pos_weight=2.0).sum()  # noqa: E731
+    fn = lambda x: jaxloss.sigmoid_binary_cross_entropy(x, y, pos_weight=2.0).sum()
     hessian = jax.jit(jax.jacrev(jax.grad(fn)))(x)
     sig = 1 / (1 + np.exp(-x.astype(np.float64)))
     expected = np.diag(sig * (1 - sig) * (2.0 * y + 1 - y))
@@ -348,10 +348,10 @@ def test_grad_of_grad_of_soft_dense_loss(form, logits, labels, soft_labels):
     # d/dx of a weighted gradient: contracts the Hessian with v.
     v = np.linspace(-1, 1, 7).astype(np.float32)
     if form == "softmax":
-        fn = lambda x: jaxloss.softmax_cross_entropy(x, soft_labels).sum()  # noqa: E731
+        fn = lambda x: jaxloss.softmax_cross_entropy(x, soft_labels).sum()
         scale = soft_labels.astype(np.float64).sum(-1, keepdims=True)
     else:
-        fn = lambda x: jaxloss.sparse_softmax_cross_entropy(x, labels).sum()  # noqa: E731
+        fn = lambda x: jaxloss.sparse_softmax_cross_entropy(x, labels).sum()
         scale = 1.0
     value = jax.jit(jax.grad(lambda x: jnp.sum(jax.grad(fn)(x) * v[None])))(logits)
     p = np.exp(ref_log_softmax(logits))
@@ -360,7 +360,7 @@ def test_grad_of_grad_of_soft_dense_loss(form, logits, labels, soft_labels):
 
 
 def test_forward_mode_on_the_loss_raises_type_error(logits, labels):
-    fn = lambda x: jaxloss.sparse_softmax_cross_entropy(x, labels).sum()  # noqa: E731
+    fn = lambda x: jaxloss.sparse_softmax_cross_entropy(x, labels).sum()
     with pytest.raises(TypeError, match="forward-mode"):
         jax.jvp(fn, (logits,), (logits,))
     with pytest.raises(TypeError, match="forward-mode"):
@@ -368,7 +368,7 @@ def test_forward_mode_on_the_loss_raises_type_error(logits, labels):
 
 
 def test_forward_over_reverse_hessian_equals_reverse_over_reverse(logits, soft_labels):
-    fn = lambda x: jaxloss.softmax_cross_entropy(x, soft_labels).sum()  # noqa: E731
+    fn = lambda x: jaxloss.softmax_cross_entropy(x, soft_labels).sum()
     forward_over_reverse = jax.jit(jax.hessian(fn))(logits)
     reverse_over_reverse = jax.jit(jax.jacrev(jax.grad(fn)))(logits)
     np.testing.assert_allclose(forward_over_reverse, reverse_over_reverse, rtol=1e-6, atol=1e-7)
@@ -473,8 +473,178 @@ def test_softmax_forward_alone_matches_the_differentiated_forward_at_extreme_log
 
 def test_hessian_finite_at_extreme_logits():
     x = jnp.array([[3e38, -3e38, 0.0, 1000.0]], jnp.float32)
-    fn = lambda x: jaxloss.sparse_softmax_cross_entropy(x, jnp.array([1])).sum()  # noqa: E731
+    fn = lambda x: jaxloss.sparse_softmax_cross_entropy(x, jnp.array([1])).sum()
     assert np.all(np.isfinite(jax.jit(jax.jacrev(jax.grad(fn)))(x)))
+
+
+# ------------------------------------------------ precise=True: no absolute accuracy floor
+
+# Below float32's smallest normal number (1.2e-38) relative accuracy ends for any method.
+SUBNORMAL = 2e-38
+MODERATE = st.floats(-120.0, 120.0, allow_nan=False, width=32)
+
+
+@functools.cache
+def _jitted_precise(form, smoothing):
+    if form == "sparse":
+        fn = lambda x, y: jaxloss.sparse_softmax_cross_entropy(
+            x, y, label_smoothing=smoothing, precise=True
+        )
+    else:
+        fn = lambda x, y: jaxloss.softmax_cross_entropy(
+            x, y, label_smoothing=smoothing, precise=True
+        )
+    return jax.jit(jax.value_and_grad(lambda x, y: fn(x, y).sum()))
+
+
+def ref_log_softmax_log1p(logits):
+    """float64 log-softmax whose log-sum is log1p(sum over the non-maximal terms + ties).
+
+    ``ref_log_softmax`` itself has float64's 1e-16 absolute floor, too coarse to judge a
+    float32 loss of 1e-12 to 1e-5 relative.
+    """
+    gap = np.asarray(logits, np.float64)
+    gap = gap - np.max(gap, axis=-1, keepdims=True)
+    at_max = gap == 0
+    below = np.sum(np.where(at_max, 0.0, np.exp(gap)), axis=-1, keepdims=True)
+    excess = np.sum(at_max, axis=-1, keepdims=True) - 1 + below
+    return gap - np.log1p(excess)
+
+
+def _check_precise_row(form, row, label, smoothing):
+    x = np.array([row], np.float32)
+    one_hot = ref_one_hot([label], x.shape[1])
+    y = ref_smooth(one_hot, smoothing)
+    labels = np.array([label]) if form == "sparse" else one_hot.astype(np.float32)
+    value, grad = _jitted_precise(form, smoothing)(x, labels)
+    assert np.all(np.isfinite(grad))
+    log_probs = ref_log_softmax_log1p(x)
+    with np.errstate(invalid="ignore"):  # 0 * -inf where a probability underflows in float64
+        expected = -np.sum(np.where(y > 0, y * log_probs, 0.0))
+    _check_against_reference(float(value), float(expected), atol=SUBNORMAL)
+    # p - y; at the label without smoothing p - 1 = expm1(log p): no cancellation as p -> 1.
+    expected_grad = np.exp(log_probs) - y
+    if smoothing == 0.0:
+        expected_grad[0, label] = np.expm1(log_probs[0, label])
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-5, atol=SUBNORMAL)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(["sparse", "dense"]),
+    st.lists(EXTREME, min_size=4, max_size=4),
+    st.integers(0, 3),
+    st.sampled_from([0.0, 0.1]),
+)
+def test_precise_extreme_logits_are_relatively_accurate(form, row, label, smoothing):
+    _check_precise_row(form, row, label, smoothing)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["sparse", "dense"]), st.lists(MODERATE, min_size=5, max_size=5))
+def test_precise_tiny_losses_of_the_dominant_class_are_relatively_accurate(form, row):
+    # The label at the row's maximum: losses from ~1e-52 (0 in float32) up to log(5).
+    _check_precise_row(form, row, int(np.argmax(np.float32(row))), 0.0)
+
+
+@pytest.mark.parametrize("form", ["sparse", "dense"])
+def test_precise_removes_the_floor_that_the_default_has(form):
+    x = np.array([[20.0, 0.0, 0.0, 0.0], [6.0, 0.0, 0.0, 0.0], [17.3, 1.0, -2.0, 3.0]], np.float32)
+    labels = np.zeros(3, np.int32)
+    y = ref_one_hot(labels, 4)
+    dense_labels = y.astype(np.float32)
+    fn = jaxloss.sparse_softmax_cross_entropy if form == "sparse" else jaxloss.softmax_cross_entropy
+    args = (x, labels) if form == "sparse" else (x, dense_labels)
+    expected = ref_softmax_ce(x, y)  # 6.2e-9, 7.4e-3, 7.0e-7
+    expected_grad = np.exp(ref_log_softmax(x)) - y
+    value, grad = loss_and_grad(fn, *args, precise=True)
+    np.testing.assert_allclose(value, expected, rtol=1e-6)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-6, atol=SUBNORMAL)
+    # The default keeps float32's ~1e-7 absolute resolution of log(sum(exp(x - m))) near 0.
+    value, grad = loss_and_grad(fn, *args)
+    np.testing.assert_allclose(value, expected, atol=2.4e-7)
+    assert float(value[0]) == 0.0  # exact value 6.2e-9: below the floor
+    np.testing.assert_allclose(grad, expected_grad, atol=2.4e-7)
+
+
+SPARSE_PRECISE_VARIANTS = [
+    {},
+    {"label_smoothing": 0.2},
+    {"ignore_index": 1},
+    {"class_weights": np.array([0.5, 2.0, 1.0, 3.0, 1.5], np.float32)},
+    {"where": np.array([True, True, False, True, True])},
+    {"where": np.array([True, True, False, True, True]), "label_smoothing": 0.1, "ignore_index": 1},
+]
+
+
+@pytest.mark.parametrize("kwargs", SPARSE_PRECISE_VARIANTS)
+def test_precise_sparse_agrees_with_default_on_ordinary_inputs(kwargs, rng):
+    x = np.asarray(rng.normal(size=(16, 5)) * 3, np.float32)
+    x[0] = [4.0, 4.0, 0.0, 4.0, -1.0]  # a three-way tie at the maximum
+    x[1] = 0.0  # all tied
+    labels = rng.choice([0, 1, 3, 4], size=16)
+    labels[:2] = [3, 1]
+    default = loss_and_grad(jaxloss.sparse_softmax_cross_entropy, x, labels, **kwargs)
+    precise = loss_and_grad(jaxloss.sparse_softmax_cross_entropy, x, labels, precise=True, **kwargs)
+    for got, want in zip(precise, default, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=2.4e-7)
+    if not kwargs:  # ties at the maximum count once each: log(3 + e^-4 + e^-5) and log(5)
+        expected_ties = [np.log(3.0 + np.exp(-4.0) + np.exp(-5.0)), np.log(5.0)]
+        np.testing.assert_allclose(precise[0][:2], expected_ties, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"label_smoothing": 0.2}, {"where": np.array([True, False, True, True, True])}])
+def test_precise_dense_agrees_with_default_on_ordinary_inputs(kwargs, rng):
+    x = np.asarray(rng.normal(size=(16, 5)) * 3, np.float32)
+    x[0] = [4.0, 4.0, 0.0, 4.0, -1.0]
+    y = np.asarray(rng.dirichlet(np.ones(5), size=16), np.float32)
+    default = loss_and_grad(jaxloss.softmax_cross_entropy, x, y, **kwargs)
+    precise = loss_and_grad(jaxloss.softmax_cross_entropy, x, y, precise=True, **kwargs)
+    for got, want in zip(precise, default, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=2.4e-7)
+
+
+def test_precise_masked_rows_ignored_rows_and_bad_labels():
+    x = np.array([[1e30, 0.0, 2.0], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [5.0, 0.0, 0.0]], np.float32)
+    mask = np.array([[False] * 3, [True] * 3, [True] * 3, [True] * 3])
+    labels = np.array([0, -100, 7, 0])
+    value, grad = loss_and_grad(
+        jaxloss.sparse_softmax_cross_entropy, x, labels, where=mask, ignore_index=-100, precise=True
+    )
+    # Fully masked and ignored rows: 0; an out-of-range label: NaN, never a finite number.
+    np.testing.assert_array_equal(value[:2], [0.0, 0.0])
+    assert np.isnan(value[2]) and np.all(np.isnan(grad[2]))
+    np.testing.assert_array_equal(grad[:2], 0.0)
+    np.testing.assert_allclose(value[3], ref_softmax_ce(x[3:], ref_one_hot([0], 3))[0], rtol=1e-6)
+    fast = loss_and_grad(jaxloss.sparse_softmax_cross_entropy, x[1:], np.array([-1, 3, 0]), precise=True)
+    assert np.all(np.isnan(fast[0][:2])) and np.all(np.isnan(fast[1][:2]))
+
+
+@pytest.mark.parametrize("form", ["sparse", "dense"])
+def test_precise_vmap_and_second_derivatives(form, rng):
+    x = jnp.asarray(rng.normal(size=(6, 4)) * 4, jnp.float32)
+    labels = jnp.asarray(rng.integers(0, 4, size=6))
+    if form == "sparse":
+        fn = lambda x, y: jaxloss.sparse_softmax_cross_entropy(x, y, precise=True)
+    else:
+        labels = jax.nn.one_hot(labels, 4)
+        fn = lambda x, y: jaxloss.softmax_cross_entropy(x, y, precise=True)
+    mapped = jax.jit(jax.vmap(lambda x, y: fn(x[None], y[None])[0]))(x, labels)
+    np.testing.assert_allclose(mapped, fn(x, labels), rtol=1e-6)
+    total = lambda x: fn(x, labels).sum()
+    hessian = jax.jit(jax.jacrev(jax.grad(total)))(x)
+    p = np.exp(ref_log_softmax(np.asarray(x)))
+    for i in range(6):  # each row's Hessian is diag(p) - p p^T
+        expected = np.diag(p[i]) - np.outer(p[i], p[i])
+        np.testing.assert_allclose(hessian[i, :, i, :], expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("value", [1, "yes", None, np.array(True)])
+def test_precise_must_be_a_bool(value):
+    with pytest.raises(ValueError, match="precise must be True or False"):
+        jaxloss.sparse_softmax_cross_entropy(jnp.zeros((2, 3)), jnp.zeros(2, jnp.int32), precise=value)
+    with pytest.raises(ValueError, match="precise must be True or False"):
+        jaxloss.softmax_cross_entropy(jnp.zeros((2, 3)), jnp.zeros((2, 3)), precise=value)
 
 
 # ------------------------------------------------------------------------------ dtypes

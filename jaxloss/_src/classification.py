@@ -24,9 +24,15 @@ Numerical stability (float32, every finite input, logits up to +-3.4e38)
     A loss whose exact value exceeds float32's largest number (e.g. the true class
     6e38 below the row's maximum) is ``inf``, as is the matching label gradient.
     Accuracy against a float64 reference: 1e-5 relative, with an absolute floor of
-    about 1e-7 for the softmax forms (float32's resolution of ``log(sum(exp(x - m)))``
-    near 0): a confident correct prediction whose exact loss is below ~1e-7 can come
-    out as 0, as in optax and PyTorch. The sigmoid form has no such floor.
+    about 1e-7 for the softmax forms by default (float32's resolution of
+    ``log(sum(exp(x - m)))`` near 0): a confident correct prediction whose exact loss is
+    below ~1e-7 can come out as 0, as in optax and PyTorch. ``precise=True`` removes the
+    floor: ``log(sum(exp(x - m)))`` becomes ``log1p`` of a sum that never holds the
+    dominant ``1`` (the sparse form leaves the label's class out, the dense form counts
+    the classes tied at the max apart), and ``p - 1`` at the dominant class becomes
+    ``expm1(log p)``; loss and gradient are then 1e-5 relative to float64 wherever the
+    exact value is a normal float32 number. It costs extra work per logit on XLA:CPU
+    (``bench/precise_cost.py``; figures in the README). The sigmoid form has no floor.
 
 Speed
     Under ``jit``, with the forward and backward passes compiled together, XLA computes
@@ -76,6 +82,11 @@ __all__ = [
 
 def _check_label_smoothing(label_smoothing) -> None:
     validation.check_in_interval("label_smoothing", label_smoothing, 0.0, 1.0)
+
+
+def _check_precise(precise) -> None:
+    if not isinstance(precise, (bool, np.bool_)):
+        raise ValueError(f"precise must be True or False (a Python bool), got {precise!r}.")
 
 
 def _check_epsilon(epsilon) -> None:
@@ -143,6 +154,37 @@ def _row_max_and_log_sum_exp(logits, mask, axis):
     return row_max, _log_of_sum(sum_exp, mask)
 
 
+def _row_max_and_precise_log_sum_exp(logits, mask, axis):
+    """As :func:`_row_max_and_log_sum_exp`, with ``L`` accurate to float32's relative
+    precision even when it is tiny (one class dominating the row).
+
+    ``L = log1p((n - 1) + r)``: ``n`` counts the classes at the maximum and ``r`` sums
+    ``exp(x - m)`` over the classes below it, so the ``1`` that would swamp ``r`` in
+    ``sum(exp(x - m))`` never enters a float32 sum. ``sign(x - m)`` (0 at the max, -1
+    below, also for masked classes at ``-inf``) picks the classes: XLA:CPU vectorises it in
+    a row reduction, where a ``where``/``select`` made the reduction 2-4x slower.
+    """
+    # Here m keeps its gradient: the classes at the max are left out of the sum (their
+    # exp(x - m) = 1 is counted instead), so the max's own derivative must come through m.
+    row_max = jnp.max(_masked(logits, mask), axis=axis, keepdims=True)
+    if mask is not None:
+        row_max = jnp.where(jnp.isneginf(row_max), jnp.zeros((), row_max.dtype), row_max)
+    gap = _masked(logits, mask) - row_max
+    below_max = jnp.sign(gap)
+    count = jnp.sum(1 + below_max, axis=axis, keepdims=True)
+    rest = jnp.sum(-below_max * jnp.exp(gap), axis=axis, keepdims=True)
+    log_sum_exp = jnp.log1p((count - 1) + rest)
+    if mask is not None:
+        log_sum_exp = jnp.where(count > 0, log_sum_exp, jnp.zeros((), log_sum_exp.dtype))
+    return row_max, log_sum_exp
+
+
+def _row_statistics(logits, mask, axis, precise):
+    if precise:
+        return _row_max_and_precise_log_sum_exp(logits, mask, axis)
+    return _row_max_and_log_sum_exp(logits, mask, axis)
+
+
 def _row_max(logits, mask, axis):
     """``m = max(logits)`` over the unmasked classes (keepdims), 0 for a fully masked row."""
     row_max = jnp.max(_masked(logits, mask), axis=axis, keepdims=True)
@@ -181,14 +223,14 @@ def _row_active(mask, axis):
 # ------------------------------------------------------- dense softmax cross-entropy
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
-def _softmax_cross_entropy_kernel(logits, labels, mask, axis):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def _softmax_cross_entropy_kernel(logits, labels, mask, axis, precise):
     # Not differentiated: loss = sum(y (L - (x - m))), the fewest elementwise operations.
     # Its only failure is a row spanning more than float32's range, where x - m overflows
     # to -inf (and 0 * inf is NaN): such rows, found after the fact, are recomputed from
     # halves (x - m) / 2, which cannot overflow; the recomputation runs only if one exists
     # (under jax.vmap the condition is batched and both run).
-    row_max, log_sum_exp = _row_max_and_log_sum_exp(logits, mask, axis)
+    row_max, log_sum_exp = _row_statistics(logits, mask, axis, precise)
     loss = jnp.sum(labels * (log_sum_exp - (logits - row_max)), axis=axis)
     return lax.cond(
         jnp.all(jnp.isfinite(loss)),
@@ -211,8 +253,8 @@ def _softmax_cross_entropy_from_halves(logits, labels, mask, axis):
     return half_loss + half_loss
 
 
-def _softmax_cross_entropy_fwd(logits, labels, mask, axis):
-    row_max, log_sum_exp = _row_max_and_log_sum_exp(logits, mask, axis)
+def _softmax_cross_entropy_fwd(logits, labels, mask, axis, precise):
+    row_max, log_sum_exp = _row_statistics(logits, mask, axis, precise)
     # loss = sum_c y_c (lse - x_c) = sum(y) * log_sum_exp - 2 * sum(y * (x - m) / 2),
     # two non-negative parts; masked labels are already 0.
     label_sum = jnp.sum(labels, axis=axis, keepdims=True)
@@ -222,11 +264,20 @@ def _softmax_cross_entropy_fwd(logits, labels, mask, axis):
     return jnp.squeeze(loss, axis), residuals
 
 
-def _softmax_cross_entropy_bwd(axis, residuals, cotangent):
+def _softmax_cross_entropy_bwd(axis, precise, residuals, cotangent):
     logits, labels, mask, row_max, log_sum_exp, label_sum = residuals
     cotangent = jnp.expand_dims(cotangent, axis)
     probs = _softmax(logits, mask, row_max, log_sum_exp)
-    logits_grad = cotangent * (probs * label_sum - labels)
+    logits_grad = probs * label_sum - labels
+    if precise:
+        # At the max p = 1 / (1 + e) with e = expm1(L) the precise excess, so
+        # p sum(y) - y = ((sum(y) - y) - y e) p: no 1 - 1 cancellation as p -> 1.
+        at_max = _masked(logits, mask) == row_max
+        excess_form = ((label_sum - labels) - labels * jnp.expm1(log_sum_exp)) * jnp.exp(
+            -log_sum_exp
+        )
+        logits_grad = jnp.where(at_max, excess_form, logits_grad)
+    logits_grad = cotangent * logits_grad
     half_gap = _half_gap(logits, row_max)
     labels_grad = cotangent * (log_sum_exp - half_gap - half_gap)
     return logits_grad, labels_grad, None
@@ -238,9 +289,13 @@ _softmax_cross_entropy_kernel.defvjp(_softmax_cross_entropy_fwd, _softmax_cross_
 # ------------------------------------------------------ sparse softmax cross-entropy
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5))
-def _sparse_softmax_cross_entropy_kernel(logits, labels, mask, axis, ignore_index, smoothed):
-    return _sparse_softmax_cross_entropy_fwd(logits, labels, mask, axis, ignore_index, smoothed)[0]
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5, 6))
+def _sparse_softmax_cross_entropy_kernel(
+    logits, labels, mask, axis, ignore_index, smoothed, precise
+):
+    return _sparse_softmax_cross_entropy_fwd(
+        logits, labels, mask, axis, ignore_index, smoothed, precise
+    )[0]
 
 
 def _label_status(labels, mask, num_classes, axis, ignore_index, logits_shape):
@@ -267,9 +322,36 @@ def _row_factor(active, valid, dtype):
     return jnp.where(active, one, jnp.zeros((), dtype))
 
 
-def _sparse_softmax_cross_entropy_fwd(logits, labels, mask, axis, ignore_index, smoothed):
+def _log_sum_exp_around_label(logits, mask, axis, row_max, labels, label_gap):
+    """``L = log1p(expm1(x_y - m) + sum_{c != y} exp(x_c - m))``: exact as ``p_y -> 1``.
+
+    When the label holds the maximum, ``expm1(0) = 0`` and ``L = log1p(rest)`` keeps
+    float32's relative accuracy however small ``rest`` is; otherwise ``L >= log 2`` in
+    effect and nothing cancels badly. The label is left out with the weight
+    ``min(|c - y|, 1)`` on a float iota: arithmetic that XLA:CPU vectorises in the row
+    sum, where an integer compare and select was measured 2-3x slower. (A float32 iota is
+    exact below 2**24 classes; beyond, an integer compare is used.)
+    """
     num_classes = logits.shape[axis]
-    row_max, log_sum_exp = _row_max_and_log_sum_exp(logits, mask, axis)
+    dtype = logits.dtype
+    if num_classes < 2**24:
+        classes = lax.broadcasted_iota(dtype, logits.shape, axis)
+        not_label = jnp.minimum(jnp.abs(classes - labels.astype(dtype)), 1)
+    else:
+        not_label = (lax.broadcasted_iota(jnp.int32, logits.shape, axis) != labels).astype(dtype)
+    rest = jnp.sum(not_label * jnp.exp(_masked(logits, mask) - row_max), axis=axis, keepdims=True)
+    log_sum_exp = jnp.log1p(jnp.expm1(label_gap) + rest)
+    if mask is not None:
+        log_sum_exp = jnp.where(_row_active(mask, axis), log_sum_exp, jnp.zeros((), dtype))
+    return log_sum_exp
+
+
+def _sparse_softmax_cross_entropy_fwd(logits, labels, mask, axis, ignore_index, smoothed, precise):
+    num_classes = logits.shape[axis]
+    if precise:
+        row_max = _row_max(logits, mask, axis)
+    else:
+        row_max, log_sum_exp = _row_max_and_log_sum_exp(logits, mask, axis)
     if mask is None and ignore_index is None:
         # Fast path: an out-of-range label reads a NaN logit (negative labels are sent past
         # the end, since take_along_axis would wrap them), so no per-row factor is needed.
@@ -285,6 +367,15 @@ def _sparse_softmax_cross_entropy_fwd(logits, labels, mask, axis, ignore_index, 
         )
         factor = _row_factor(active, valid, logits.dtype)
         label_logit = jnp.take_along_axis(logits, safe_labels, axis)
+    label_gap = None
+    if precise:
+        # <= 0 for every valid label; the clamp keeps ignored or masked-label rows finite
+        # before their factor (0 or NaN) applies.
+        label_gap = label_logit - row_max
+        label_gap = jnp.where(label_gap <= 0, label_gap, jnp.zeros((), label_gap.dtype))
+        log_sum_exp = _log_sum_exp_around_label(
+            logits, mask, axis, row_max, safe_labels, label_gap
+        )
     # Half of the loss against the label: (lse - (x_label - m)) / 2, both parts >= 0.
     half_label = log_sum_exp * 0.5 - _half_gap(label_logit, row_max)
     if factor is not None:
@@ -305,12 +396,12 @@ def _sparse_softmax_cross_entropy_fwd(logits, labels, mask, axis, ignore_index, 
         if factor is not None:
             half_uniform = half_uniform * factor
         outputs = (outputs, jnp.squeeze(half_uniform, axis))
-    residuals = (logits, safe_labels, mask, row_max, log_sum_exp, factor, inverse_count)
+    residuals = (logits, safe_labels, mask, row_max, log_sum_exp, factor, inverse_count, label_gap)
     return outputs, residuals
 
 
-def _sparse_softmax_cross_entropy_bwd(axis, ignore_index, smoothed, residuals, cotangents):
-    logits, safe_labels, mask, row_max, log_sum_exp, factor, inverse_count = residuals
+def _sparse_softmax_cross_entropy_bwd(axis, ignore_index, smoothed, precise, residuals, cotangents):
+    logits, safe_labels, mask, row_max, log_sum_exp, factor, inverse_count, label_gap = residuals
     if factor is None:
         # Fast path: labels as given; one out of range matches no class and its row is NaN.
         in_range = (safe_labels >= 0) & (safe_labels < logits.shape[axis])
@@ -329,9 +420,17 @@ def _sparse_softmax_cross_entropy_bwd(axis, ignore_index, smoothed, residuals, c
     shifted_exp = jnp.exp(_masked(logits, mask) - row_max)
     classes = lax.broadcasted_iota(jnp.int32, logits.shape, axis)
     is_label = classes == safe_labels
-    grad = shifted_exp * softmax_scale - jnp.where(
-        is_label, label_cotangent, jnp.zeros((), logits.dtype)
-    )
+    if precise:
+        # At the label g (p - 1) = g expm1(x_y - m - L): exact as p -> 1, where p - 1 is not.
+        label_log_prob = label_gap - log_sum_exp
+        label_term = label_cotangent * jnp.expm1(label_log_prob)
+        if smoothed:
+            label_term = label_term + uniform_cotangent * jnp.exp(label_log_prob)
+        grad = jnp.where(is_label, label_term, shifted_exp * softmax_scale)
+    else:
+        grad = shifted_exp * softmax_scale - jnp.where(
+            is_label, label_cotangent, jnp.zeros((), logits.dtype)
+        )
     if smoothed:
         uniform_share = uniform_cotangent * inverse_count
         if mask is not None:
@@ -673,6 +772,7 @@ def softmax_cross_entropy(
     axis: int = -1,
     label_smoothing: float = 0.0,
     where: jax.typing.ArrayLike | None = None,
+    precise: bool = False,
 ) -> jax.Array:
     r"""Softmax cross-entropy with dense (one-hot or soft) labels.
 
@@ -693,6 +793,12 @@ def softmax_cross_entropy(
       where: optional boolean mask broadcastable to ``logits``: masked classes are
         treated exactly as if sliced away; a ``[..., 1]`` mask drops whole examples
         (loss 0, gradient 0).
+      precise: compute ``L`` as ``log1p`` of the sum over the classes below the
+        maximum, so that a loss below ~1e-6 (one class dominating) keeps float32's
+        relative accuracy, and so does the gradient ``1 - p`` at the dominant class.
+        Off, as in optax and PyTorch, such losses are accurate to ~1e-7 absolute
+        (a loss whose exact value is below ~6e-8 can come out as 0). It costs a third
+        pass over the logits in the forward pass; see the README for the measured cost.
 
     Returns:
       The loss per example: ``logits``'s shape without ``axis``.
@@ -711,13 +817,14 @@ def softmax_cross_entropy(
     validation.check_same_shape("logits", logits, "labels", labels)
     axis = _check_class_axis("logits", logits, axis)
     _check_label_smoothing(label_smoothing)
+    _check_precise(precise)
     mask = _prepare_mask(where, jnp.shape(logits))
     dtype = validation.compute_dtype(logits, labels)
     logits = jnp.asarray(logits).astype(dtype)
     labels = _smooth_categorical(jnp.asarray(labels).astype(dtype), label_smoothing, mask, axis)
     checks.check_finite("softmax_cross_entropy", "logits", logits, where=mask)
     checks.check_non_negative("softmax_cross_entropy", "labels", labels, where=mask)
-    return _softmax_cross_entropy_kernel(logits, labels, mask, axis)
+    return _softmax_cross_entropy_kernel(logits, labels, mask, axis, bool(precise))
 
 
 def sparse_softmax_cross_entropy(
@@ -729,6 +836,7 @@ def sparse_softmax_cross_entropy(
     ignore_index: int | None = None,
     class_weights: jax.typing.ArrayLike | None = None,
     where: jax.typing.ArrayLike | None = None,
+    precise: bool = False,
 ) -> jax.Array:
     r"""Softmax cross-entropy with integer labels; never builds a one-hot of the labels.
 
@@ -752,6 +860,12 @@ def sparse_softmax_cross_entropy(
         the weight of its label (PyTorch's ``weight``, without its normalisation).
       where: optional boolean mask broadcastable to ``logits``: masked classes are
         treated as if sliced away; a ``[..., 1]`` mask drops whole examples.
+      precise: compute ``L`` as ``log1p`` of the sum over the classes below the
+        maximum, so that a loss below ~1e-6 (one class dominating) keeps float32's
+        relative accuracy, and so does the gradient ``1 - p`` at the dominant class.
+        Off, as in optax and PyTorch, such losses are accurate to ~1e-7 absolute
+        (a loss whose exact value is below ~6e-8 can come out as 0). It costs a third
+        pass over the logits in the forward pass; see the README for the measured cost.
 
     Returns:
       The loss per example, ``labels``'s shape. A label outside ``[0, C)`` that is
@@ -773,6 +887,7 @@ def sparse_softmax_cross_entropy(
     axis = _check_class_axis("logits", logits, axis)
     _check_sparse_labels("logits", logits, labels, axis)
     _check_label_smoothing(label_smoothing)
+    _check_precise(precise)
     num_classes = jnp.shape(logits)[axis]
     validation.check_class_weights(class_weights, num_classes)
     ignore_index = _check_ignore_index(ignore_index)
@@ -785,7 +900,9 @@ def sparse_softmax_cross_entropy(
     checks.check_class_labels(
         "sparse_softmax_cross_entropy", labels, num_classes, ignore_index=ignore_index
     )
-    outputs = _sparse_softmax_cross_entropy_kernel(logits, labels, mask, axis, ignore_index, smoothed)
+    outputs = _sparse_softmax_cross_entropy_kernel(
+        logits, labels, mask, axis, ignore_index, smoothed, bool(precise)
+    )
     if smoothed:
         half_label, half_uniform = outputs
         smoothing = jnp.asarray(label_smoothing, dtype)
