@@ -878,6 +878,14 @@ def sparse_softmax_cross_entropy(
       >>> jaxloss.sparse_softmax_cross_entropy(jnp.array([[2.0, 0.0, -1.0]]), jnp.array([0]))
       Array([0.169846], dtype=float32)
 
+      A confident correct prediction: the exact loss is ``log1p(exp(-20)) = 2.06e-9``.
+
+      >>> confident = jnp.array([[20.0, 0.0]])
+      >>> jaxloss.sparse_softmax_cross_entropy(confident, jnp.array([0]))
+      Array([0.], dtype=float32)
+      >>> jaxloss.sparse_softmax_cross_entropy(confident, jnp.array([0]), precise=True)
+      Array([2.0611537e-09], dtype=float32)
+
     References:
       optax ``softmax_cross_entropy_with_integer_labels``; PyTorch
       ``torch.nn.CrossEntropyLoss`` (``weight``, ``ignore_index``,
