@@ -29,8 +29,15 @@ and excluded, as are ``--warmup`` further steps.
 
 The allocator is whatever the process runs under: run it plainly for glibc
 malloc, or with ``LD_PRELOAD`` set to a caching allocator. ``--allocators
-glibc,mimalloc`` runs one child process per allocator (mimalloc found by
-:func:`jaxloss._src.allocator.find_allocator_library`) and prints one table.
+glibc,glibc-hugetlb,mimalloc`` runs one child process per allocator and prints
+one table: ``glibc`` (``LD_PRELOAD`` and ``GLIBC_TUNABLES`` removed),
+``glibc-hugetlb`` (glibc with ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1``, the
+command line's fallback: transparent huge pages for malloc's mapped blocks),
+``glibc-nommap`` (glibc with ``glibc.malloc.mmap_max=0`` and no trimming: big
+blocks from the heap, kept; measured, not used: its heap fragments),
+``mimalloc`` and ``tcmalloc`` (found by
+:func:`jaxloss._src.allocator.find_allocator_library`). Each child also reports
+its peak resident memory, and each peer its minor page faults per step.
 
 TensorFlow is needed only here: ``python3 -m venv /work/venv-tf &&
 /work/venv-tf/bin/pip install tensorflow-cpu jax flax optax cmeel-mimalloc``, then
@@ -51,6 +58,7 @@ import dataclasses
 import functools
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -64,11 +72,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 from bench import machine
+from jaxloss._src.allocator import GLIBC_TUNABLES_SETTING
 
 BATCH = 128
 EPSILON = 1e-7  # Keras's backend epsilon: probability clipping and Adam's epsilon
 LEARNING_RATE = 1e-3
 REFERENCE = "keras.train_on_batch"
+
+GLIBC_SETTINGS = {
+    "glibc": None,
+    "glibc-hugetlb": GLIBC_TUNABLES_SETTING,
+    "glibc-nommap": f"glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold={2**40}",
+}
+"""``--allocators`` names that run glibc's malloc, and the ``GLIBC_TUNABLES`` each sets."""
 
 
 def make_batch(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -267,6 +283,10 @@ def keras_peers(
 # --------------------------------------------------------------------------- measuring
 
 
+def _minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def measure(peers: dict[str, Peer], *, warmup: int, rounds: int, steps: int) -> dict:
     names = list(peers)
     first_call_s, losses = {}, {}
@@ -279,23 +299,28 @@ def measure(peers: dict[str, Peer], *, warmup: int, rounds: int, steps: int) -> 
             peers[name].run()
     per_step_ms: dict[str, list[float]] = {name: [] for name in names}
     cpu_per_step_ms: dict[str, list[float]] = {name: [] for name in names}
+    faults_per_step: dict[str, list[float]] = {name: [] for name in names}
     for round_index in range(rounds):
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
             peer = peers[name]
             calls = max(1, steps // peer.steps_per_call)
+            start_faults = _minor_faults()
             start, start_cpu = time.perf_counter(), time.process_time()
             for _ in range(calls):
                 losses[name] = peer.run()
             elapsed, cpu = time.perf_counter() - start, time.process_time() - start_cpu
-            per_step_ms[name].append(1e3 * elapsed / (calls * peer.steps_per_call))
-            cpu_per_step_ms[name].append(1e3 * cpu / (calls * peer.steps_per_call))
+            done_steps = calls * peer.steps_per_call
+            per_step_ms[name].append(1e3 * elapsed / done_steps)
+            cpu_per_step_ms[name].append(1e3 * cpu / done_steps)
+            faults_per_step[name].append((_minor_faults() - start_faults) / done_steps)
     result = {}
     for name in names:
         entry = {
             "median_ms": statistics.median(per_step_ms[name]),
             "median_cpu_ms": statistics.median(cpu_per_step_ms[name]),
             "min_ms": min(per_step_ms[name]),
+            "median_minor_faults": statistics.median(faults_per_step[name]),
             "max_ms": max(per_step_ms[name]),
             "first_call_s": first_call_s[name],
             "last_loss": losses[name],
@@ -329,32 +354,54 @@ def run_here(args: argparse.Namespace) -> dict:
         peers.update(jax_peers(images, labels))
     import jax
 
+    measured = measure(peers, warmup=args.warmup, rounds=args.rounds, steps=args.steps)
+    allocator = machine.allocator_in_process()
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    if allocator == "glibc" and tunables:
+        named = [name for name, value in GLIBC_SETTINGS.items() if value == tunables]
+        allocator = named[0] if named else f"glibc, GLIBC_TUNABLES={tunables}"
     return {
         "load_average_1min": os.getloadavg()[0],
-        "allocator": machine.allocator_in_process(),
+        "allocator": allocator,
+        "glibc_tunables": tunables,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "machine": machine.describe(),
         "jax": jax.__version__,
         "batch": BATCH,
         "rounds": args.rounds,
         "steps_per_round": args.steps,
         "notes": notes,
-        "peers": measure(peers, warmup=args.warmup, rounds=args.rounds, steps=args.steps),
+        "peers": measured,
     }
 
 
-def run_children(args: argparse.Namespace) -> list[dict]:
+def child_environment(allocator: str, environ: dict[str, str]) -> dict[str, str] | None:
+    """The environment of the child that measures under ``allocator``; ``None`` if not installed.
+
+    Raises:
+      ValueError: ``allocator`` is not one of ``GLIBC_SETTINGS``, mimalloc, tcmalloc.
+    """
     from jaxloss._src.allocator import find_allocator_library
 
+    env = {k: v for k, v in environ.items() if k not in ("LD_PRELOAD", "GLIBC_TUNABLES")}
+    if allocator in GLIBC_SETTINGS:
+        if GLIBC_SETTINGS[allocator]:
+            env["GLIBC_TUNABLES"] = GLIBC_SETTINGS[allocator]
+        return env
+    library = find_allocator_library(names=(allocator,))
+    if library is None:
+        return None
+    env["LD_PRELOAD"] = str(library)
+    return env
+
+
+def run_children(args: argparse.Namespace) -> list[dict]:
     results = []
     for allocator in args.allocators.split(","):
-        env = dict(os.environ)
-        env.pop("LD_PRELOAD", None)
-        if allocator != "glibc":
-            library = find_allocator_library(names=(allocator,))
-            if library is None:
-                print(f"# {allocator}: no library found, skipped", file=sys.stderr)
-                continue
-            env["LD_PRELOAD"] = str(library)
+        env = child_environment(allocator, dict(os.environ))
+        if env is None:
+            print(f"# {allocator}: no library found, skipped", file=sys.stderr)
+            continue
         command = [sys.executable, "-m", "bench.mnist_step", "--json-only", *args.child_args]
         done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -365,9 +412,9 @@ def markdown(results: list[dict]) -> str:
     lines = [
         (
             "| peer | allocator | median ms/step | ratio to keras.train_on_batch "
-            "| CPU ms/step (all threads) | CPU ratio | first call s |"
+            "| CPU ms/step (all threads) | CPU ratio | minor faults/step | first call s |"
         ),
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for result in results:
         for name, entry in result["peers"].items():
@@ -376,6 +423,7 @@ def markdown(results: list[dict]) -> str:
                 f"| {name} | {result['allocator']} | {entry['median_ms']:.1f} "
                 f"| {'' if ratio is None else f'{ratio:.2f}'} | {entry['median_cpu_ms']:.1f} "
                 f"| {'' if cpu_ratio is None else f'{cpu_ratio:.2f}'} "
+                f"| {entry.get('median_minor_faults', float('nan')):.0f} "
                 f"| {entry['first_call_s']:.1f} |"
             )
     if results:
@@ -385,7 +433,9 @@ def markdown(results: list[dict]) -> str:
             f"{machine.machine_label(first['machine'])}; batch {BATCH}, float32, "
             f"{first['rounds']} interleaved rounds of {first['steps_per_round']} steps per peer; "
             f"JAX {first['jax']}; 1-minute load average at the end: "
-            f"{', '.join(str(round(r['load_average_1min'], 1)) for r in results)}. "
+            f"{', '.join(str(round(r['load_average_1min'], 1)) for r in results)}; "
+            "peak resident memory (MiB): "
+            f"{', '.join(format(r.get('peak_rss_mib', float('nan')), '.0f') for r in results)}. "
             f"{' '.join(first['notes'])}"
         )
     return "\n".join(lines)
@@ -399,7 +449,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--fit-steps", type=int, default=10, help="batches per keras.fit call")
     parser.add_argument(
-        "--allocators", default=None, help="e.g. glibc,mimalloc: one child process each"
+        "--allocators",
+        default=None,
+        help=f"e.g. glibc,glibc-hugetlb,mimalloc: one child process each; names: "
+        f"{', '.join(GLIBC_SETTINGS)}, mimalloc, tcmalloc",
     )
     parser.add_argument(
         "--cpus",
@@ -425,6 +478,10 @@ def main(argv: list[str] | None = None) -> None:
         f"--fit-steps={args.fit_steps}",
     ]
     if args.allocators:
+        known = (*GLIBC_SETTINGS, "mimalloc", "tcmalloc")
+        unknown = [name for name in args.allocators.split(",") if name not in known]
+        if unknown:
+            parser.error(f"--allocators: unknown {unknown}; known: {', '.join(known)}")
         results = run_children(args)
     else:
         results = [run_here(args)]

@@ -79,14 +79,75 @@ def test_preload_environment_rules(environ, expected_preload):
     assert allocator.preload_environment({}, None) is None
 
 
+@pytest.mark.parametrize(
+    "libc_version, thp, want",
+    [
+        ("glibc 2.36", "always [madvise] never", True),
+        ("glibc 2.35", "[always] madvise never", True),
+        ("glibc 2.40", "always madvise [never]", False),  # THP switched off
+        ("glibc 2.34", "always [madvise] never", False),  # tunable not known yet
+        ("glibc 2.31", "[always] madvise never", False),
+        ("", "always [madvise] never", False),  # musl, macOS: no glibc
+    ],
+)
+def test_glibc_hugetlb_supported(libc_version, thp, want):
+    assert allocator.glibc_hugetlb_supported(libc_version, thp) is want
+
+
+@pytest.mark.parametrize(
+    "environ, expected_tunables",
+    [
+        ({}, "glibc.malloc.hugetlb=1"),
+        (
+            {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"},
+            "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1",
+        ),
+        ({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}, None),  # the caller chose: keep it
+        ({"JAXLOSS_NO_PRELOAD": "yes"}, None),
+        ({"JAXLOSS_PRELOADED": "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"}, None),  # no loop
+        ({"LD_PRELOAD": "/x/libmimalloc.so"}, None),
+    ],
+)
+def test_tunables_environment_rules(environ, expected_tunables):
+    env = allocator.tunables_environment(environ)
+    if expected_tunables is None:
+        assert env is None
+    else:
+        assert env["GLIBC_TUNABLES"] == expected_tunables
+        assert env["JAXLOSS_PRELOADED"] == "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"
+        assert "LD_PRELOAD" not in env
+        assert allocator.tunables_environment(env) is None  # the re-executed process stays
+
+
+@linux_only
+@pytest.mark.parametrize(
+    "library, supported, want",
+    [
+        ("/lib/libmimalloc.so", True, "LD_PRELOAD"),
+        (None, True, "GLIBC_TUNABLES"),
+        (None, False, None),
+    ],
+)
+def test_reexec_environment_prefers_a_caching_allocator(monkeypatch, library, supported, want):
+    monkeypatch.setattr(allocator, "find_allocator_library", lambda: library and Path(library))
+    monkeypatch.setattr(allocator, "glibc_hugetlb_supported", lambda: supported)
+    env = allocator.reexec_environment({})
+    if want is None:
+        assert env is None
+    else:
+        assert set(env) == {want, "JAXLOSS_PRELOADED"}
+
+
 _CHILD = textwrap.dedent(
     """
     import os, sys
     from pathlib import Path
     from jaxloss._src import allocator
-    allocator.find_allocator_library = lambda: Path(sys.argv[1])
+    allocator.find_allocator_library = lambda: None if sys.argv[1] == "-" else Path(sys.argv[1])
+    allocator.glibc_hugetlb_supported = lambda: True
     allocator.reexec_under_allocator()
-    print(os.environ.get("LD_PRELOAD", "-"), os.environ.get("JAXLOSS_PRELOADED", "-"), sys.argv[1:])
+    print(os.environ.get("LD_PRELOAD", "-"), os.environ.get("GLIBC_TUNABLES", "-"),
+          os.environ.get("JAXLOSS_PRELOADED", "-"), sys.argv[1:])
     """
 )
 
@@ -100,24 +161,40 @@ def _harmless_shared_library() -> Path:
     pytest.skip("no libm mapped into this process")
 
 
-@linux_only
-@pytest.mark.parametrize("opt_out", [False, True])
-def test_reexec_runs_the_same_command_once_under_the_library(tmp_path, opt_out):
-    library = _harmless_shared_library()
+def _run_child(tmp_path, library_argument: str, opt_out: bool) -> list[str]:
     script = tmp_path / "child.py"
     script.write_text(_CHILD)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LD_PRELOAD", "JAXLOSS_"))}
+    skip = ("LD_PRELOAD", "GLIBC_TUNABLES", "JAXLOSS_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(skip)}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
     if opt_out:
         env["JAXLOSS_NO_PRELOAD"] = "1"
     done = subprocess.run(
-        [sys.executable, str(script), str(library), "extra-arg"],
+        [sys.executable, str(script), library_argument, "extra-arg"],
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
     )
-    preload, marker, argv = done.stdout.strip().split(" ", 2)
-    assert argv == f"['{library}', 'extra-arg']"  # same arguments after re-execution
-    assert preload == marker == ("-" if opt_out else str(library))
+    preload, tunables, marker, argv = done.stdout.strip().split(" ", 3)
+    assert argv == f"['{library_argument}', 'extra-arg']"  # same arguments after re-execution
+    return [preload, tunables, marker]
+
+
+@linux_only
+@pytest.mark.parametrize("opt_out", [False, True])
+def test_reexec_runs_the_same_command_once_under_the_library(tmp_path, opt_out):
+    library = str(_harmless_shared_library())
+    preload, tunables, marker = _run_child(tmp_path, library, opt_out)
+    assert preload == marker == ("-" if opt_out else library)
+    assert tunables == "-"
+
+
+@linux_only
+@pytest.mark.parametrize("opt_out", [False, True])
+def test_reexec_without_a_library_sets_the_glibc_tunable_once(tmp_path, opt_out):
+    preload, tunables, marker = _run_child(tmp_path, "-", opt_out)
+    assert preload == "-"
+    assert tunables == ("-" if opt_out else "glibc.malloc.hugetlb=1")
+    assert marker == ("-" if opt_out else "GLIBC_TUNABLES=glibc.malloc.hugetlb=1")

@@ -53,3 +53,27 @@ def test_cpus_outside_the_usable_range_is_refused(cpus, capsys):
     with pytest.raises(SystemExit):
         mnist_step.main(["--cpus", cpus, "--peers", "jax"])
     assert "--cpus must be in [1," in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "allocator, tunables",
+    [
+        ("glibc", None),
+        ("glibc-hugetlb", "glibc.malloc.hugetlb=1"),
+        ("glibc-nommap", "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1099511627776"),
+    ],
+)
+def test_child_environment_for_glibc_settings(allocator, tunables):
+    parent = {
+        "LD_PRELOAD": "/x/libmimalloc.so",
+        "GLIBC_TUNABLES": "glibc.malloc.perturb=1",
+        "A": "b",
+    }
+    env = mnist_step.child_environment(allocator, parent)
+    assert env.get("GLIBC_TUNABLES") == tunables and "LD_PRELOAD" not in env and env["A"] == "b"
+
+
+def test_unknown_allocator_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        mnist_step.main(["--allocators", "glibc,jemalloc", "--peers", "jax"])
+    assert "--allocators: unknown ['jemalloc']" in capsys.readouterr().err
