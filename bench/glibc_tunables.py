@@ -1,8 +1,8 @@
 """Page faults, time and resident memory of fresh XLA:CPU buffers under glibc settings.
 
 Two small workloads, each in one child process per allocator setting (the names of
-``bench.mnist_step --allocators``: ``glibc``, ``glibc-hugetlb``, ``glibc-nommap``,
-``mimalloc``, ``tcmalloc``), the children run round-robin ``--rounds`` times:
+``bench.mnist_step --allocators``: ``glibc``, ``glibc-tunables``, ``glibc-hugetlb``,
+``glibc-nommap``, ``mimalloc``, ``tcmalloc``), the children run round-robin ``--rounds`` times:
 
 - ``x2``: a jitted ``x * 2`` on a 524 MB float32 array, whose output XLA allocates
   afresh on every call: milliseconds (wall and CPU), minor page faults per call;
@@ -13,7 +13,7 @@ Two small workloads, each in one child process per allocator setting (the names 
 
 Run from the repository root::
 
-    python -m bench.glibc_tunables --allocators glibc,glibc-hugetlb,glibc-nommap,mimalloc
+    python -m bench.glibc_tunables --allocators glibc,glibc-tunables,glibc-nommap,mimalloc
 """
 
 from __future__ import annotations
@@ -75,7 +75,9 @@ def main(argv: list[str] | None = None) -> None:
     from bench.mnist_step import child_environment
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--allocators", default="glibc,glibc-hugetlb,glibc-nommap,mimalloc")
+    parser.add_argument(
+        "--allocators", default="glibc,glibc-tunables,glibc-hugetlb,glibc-nommap,mimalloc"
+    )
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--calls", type=int, default=7, help="timed x * 2 calls per child")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -101,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     for allocator, runs in results.items():
         keys = ("x2_ms", "x2_cpu_ms", "x2_minor_faults", "varying_s")
         cells = [f"{statistics.median(run[key] for run in runs):.1f}" for key in keys]
+        cells[2] = cells[2].removesuffix(".0")
         cells += [
             f"{statistics.median(run['varying_end_rss_mib'] for run in runs):.0f}",
             f"{max(run['varying_peak_rss_mib'] for run in runs):.0f}",

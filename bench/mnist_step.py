@@ -29,13 +29,14 @@ and excluded, as are ``--warmup`` further steps.
 
 The allocator is whatever the process runs under: run it plainly for glibc
 malloc, or with ``LD_PRELOAD`` set to a caching allocator. ``--allocators
-glibc,glibc-hugetlb,mimalloc`` runs one child process per allocator and prints
+glibc,glibc-tunables,mimalloc`` runs one child process per allocator and prints
 one table: ``glibc`` (``LD_PRELOAD`` and ``GLIBC_TUNABLES`` removed),
-``glibc-hugetlb`` (glibc with ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1``, the
-command line's fallback: transparent huge pages for malloc's mapped blocks),
-``glibc-nommap`` (glibc with ``glibc.malloc.mmap_max=0`` and no trimming: big
-blocks from the heap, kept; measured, not used: its heap fragments),
-``mimalloc`` and ``tcmalloc`` (found by
+``glibc-tunables`` (glibc with the command line's fallback,
+:data:`jaxloss._src.allocator.GLIBC_TUNABLES_SETTING`: blocks under 64 MiB from
+the heap, 128 MiB trim threshold, transparent huge pages for mapped blocks),
+``glibc-hugetlb`` (only ``glibc.malloc.hugetlb=1``), ``glibc-nommap``
+(``glibc.malloc.mmap_max=0`` and no trimming: measured, not used, its heap
+fragments), ``mimalloc`` and ``tcmalloc`` (found by
 :func:`jaxloss._src.allocator.find_allocator_library`). Each child also reports
 its peak resident memory, and each peer its minor page faults per step.
 
@@ -81,7 +82,8 @@ REFERENCE = "keras.train_on_batch"
 
 GLIBC_SETTINGS = {
     "glibc": None,
-    "glibc-hugetlb": GLIBC_TUNABLES_SETTING,
+    "glibc-tunables": GLIBC_TUNABLES_SETTING,
+    "glibc-hugetlb": "glibc.malloc.hugetlb=1",
     "glibc-nommap": f"glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold={2**40}",
 }
 """``--allocators`` names that run glibc's malloc, and the ``GLIBC_TUNABLES`` each sets."""
@@ -451,7 +453,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--allocators",
         default=None,
-        help=f"e.g. glibc,glibc-hugetlb,mimalloc: one child process each; names: "
+        help=f"e.g. glibc,glibc-tunables,mimalloc: one child process each; names: "
         f"{', '.join(GLIBC_SETTINGS)}, mimalloc, tcmalloc",
     )
     parser.add_argument(

@@ -80,31 +80,33 @@ def test_preload_environment_rules(environ, expected_preload):
 
 
 @pytest.mark.parametrize(
-    "libc_version, thp, want",
+    "libc_version, want",
     [
-        ("glibc 2.36", "always [madvise] never", True),
-        ("glibc 2.35", "[always] madvise never", True),
-        ("glibc 2.40", "always madvise [never]", False),  # THP switched off
-        ("glibc 2.34", "always [madvise] never", False),  # tunable not known yet
-        ("glibc 2.31", "[always] madvise never", False),
-        ("", "always [madvise] never", False),  # musl, macOS: no glibc
+        ("glibc 2.36", True),
+        ("glibc 2.35", True),
+        ("glibc 3.0", True),
+        ("glibc 2.34", False),  # no glibc.malloc.hugetlb yet
+        ("glibc 2.17", False),
+        ("", False),  # musl, macOS: no glibc
+        ("glibc x", False),
     ],
 )
-def test_glibc_hugetlb_supported(libc_version, thp, want):
-    assert allocator.glibc_hugetlb_supported(libc_version, thp) is want
+def test_glibc_tunables_supported(libc_version, want):
+    assert allocator.glibc_tunables_supported(libc_version) is want
+
+
+OURS = allocator.GLIBC_TUNABLES_SETTING
 
 
 @pytest.mark.parametrize(
     "environ, expected_tunables",
     [
-        ({}, "glibc.malloc.hugetlb=1"),
-        (
-            {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"},
-            "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1",
-        ),
+        ({}, OURS),
+        ({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}, f"glibc.malloc.arena_max=2:{OURS}"),
         ({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}, None),  # the caller chose: keep it
+        ({"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=4096:x=1"}, None),
         ({"JAXLOSS_NO_PRELOAD": "yes"}, None),
-        ({"JAXLOSS_PRELOADED": "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"}, None),  # no loop
+        ({"JAXLOSS_PRELOADED": "GLIBC_TUNABLES"}, None),  # no loop
         ({"LD_PRELOAD": "/x/libmimalloc.so"}, None),
     ],
 )
@@ -114,7 +116,7 @@ def test_tunables_environment_rules(environ, expected_tunables):
         assert env is None
     else:
         assert env["GLIBC_TUNABLES"] == expected_tunables
-        assert env["JAXLOSS_PRELOADED"] == "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"
+        assert env["JAXLOSS_PRELOADED"] == "GLIBC_TUNABLES"
         assert "LD_PRELOAD" not in env
         assert allocator.tunables_environment(env) is None  # the re-executed process stays
 
@@ -130,7 +132,7 @@ def test_tunables_environment_rules(environ, expected_tunables):
 )
 def test_reexec_environment_prefers_a_caching_allocator(monkeypatch, library, supported, want):
     monkeypatch.setattr(allocator, "find_allocator_library", lambda: library and Path(library))
-    monkeypatch.setattr(allocator, "glibc_hugetlb_supported", lambda: supported)
+    monkeypatch.setattr(allocator, "glibc_tunables_supported", lambda: supported)
     env = allocator.reexec_environment({})
     if want is None:
         assert env is None
@@ -144,7 +146,7 @@ _CHILD = textwrap.dedent(
     from pathlib import Path
     from jaxloss._src import allocator
     allocator.find_allocator_library = lambda: None if sys.argv[1] == "-" else Path(sys.argv[1])
-    allocator.glibc_hugetlb_supported = lambda: True
+    allocator.glibc_tunables_supported = lambda: True
     allocator.reexec_under_allocator()
     print(os.environ.get("LD_PRELOAD", "-"), os.environ.get("GLIBC_TUNABLES", "-"),
           os.environ.get("JAXLOSS_PRELOADED", "-"), sys.argv[1:])
@@ -193,8 +195,8 @@ def test_reexec_runs_the_same_command_once_under_the_library(tmp_path, opt_out):
 
 @linux_only
 @pytest.mark.parametrize("opt_out", [False, True])
-def test_reexec_without_a_library_sets_the_glibc_tunable_once(tmp_path, opt_out):
+def test_reexec_without_a_library_sets_the_glibc_tunables_once(tmp_path, opt_out):
     preload, tunables, marker = _run_child(tmp_path, "-", opt_out)
     assert preload == "-"
-    assert tunables == ("-" if opt_out else "glibc.malloc.hugetlb=1")
-    assert marker == ("-" if opt_out else "GLIBC_TUNABLES=glibc.malloc.hugetlb=1")
+    assert tunables == ("-" if opt_out else OURS)
+    assert marker == ("-" if opt_out else "GLIBC_TUNABLES")

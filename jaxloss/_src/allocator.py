@@ -16,23 +16,30 @@ Where the libraries are looked for, in order:
 2. tcmalloc from Debian/Ubuntu's ``libtcmalloc-minimal4``
    (``/usr/lib/<multiarch>/libtcmalloc_minimal.so.4``).
 
-When neither is installed, the fallback is glibc's own malloc with the tunable
-``GLIBC_TUNABLES=glibc.malloc.hugetlb=1`` (:data:`GLIBC_TUNABLES_SETTING`): malloc
-then asks for transparent huge pages (``madvise(MADV_HUGEPAGE)``) on the regions
-it maps, so a fresh 47.5 MiB buffer is faulted in as 2 MiB pages instead of
-12,160 pages of 4 KiB. It still maps and zeroes the buffer on every call (a
-caching allocator does not), so it closes part of the gap, not all of it. It
-is used only where it can act: glibc 2.35 or newer (older ones ignore the
-tunable) and transparent huge pages not switched off
-(``/sys/kernel/mm/transparent_hugepage/enabled`` is ``always`` or ``madvise``).
-Tunables are read once, when the process starts, hence the re-execution.
-The same opt-out and the same no-loop marker apply. Not used: tunables that
-stop glibc from mapping big blocks (``glibc.malloc.mmap_max=0``, with or
-without a large ``trim_threshold``). They remove the faults on the MNIST step,
-but glibc then serves big blocks from the main heap, which fragments: on a
-loop over arrays of varying size the resident memory grew to about 12 times
-glibc's default. ``glibc.malloc.mmap_threshold`` cannot help either: glibc
-ignores values above 32 MiB, and the step's buffer is 47.5 MiB.
+When neither is installed, the fallback is glibc's own malloc with three
+tunables (:data:`GLIBC_TUNABLES_SETTING`, added to ``GLIBC_TUNABLES``):
+
+- ``glibc.malloc.mmap_threshold=67108864``: blocks under 64 MiB come from
+  malloc's heaps instead of fresh mappings (glibc's own threshold adapts only
+  up to 32 MiB, and the MNIST step needs a 47.5 MiB block on every call);
+- ``glibc.malloc.trim_threshold=134217728``: up to 128 MiB of free memory stay
+  at the top of a heap instead of going back to the kernel (and being faulted
+  in again on the next step);
+- ``glibc.malloc.hugetlb=1``: the blocks still mapped (64 MiB and more) are
+  advised to use transparent huge pages, so they are faulted in 2 MiB at a
+  time (where ``/sys/kernel/mm/transparent_hugepage/enabled`` says
+  ``madvise`` or ``always``; elsewhere it changes nothing).
+
+They are used on glibc 2.35 or newer (``hugetlb`` is new in 2.35; the setting
+was measured on 2.36). Tunables are read once, when the process starts, hence
+the re-execution; the same opt-out and the same no-loop marker apply, and a
+``GLIBC_TUNABLES`` that already sets one of these three is left as it is. Not
+used: ``glibc.malloc.mmap_max=0`` (no mapped blocks at all). It also removes
+the MNIST step's faults, but glibc then serves every big block of the main
+thread from the main heap, which fragments (on a loop over arrays of varying
+size, ``bench/glibc_tunables.py``, the resident memory ended about 6 times
+higher than glibc's default), and XLA's threads still map blocks too big for
+their 64 MiB heaps. The figures are in the README and ``bench/mnist_step.py``.
 """
 
 from __future__ import annotations
@@ -51,10 +58,12 @@ REEXEC_MARKER_VARIABLE = "JAXLOSS_PRELOADED"
 
 ALLOCATOR_NAMES = ("mimalloc", "tcmalloc")
 
-GLIBC_TUNABLES_SETTING = "glibc.malloc.hugetlb=1"
+GLIBC_TUNABLES_SETTING = (
+    "glibc.malloc.mmap_threshold=67108864"
+    ":glibc.malloc.trim_threshold=134217728"
+    ":glibc.malloc.hugetlb=1"
+)
 """What the fallback adds to ``GLIBC_TUNABLES`` when no caching allocator is installed."""
-
-_THP_ENABLED = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 
 _CMEEL_MIMALLOC = ("cmeel.prefix/lib/libmimalloc.so",)
 _TCMALLOC_FILES = ("libtcmalloc_minimal.so.4", "libtcmalloc.so.4")
@@ -144,23 +153,17 @@ def _may_reexec(environ: Mapping[str, str]) -> bool:
     return not any(f"lib{name}" in preloaded for name in ALLOCATOR_NAMES + ("jemalloc",))
 
 
-def glibc_hugetlb_supported(
-    libc_version: str | None = None, thp_enabled: str | None = None
-) -> bool:
-    """Whether ``glibc.malloc.hugetlb=1`` can act in this process: glibc >= 2.35 and THP on.
+def glibc_tunables_supported(libc_version: str | None = None) -> bool:
+    """Whether :data:`GLIBC_TUNABLES_SETTING` applies: this process runs on glibc >= 2.35.
 
     Args:
       libc_version: as ``os.confstr("CS_GNU_LIBC_VERSION")`` gives it, e.g.
         ``"glibc 2.36"``; default this process's.
-      thp_enabled: the text of ``/sys/kernel/mm/transparent_hugepage/enabled``,
-        e.g. ``"always [madvise] never"``; default this machine's.
 
     Example:
-      >>> from jaxloss._src.allocator import glibc_hugetlb_supported
-      >>> glibc_hugetlb_supported("glibc 2.36", "always [madvise] never")
-      True
-      >>> glibc_hugetlb_supported("glibc 2.31", "[always] madvise never")
-      False
+      >>> from jaxloss._src.allocator import glibc_tunables_supported
+      >>> glibc_tunables_supported("glibc 2.36"), glibc_tunables_supported("glibc 2.31")
+      (True, False)
     """
     if libc_version is None:
         try:
@@ -172,40 +175,36 @@ def glibc_hugetlb_supported(
         major, minor = (int(part) for part in version.split(".")[:2])
     except ValueError:
         return False
-    if name != "glibc" or (major, minor) < (2, 35):
-        return False
-    if thp_enabled is None:
-        try:
-            thp_enabled = _THP_ENABLED.read_text()
-        except OSError:
-            return False
-    return "[never]" not in thp_enabled
+    return name == "glibc" and (major, minor) >= (2, 35)
 
 
 def tunables_environment(environ: Mapping[str, str]) -> dict[str, str] | None:
-    """The environment to re-execute with glibc's huge-page tunable, or ``None``.
+    """The environment to re-execute with glibc's tunables, or ``None``.
 
     ``None`` in the same cases as :func:`preload_environment` (opt-out, already
     re-executed, a caching allocator already in ``LD_PRELOAD``) and when
-    ``GLIBC_TUNABLES`` already sets ``glibc.malloc.hugetlb``. Otherwise a copy of
+    ``GLIBC_TUNABLES`` already sets one of the tunables of
+    :data:`GLIBC_TUNABLES_SETTING` (the caller chose). Otherwise a copy of
     ``environ`` with :data:`GLIBC_TUNABLES_SETTING` appended to ``GLIBC_TUNABLES``
     (colon-separated, the caller's other tunables kept) and the marker set.
 
     Example:
       >>> from jaxloss._src.allocator import tunables_environment
-      >>> tunables_environment({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"})["GLIBC_TUNABLES"]
-      'glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1'
+      >>> env = tunables_environment({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"})
+      >>> env["GLIBC_TUNABLES"].split(":")[:2]
+      ['glibc.malloc.arena_max=2', 'glibc.malloc.mmap_threshold=67108864']
       >>> tunables_environment({"JAXLOSS_NO_PRELOAD": "1"}) is None
       True
     """
     if not _may_reexec(environ):
         return None
     tunables = environ.get("GLIBC_TUNABLES", "")
-    if "glibc.malloc.hugetlb=" in tunables:
+    ours = [entry.split("=")[0] for entry in GLIBC_TUNABLES_SETTING.split(":")]
+    if any(entry.split("=")[0] in ours for entry in tunables.split(":")):
         return None
     env = dict(environ)
     env["GLIBC_TUNABLES"] = ":".join(filter(None, (tunables, GLIBC_TUNABLES_SETTING)))
-    env[REEXEC_MARKER_VARIABLE] = f"GLIBC_TUNABLES={GLIBC_TUNABLES_SETTING}"
+    env[REEXEC_MARKER_VARIABLE] = "GLIBC_TUNABLES"
     return env
 
 
@@ -239,13 +238,12 @@ def reexec_environment(environ: Mapping[str, str]) -> dict[str, str] | None:
     """The environment :func:`reexec_under_allocator` restarts with, or ``None`` to stay.
 
     A caching allocator when one is installed (:func:`preload_environment`), else
-    glibc's huge-page tunable where it can act (:func:`tunables_environment`),
-    else ``None``.
+    glibc's tunables on glibc >= 2.35 (:func:`tunables_environment`), else ``None``.
     """
     library = find_allocator_library()
     if library is not None:
         return preload_environment(environ, library)
-    if sys.platform.startswith("linux") and glibc_hugetlb_supported():
+    if sys.platform.startswith("linux") and glibc_tunables_supported():
         return tunables_environment(environ)
     return None
 
@@ -254,8 +252,7 @@ def reexec_under_allocator(argv: Sequence[str] | None = None) -> None:
     """Replace this process with the same command under a better allocator setting.
 
     Under a caching allocator if one is found, else under glibc's malloc with
-    ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1`` where that can act (see the module's
-    docstring). Call it first thing in a command-line entry point, before JAX is
+    :data:`GLIBC_TUNABLES_SETTING` on glibc >= 2.35 (see the module's docstring). Call it first thing in a command-line entry point, before JAX is
     imported. Returns normally (doing nothing) when neither applies, on non-Linux
     systems, when ``JAXLOSS_NO_PRELOAD=1``, or when already re-executed;
     otherwise it does not return (``os.execve``).
