@@ -44,7 +44,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench.precise_cost $(BENCH_ARGS)
 
 bench-mnist: $(VENV)/.installed-bench
-	$(BIN)/python -m bench.mnist_step --allocators glibc,mimalloc --out bench/results/mnist_step/latest.json
+	$(BIN)/python -m bench.mnist_step --allocators glibc,glibc-tunables,mimalloc --out bench/results/mnist_step/latest.json
 	$(BIN)/python -m bench.mnist_step --allocators glibc,mimalloc --cpus 1 \
 		--out bench/results/mnist_step/latest-1-core.json
 

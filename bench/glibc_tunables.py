@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     for allocator, runs in results.items():
         keys = ("x2_ms", "x2_cpu_ms", "x2_minor_faults", "varying_s")
         cells = [f"{statistics.median(run[key] for run in runs):.1f}" for key in keys]
-        cells[2] = cells[2].removesuffix(".0")
+        cells[2] = f"{statistics.median(run['x2_minor_faults'] for run in runs):.0f}"
         cells += [
             f"{statistics.median(run['varying_end_rss_mib'] for run in runs):.0f}",
             f"{max(run['varying_peak_rss_mib'] for run in runs):.0f}",
