@@ -1,5 +1,6 @@
 """Checked mode (`jaxloss.checks()`): value errors raised under jit, grad and vmap; free when off."""
 
+import functools
 import os
 import re
 import subprocess
@@ -352,6 +353,16 @@ def test_ctc_and_circle_losses_check_their_scores():
             logits.at[1, 2, 0].set(jnp.nan),
             labels,
         )
+        # Out-of-range labels raise; padded label positions may hold anything.
+        _raises_check(
+            "ctc_loss: `labels` holds 3 at index (0, 1), outside [0, 3)",
+            ctc,
+            logits,
+            labels.at[0, 1].set(3),
+        )
+        padding = jnp.array([[0, 1], [0, 0]])
+        padded = jax.jit(functools.partial(jaxloss.ctc_loss, label_paddings=padding))
+        assert np.all(np.isfinite(padded(logits, labels.at[0, 1].set(-7))))
         _raises_check(
             "circle_loss: `embeddings` holds inf at index (3, 1)",
             circle,

@@ -361,17 +361,19 @@ def check_non_negative(loss: str, argument: str, array, *, where=None) -> None:
 
 
 def check_class_labels(
-    loss: str, labels, num_classes: int, *, ignore_index: int | None = None
+    loss: str, labels, num_classes: int, *, ignore_index: int | None = None, where=None
 ) -> None:
     """In checked mode, raise if an integer label lies outside ``[0, num_classes)``.
 
-    Labels equal to ``ignore_index`` are allowed.
+    Labels equal to ``ignore_index``, and labels outside ``where``, are allowed.
 
     Args:
       loss: the public name of the loss, for the message.
       labels: integer class indices.
       num_classes: the size of the class axis.
       ignore_index: a label value that is skipped, or None.
+      where: optional boolean mask broadcastable to ``labels``: only its True entries
+        are checked (e.g. the non-padding positions of a label sequence).
 
     Example:
       >>> import jax.numpy as jnp
@@ -382,15 +384,18 @@ def check_class_labels(
       ...
       jaxloss._src.checks.CheckError: jaxloss.checks: my_loss: `labels` holds 7 at index (1,), outside [0, 3) ...
     """
-    labels, _ = _prepared(labels, None)
+    labels, where = _prepared(labels, where)
     if labels is None:
         return
-    kept = labels if ignore_index is None else _kept(labels, labels != ignore_index, 0)
+    checked = where if ignore_index is None else _masked(labels != ignore_index, where)
+    kept = _kept(labels, checked, 0)
     found = (jnp.min(kept) < 0) | (jnp.max(kept) >= num_classes)
 
     def offending(a):
         bad = (a < 0) | (a >= num_classes)
-        return bad if ignore_index is None else bad & (a != ignore_index)
+        if ignore_index is not None:
+            bad = bad & (a != ignore_index)
+        return _masked(bad, where)
 
     ignored = "" if ignore_index is None else f" and not ignore_index={ignore_index}"
     problem = f"outside [0, {num_classes}){ignored} (the class axis has {num_classes} classes)"

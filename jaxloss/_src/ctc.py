@@ -8,7 +8,8 @@ Input rules (``ValueError`` at trace time, naming the argument): ``logits`` not 
 floating ``[batch, time, classes]`` array; ``labels`` not an integer
 ``[batch, label_length]`` array; paddings of the wrong shape; ``blank_id`` out of
 range. A label value outside ``[0, classes)`` cannot be checked under ``jit``:
-that sequence's loss is NaN.
+that sequence's loss is NaN; inside ``jaxloss.checks()`` it raises, naming its index
+(padded label positions may hold anything).
 """
 
 from __future__ import annotations
@@ -107,6 +108,9 @@ def ctc_loss(
         elif jnp.shape(value) != shape:
             raise ValueError(f"`{name}` must have shape {shape}, got shape {jnp.shape(value)}.")
         paddings[name] = jnp.asarray(value).astype(dtype)
+    checks.check_class_labels(
+        "ctc_loss", labels, classes, where=paddings["label_paddings"] == 0
+    )
     loss = _ctc_forward(
         logits,
         paddings["logit_paddings"],
