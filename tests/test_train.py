@@ -3,6 +3,7 @@
 import io
 import re
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -150,6 +151,28 @@ def test_early_stopping_stops_and_restores_the_best_weights():
     assert len(history.history["loss"]) == 3  # best at epoch 0, two epochs of patience
     assert stopper.stopped_epoch == 2 and stopper.best_epoch == 0
     assert float(trainer.model.output.bias[...][0]) == 0.0  # epoch 0's (untrained) bias
+
+
+def test_get_and_set_weights_copy_models_with_rng_state():
+    # A model holding RNG keys (Dropout's stream): NumPy cannot hold keys, they stay keys.
+    class DropoutNet(nnx.Module):
+        def __init__(self):
+            rngs = nnx.Rngs(params=0, dropout=1)
+            self.dense = nnx.Linear(3, 1, rngs=rngs)
+            self.dropout = nnx.Dropout(0.5, rngs=rngs)
+
+        def __call__(self, x):
+            return self.dense(self.dropout(x))
+
+    trainer = compile(DropoutNet(), optimizer="adam", loss="mse")
+    saved = trainer.get_weights()
+    kernel = np.array(trainer.model.dense.kernel[...])
+    trainer.fit(np.ones((8, 3), np.float32), np.ones((8, 1), np.float32), epochs=2, verbose=0)
+    assert not np.array_equal(trainer.model.dense.kernel[...], kernel)
+    trainer.set_weights(saved)
+    np.testing.assert_array_equal(trainer.model.dense.kernel[...], kernel)
+    key = trainer.model.dropout.rngs.key[...]
+    assert jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
 
 
 def test_early_stopping_min_delta_and_mode():

@@ -14,7 +14,7 @@ import optax
 import pytest
 from flax import nnx
 
-from jaxloss.train import Callback, TerminateOnNaN, checkpoint, compile
+from jaxloss.train import Callback, EarlyStopping, TerminateOnNaN, checkpoint, compile
 
 BATCH_SIZE = 16
 NUM_SAMPLES = 96  # in-process runs: 6 full steps per epoch, one compiled step per trainer
@@ -286,6 +286,45 @@ def _stop_training(callback):
 def test_an_epoch_stopped_early_is_not_saved(tmp_path):
     _fit(_trainer(), tmp_path, epochs=3, callbacks=[AtStep(epoch=1, step=2, action=_stop_training)])
     assert checkpoint.saved_epochs(tmp_path) == [1]
+
+
+def _never_improving(restore_best_weights=False):
+    # Only the first epoch counts as an improvement: training stops after 1 + patience epochs.
+    return EarlyStopping(
+        monitor="loss", patience=3, min_delta=1e9, restore_best_weights=restore_best_weights
+    )
+
+
+def test_early_stopping_state_is_checkpointed_and_resumed(tmp_path):
+    whole = _fit(_trainer(), tmp_path / "whole", epochs=10, callbacks=[_never_improving()])
+    assert whole.epoch == [0, 1, 2, 3]
+    _fit(_trainer(), tmp_path / "split", epochs=2, callbacks=[_never_improving()])
+    stopping = _never_improving()
+    resumed = _fit(_trainer(), tmp_path / "split", epochs=10, callbacks=[stopping])
+    # Without the saved patience count it would restart at epoch 2 and stop at epoch 5.
+    assert resumed.epoch == whole.epoch
+    assert (stopping.best_epoch, stopping.stopped_epoch) == (0, 3)
+    np.testing.assert_allclose(resumed.history["loss"], whole.history["loss"], rtol=1e-6)
+    with open(tmp_path / "split" / "4" / "fit" / "metadata") as f:
+        saved = json.load(f)["callbacks"]
+    assert saved == [{"class": "EarlyStopping", "state": {
+        "monitor": "loss", "best": whole.history["loss"][0], "best_epoch": 0, "wait": 3,
+        "stopped_epoch": 3}}]
+
+
+def test_resumed_restore_best_weights_warns_when_the_best_epoch_is_before_the_resume(tmp_path):
+    _fit(_trainer(), tmp_path, epochs=2, callbacks=[_never_improving(restore_best_weights=True)])
+    with pytest.warns(RuntimeWarning, match=r"the best epoch \(1\) came before this fit resumed"):
+        history = _fit(
+            _trainer(), tmp_path, epochs=10, callbacks=[_never_improving(restore_best_weights=True)]
+        )
+    assert history.epoch == [0, 1, 2, 3]
+
+
+def test_a_changed_monitor_is_an_error_on_resume(tmp_path):
+    _fit(_trainer(), tmp_path, epochs=1, callbacks=[_never_improving()])
+    with pytest.raises(ValueError, match="monitored 'loss', this one monitors 'val_loss'"):
+        _fit(_trainer(), tmp_path, epochs=3, callbacks=[EarlyStopping(monitor="val_loss")])
 
 
 def _nan_after(updates):

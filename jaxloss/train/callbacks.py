@@ -4,11 +4,17 @@ A callback's ``model`` is the :class:`~jaxloss.train.Trainer`; it can read and s
 ``get_weights()``/``set_weights()`` and stop training with ``model.stop_training = True``.
 Logs are plain ``dict[str, float]``: running means over the epoch so far in
 ``on_train_batch_end``, the epoch's values (with ``val_*``) in ``on_epoch_end``.
+
+A callback with state that must survive a resumed ``fit`` (``checkpoint_dir``) returns it from
+``get_state()`` as JSON-compatible values and takes it back in ``set_state()``; ``fit`` saves
+it with each checkpoint and hands it back after ``on_train_begin`` when it resumes.
+``EarlyStopping`` does so for its best value, best epoch and patience count.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 Logs = dict[str, float]
@@ -37,6 +43,13 @@ class Callback:
     def on_train_batch_begin(self, batch: int, logs: Logs | None = None) -> None: ...
 
     def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None: ...
+
+    def get_state(self) -> dict[str, Any] | None:
+        """JSON-compatible state to save in a ``fit`` checkpoint; None (the default): none."""
+        return None
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Take back what :meth:`get_state` returned, when ``fit`` resumes from a checkpoint."""
 
     @property
     def needs_batch_logs(self) -> bool:
@@ -167,7 +180,7 @@ class EarlyStopping(Callback):
             )
         if epoch < self.start_from_epoch:
             return
-        if self.restore_best_weights and self.best_weights is None:
+        if self.restore_best_weights and self.best_weights is None and self.best is None:
             self.best_weights, self.best_epoch = self.model.get_weights(), epoch
         self.wait += 1
         if self._is_improvement(current, self.best):
@@ -181,9 +194,40 @@ class EarlyStopping(Callback):
             self.stopped_epoch = epoch
             self.model.stop_training = True
 
+    def get_state(self) -> dict[str, Any]:
+        """The best value and epoch, the epochs waited and the stop epoch (not the weights)."""
+        return {
+            "monitor": self.monitor,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "stopped_epoch": self.stopped_epoch,
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Resume where the checkpoint left off: training stops at the same epoch as without
+        the interruption. The best epoch's weights are not in checkpoints: with
+        ``restore_best_weights``, if the best epoch came before the resume, ``on_train_end``
+        warns and keeps the final weights."""
+        if state.get("monitor") != self.monitor:
+            raise ValueError(
+                f"The checkpoint's EarlyStopping monitored {state.get('monitor')!r}, this one "
+                f"monitors {self.monitor!r}."
+            )
+        self.best, self.best_epoch = state["best"], state["best_epoch"]
+        self.wait, self.stopped_epoch = state["wait"], state["stopped_epoch"]
+
     def on_train_end(self, logs: Logs | None = None) -> None:
         if self.stopped_epoch > 0 and self.verbose > 0:
             print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self.best_weights is None and self.best is not None:
+            warnings.warn(
+                f"EarlyStopping(restore_best_weights=True): the best epoch ({self.best_epoch + 1}) "
+                "came before this fit resumed from its checkpoint, and checkpoints do not hold "
+                "the best epoch's weights: the final weights are kept.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose > 0:
                 print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")

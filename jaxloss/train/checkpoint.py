@@ -24,8 +24,11 @@ Rules:
   the middle of an epoch: that epoch is redone from its start) ends with
   parameters bitwise identical to an uninterrupted run. Resuming with a different
   ``seed``, ``shuffle``, ``batch_size`` or number of training samples is a
-  ``ValueError``. Callback state (e.g. ``EarlyStopping``'s patience count) is not
-  saved.
+  ``ValueError``. Callback state is saved with each checkpoint and handed back on
+  resume (``Callback.get_state``/``set_state``): ``EarlyStopping`` stops at the same epoch
+  as an uninterrupted run. Its best epoch's weights are not saved: with
+  ``restore_best_weights`` and a best epoch before the resume, a ``RuntimeWarning`` says
+  that the final weights are kept.
 * **Only complete, finite epochs are saved.** An epoch stopped early by a callback
   is not saved. When the training loss of an epoch is NaN or infinite, or the
   state after it holds a non-finite value, nothing is saved, training stops and a
@@ -72,7 +75,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -256,6 +259,25 @@ def restore_training_state(
     return epoch, type(state)(*(restored[name] for name in _STATE_ITEMS)), fit
 
 
+def _callback_states(callbacks: Sequence[Any]) -> list[dict[str, Any]]:
+    """``[{"class": name, "state": ...}]`` of the callbacks that have a state to save."""
+    saved = []
+    for callback in callbacks:
+        state = callback.get_state()
+        if state is not None:
+            saved.append({"class": type(callback).__name__, "state": state})
+    return saved
+
+
+def _set_callback_states(callbacks: Sequence[Any], saved: Sequence[Mapping[str, Any]]) -> None:
+    unused = list(saved)
+    for callback in callbacks:
+        match = next((entry for entry in unused if entry["class"] == type(callback).__name__), None)
+        if match is not None:
+            unused.remove(match)
+            callback.set_state(dict(match["state"]))
+
+
 def set_history(history: Any, fit: Mapping[str, Any]) -> None:
     """Put the history saved in a checkpoint's ``fit`` JSON into a :class:`History`."""
     history.history = {name: list(values) for name, values in fit["history"].items()}
@@ -284,8 +306,14 @@ class EpochCheckpointer:
         self.last_saved: int | None = None
         self._running_losses: list[jax.Array] = []
 
-    def resume(self, state: Any, history: Any, verbose: int) -> tuple[Any, int | None]:
-        """Restore the latest checkpoint into ``(state, history)``; the epoch to start at, or None."""
+    def resume(
+        self, state: Any, history: Any, verbose: int, callbacks: Sequence[Any] = ()
+    ) -> tuple[Any, int | None]:
+        """Restore the latest checkpoint into ``(state, history)`` and the callbacks' states.
+
+        Returns the state and the epoch to start at (None: nothing to resume). A saved callback
+        state goes to the first callback of the same class that has not had one yet.
+        """
         if not saved_epochs(self.directory):
             return state, None
         epoch, state, fit = restore_training_state(state, self.directory)
@@ -301,6 +329,7 @@ class EpochCheckpointer:
                 "Resume with the same settings and data, or use a new directory."
             )
         set_history(history, fit)
+        _set_callback_states(callbacks, fit.get("callbacks", []))
         self.last_saved = epoch
         if verbose:
             print(f"Restored {os.path.join(self.directory, str(epoch))}: {epoch} epochs done.")
@@ -313,7 +342,7 @@ class EpochCheckpointer:
         """Keep the step's running ``(loss_sum, count)`` (a device array; nothing is fetched)."""
         self._running_losses.append(running_loss)
 
-    def end_epoch(self, epoch: int, state: Any, history: Any) -> bool:
+    def end_epoch(self, epoch: int, state: Any, history: Any, callbacks: Sequence[Any] = ()) -> bool:
         """Save the state after a complete, finite epoch; False when training must stop (non-finite)."""
         problem = self._non_finite(epoch, state)
         if problem is not None:
@@ -330,7 +359,7 @@ class EpochCheckpointer:
             )
             return False
         if len(self._running_losses) == self.steps_per_epoch:
-            self._save(epoch + 1, state, history)
+            self._save(epoch + 1, state, history, callbacks)
         return True
 
     def _non_finite(self, epoch: int, state: Any) -> str | None:
@@ -352,7 +381,9 @@ class EpochCheckpointer:
             )
         return None
 
-    def _save(self, epochs_completed: int, state: Any, history: Any) -> None:
+    def _save(
+        self, epochs_completed: int, state: Any, history: Any, callbacks: Sequence[Any] = ()
+    ) -> None:
         ocp = _orbax()
         items = {
             name: ocp.args.StandardSave(jax.tree.leaves(tree))
@@ -366,6 +397,7 @@ class EpochCheckpointer:
             "run": self.run,
             "history": history.history,
             "history_epochs": history.epoch,
+            "callbacks": _callback_states(callbacks),
         }
         manager = _manager(self.directory, self.keep, writable=True)
         try:

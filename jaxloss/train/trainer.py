@@ -71,6 +71,14 @@ class _Batch(NamedTuple):
     mask: np.ndarray
 
 
+def _host_copy(leaf: Any) -> Any:
+    """A NumPy copy of an array; RNG keys (which NumPy cannot hold) as keys over copied data."""
+    if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        data = np.array(jax.random.key_data(leaf))
+        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(leaf))
+    return np.array(leaf)
+
+
 class Trainer:
     """A compiled model: ``fit``, ``evaluate``, ``predict`` (use :func:`compile` to build one).
 
@@ -160,7 +168,7 @@ class Trainer:
 
     def get_weights(self) -> Any:
         """A host copy of the model's NNX state (parameters and other variables)."""
-        return jax.tree.map(np.array, nnx.state(self.model))
+        return jax.tree.map(_host_copy, nnx.state(self.model))
 
     def set_weights(self, weights: Any) -> None:
         """Load a state from :meth:`get_weights` into the model."""
@@ -474,7 +482,7 @@ class Trainer:
 
         state = self.state
         if checkpointer is not None:
-            state, resumed_at = checkpointer.resume(state, history, verbose)
+            state, resumed_at = checkpointer.resume(state, history, verbose, callback_list[1:])
             self.state = state
             initial_epoch = initial_epoch if resumed_at is None else resumed_at
         steps = batching.num_batches(n, batch_size)
@@ -511,7 +519,9 @@ class Trainer:
             for callback in callback_list:
                 callback.on_epoch_end(epoch, logs)
             state = self.state
-            if checkpointer is not None and not checkpointer.end_epoch(epoch, state, history):
+            if checkpointer is not None and not checkpointer.end_epoch(
+                epoch, state, history, callback_list[1:]
+            ):
                 self.stop_training = True
             if self.stop_training:
                 break
