@@ -529,10 +529,17 @@ def _check_precise_row(form, row, label, smoothing):
     np.testing.assert_allclose(grad, expected_grad, rtol=1e-5, atol=SUBNORMAL)
 
 
+# Rows of 4 and of 36 classes: the sparse form takes another path above 32 classes.
+EXTREME_ROWS = st.sampled_from([4, 36]).flatmap(lambda n: st.lists(EXTREME, min_size=n, max_size=n))
+MODERATE_ROWS = st.sampled_from([5, 40]).flatmap(
+    lambda n: st.lists(MODERATE, min_size=n, max_size=n)
+)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.sampled_from(["sparse", "dense"]),
-    st.lists(EXTREME, min_size=4, max_size=4),
+    EXTREME_ROWS,
     st.integers(0, 3),
     st.sampled_from([0.0, 0.1]),
 )
@@ -541,7 +548,7 @@ def test_precise_extreme_logits_are_relatively_accurate(form, row, label, smooth
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.sampled_from(["sparse", "dense"]), st.lists(MODERATE, min_size=5, max_size=5))
+@given(st.sampled_from(["sparse", "dense"]), MODERATE_ROWS)
 def test_precise_tiny_losses_of_the_dominant_class_are_relatively_accurate(form, row):
     # The label at the row's maximum: losses from ~1e-52 (0 in float32) up to log(5).
     _check_precise_row(form, row, int(np.argmax(np.float32(row))), 0.0)
@@ -591,6 +598,26 @@ def test_precise_sparse_agrees_with_default_on_ordinary_inputs(kwargs, rng):
     if not kwargs:  # ties at the maximum count once each: log(3 + e^-4 + e^-5) and log(5)
         expected_ties = [np.log(3.0 + np.exp(-4.0) + np.exp(-5.0)), np.log(5.0)]
         np.testing.assert_allclose(precise[0][:2], expected_ties, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"label_smoothing": 0.2}, {"ignore_index": 1}])
+def test_precise_sparse_above_32_classes_agrees_with_default(kwargs, rng):
+    x = np.asarray(rng.normal(size=(16, 40)) * 3, np.float32)
+    x[0] = 0.0
+    x[0, :3] = 4.0  # a three-way tie at the maximum
+    x[1] = 0.0
+    x[2] = -5.0
+    x[2, 7] = 22.0  # label 7 dominates: loss 39 exp(-27) = 7.3e-11
+    labels = rng.integers(0, 40, size=16)
+    labels[:3] = [2, 1, 7]
+    default = loss_and_grad(jaxloss.sparse_softmax_cross_entropy, x, labels, **kwargs)
+    precise = loss_and_grad(jaxloss.sparse_softmax_cross_entropy, x, labels, precise=True, **kwargs)
+    for got, want in zip(precise, default, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=2.4e-7)
+    if not kwargs:
+        expected = [np.log(3.0 + 37 * np.exp(-4.0)), np.log(40.0), np.log1p(39 * np.exp(-27.0))]
+        np.testing.assert_allclose(precise[0][:3], expected, rtol=1e-6)
+        assert default[0][2] == 0.0  # the default's floor
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"label_smoothing": 0.2}, {"where": np.array([True, False, True, True, True])}])
