@@ -13,15 +13,10 @@ import jax.numpy as jnp
 import losses_cases
 import numpy as np
 import pytest
+from small_inputs import LABELS, LOGITS, ONE_HOT, POSITIVE, PROBS
 
 import jaxloss
 from jaxloss import losses
-
-LOGITS = jnp.array([[2.0, 0.0, -1.0], [0.5, 0.1, 0.3]])
-PROBS = jax.nn.softmax(LOGITS)
-ONE_HOT = jnp.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-LABELS = jnp.array([0, 1])
-POSITIVE = PROBS + 0.5
 
 # Kernel families: what the two arguments are and which rules apply.
 # name -> (family, first argument, second argument)
