@@ -141,6 +141,25 @@ for x, a, b, g in zip(logits, naive, stable, grad_stable):
     print(f"{float(x):8.0f} {float(a) + 0.0:20.4g} {float(b):10.4g} {float(g):17.4g}")
 
 # %% [markdown]
+# The softmax cross-entropies keep float32's usual resolution by default: a loss too small to
+# register next to 1 in float32 (one class dominating by a wide margin) rounds to 0, as in optax
+# and PyTorch, because
+# `log(sum(exp(x - max)))` is stored as a number next to 1. `precise=True` computes it from the
+# other classes alone and keeps such losses, and their gradients, to float32's relative precision
+# (at a measured cost in time: see the README's benchmark section).
+
+# %%
+confident = jnp.array([[20.0, 0.0, 0.0], [30.0, 0.0, 0.0], [6.0, 0.0, 0.0]])
+correct = jnp.array([0, 0, 0])
+exact = jnp.log1p(2 * jnp.exp(-jnp.array([20.0, 30.0, 6.0])))
+default = jaxloss.sparse_softmax_cross_entropy(confident, correct)
+precise = jaxloss.sparse_softmax_cross_entropy(confident, correct, precise=True)
+print(f"{'exact':>12s} {'default':>12s} {'precise=True':>13s}")
+for e, d, p in zip(exact, default, precise):
+    print(f"{float(e):12.5g} {float(d):12.5g} {float(p):13.5g}")
+assert np.allclose(precise, exact, rtol=1e-6)
+
+# %% [markdown]
 # ## `jit`, `vmap` and `grad`
 #
 # The kernels are ordinary JAX functions: they compile with `jax.jit`, batch with `jax.vmap` and
