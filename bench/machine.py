@@ -84,14 +84,16 @@ def mimalloc_library() -> str | None:
 
 
 def allocator_in_process() -> str:
-    """``mimalloc`` when libmimalloc is mapped into this process, else ``glibc``."""
+    """``mimalloc`` when libmimalloc is mapped into this process; else ``glibc-tunables`` when
+    the process started with ``GLIBC_TUNABLES`` set (glibc reads it only at start), else
+    ``glibc``."""
     try:
         with open("/proc/self/maps") as f:
             if "libmimalloc" in f.read():
                 return "mimalloc"
     except OSError:
         pass
-    return "glibc"
+    return "glibc-tunables" if os.environ.get("GLIBC_TUNABLES") else "glibc"
 
 
 def copy_bandwidth(num_bytes: int, repeats: int, threads: int) -> dict:

@@ -20,7 +20,11 @@ PEER_LABELS = {"jaxloss": "jaxloss", "optax": "optax", "keras_jax": "Keras 3 (JA
                "torch": "PyTorch", "tensorflow": "TensorFlow"}
 PEERS = tuple(PEER_LABELS)
 MODE_LABELS = {"forward_backward": "forward+backward", "forward": "forward"}
-ALLOCATOR_LABELS = {"glibc": "glibc malloc", "mimalloc": "mimalloc (LD_PRELOAD)"}
+ALLOCATOR_LABELS = {
+    "glibc": "glibc malloc",
+    "glibc-tunables": "glibc malloc with the command line's GLIBC_TUNABLES",
+    "mimalloc": "mimalloc (LD_PRELOAD)",
+}
 BEGIN, END, LONE = "<!-- bench-table:begin -->", "<!-- bench-table:end -->", "<!-- bench-table -->"
 # Issue 5's targets: minimum speed-up of jaxloss over a peer, on forward+backward.
 SOFTMAX_CE = ("sparse_softmax_cross_entropy", "softmax_cross_entropy")

@@ -20,9 +20,10 @@ import sys
 import tempfile
 
 from bench import machine, report
+from jaxloss._src.allocator import GLIBC_TUNABLES_SETTING
 
 FRAMEWORKS = ("jax", "torch", "tensorflow")
-ALLOCATORS = ("glibc", "mimalloc")
+ALLOCATORS = ("glibc", "glibc-tunables", "mimalloc")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER_TIMEOUT_S = 1800
 
@@ -35,11 +36,14 @@ def default_name(machine_facts: dict, quick: bool) -> str:
 
 def worker_environment(allocator: str, threads: int, mimalloc: str | None) -> dict:
     """The child's environment: same thread counts for every framework, Keras on JAX, and
-    mimalloc preloaded (or no preload at all for glibc)."""
+    mimalloc preloaded, or glibc with the command line's ``GLIBC_TUNABLES``, or neither."""
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)
+    env.pop("GLIBC_TUNABLES", None)
     if allocator == "mimalloc":
         env["LD_PRELOAD"] = mimalloc
+    elif allocator == "glibc-tunables":
+        env["GLIBC_TUNABLES"] = GLIBC_TUNABLES_SETTING
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                      "TF_NUM_INTRAOP_THREADS"):
         env[variable] = str(threads)

@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--framework", choices=sorted(PEER_MODULES), required=True)
     parser.add_argument("--size", choices=sorted(cases_lib.SIZES), default="full")
-    parser.add_argument("--allocator", choices=("glibc", "mimalloc"), default="glibc")
+    parser.add_argument("--allocator", choices=("glibc", "glibc-tunables", "mimalloc"),
+                        default="glibc")
     parser.add_argument("--threads", type=int, default=machine.usable_cores())
     parser.add_argument("--families", nargs="*", help="only these kernel families")
     parser.add_argument("--out", required=True, help="JSON file to write")
