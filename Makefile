@@ -35,7 +35,7 @@ test: $(VENV)/.installed-test
 test-slow: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
-# Full suite (~20 min on 2 cores): JSON, markdown and PNG in bench/results/, table in README.md;
+# Full suite (~25 min on 2 cores, three allocators): JSON, markdown and PNG in bench/results/, table in README.md;
 # then the fused large-vocabulary loss against explicit logits (bench/results/fused_linear_cross_entropy/)
 # and what `precise=True` costs in the softmax cross-entropies (bench/results/precise_cost/).
 # `make bench BENCH_ARGS=--quick` runs tiny sizes of all three in a few minutes.
