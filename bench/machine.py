@@ -9,6 +9,8 @@ import time
 
 import numpy as np
 
+from jaxloss._src.allocator import GLIBC_TUNABLES_SETTING
+
 
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo (or what the platform says elsewhere)."""
@@ -83,17 +85,30 @@ def mimalloc_library() -> str | None:
     return None if found is None else str(found)
 
 
+GLIBC_SETTINGS = {
+    "glibc": None,
+    "glibc-tunables": GLIBC_TUNABLES_SETTING,
+    "glibc-hugetlb": "glibc.malloc.hugetlb=1",
+    "glibc-nommap": f"glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold={2**40}",
+}
+"""Allocator names that run glibc's malloc, and the ``GLIBC_TUNABLES`` each sets."""
+
+
 def allocator_in_process() -> str:
-    """``mimalloc`` when libmimalloc is mapped into this process; else ``glibc-tunables`` when
-    the process started with ``GLIBC_TUNABLES`` set (glibc reads it only at start), else
-    ``glibc``."""
+    """``mimalloc`` when libmimalloc is mapped into this process; else glibc, named by the
+    ``GLIBC_TUNABLES`` the process started with (glibc reads them only at start): a name of
+    :data:`GLIBC_SETTINGS`, or ``"glibc, GLIBC_TUNABLES=..."`` for another setting."""
     try:
         with open("/proc/self/maps") as f:
             if "libmimalloc" in f.read():
                 return "mimalloc"
     except OSError:
         pass
-    return "glibc-tunables" if os.environ.get("GLIBC_TUNABLES") else "glibc"
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    if not tunables:
+        return "glibc"
+    named = [name for name, value in GLIBC_SETTINGS.items() if value == tunables]
+    return named[0] if named else f"glibc, GLIBC_TUNABLES={tunables}"
 
 
 def copy_bandwidth(num_bytes: int, repeats: int, threads: int) -> dict:

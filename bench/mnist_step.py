@@ -73,21 +73,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 from bench import machine
-from jaxloss._src.allocator import GLIBC_TUNABLES_SETTING
+from bench.machine import GLIBC_SETTINGS
 
 BATCH = 128
 EPSILON = 1e-7  # Keras's backend epsilon: probability clipping and Adam's epsilon
 LEARNING_RATE = 1e-3
 REFERENCE = "keras.train_on_batch"
-
-GLIBC_SETTINGS = {
-    "glibc": None,
-    "glibc-tunables": GLIBC_TUNABLES_SETTING,
-    "glibc-hugetlb": "glibc.malloc.hugetlb=1",
-    "glibc-nommap": f"glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold={2**40}",
-}
-"""``--allocators`` names that run glibc's malloc, and the ``GLIBC_TUNABLES`` each sets."""
-
 
 def make_batch(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
@@ -357,15 +348,10 @@ def run_here(args: argparse.Namespace) -> dict:
     import jax
 
     measured = measure(peers, warmup=args.warmup, rounds=args.rounds, steps=args.steps)
-    allocator = machine.allocator_in_process()
-    tunables = os.environ.get("GLIBC_TUNABLES", "")
-    if allocator == "glibc" and tunables:
-        named = [name for name, value in GLIBC_SETTINGS.items() if value == tunables]
-        allocator = named[0] if named else f"glibc, GLIBC_TUNABLES={tunables}"
     return {
         "load_average_1min": os.getloadavg()[0],
-        "allocator": allocator,
-        "glibc_tunables": tunables,
+        "allocator": machine.allocator_in_process(),
+        "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "machine": machine.describe(),
         "jax": jax.__version__,

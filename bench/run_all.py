@@ -20,7 +20,6 @@ import sys
 import tempfile
 
 from bench import machine, report
-from jaxloss._src.allocator import GLIBC_TUNABLES_SETTING
 
 FRAMEWORKS = ("jax", "torch", "tensorflow")
 ALLOCATORS = ("glibc", "glibc-tunables", "mimalloc")
@@ -43,7 +42,7 @@ def worker_environment(allocator: str, threads: int, mimalloc: str | None) -> di
     if allocator == "mimalloc":
         env["LD_PRELOAD"] = mimalloc
     elif allocator == "glibc-tunables":
-        env["GLIBC_TUNABLES"] = GLIBC_TUNABLES_SETTING
+        env["GLIBC_TUNABLES"] = machine.GLIBC_SETTINGS["glibc-tunables"]
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                      "TF_NUM_INTRAOP_THREADS"):
         env[variable] = str(threads)
