@@ -482,7 +482,7 @@ class Trainer:
 
         state = self.state
         if checkpointer is not None:
-            state, resumed_at = checkpointer.resume(state, history, verbose, callback_list[1:])
+            state, resumed_at = checkpointer.resume(state, history, verbose, callback_list)
             self.state = state
             initial_epoch = initial_epoch if resumed_at is None else resumed_at
         steps = batching.num_batches(n, batch_size)
@@ -520,7 +520,7 @@ class Trainer:
                 callback.on_epoch_end(epoch, logs)
             state = self.state
             if checkpointer is not None and not checkpointer.end_epoch(
-                epoch, state, history, callback_list[1:]
+                epoch, state, history, callback_list
             ):
                 self.stop_training = True
             if self.stop_training:
