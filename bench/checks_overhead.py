@@ -104,10 +104,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = run(timing.BUDGETS["quick" if args.quick else "full"])
     device = jax.devices()[0]
-    if device.platform == "cpu":
-        where = f"{machine.cpu_model()}, {machine.usable_cores()} cores"
-    else:
-        where = getattr(device, "device_kind", device.platform)
+    where = machine.jax_device_label(device)
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, device.platform)
     with open(stem + ".json", "w") as f:

@@ -73,6 +73,13 @@ def machine_label(machine: dict) -> str:
     return f"{machine['cpu_model']}, {machine['cores']} cores{memory}"
 
 
+def jax_device_label(device) -> str:
+    """What a single-device JAX result ran on: the CPU model and cores, or the device's kind."""
+    if device.platform == "cpu":
+        return f"{cpu_model()}, {usable_cores()} cores"
+    return getattr(device, "device_kind", device.platform)
+
+
 def mimalloc_library() -> str | None:
     """Path of mimalloc's shared library (cmeel-mimalloc's wheel), or None if not installed.
 

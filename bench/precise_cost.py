@@ -122,10 +122,7 @@ def main(argv=None) -> None:
     shapes = QUICK_SHAPES if args.quick else FULL_SHAPES
     rows = run(shapes, timing.BUDGETS["quick" if args.quick else "full"])
     device = jax.devices()[0]
-    if device.platform == "cpu":
-        where = f"{machine.cpu_model()}, {machine.usable_cores()} cores"
-    else:
-        where = getattr(device, "device_kind", device.platform)
+    where = machine.jax_device_label(device)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, device.platform + ("-quick" if args.quick else ""))
