@@ -27,6 +27,8 @@ import subprocess
 import sys
 import time
 
+from bench import machine
+
 
 def _rss_mib() -> float:
     with open("/proc/self/statm") as f:
@@ -72,8 +74,6 @@ def measure_here(calls: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from bench.mnist_step import child_environment
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--allocators", default="glibc,glibc-tunables,glibc-hugetlb,glibc-nommap,mimalloc"
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[str, list[dict]] = {}
     for _ in range(args.rounds):
         for allocator in args.allocators.split(","):
-            env = child_environment(allocator, dict(os.environ))
+            env = machine.allocator_environment(allocator, os.environ)
             if env is None:
                 continue
             command = [sys.executable, "-m", "bench.glibc_tunables", "--child", "--calls"]

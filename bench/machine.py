@@ -6,6 +6,7 @@ import concurrent.futures
 import os
 import platform
 import time
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -99,6 +100,28 @@ GLIBC_SETTINGS = {
     "glibc-nommap": f"glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold={2**40}",
 }
 """Allocator names that run glibc's malloc, and the ``GLIBC_TUNABLES`` each sets."""
+
+
+def allocator_environment(allocator: str, environ: Mapping[str, str]) -> dict[str, str] | None:
+    """The environment of a child process that runs under ``allocator``.
+
+    ``environ`` without its ``LD_PRELOAD`` and ``GLIBC_TUNABLES``, then: for a name of
+    :data:`GLIBC_SETTINGS` that setting's ``GLIBC_TUNABLES``; for ``mimalloc`` or
+    ``tcmalloc`` an ``LD_PRELOAD`` of the installed library (jaxloss's own search), or
+    ``None`` when it is not installed.
+    """
+    from jaxloss._src.allocator import find_allocator_library
+
+    env = {k: v for k, v in environ.items() if k not in ("LD_PRELOAD", "GLIBC_TUNABLES")}
+    if allocator in GLIBC_SETTINGS:
+        if GLIBC_SETTINGS[allocator]:
+            env["GLIBC_TUNABLES"] = GLIBC_SETTINGS[allocator]
+        return env
+    library = find_allocator_library(names=(allocator,))
+    if library is None:
+        return None
+    env["LD_PRELOAD"] = str(library)
+    return env
 
 
 def allocator_in_process() -> str:

@@ -363,30 +363,10 @@ def run_here(args: argparse.Namespace) -> dict:
     }
 
 
-def child_environment(allocator: str, environ: dict[str, str]) -> dict[str, str] | None:
-    """The environment of the child that measures under ``allocator``; ``None`` if not installed.
-
-    Raises:
-      ValueError: ``allocator`` is not one of ``GLIBC_SETTINGS``, mimalloc, tcmalloc.
-    """
-    from jaxloss._src.allocator import find_allocator_library
-
-    env = {k: v for k, v in environ.items() if k not in ("LD_PRELOAD", "GLIBC_TUNABLES")}
-    if allocator in GLIBC_SETTINGS:
-        if GLIBC_SETTINGS[allocator]:
-            env["GLIBC_TUNABLES"] = GLIBC_SETTINGS[allocator]
-        return env
-    library = find_allocator_library(names=(allocator,))
-    if library is None:
-        return None
-    env["LD_PRELOAD"] = str(library)
-    return env
-
-
 def run_children(args: argparse.Namespace) -> list[dict]:
     results = []
     for allocator in args.allocators.split(","):
-        env = child_environment(allocator, dict(os.environ))
+        env = machine.allocator_environment(allocator, os.environ)
         if env is None:
             print(f"# {allocator}: no library found, skipped", file=sys.stderr)
             continue

@@ -33,16 +33,10 @@ def default_name(machine_facts: dict, quick: bool) -> str:
     return f"cpu-{slug}-{machine_facts['cores']}-cores" + ("-quick" if quick else "")
 
 
-def worker_environment(allocator: str, threads: int, mimalloc: str | None) -> dict:
-    """The child's environment: same thread counts for every framework, Keras on JAX, and
-    mimalloc preloaded, or glibc with the command line's ``GLIBC_TUNABLES``, or neither."""
-    env = dict(os.environ)
-    env.pop("LD_PRELOAD", None)
-    env.pop("GLIBC_TUNABLES", None)
-    if allocator == "mimalloc":
-        env["LD_PRELOAD"] = mimalloc
-    elif allocator == "glibc-tunables":
-        env["GLIBC_TUNABLES"] = machine.GLIBC_SETTINGS["glibc-tunables"]
+def worker_environment(allocator: str, threads: int) -> dict:
+    """The child's environment: the allocator's (:func:`bench.machine.allocator_environment`),
+    the same thread counts for every framework, Keras on JAX."""
+    env = machine.allocator_environment(allocator, os.environ)
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                      "TF_NUM_INTRAOP_THREADS"):
         env[variable] = str(threads)
@@ -68,7 +62,7 @@ def run_worker(framework: str, allocator: str, size: str, threads: int,
     print(f"bench: {framework} under {allocator} ...", file=sys.stderr, flush=True)
     with open(log, "w") as log_file:
         completed = subprocess.run(command, cwd=REPO_ROOT, stdout=log_file, stderr=log_file,
-                                   env=worker_environment(allocator, threads, mimalloc),
+                                   env=worker_environment(allocator, threads),
                                    timeout=WORKER_TIMEOUT_S)
     if completed.returncode != 0 or not os.path.exists(out):
         with open(log) as f:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import mnist_step
+from bench import machine, mnist_step
 
 
 def test_measure_interleaves_rotates_and_reports_ratio():
@@ -64,13 +64,13 @@ def test_cpus_outside_the_usable_range_is_refused(cpus, capsys):
         ("glibc-nommap", "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1099511627776"),
     ],
 )
-def test_child_environment_for_glibc_settings(allocator, tunables):
+def test_allocator_environment_for_glibc_settings(allocator, tunables):
     parent = {
         "LD_PRELOAD": "/x/libmimalloc.so",
         "GLIBC_TUNABLES": "glibc.malloc.perturb=1",
         "A": "b",
     }
-    env = mnist_step.child_environment(allocator, parent)
+    env = machine.allocator_environment(allocator, parent)
     assert (env.get("GLIBC_TUNABLES") or "").startswith(tunables or "") and env["A"] == "b"
     assert "LD_PRELOAD" not in env and (tunables is not None or "GLIBC_TUNABLES" not in env)
 
