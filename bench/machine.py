@@ -5,6 +5,8 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import platform
+import shutil
+import subprocess
 import time
 from collections.abc import Mapping
 
@@ -56,9 +58,28 @@ def available_memory_bytes() -> int | None:
     return None
 
 
+def accelerator_model() -> str | None:
+    """The first NVIDIA GPU's name from ``nvidia-smi`` (e.g. ``NVIDIA H200``), or None.
+
+    Asked of ``nvidia-smi`` rather than of JAX or PyTorch: the parent process of a benchmark
+    must not initialise a GPU runtime (JAX would reserve most of the device's memory before
+    the workers start).
+    """
+    if shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        names = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                               capture_output=True, text=True, timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = [line.strip() for line in names.splitlines() if line.strip()]
+    return lines[0] if lines else None
+
+
 def describe() -> dict:
     """Machine facts every result file and figure carries."""
     return {
+        "accelerator": accelerator_model(),
         "cpu_model": cpu_model(),
         "cores": usable_cores(),
         "memory_gib": memory_gib(),
@@ -69,9 +90,11 @@ def describe() -> dict:
 
 
 def machine_label(machine: dict) -> str:
-    """One line naming the machine, e.g. ``AMD EPYC, 2 cores, 23.4 GiB``."""
+    """One line naming the machine, e.g. ``AMD EPYC, 2 cores, 23.4 GiB`` or, with a GPU,
+    ``NVIDIA H200 (host: Intel Xeon, 16 cores, 128 GiB)``."""
     memory = f", {machine['memory_gib']} GiB" if machine.get("memory_gib") else ""
-    return f"{machine['cpu_model']}, {machine['cores']} cores{memory}"
+    host = f"{machine['cpu_model']}, {machine['cores']} cores{memory}"
+    return f"{machine['accelerator']} (host: {host})" if machine.get("accelerator") else host
 
 
 def jax_device_label(device) -> str:

@@ -140,8 +140,9 @@ def make_entry(peer: str, case: cases_lib.Case, mode: str, inputs: dict) -> Entr
 
 
 def inplace_bandwidth(num_bytes: int, repeats: int) -> float:
-    """GB/s of a jitted in-place update (input buffer donated): one read and one write of the
-    array by XLA's own multi-threaded loop, with no fresh output buffer to fault in."""
+    """GB/s of a jitted in-place update (input buffer donated) on JAX's default device: one
+    read and one write of the array by XLA's own loop (multi-threaded on a CPU), with no fresh
+    output buffer to fault in."""
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -154,3 +155,8 @@ def inplace_bandwidth(num_bytes: int, repeats: int) -> float:
         array, seconds = timed(lambda a=array: jax.block_until_ready(update(a)))
         samples.append(seconds)
     return round(2 * array.size * 4 / float(np.median(samples)) / 1e9, 2)
+
+
+def device_bandwidth(num_bytes: int, repeats: int) -> float:
+    """The accelerator's memory bandwidth: :func:`inplace_bandwidth` on the default device."""
+    return inplace_bandwidth(num_bytes, repeats)

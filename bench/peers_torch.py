@@ -1,27 +1,41 @@
-"""The PyTorch peer (CPU, eager; on a CUDA machine the GPU, synchronised after each call).
+"""The PyTorch peers (CPU, eager; on a CUDA machine the GPU, synchronised after each call).
 
-Native functions where PyTorch has them (``cross_entropy`` with integer or probability
-targets, ``binary_cross_entropy_with_logits``, ``mse_loss``, ``huber_loss``); the focal losses,
-which PyTorch's core lacks, are written from the paper's formula in PyTorch operations.
-Forward+backward is ``torch.autograd.grad`` of the mean loss with respect to the first input.
+``torch``: native functions where PyTorch has them (``cross_entropy`` with integer or
+probability targets, ``binary_cross_entropy_with_logits``, ``mse_loss``, ``huber_loss``); the
+focal losses, which PyTorch's core lacks, are written from the paper's formula in PyTorch
+operations. Forward+backward is ``torch.autograd.grad`` of the mean loss with respect to the
+first input.
+
+``liger_kernel``: Liger-Kernel's fused Triton cross-entropy (``liger_cross_entropy``), on a
+CUDA device only and for integer labels only (it has no probability targets). It writes the
+gradient into its input's memory during the forward pass, so it gets a copy of the logits of
+its own; the first call (the cross-check's loss and gradient) sees the logits, the timed calls
+after it see the previous call's gradient in their place: the same work on different values.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import Callable
 
 from bench import cases as cases_lib
 from bench.timing import Entry
 
-PEERS = ("torch",)
+PEERS = ("torch", "liger_kernel")
 FRAMEWORK = "torch"
 
 
 def versions() -> dict:
     import torch
 
-    return {"torch": torch.__version__, "device": _device(),
-            "threads": torch.get_num_threads()}
+    out = {"torch": torch.__version__, "device": _device(), "threads": torch.get_num_threads()}
+    if _device() == "cuda":
+        out["devices"] = [torch.cuda.get_device_name(0)]
+        try:
+            out["liger_kernel"] = importlib.metadata.version("liger-kernel")
+        except importlib.metadata.PackageNotFoundError:
+            out["liger_kernel"] = None
+    return out
 
 
 def on_accelerator() -> bool:
@@ -77,11 +91,30 @@ def prepare_inputs(arrays: dict) -> dict:
     return out
 
 
-def make_entry(peer: str, case: cases_lib.Case, mode: str, inputs: dict) -> Entry:
+def _liger_kernel(family: str) -> Callable | None:
+    """Liger-Kernel's cross-entropy for integer labels; None for every other family."""
+    if family != "sparse_softmax_cross_entropy":
+        return None
+    from liger_kernel.transformers.functional import liger_cross_entropy
+
+    return lambda x, y: liger_cross_entropy(x, y)
+
+
+def make_entry(peer: str, case: cases_lib.Case, mode: str, inputs: dict) -> Entry | None:
+    """``peer``'s kernel for ``case`` and ``mode``; None where the peer has no such kernel
+    (Liger-Kernel: every family but integer-label cross-entropy, and any CPU)."""
     import torch
 
-    kernel = _kernel(case.family)
     first, second = (inputs[name] for name in case.input_names())
+    if peer == "liger_kernel":
+        if _device() != "cuda":
+            return None
+        kernel = _liger_kernel(case.family)
+        if kernel is None:
+            return None
+        first = first.clone()  # it overwrites its input with the gradient
+    else:
+        kernel = _kernel(case.family)
     synchronize = torch.cuda.synchronize if _device() == "cuda" else (lambda: None)
     if mode == "forward":
         def run():
@@ -103,3 +136,24 @@ def make_entry(peer: str, case: cases_lib.Case, mode: str, inputs: dict) -> Entr
         return float(value), None if gradient is None else float(gradient.abs().sum())
 
     return Entry(call=run, loss=check, compile_s=None, temp_bytes=None)
+
+
+def device_bandwidth(num_bytes: int, repeats: int) -> float:
+    """GB/s of a CUDA device-to-device copy into a buffer written before timing (one read and
+    one write per byte), the median of ``repeats``."""
+    import time
+
+    import numpy as np
+    import torch
+
+    source = torch.zeros(num_bytes // 4, dtype=torch.float32, device="cuda")
+    destination = torch.empty_like(source)
+    destination.copy_(source)
+    samples = []
+    for _ in range(repeats):
+        torch.cuda.synchronize()
+        begin = time.perf_counter()
+        destination.copy_(source)
+        torch.cuda.synchronize()
+        samples.append(time.perf_counter() - begin)
+    return round(2 * source.numel() * 4 / float(np.median(samples)) / 1e9, 2)

@@ -3,7 +3,8 @@
 ``python -m bench.report bench/results/<name>.json [--readme README.md]`` rewrites
 ``<name>.md`` and ``<name>.png`` beside the JSON and the README's text between
 ``<!-- bench-table:begin -->`` and ``<!-- bench-table:end -->`` (a lone ``<!-- bench-table -->``
-marker is replaced by the pair on the first run). Nothing here measures anything: every number
+marker is replaced by the pair on the first run); a run on a GPU writes the ``bench-table-gpu``
+section instead. Nothing here measures anything: every number
 comes from the JSON.
 """
 
@@ -17,15 +18,27 @@ from bench import cases as cases_lib
 from bench import machine
 
 PEER_LABELS = {"jaxloss": "jaxloss", "optax": "optax", "keras_jax": "Keras 3 (JAX)",
-               "torch": "PyTorch", "tensorflow": "TensorFlow"}
+               "torch": "PyTorch", "tensorflow": "TensorFlow", "liger_kernel": "Liger-Kernel"}
+# The peers with a speed-up column, and its heading.
+SPEEDUP_LABELS = {"optax": "jaxloss speed-up vs optax", "torch": "vs PyTorch",
+                  "tensorflow": "vs TF", "liger_kernel": "vs Liger-Kernel"}
 PEERS = tuple(PEER_LABELS)
+FRAMEWORK_LABELS = {"jax": "JAX (XLA in-place update)", "torch": "PyTorch (copy_)"}
 MODE_LABELS = {"forward_backward": "forward+backward", "forward": "forward"}
 ALLOCATOR_LABELS = {
     "glibc": "glibc malloc",
     "glibc-tunables": "glibc malloc with the command line's GLIBC_TUNABLES",
     "mimalloc": "mimalloc (LD_PRELOAD)",
 }
-BEGIN, END, LONE = "<!-- bench-table:begin -->", "<!-- bench-table:end -->", "<!-- bench-table -->"
+CPU_SECTION, GPU_SECTION = "bench-table", "bench-table-gpu"
+
+
+def markers(section: str) -> tuple[str, str, str]:
+    """The README's begin, end and lone (first run) markers of ``section``."""
+    return (f"<!-- {section}:begin -->", f"<!-- {section}:end -->", f"<!-- {section} -->")
+
+
+BEGIN, END, LONE = markers(CPU_SECTION)
 # Issue 5's targets: minimum speed-up of jaxloss over a peer, on forward+backward.
 SOFTMAX_CE = ("sparse_softmax_cross_entropy", "softmax_cross_entropy")
 TARGETS = (
@@ -54,12 +67,48 @@ def bandwidth(results: dict, allocator: str) -> float | None:
     return max(values) if values else None
 
 
+def device_bandwidths(results: dict) -> dict[str, float]:
+    """{framework: GB/s} of the accelerator's own copy, where the run had one."""
+    return {run["framework"]: run["bandwidth"]["device_gb_per_s"] for run in results["runs"]
+            if "device_gb_per_s" in run.get("bandwidth", {})}
+
+
+def on_accelerator(results: dict) -> bool:
+    return bool(results.get("machine", {}).get("accelerator")) or bool(device_bandwidths(results))
+
+
 def roofline_bandwidth(results: dict) -> float | None:
-    """The roofline's bandwidth: the best copy bandwidth measured in the run, any allocator
-    (the memory system does not depend on the allocator once no page is faulted in)."""
+    """The roofline's bandwidth: on an accelerator the best copy of its memory; else the best
+    copy bandwidth measured in the run, any allocator (the memory system does not depend on
+    the allocator once no page is faulted in)."""
+    if device_bandwidths(results):
+        return max(device_bandwidths(results).values())
     values = [value for allocator in ALLOCATOR_LABELS
               if (value := bandwidth(results, allocator)) is not None]
     return max(values) if values else None
+
+
+def bandwidth_line(results: dict) -> str:
+    if device_bandwidths(results):
+        return ("Device memory bandwidth (one read + one write per byte, a 4 GiB copy in device "
+                "memory: " + ", ".join(f"{FRAMEWORK_LABELS.get(name, name)} {value} GB/s"
+                                       for name, value in device_bandwidths(results).items())
+                + "); the host's copy: " + ", ".join(
+                    f"{ALLOCATOR_LABELS[a]} {bandwidth(results, a)} GB/s"
+                    for a in allocators(results))
+                + f". The roofline uses {roofline_bandwidth(results)} GB/s.")
+    return (f"Copy bandwidth (one read + one write per byte, best of 1 thread, "
+            f"{results['threads']} threads and an XLA in-place update): " + ", ".join(
+                f"{ALLOCATOR_LABELS[a]} {bandwidth(results, a)} GB/s"
+                for a in allocators(results))
+            + f". The roofline uses {roofline_bandwidth(results)} GB/s.")
+
+
+def present_peers(results: dict) -> tuple[str, ...]:
+    """The peers with at least one measured entry, in :data:`PEER_LABELS` order (a GPU run
+    has no TensorFlow, a CPU run no Liger-Kernel)."""
+    measured = {record["peer"] for record in records(results) if record.get("status") == "ok"}
+    return tuple(peer for peer in PEERS if peer in measured)
 
 
 def index(results: dict) -> dict:
@@ -143,10 +192,13 @@ def shape_text(shape) -> str:
 def timing_table(results: dict, allocator: str, mode: str) -> list[str]:
     table = index(results)
     peak = roofline_bandwidth(results)
+    peers = present_peers(results)
+    compared = [peer for peer in SPEEDUP_LABELS if peer in peers]
     lines = [
-        "| kernel | shape | " + " | ".join(PEER_LABELS[p] for p in PEERS)
-        + " | jaxloss speed-up vs optax | vs PyTorch | vs TF | roofline ms | jaxloss % of roofline |",
-        "|---|---|" + "---:|" * (len(PEERS) + 5),
+        "| kernel | shape | " + " | ".join(PEER_LABELS[p] for p in peers) + " | "
+        + " | ".join(SPEEDUP_LABELS[p] for p in compared)
+        + " | roofline ms | jaxloss % of roofline |",
+        "|---|---|" + "---:|" * (len(peers) + len(compared) + 2),
     ]
     for family, shape in case_list(results):
         row = {peer: table.get((allocator, mode, family, shape, peer)) for peer in PEERS}
@@ -155,8 +207,8 @@ def timing_table(results: dict, allocator: str, mode: str) -> list[str]:
         roofline = min_bytes / (peak * 1e9) * 1e3 if (min_bytes and peak) else None
         fraction = (f"{100 * roofline / time_ms(ours):.0f}%"
                     if roofline and time_ms(ours) else "—")
-        cells = [family, shape_text(shape)] + [status_cell(row[p]) for p in PEERS]
-        cells += [speedup(ours, row[p]) for p in ("optax", "torch", "tensorflow")]
+        cells = [family, shape_text(shape)] + [status_cell(row[p]) for p in peers]
+        cells += [speedup(ours, row[p]) for p in compared]
         cells += [format_ms(roofline), fraction]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -168,11 +220,12 @@ def memory_table(results: dict) -> list[str]:
     table = index(results)
     allocator = allocators(results)[0]
     jax_peers = ("jaxloss", "optax", "keras_jax")
+    traced = ("tensorflow",) if "tensorflow" in present_peers(results) else ()
     lines = [
         "| kernel | shape | mode | " + " | ".join(f"temp {PEER_LABELS[p]}" for p in jax_peers)
         + " | jaxloss ≤ optax | " + " | ".join(f"compile s {PEER_LABELS[p]}" for p in jax_peers)
-        + " | trace s TensorFlow |",
-        "|---|---|---|" + "---:|" * 8,
+        + "".join(f" | trace s {PEER_LABELS[p]}" for p in traced) + " |",
+        "|---|---|---|" + "---:|" * (7 + len(traced)),
     ]
     for family, shape in case_list(results):
         for mode in cases_lib.MODES:
@@ -184,7 +237,7 @@ def memory_table(results: dict) -> list[str]:
                 cells.append("—")
             else:
                 cells.append("yes" if temps["jaxloss"] <= temps["optax"] else "**no**")
-            for peer in (*jax_peers, "tensorflow"):
+            for peer in (*jax_peers, *traced):
                 record = row[peer]
                 ok = record and record["status"] == "ok" and record.get("compile_s") is not None
                 cells.append(f"{record['compile_s']:.2f}" if ok else "—")
@@ -287,10 +340,7 @@ def markdown(results: dict, png_link: str | None = None) -> str:
         f"{results['finished']}, commit {results.get('git_commit')}; versions: "
         + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
         "",
-        f"Copy bandwidth (one read + one write per byte, best of 1 thread, {results['threads']} "
-        "threads and an XLA in-place update): " + ", ".join(
-            f"{ALLOCATOR_LABELS[a]} {bandwidth(results, a)} GB/s" for a in allocators(results))
-        + f". The roofline uses {roofline_bandwidth(results)} GB/s.",
+        bandwidth_line(results),
         "",
         "1-minute load average at each worker's start → end (other work on the machine): "
         + ", ".join(f"{run['framework']}/{run['allocator']} {run['loadavg_start'][0]:.1f} → "
@@ -313,6 +363,9 @@ def markdown(results: dict, png_link: str | None = None) -> str:
                 "compile time", ""]
     out += memory_table(results)
     out += ["", "#### Targets of issue 5", ""]
+    if on_accelerator(results):
+        out += ["The targets were set for the 2-core CPU; on this accelerator they are shown "
+                "for comparison only.", ""]
     out += [f"- {line}" for line in target_lines(results)]
     failures = sorted({f"{r['peer']} {r['family']} {shape_text(r['shape'])} "
                        f"{MODE_LABELS[r['mode']]}: {r['status']} ({r.get('error', '')})"
@@ -336,7 +389,7 @@ def liger_lines(results: dict) -> list[str]:
     shape = tuple(cases_lib.LIGER_CASE_SHAPE)
     measured = []
     for allocator in allocators(results):
-        for peer in PEERS:
+        for peer in present_peers(results):
             value = time_ms(table.get((allocator, "forward_backward",
                                        "sparse_softmax_cross_entropy", shape, peer)))
             if value:
@@ -349,18 +402,20 @@ def liger_lines(results: dict) -> list[str]:
             + f". Published reference point, not measured here: {published}."]
 
 
-def write_readme(readme: str, section: str) -> None:
+def write_readme(readme: str, text_of_section: str, section: str = CPU_SECTION) -> None:
+    """Replace the README's text between ``section``'s markers (:func:`markers`)."""
+    begin, end, lone = markers(section)
     with open(readme) as f:
         text = f.read()
-    block = f"{BEGIN}\n{section}{END}"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
+    block = f"{begin}\n{text_of_section}{end}"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
         text = head + block + tail
-    elif LONE in text:
-        text = text.replace(LONE, block, 1)
+    elif lone in text:
+        text = text.replace(lone, block, 1)
     else:
-        raise ValueError(f"{readme} has neither {BEGIN}/{END} nor {LONE}")
+        raise ValueError(f"{readme} has neither {begin}/{end} nor {lone}")
     with open(readme, "w") as f:
         f.write(text)
 
@@ -382,15 +437,16 @@ def plot(results: dict, path: str) -> None:
                                 figsize=(7 * len(allocator_names), 0.55 * len(cases) * 2 + 3),
                                 sharey=True)
     colors = plt.get_cmap("tab10").colors
-    height = 0.8 / len(PEERS)
+    peers = present_peers(results)
+    height = 0.8 / len(peers)
     for row, mode in enumerate(modes):
         for column, allocator in enumerate(allocator_names):
             axis = axes[row][column]
             for i, (family, shape) in enumerate(cases):
-                for j, peer in enumerate(PEERS):
+                for j, peer in enumerate(peers):
                     value = time_ms(table.get((allocator, mode, family, shape, peer)))
                     if value:
-                        axis.barh(i + (j - len(PEERS) / 2 + 0.5) * height, value, height,
+                        axis.barh(i + (j - len(peers) / 2 + 0.5) * height, value, height,
                                   color=colors[j], label=PEER_LABELS[peer] if i == 0 else None)
                 record = next((table.get((allocator, mode, family, shape, p)) for p in PEERS
                                if table.get((allocator, mode, family, shape, p))), None)
@@ -407,7 +463,7 @@ def plot(results: dict, path: str) -> None:
             axis.grid(axis="x", which="both", alpha=0.3)
     axes[0][0].invert_yaxis()  # the y axis is shared: the first case on top everywhere
     handles, labels = axes[0][0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="upper center", ncol=len(PEERS) + 1, fontsize=8,
+    figure.legend(handles, labels, loc="upper center", ncol=len(peers) + 1, fontsize=8,
                   bbox_to_anchor=(0.5, 0.975))
     figure.suptitle(f"jaxloss vs peers — {machine.machine_label(results['machine'])}, "
                     f"{results['threads']} threads, JAX devices {jax_devices(results)}, "
@@ -430,7 +486,8 @@ def write_all(json_path: str, readme: str | None = None) -> list[str]:
     written = [md_path, png_path]
     if readme:
         link = os.path.relpath(png_path, os.path.dirname(os.path.abspath(readme)))
-        write_readme(readme, markdown(results, png_link=link))
+        section = GPU_SECTION if on_accelerator(results) else CPU_SECTION
+        write_readme(readme, markdown(results, png_link=link), section)
         written.append(readme)
     return written
 

@@ -28,9 +28,15 @@ WORKER_TIMEOUT_S = 1800
 
 
 def default_name(machine_facts: dict, quick: bool) -> str:
-    """A file name naming the machine, e.g. ``cpu-amd-epyc-2-cores``."""
-    slug = re.sub(r"[^a-z0-9]+", "-", machine_facts["cpu_model"].lower()).strip("-")
-    return f"cpu-{slug}-{machine_facts['cores']}-cores" + ("-quick" if quick else "")
+    """A file name naming the machine, e.g. ``cpu-amd-epyc-2-cores`` or ``gpu-nvidia-h200``."""
+    def slug(text: str) -> str:
+        return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+    if machine_facts.get("accelerator"):
+        name = f"gpu-{slug(machine_facts['accelerator'])}"
+    else:
+        name = f"cpu-{slug(machine_facts['cpu_model'])}-{machine_facts['cores']}-cores"
+    return name + ("-quick" if quick else "")
 
 
 def worker_environment(allocator: str, threads: int) -> dict:

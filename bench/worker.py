@@ -22,6 +22,9 @@ from bench.timing import BUDGETS, measure
 PEER_MODULES = {"jax": "bench.peers_jax", "torch": "bench.peers_torch",
                 "tensorflow": "bench.peers_tf"}
 BANDWIDTH_BYTES = {"full": 512 * 2**20, "quick": 16 * 2**20}
+# A GPU copies 512 MiB in about a tenth of a millisecond: larger, so that the call's own
+# overhead stays near 1% of the time.
+DEVICE_BANDWIDTH_BYTES = {"full": 4 * 2**30, "quick": 16 * 2**20}
 
 
 def _now() -> str:
@@ -54,8 +57,14 @@ def run(framework: str, size: str, allocator: str, threads: int, families: list[
         raise RuntimeError(f"asked for allocator {allocator}, the process has "
                            f"{result['allocator']} (LD_PRELOAD={os.environ.get('LD_PRELOAD')})")
 
+    accelerator = peers.on_accelerator()
     bandwidth = machine.copy_bandwidth(BANDWIDTH_BYTES[size], repeats=5, threads=threads)
-    if framework == "jax":
+    device_bandwidth = getattr(peers, "device_bandwidth", None)
+    if accelerator and device_bandwidth is not None:
+        # The kernels read and write the device's memory: its copy is their roofline.
+        bandwidth["device_gb_per_s"] = device_bandwidth(DEVICE_BANDWIDTH_BYTES[size],
+                                                        repeats=10)
+    elif framework == "jax":
         bandwidth["by_threads"]["xla_inplace"] = peers.inplace_bandwidth(
             BANDWIDTH_BYTES[size], repeats=5)
         bandwidth["gb_per_s"] = max(bandwidth["by_threads"].values())
@@ -63,7 +72,7 @@ def run(framework: str, size: str, allocator: str, threads: int, families: list[
 
     budget = BUDGETS[size]
     records = []
-    for case in cases_lib.cases(size, accelerator=peers.on_accelerator()):
+    for case in cases_lib.cases(size, accelerator=accelerator):
         if families and case.family not in families:
             continue
         arrays = cases_lib.make_inputs(case)

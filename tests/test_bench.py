@@ -173,3 +173,87 @@ def test_precise_cost_quick_run_is_well_formed(tmp_path):
         np.testing.assert_allclose(row["precise_loss"], row["optax_loss"], rtol=1e-5)
     table = next(tmp_path.glob("*-quick.md")).read_text()
     assert table.count("\n| ") == len(record["rows"]) + 1
+
+
+def _gpu_results():
+    """A run on a GPU as the workers write it: device bandwidths, Liger-Kernel measured,
+    TensorFlow not installed."""
+    family = "sparse_softmax_cross_entropy"
+    jax_records = [_record("jaxloss", family, "forward_backward", 2.0),
+                   _record("optax", family, "forward_backward", 2.5)]
+    torch_records = [_record("torch", family, "forward_backward", 3.0),
+                     _record("liger_kernel", family, "forward_backward", 1.0),
+                     {**_record("liger_kernel", "huber_loss", "forward", 1.0),
+                      "status": "no such kernel"}]
+    return {
+        "name": "gpu-nvidia-h200", "size": "full", "threads": 16, "git_commit": "abc",
+        "started": "2026-11-26T00:00:00+00:00", "finished": "2026-11-26T00:05:00+00:00",
+        "machine": {"accelerator": "NVIDIA H200", "cpu_model": "Xeon", "cores": 16,
+                    "memory_gib": 128.0},
+        "runs": [
+            {"framework": "jax", "allocator": "glibc", "status": "ok",
+             "versions": {"devices": ["cuda:0"]}, "loadavg_start": [1.0], "loadavg_end": [1.0],
+             "bandwidth": {"gb_per_s": 20.0, "device_gb_per_s": 4000.0},
+             "records": jax_records},
+            {"framework": "torch", "allocator": "glibc", "status": "ok",
+             "versions": {"devices": ["NVIDIA H200"]}, "loadavg_start": [1.0],
+             "loadavg_end": [1.0], "bandwidth": {"gb_per_s": 21.0, "device_gb_per_s": 3900.0},
+             "records": torch_records},
+            {"framework": "tensorflow", "allocator": "glibc", "allocator_requested": "glibc",
+             "status": "not installed", "error": "ModuleNotFoundError: tensorflow",
+             "records": []},
+        ],
+    }
+
+
+def test_gpu_report_uses_device_bandwidth_and_its_own_readme_section(tmp_path):
+    results = _gpu_results()
+    assert report.roofline_bandwidth(results) == 4000.0
+    assert report.present_peers(results) == ("jaxloss", "optax", "torch", "liger_kernel")
+    table = report.timing_table(results, "glibc", "forward_backward")
+    assert table[0] == ("| kernel | shape | jaxloss | optax | PyTorch | Liger-Kernel | jaxloss "
+                        "speed-up vs optax | vs PyTorch | vs Liger-Kernel | roofline ms | "
+                        "jaxloss % of roofline |")
+    assert {line.count("|") for line in table} == {table[0].count("|")}
+    assert "| 1.25× | 1.50× | **0.50× slower** | 0.025 | 1% |" in table[2]
+    path = tmp_path / "gpu-nvidia-h200.json"
+    path.write_text(json.dumps(results))
+    readme = tmp_path / "README.md"
+    readme.write_text(README + "\n<!-- bench-table-gpu -->\n")
+    report.write_all(str(path), readme=str(readme))
+    text = readme.read_text()
+    assert text.count(report.LONE) == 1  # the CPU section is left alone
+    begin, end, _ = report.markers(report.GPU_SECTION)
+    section = text.split(begin, 1)[1].split(end, 1)[0]
+    assert "**NVIDIA H200 (host: Xeon, 16 cores, 128.0 GiB)**" in section
+    assert "JAX (XLA in-place update) 4000.0 GB/s, PyTorch (copy_) 3900.0 GB/s" in section
+    assert "The roofline uses 4000.0 GB/s" in section
+    assert "set for the 2-core CPU" in section and "TensorFlow |" not in section
+    assert (tmp_path / "gpu-nvidia-h200.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_default_name_names_the_gpu_where_there_is_one():
+    facts = {"cpu_model": "AMD EPYC", "cores": 2, "accelerator": None}
+    assert run_all.default_name(facts, quick=False) == "cpu-amd-epyc-2-cores"
+    facts["accelerator"] = "NVIDIA H200"
+    assert run_all.default_name(facts, quick=True) == "gpu-nvidia-h200-quick"
+
+
+def test_accelerator_model_asks_nvidia_smi(tmp_path, monkeypatch):
+    from bench import machine
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert machine.accelerator_model() is None  # no nvidia-smi on the PATH
+    script = tmp_path / "nvidia-smi"
+    script.write_text("#!/bin/sh\necho 'NVIDIA H200'\necho 'NVIDIA H200'\n")
+    script.chmod(0o755)
+    assert machine.accelerator_model() == "NVIDIA H200"
+
+
+def test_liger_kernel_has_only_the_integer_label_cross_entropy():
+    from bench import peers_torch
+
+    assert "liger_kernel" in peers_torch.PEERS
+    for family in cases_lib.FAMILIES:
+        if family != "sparse_softmax_cross_entropy":
+            assert peers_torch._liger_kernel(family) is None
