@@ -26,6 +26,13 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# JAXLOSS_TEST_FORMS=accelerator runs the whole suite with the kernels' GPU/TPU forms on the
+# CPU (jaxloss._src.platform); test_platform_forms.py checks those forms in every run.
+if os.environ.get("JAXLOSS_TEST_FORMS"):
+    from jaxloss._src import platform
+
+    platform.FORCED_FORMS = os.environ["JAXLOSS_TEST_FORMS"]
+
 
 @pytest.fixture
 def rng():

@@ -257,3 +257,22 @@ def test_liger_kernel_has_only_the_integer_label_cross_entropy():
     for family in cases_lib.FAMILIES:
         if family != "sparse_softmax_cross_entropy":
             assert peers_torch._liger_kernel(family) is None
+
+
+def test_platform_forms_quick_run_is_well_formed(tmp_path):
+    from bench import platform_forms
+    from jaxloss._src import platform
+
+    platform_forms.main(["--quick", "--out", str(tmp_path)])
+    assert platform.FORCED_FORMS is None  # left as found
+    record = json.loads(next(tmp_path.glob("*-quick.json")).read_text())
+    assert len(record["rows"]) == 2 * len(platform_forms.KERNELS) * len(platform_forms.QUICK_SHAPES)
+    for row in record["rows"]:
+        assert min(row["cpu_forms_ms"], row["accelerator_forms_ms"]) > 0
+        # Both forms compute the same loss (and optax's, where it has the kernel).
+        np.testing.assert_allclose(row["accelerator_forms_loss"], row["cpu_forms_loss"],
+                                   rtol=1e-5)
+        if "optax_loss" in row:
+            np.testing.assert_allclose(row["optax_loss"], row["cpu_forms_loss"], rtol=1e-5)
+    table = next(tmp_path.glob("*-quick.md")).read_text()
+    assert table.count("\n| ") == len(record["rows"]) + 1
