@@ -36,15 +36,17 @@ test-slow: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 # Full suite (~25 min on 2 cores, three allocators): JSON, markdown and PNG in bench/results/, table in README.md;
-# then the fused large-vocabulary loss against explicit logits (bench/results/fused_linear_cross_entropy/)
-# and what `precise=True` costs in the softmax cross-entropies (bench/results/precise_cost/).
-# `make bench BENCH_ARGS=--quick` runs tiny sizes of all three in a few minutes.
+# then the fused large-vocabulary loss against explicit logits (bench/results/fused_linear_cross_entropy/),
+# what `precise=True` costs in the softmax cross-entropies (bench/results/precise_cost/), and the
+# kernels' CPU forms against their accelerator forms on this device (bench/results/platform_forms/).
+# `make bench BENCH_ARGS=--quick` runs tiny sizes of all four in a few minutes.
 # The MNIST CNN step against tf.keras, on all usable cores and pinned to one:
 # `make bench-mnist` (bench/results/mnist_step/).
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
 	$(BIN)/python -m bench.fused_linear_cross_entropy $(BENCH_ARGS)
 	$(BIN)/python -m bench.precise_cost $(BENCH_ARGS)
+	$(BIN)/python -m bench.platform_forms $(BENCH_ARGS)
 
 bench-mnist: $(VENV)/.installed-bench
 	$(BIN)/python -m bench.mnist_step --allocators glibc,glibc-tunables,mimalloc --out bench/results/mnist_step/latest.json

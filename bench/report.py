@@ -332,7 +332,7 @@ def markdown(results: dict, png_link: str | None = None) -> str:
     versions = {}
     for run in results["runs"]:
         versions.update({k: v for k, v in (run.get("versions") or {}).items()
-                         if k in ("jax", "optax", "keras", "torch", "tensorflow")})
+                         if k in ("jax", "optax", "keras", "torch", "tensorflow", "liger_kernel")})
     out = [
         f"Machine: **{machine.machine_label(facts)}** ({facts.get('libc', '')}), "
         f"{results['threads']} threads for every framework; JAX devices: {jax_devices(results)}. "
