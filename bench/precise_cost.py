@@ -10,18 +10,15 @@ also recorded, so that the precise and default values can be compared.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
-import os
-import platform
 
 import jax
 import jax.numpy as jnp
 import optax
 
 import jaxloss
-from bench import machine, timing
+from bench import timing
 
 FULL_SHAPES = ((4096, 32000), (8192, 1000), (65536, 10))
 QUICK_SHAPES = ((64, 100), (256, 10))
@@ -115,30 +112,8 @@ def markdown(rows: list[dict], device: str) -> str:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, a few repeats")
-    parser.add_argument("--out", default="bench/results/precise_cost", help="output folder")
-    args = parser.parse_args(argv)
-    shapes = QUICK_SHAPES if args.quick else FULL_SHAPES
-    rows = run(shapes, timing.BUDGETS["quick" if args.quick else "full"])
-    device = jax.devices()[0]
-    where = machine.jax_device_label(device)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, device.platform + ("-quick" if args.quick else ""))
-    with open(stem + ".json", "w") as f:
-        record = {
-            "device": where,
-            "python": platform.python_version(),
-            "jax": jax.__version__,
-            "optax": optax.__version__,
-            "load_average_1min_at_end": load,
-            "rows": rows,
-        }
-        json.dump(record, f, indent=1)
-    with open(stem + ".md", "w") as f:
-        f.write(markdown(rows, where))
-    print(markdown(rows, where))
+    timing.device_benchmark_main(argv, __doc__.splitlines()[0], "bench/results/precise_cost", run,
+                                 {"quick": QUICK_SHAPES, "full": FULL_SHAPES}, markdown)
 
 
 if __name__ == "__main__":

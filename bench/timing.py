@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import platform
 import time
 from collections.abc import Callable
 
@@ -91,3 +94,45 @@ def timed(function: Callable[[], object]) -> tuple[object, float]:
     begin = time.perf_counter()
     result = function()
     return result, time.perf_counter() - begin
+
+
+def write_device_rows(out_dir: str, quick: bool, rows: list[dict],
+                      markdown: Callable[[list[dict], str], str]) -> str:
+    """Write a single-device JAX benchmark's rows as ``<platform>[-quick].json`` and ``.md`` in
+    ``out_dir`` (the device, the versions and the load average with them); print the table.
+    Returns the markdown."""
+    import jax
+    import optax
+
+    from bench import machine
+
+    device = jax.devices()[0]
+    where = machine.jax_device_label(device)
+    os.makedirs(out_dir, exist_ok=True)
+    stem = os.path.join(out_dir, device.platform + ("-quick" if quick else ""))
+    record = {"device": where, "python": platform.python_version(), "jax": jax.__version__,
+              "optax": optax.__version__, "load_average_1min_at_end": os.getloadavg()[0],
+              "rows": rows}
+    with open(stem + ".json", "w") as f:
+        json.dump(record, f, indent=1)
+    table = markdown(rows, where)
+    with open(stem + ".md", "w") as f:
+        f.write(table)
+    print(table)
+    return table
+
+
+def device_benchmark_main(argv, description: str, default_out: str, run: Callable,
+                          shapes: dict, markdown: Callable[[list[dict], str], str]) -> None:
+    """The command line shared by the single-device benchmarks: ``--quick`` (the ``"quick"``
+    shapes and budget, else ``"full"``) and ``--out``; rows written by
+    :func:`write_device_rows`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, a few repeats")
+    parser.add_argument("--out", default=default_out, help="output folder")
+    args = parser.parse_args(argv)
+    size = "quick" if args.quick else "full"
+    rows = run(shapes[size], BUDGETS[size])
+    write_device_rows(args.out, args.quick, rows, markdown)
