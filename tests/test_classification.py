@@ -458,6 +458,30 @@ def test_probability_forms_stay_finite_at_zero_and_one(fn):
     assert np.all(np.isfinite(value)) and np.all(np.isfinite(grad))
 
 
+@pytest.mark.parametrize("num_classes", [3, 32, 33, 1000])
+def test_softmax_value_and_grad_at_extreme_logits_for_short_and_long_rows(num_classes):
+    # Up to 32 classes the differentiated forward uses the primal's form and its overflow
+    # fall-back, above it the halves: both must give the exact loss or inf, and finite
+    # gradients, for rows spanning float32's range.
+    x = np.zeros((4, num_classes), np.float32)
+    x[0, :2] = [3e38, -3e38]
+    x[1, :2] = [3e38, -3e38]
+    x[2, :2] = [-3e38, 3e38]
+    x[3, :] = np.linspace(-5.0, 5.0, num_classes)
+    y = np.zeros_like(x)
+    y[0, 0] = 1.0  # the max: loss 0
+    y[1, 1] = 1.0  # 6e38 below the max: inf
+    y[2, :2] = [0.5, 0.5]  # half on each: 3e38, finite
+    y[3, :] = 1.0 / num_classes
+    value, grad = jax.jit(jax.vmap(jax.value_and_grad(
+        lambda a, b: jaxloss.softmax_cross_entropy(a, b))))(x, y)
+    assert np.all(np.isfinite(grad))
+    for row in range(4):
+        _check_against_reference(float(value[row]), float(ref_softmax_ce(x[row:row + 1],
+                                                                         y[row:row + 1])[0]))
+    assert value[1] == np.inf and np.isfinite(value[2])
+
+
 def test_softmax_forward_alone_matches_the_differentiated_forward_at_extreme_logits():
     # The non-differentiated forward recomputes rows whose x - m overflows (0 * inf) from halves.
     x = np.array([[3e38, -3e38, 0.0], [3e38, -3e38, 0.0], [1.0, 2.0, 3.0]], np.float32)
