@@ -460,9 +460,8 @@ def test_probability_forms_stay_finite_at_zero_and_one(fn):
 
 @pytest.mark.parametrize("num_classes", [3, 32, 33, 1000])
 def test_softmax_value_and_grad_at_extreme_logits_for_short_and_long_rows(num_classes):
-    # Up to 32 classes the differentiated forward uses the primal's form and its overflow
-    # fall-back, above it the halves: both must give the exact loss or inf, and finite
-    # gradients, for rows spanning float32's range.
+    # The differentiated forward, short rows and long: the exact loss or inf, and finite
+    # gradients, for rows spanning float32's range (x - m overflows to -inf there).
     x = np.zeros((4, num_classes), np.float32)
     x[0, :2] = [3e38, -3e38]
     x[1, :2] = [3e38, -3e38]

@@ -288,19 +288,12 @@ def _row_active(mask, axis):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
 def _softmax_cross_entropy_kernel(logits, labels, mask, axis, precise):
-    # Not differentiated.
+    # Not differentiated: loss = sum(y (L - (x - m))), the fewest elementwise operations.
+    # Its only failure is a row spanning more than float32's range, where x - m overflows
+    # to -inf (and 0 * inf is NaN): such rows, found after the fact, are recomputed from
+    # halves (x - m) / 2, which cannot overflow; the recomputation runs only if one exists
+    # (under jax.vmap the condition is batched and both run).
     row_max, log_sum_exp = _row_statistics(logits, mask, axis, precise)
-    return _loss_with_overflow_fallback(logits, labels, mask, axis, row_max, log_sum_exp)
-
-
-def _loss_with_overflow_fallback(logits, labels, mask, axis, row_max, log_sum_exp):
-    """``sum(y (L - (x - m)))``, the fewest elementwise operations.
-
-    Its only failure is a row spanning more than float32's range, where ``x - m`` overflows
-    to -inf (and 0 * inf is NaN): such rows, found after the fact, are recomputed from
-    halves ``(x - m) / 2``, which cannot overflow; the recomputation runs only if one exists
-    (under ``jax.vmap`` the condition is batched and both run).
-    """
     loss = jnp.sum(labels * (log_sum_exp - (logits - row_max)), axis=axis)
     return lax.cond(
         jnp.all(jnp.isfinite(loss)),
@@ -325,25 +318,13 @@ def _softmax_cross_entropy_from_halves(logits, labels, mask, axis):
 
 def _softmax_cross_entropy_fwd(logits, labels, mask, axis, precise):
     row_max, log_sum_exp = _row_statistics(logits, mask, axis, precise)
+    # loss = sum_c y_c (lse - x_c) = sum(y) * log_sum_exp - 2 * sum(y * (x - m) / 2),
+    # two non-negative parts; masked labels are already 0.
     label_sum = jnp.sum(labels, axis=axis, keepdims=True)
+    weighted_gap = jnp.sum(labels * _half_gap(logits, row_max), axis=axis, keepdims=True)
+    loss = label_sum * log_sum_exp - weighted_gap - weighted_gap
     residuals = (logits, labels, mask, row_max, log_sum_exp, label_sum)
-
-    def from_halves(logits, labels, row_max, log_sum_exp, label_sum):
-        # loss = sum_c y_c (lse - x_c) = sum(y) * log_sum_exp - 2 * sum(y * (x - m) / 2),
-        # two non-negative parts; masked labels are already 0.
-        weighted_gap = jnp.sum(labels * _half_gap(logits, row_max), axis=axis, keepdims=True)
-        return jnp.squeeze(label_sum * log_sum_exp - weighted_gap - weighted_gap, axis)
-
-    def with_fallback(logits, labels, row_max, log_sum_exp, label_sum):
-        return _loss_with_overflow_fallback(logits, labels, mask, axis, row_max, log_sum_exp)
-
-    operands = (logits, labels, row_max, log_sum_exp, label_sum)
-    if logits.shape[axis] <= _FEW_CLASSES and not precise:
-        # Short rows on a CPU: the primal's form with its fall-back, measured faster there
-        # (forward+backward 1.1x at [65536, 10], 1.25x at 32 classes; from 64 classes the
-        # halves were 1.1-1.4x). A GPU keeps the halves, as measured on the H200.
-        return per_platform(*operands, cpu=with_fallback, accelerator=from_halves), residuals
-    return from_halves(*operands), residuals
+    return jnp.squeeze(loss, axis), residuals
 
 
 def _softmax_cross_entropy_bwd(axis, precise, residuals, cotangent):
