@@ -164,6 +164,25 @@ def allocator_in_process() -> str:
     return named[0] if named else f"glibc, GLIBC_TUNABLES={tunables}"
 
 
+_PROBE_INPUT = np.linspace(0.5, 2.0, 2**21, dtype=np.float32)
+
+
+def compute_probe_ms(repeats: int = 3) -> float:
+    """Milliseconds for a fixed single-threaded compute load (``log(exp(x))`` of 2**21 float32
+    in NumPy), best of ``repeats``.
+
+    The same work every time: within a run, probes that differ by much mean the machine went
+    through a slower episode (a neighbour on the host, say), which the load average does not
+    show; timings of other processes taken then are not comparable.
+    """
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.log(np.exp(_PROBE_INPUT))
+        best = min(best, time.perf_counter() - start)
+    return round(best * 1e3, 3)
+
+
 def copy_bandwidth(num_bytes: int, repeats: int, threads: int) -> dict:
     """Memory bandwidth of a large float32 array copy, in GB/s (10^9 bytes per second).
 

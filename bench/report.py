@@ -320,6 +320,22 @@ def target_lines(results: dict) -> list[str]:
     return lines
 
 
+def probe_lines(results: dict) -> list[str]:
+    """The compute probe's range per worker (:func:`bench.machine.compute_probe_ms`, taken
+    before each case), where the run recorded it."""
+    ranges = []
+    for run in results["runs"]:
+        probes = [r["probe_ms"] for r in run.get("records", []) if r.get("probe_ms")]
+        if probes:
+            ranges.append(f"{run['framework']}/{run['allocator']} {min(probes):.2f}–"
+                          f"{max(probes):.2f}")
+    if not ranges:
+        return []
+    return ["", "Compute probe before each case (ms for the same single-threaded NumPy work, "
+                "best of 3; a wide range means a slower episode of the machine during that "
+                "worker): " + ", ".join(ranges) + "."]
+
+
 def jax_devices(results: dict) -> str:
     for run in results["runs"]:
         if run.get("framework") == "jax" and run.get("versions"):
@@ -346,6 +362,7 @@ def markdown(results: dict, png_link: str | None = None) -> str:
         + ", ".join(f"{run['framework']}/{run['allocator']} {run['loadavg_start'][0]:.1f} → "
                     f"{run['loadavg_end'][0]:.1f}"
                     for run in results["runs"] if run.get("loadavg_end")) + ".",
+        *probe_lines(results),
         "",
         "Times are medians in ms (compile or trace time excluded, warm-up excluded); speed-up = "
         "the peer's time / jaxloss's time, bold where jaxloss is slower beyond noise (its 25th "

@@ -77,10 +77,12 @@ def run(framework: str, size: str, allocator: str, threads: int, families: list[
             continue
         arrays = cases_lib.make_inputs(case)
         fingerprint = cases_lib.fingerprint(arrays)
+        probe_ms = machine.compute_probe_ms()
         inputs = peers.prepare_inputs(arrays)
         for mode in cases_lib.MODES:
             base = {"family": case.family, "shape": list(case.shape), "mode": mode,
                     "min_bytes": case.min_bytes(mode), "inputs_crc32": fingerprint,
+                    "probe_ms": probe_ms,
                     "framework": framework, "allocator": allocator}
             entries, statuses = {}, {}
             for peer in peers.PEERS:

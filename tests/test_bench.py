@@ -41,6 +41,7 @@ def test_json_records_every_peer(quick_run):
     assert set(runs) == set(run_all.FRAMEWORKS)
     assert runs["jax"]["status"] == "ok" and runs["jax"]["allocator"] == "glibc"
     assert runs["jax"]["bandwidth"]["gb_per_s"] > 0
+    assert all(record["probe_ms"] > 0 for record in runs["jax"]["records"])
     assert runs["jax"]["versions"]["devices"]
     for framework, module in (("torch", "torch"), ("tensorflow", "tensorflow")):
         installed = importlib.util.find_spec(module) is not None
@@ -71,6 +72,7 @@ def test_markdown_png_and_readme(quick_run):
     text = (quick_run / "quick.md").read_text()
     assert results["machine"]["cpu_model"] in text
     assert "allocator: glibc malloc" in text and "| kernel | shape |" in text
+    assert "Compute probe before each case" in text and "jax/glibc " in text
     header = next(line for line in text.splitlines() if line.startswith("| kernel | shape | jax"))
     widths = {line.count("|") for line in text.splitlines()
               if line.startswith("|") and line.count("|") == header.count("|")}
