@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import jaxloss
-from bench import machine, timing
+from bench import timing
 
 CASES = {
     # name: (kernel, first argument, second argument)
@@ -103,25 +101,7 @@ def main() -> None:
     parser.add_argument("--out", default="bench/results/checks_overhead", help="output folder")
     args = parser.parse_args()
     rows = run(timing.BUDGETS["quick" if args.quick else "full"])
-    device = jax.devices()[0]
-    where = machine.jax_device_label(device)
-    os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, device.platform)
-    with open(stem + ".json", "w") as f:
-        json.dump(
-            {
-                "device": where,
-                "python": platform.python_version(),
-                "jax": jax.__version__,
-                "rows": rows,
-            },
-            f,
-            indent=1,
-        )
-    with open(stem + ".md", "w") as f:
-        f.write(markdown(rows, where))
-    print(markdown(rows, where))
-
+    timing.write_device_rows(args.out, args.quick, rows, markdown)
 
 if __name__ == "__main__":
     main()
