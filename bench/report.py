@@ -16,6 +16,7 @@ import os
 
 from bench import cases as cases_lib
 from bench import machine
+from bench.worker import DEVICE_BANDWIDTH_BYTES
 
 PEER_LABELS = {"jaxloss": "jaxloss", "optax": "optax", "keras_jax": "Keras 3 (JAX)",
                "torch": "PyTorch", "tensorflow": "TensorFlow", "liger_kernel": "Liger-Kernel"}
@@ -90,8 +91,9 @@ def roofline_bandwidth(results: dict) -> float | None:
 
 def bandwidth_line(results: dict) -> str:
     if device_bandwidths(results):
-        return ("Device memory bandwidth (one read + one write per byte, a 4 GiB copy in device "
-                "memory: " + ", ".join(f"{FRAMEWORK_LABELS.get(name, name)} {value} GB/s"
+        copied = format_bytes(DEVICE_BANDWIDTH_BYTES[results.get("size", "full")])
+        return (f"Device memory bandwidth (one read + one write per byte, a {copied} copy in "
+                "device memory: " + ", ".join(f"{FRAMEWORK_LABELS.get(name, name)} {value} GB/s"
                                        for name, value in device_bandwidths(results).items())
                 + "); the host's copy: " + ", ".join(
                     f"{ALLOCATOR_LABELS[a]} {bandwidth(results, a)} GB/s"
