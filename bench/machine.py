@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from jaxloss._src.allocator import GLIBC_TUNABLES_SETTING
+from jaxloss.cli.allocator import GLIBC_TUNABLES_SETTING, find_allocator_library
 
 
 def cpu_model() -> str:
@@ -107,11 +107,9 @@ def jax_device_label(device) -> str:
 def mimalloc_library() -> str | None:
     """Path of mimalloc's shared library (cmeel-mimalloc's wheel), or None if not installed.
 
-    The search is jaxloss's own (:func:`jaxloss._src.allocator.find_allocator_library`), the
+    The search is jaxloss's own (:func:`jaxloss.cli.allocator.find_allocator_library`), the
     one the command line uses to re-execute itself under a caching allocator.
     """
-    from jaxloss._src.allocator import find_allocator_library
-
     found = find_allocator_library(("mimalloc",))
     return None if found is None else str(found)
 
@@ -133,8 +131,6 @@ def allocator_environment(allocator: str, environ: Mapping[str, str]) -> dict[st
     ``tcmalloc`` an ``LD_PRELOAD`` of the installed library (jaxloss's own search), or
     ``None`` when it is not installed.
     """
-    from jaxloss._src.allocator import find_allocator_library
-
     env = {k: v for k, v in environ.items() if k not in ("LD_PRELOAD", "GLIBC_TUNABLES")}
     if allocator in GLIBC_SETTINGS:
         if GLIBC_SETTINGS[allocator]:

@@ -32,12 +32,12 @@ malloc, or with ``LD_PRELOAD`` set to a caching allocator. ``--allocators
 glibc,glibc-tunables,mimalloc`` runs one child process per allocator and prints
 one table: ``glibc`` (``LD_PRELOAD`` and ``GLIBC_TUNABLES`` removed),
 ``glibc-tunables`` (glibc with the command line's fallback,
-:data:`jaxloss._src.allocator.GLIBC_TUNABLES_SETTING`: blocks under 64 MiB from
+:data:`jaxloss.cli.allocator.GLIBC_TUNABLES_SETTING`: blocks under 64 MiB from
 the heap, 128 MiB trim threshold, transparent huge pages for mapped blocks),
 ``glibc-hugetlb`` (only ``glibc.malloc.hugetlb=1``), ``glibc-nommap``
 (``glibc.malloc.mmap_max=0`` and no trimming: measured, not used, its heap
 fragments), ``mimalloc`` and ``tcmalloc`` (found by
-:func:`jaxloss._src.allocator.find_allocator_library`). Each child also reports
+:func:`jaxloss.cli.allocator.find_allocator_library`). Each child also reports
 its peak resident memory, and each peer its minor page faults per step.
 
 TensorFlow is needed only here: ``python3 -m venv /work/venv-tf &&

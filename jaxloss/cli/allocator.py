@@ -133,7 +133,7 @@ def find_allocator_library(
     Arguments as :func:`candidate_paths`.
 
     Example:
-      >>> from jaxloss._src.allocator import find_allocator_library
+      >>> from jaxloss.cli.allocator import find_allocator_library
       >>> found = find_allocator_library()
       >>> found is None or found.name.startswith(("libmimalloc", "libtcmalloc"))
       True
@@ -164,7 +164,7 @@ def glibc_tunables_supported(libc_version: str | None = None) -> bool:
         ``"glibc 2.36"``; default this process's.
 
     Example:
-      >>> from jaxloss._src.allocator import glibc_tunables_supported
+      >>> from jaxloss.cli.allocator import glibc_tunables_supported
       >>> glibc_tunables_supported("glibc 2.36"), glibc_tunables_supported("glibc 2.31")
       (True, False)
     """
@@ -192,7 +192,7 @@ def tunables_environment(environ: Mapping[str, str]) -> dict[str, str] | None:
     (colon-separated, the caller's other tunables kept) and the marker set.
 
     Example:
-      >>> from jaxloss._src.allocator import tunables_environment
+      >>> from jaxloss.cli.allocator import tunables_environment
       >>> env = tunables_environment({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"})
       >>> env["GLIBC_TUNABLES"].split(":")[:2]
       ['glibc.malloc.arena_max=2', 'glibc.malloc.mmap_threshold=67108864']
@@ -222,7 +222,7 @@ def preload_environment(environ: Mapping[str, str], library: Path | None) -> dic
 
     Example:
       >>> from pathlib import Path
-      >>> from jaxloss._src.allocator import preload_environment
+      >>> from jaxloss.cli.allocator import preload_environment
       >>> preload_environment({"JAXLOSS_NO_PRELOAD": "1"}, Path("/x/libmimalloc.so")) is None
       True
       >>> preload_environment({}, Path("/x/libmimalloc.so"))["LD_PRELOAD"]

