@@ -1,30 +1,35 @@
-"""The machine a benchmark ran on, the allocator in the process, and its memory bandwidth."""
+"""The machine a benchmark ran on: its CPU, accelerator, memory, copy bandwidth and pace."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import time
-from collections.abc import Mapping
 
 import numpy as np
 
-from jaxloss.cli.allocator import GLIBC_TUNABLES_SETTING, find_allocator_library
+
+def _proc_field(path: str, key: str) -> str | None:
+    """The text after ``key:`` on the first line of ``path`` (a /proc file) that starts with
+    ``key``; None where there is no such file or line."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(key):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
 
 
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo (or what the platform says elsewhere)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return (_proc_field("/proc/cpuinfo", "model name") or platform.processor()
+            or platform.machine())
 
 
 def usable_cores() -> int:
@@ -35,27 +40,26 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def _meminfo_kib(key: str) -> int | None:
+    value = _proc_field("/proc/meminfo", key + ":")
+    return None if value is None else int(value.split()[0])
+
+
 def memory_gib() -> float | None:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    return round(int(line.split()[1]) / 2**20, 1)
-    except OSError:
-        pass
-    return None
+    """MemTotal from /proc/meminfo, in GiB to one decimal (None where there is no such file)."""
+    kib = _meminfo_kib("MemTotal")
+    return None if kib is None else round(kib / 2**20, 1)
 
 
 def available_memory_bytes() -> int | None:
     """MemAvailable from /proc/meminfo, in bytes (None where there is no such file)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
+    kib = _meminfo_kib("MemAvailable")
+    return None if kib is None else kib * 1024
+
+
+def minor_page_faults() -> int:
+    """Minor page faults of this process so far (pages the kernel mapped in on first touch)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def accelerator_model() -> str | None:
@@ -102,62 +106,6 @@ def jax_device_label(device) -> str:
     if device.platform == "cpu":
         return f"{cpu_model()}, {usable_cores()} cores"
     return getattr(device, "device_kind", device.platform)
-
-
-def mimalloc_library() -> str | None:
-    """Path of mimalloc's shared library (cmeel-mimalloc's wheel), or None if not installed.
-
-    The search is jaxloss's own (:func:`jaxloss.cli.allocator.find_allocator_library`), the
-    one the command line uses to re-execute itself under a caching allocator.
-    """
-    found = find_allocator_library(("mimalloc",))
-    return None if found is None else str(found)
-
-
-GLIBC_SETTINGS = {
-    "glibc": None,
-    "glibc-tunables": GLIBC_TUNABLES_SETTING,
-    "glibc-hugetlb": "glibc.malloc.hugetlb=1",
-    "glibc-nommap": f"glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold={2**40}",
-}
-"""Allocator names that run glibc's malloc, and the ``GLIBC_TUNABLES`` each sets."""
-
-
-def allocator_environment(allocator: str, environ: Mapping[str, str]) -> dict[str, str] | None:
-    """The environment of a child process that runs under ``allocator``.
-
-    ``environ`` without its ``LD_PRELOAD`` and ``GLIBC_TUNABLES``, then: for a name of
-    :data:`GLIBC_SETTINGS` that setting's ``GLIBC_TUNABLES``; for ``mimalloc`` or
-    ``tcmalloc`` an ``LD_PRELOAD`` of the installed library (jaxloss's own search), or
-    ``None`` when it is not installed.
-    """
-    env = {k: v for k, v in environ.items() if k not in ("LD_PRELOAD", "GLIBC_TUNABLES")}
-    if allocator in GLIBC_SETTINGS:
-        if GLIBC_SETTINGS[allocator]:
-            env["GLIBC_TUNABLES"] = GLIBC_SETTINGS[allocator]
-        return env
-    library = find_allocator_library(names=(allocator,))
-    if library is None:
-        return None
-    env["LD_PRELOAD"] = str(library)
-    return env
-
-
-def allocator_in_process() -> str:
-    """``mimalloc`` when libmimalloc is mapped into this process; else glibc, named by the
-    ``GLIBC_TUNABLES`` the process started with (glibc reads them only at start): a name of
-    :data:`GLIBC_SETTINGS`, or ``"glibc, GLIBC_TUNABLES=..."`` for another setting."""
-    try:
-        with open("/proc/self/maps") as f:
-            if "libmimalloc" in f.read():
-                return "mimalloc"
-    except OSError:
-        pass
-    tunables = os.environ.get("GLIBC_TUNABLES", "")
-    if not tunables:
-        return "glibc"
-    named = [name for name, value in GLIBC_SETTINGS.items() if value == tunables]
-    return named[0] if named else f"glibc, GLIBC_TUNABLES={tunables}"
 
 
 _PROBE_INPUT = np.linspace(0.5, 2.0, 2**21, dtype=np.float32)

@@ -3,13 +3,14 @@
 Times forward+backward over (hidden, weight) of the mean cross-entropy of ``hidden @ weight.T``
 with Liger-Kernel's ``LigerFusedLinearCrossEntropyLoss`` (chunked, never holding the ``[N, V]``
 logits) and with plain PyTorch (``F.linear`` then ``F.cross_entropy``), on a CUDA device, at
-the shapes :mod:`bench.fused_linear_cross_entropy` uses for jaxloss (``N = 8192``,
+the shapes :mod:`bench.studies.fused_linear_cross_entropy` uses for jaxloss (``N = 8192``,
 ``H = 1024``, the vocabularies in ``--time``). Calls are interleaved, each ended by
 ``torch.cuda.synchronize()``; medians reported. Memory is the peak that
 ``torch.cuda.max_memory_allocated`` saw during one step beyond what was allocated before it
-(the inputs), the PyTorch counterpart of XLA's temporaries plus the gradients.
+(the inputs), the PyTorch counterpart of XLA's temporaries plus the gradients. PyTorch and
+Liger-Kernel are imported inside the functions, so that ``--help`` works without them::
 
-    python -m bench.fused_linear_liger [--time 65536] [--out bench/results/fused_linear_cross_entropy]
+    python -m bench.studies.fused_linear_cross_entropy.liger [--time 65536] [--dtype bfloat16]
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import os
 import statistics
 import time
+from importlib.metadata import version
 
 
 def _steps(num_tokens, hidden_dim, vocab_size, dtype):
@@ -90,9 +92,8 @@ def run(num_tokens, hidden_dim, vocab_sizes, repeats, dtype_name) -> list[dict]:
 
 
 def main(argv=None) -> None:
-    import torch
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}.liger",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=8192)
     parser.add_argument("--hidden", type=int, default=1024)
     parser.add_argument("--time", type=int, nargs="+", default=[65536])
@@ -100,10 +101,10 @@ def main(argv=None) -> None:
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--out", default="bench/results/fused_linear_cross_entropy")
     args = parser.parse_args(argv)
-    if not torch.cuda.is_available():
-        raise SystemExit("bench.fused_linear_liger needs a CUDA device (Liger-Kernel is Triton)")
-    from importlib.metadata import version
+    import torch
 
+    if not torch.cuda.is_available():
+        raise SystemExit(f"{__package__}.liger needs a CUDA device (Liger-Kernel is Triton)")
     rows = run(args.tokens, args.hidden, args.time, args.repeats, args.dtype)
     record = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
               "liger_kernel": version("liger-kernel"),

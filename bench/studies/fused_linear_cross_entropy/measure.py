@@ -1,23 +1,4 @@
-"""Fused against unfused linear + cross-entropy: compiled temporary memory and step time.
-
-For each vocabulary size the forward+backward step ``value_and_grad`` over (hidden, weight)
-is compiled three times: with :func:`jaxloss.fused_linear_cross_entropy`, and with the
-explicit ``[N, V]`` logits followed by :func:`jaxloss.sparse_softmax_cross_entropy`
-("unfused", the issue's reference) or by a plain ``jax.nn.logsumexp`` cross-entropy
-("unfused_logsumexp"). Memory comes from XLA's
-``compiled.memory_analysis()`` (compile only, so every vocabulary size is cheap); time is
-measured for the vocabularies listed in ``--time``: one warm-up call, then ``--repeats``
-calls of each function interleaved (fused, unfused, unfused_logsumexp, fused, ...) so that a change in the
-machine's load hits both alike. Wall time (``perf_counter``) and the process's CPU time
-(``process_time``, less sensitive to other processes on a shared machine) are recorded.
-
-    PYTHONPATH=. python bench/fused_linear_cross_entropy.py
-    PYTHONPATH=. python bench/fused_linear_cross_entropy.py --quick   # small shapes, seconds
-
-Writes ``fused_linear_cross_entropy.json`` and ``.md`` to --out, by default its own folder
-``bench/results/fused_linear_cross_entropy/`` (the harness's readers take ``bench/results/*.json``
-to be ``bench.run_all`` reports).
-"""
+"""The fused and the two unfused steps compiled per vocabulary, their memory, their times."""
 
 from __future__ import annotations
 
@@ -30,7 +11,10 @@ import time
 import jax
 import jax.numpy as jnp
 
-from bench.machine import describe, machine_label
+from bench.common.jax_entries import compile_with_memory
+from bench.common.machine import describe, machine_label
+from bench.common.markdown import captioned_table
+from bench.studies import fused_linear_cross_entropy as study
 from jaxloss import fused_linear_cross_entropy, sparse_softmax_cross_entropy
 
 
@@ -58,16 +42,7 @@ def compile_step(loss_fn, num_tokens, hidden_dim, vocab_size, dtype):
     args = (jax.ShapeDtypeStruct((num_tokens, hidden_dim), dtype),
             jax.ShapeDtypeStruct((hidden_dim, vocab_size), dtype),
             jax.ShapeDtypeStruct((num_tokens,), jnp.int32))
-    start = time.perf_counter()
-    compiled = jax.jit(jax.value_and_grad(loss_fn, argnums=(0, 1))).lower(*args).compile()
-    seconds = time.perf_counter() - start
-    memory = compiled.memory_analysis()
-    return compiled, {
-        "compile_s": seconds,
-        "temp_bytes": int(memory.temp_size_in_bytes),
-        "argument_bytes": int(memory.argument_size_in_bytes),
-        "output_bytes": int(memory.output_size_in_bytes),
-    }
+    return compile_with_memory(jax.value_and_grad(loss_fn, argnums=(0, 1)), *args)
 
 
 def time_interleaved(compiled, inputs, repeats):
@@ -121,16 +96,10 @@ def run(num_tokens, hidden_dim, vocab_sizes, timed_sizes, repeats, chunk_size, d
 
 def markdown(rows, machine):
     mib = 2**20
-    lines = [
-        f"Forward+backward of the loss over (hidden, weight), {rows[0]['dtype']}, {machine}. "
-        "Unfused: explicit logits, then `jaxloss.sparse_softmax_cross_entropy` (in brackets: "
-        "a plain `jax.nn.logsumexp` cross-entropy). Times are medians; the CPU time of the "
-        "process is less disturbed than the wall time by other work on a shared machine.",
-        "",
-        "| N | H | V | temp MiB fused | temp MiB unfused | fused / unfused | "
-        "wall s fused | wall s unfused | wall ratio | CPU s fused | CPU s unfused | CPU ratio |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    header = ("N", "H", "V", "temp MiB fused", "temp MiB unfused", "fused / unfused",
+              "wall s fused", "wall s unfused", "wall ratio", "CPU s fused", "CPU s unfused",
+              "CPU ratio")
+    table = []
     for row in rows:
         fused, unfused, plain = row["fused"], row["unfused"], row["unfused_logsumexp"]
         cells = [str(row["num_tokens"]), str(row["hidden_dim"]), str(row["vocab_size"]),
@@ -144,12 +113,18 @@ def markdown(rows, machine):
                           f"{row[f'{kind}_ratio']:.2f} ({row[f'{kind}_ratio_logsumexp']:.2f})"]
         else:
             cells += ["-"] * 6
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        table.append(cells)
+    caption = (
+        f"Forward+backward of the loss over (hidden, weight), {rows[0]['dtype']}, {machine}. "
+        "Unfused: explicit logits, then `jaxloss.sparse_softmax_cross_entropy` (in brackets: "
+        "a plain `jax.nn.logsumexp` cross-entropy). Times are medians; the CPU time of the "
+        "process is less disturbed than the wall time by other work on a shared machine.")
+    return captioned_table(caption, header, table, text_columns=len(header))
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}",
+                                     description=study.__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=8192)
     parser.add_argument("--hidden", type=int, default=1024)
     parser.add_argument("--vocab", type=int, nargs="+",
@@ -161,7 +136,7 @@ def main():
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--quick", action="store_true", help="small shapes: a smoke run")
     parser.add_argument("--out", default="bench/results/fused_linear_cross_entropy")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     suffix = ""
     if args.quick:
         args.tokens, args.hidden, args.vocab, args.time = 256, 64, [1024, 4096], [1024, 4096]
@@ -180,7 +155,3 @@ def main():
     with open(stem + ".md", "w") as f:
         f.write(markdown(rows, machine))
     print(markdown(rows, machine))
-
-
-if __name__ == "__main__":
-    main()

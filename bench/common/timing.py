@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import platform
+import datetime
 import time
 from collections.abc import Callable
 
@@ -17,10 +15,11 @@ class Entry:
     """One peer's prepared kernel for one case and mode.
 
     ``call`` runs the computation once and returns only when its results are ready
-    (``block_until_ready`` or the framework's equivalent). ``loss`` returns the loss value as a
-    Python float (for the cross-check between peers). ``compile_s`` is the time spent compiling
-    or tracing before the first call (None for eager execution); ``temp_bytes`` the compiled
-    temporary memory (JAX only).
+    (``block_until_ready`` or the framework's equivalent). ``loss`` returns what the
+    cross-check between peers compares: for the suite's peers the loss and the gradient's L1
+    norm (``None`` for a forward pass), for the studies the loss as a Python float.
+    ``compile_s`` is the time spent compiling or tracing before the first call (None for
+    eager execution); ``temp_bytes`` the compiled temporary memory (JAX only).
     """
 
     call: Callable[[], object]
@@ -96,43 +95,6 @@ def timed(function: Callable[[], object]) -> tuple[object, float]:
     return result, time.perf_counter() - begin
 
 
-def write_device_rows(out_dir: str, quick: bool, rows: list[dict],
-                      markdown: Callable[[list[dict], str], str]) -> str:
-    """Write a single-device JAX benchmark's rows as ``<platform>[-quick].json`` and ``.md`` in
-    ``out_dir`` (the device, the versions and the load average with them); print the table.
-    Returns the markdown."""
-    import jax
-    import optax
-
-    from bench import machine
-
-    device = jax.devices()[0]
-    where = machine.jax_device_label(device)
-    os.makedirs(out_dir, exist_ok=True)
-    stem = os.path.join(out_dir, device.platform + ("-quick" if quick else ""))
-    record = {"device": where, "python": platform.python_version(), "jax": jax.__version__,
-              "optax": optax.__version__, "load_average_1min_at_end": os.getloadavg()[0],
-              "rows": rows}
-    with open(stem + ".json", "w") as f:
-        json.dump(record, f, indent=1)
-    table = markdown(rows, where)
-    with open(stem + ".md", "w") as f:
-        f.write(table)
-    print(table)
-    return table
-
-
-def device_benchmark_main(argv, description: str, default_out: str, run: Callable,
-                          shapes: dict, markdown: Callable[[list[dict], str], str]) -> None:
-    """The command line shared by the single-device benchmarks: ``--quick`` (the ``"quick"``
-    shapes and budget, else ``"full"``) and ``--out``; rows written by
-    :func:`write_device_rows`."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, a few repeats")
-    parser.add_argument("--out", default=default_out, help="output folder")
-    args = parser.parse_args(argv)
-    size = "quick" if args.quick else "full"
-    rows = run(shapes[size], BUDGETS[size])
-    write_device_rows(args.out, args.quick, rows, markdown)
+def utc_now() -> str:
+    """The current UTC time to the second, ISO 8601, as the result files record it."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

@@ -1,17 +1,17 @@
 """Run the whole benchmark suite: every framework under every allocator, then the report.
 
-``python -m bench.run_all`` (what ``make bench`` runs) starts one :mod:`bench.worker` process per
-framework (JAX with jaxloss, optax and Keras; PyTorch; TensorFlow) and per allocator (glibc's
-malloc, and mimalloc preloaded with ``LD_PRELOAD``), each pinned to the same cores and thread
-count, merges their results into ``bench/results/<name>.json`` and writes the markdown table
-(into the README between the bench-table markers, for a full run), and the PNG plot. ``--quick``
+``python -m bench.suite`` (what ``make bench`` runs) starts one :mod:`bench.suite.worker`
+process per framework (JAX with jaxloss, optax and Keras; PyTorch; TensorFlow) and per
+allocator (glibc's malloc, with and without the command line's ``GLIBC_TUNABLES``, and
+mimalloc preloaded with ``LD_PRELOAD``), each pinned to the same cores and thread count,
+merges their results into ``bench/results/<name>.json`` and writes the markdown table (into
+the README between the bench-table markers, for a full run), and the PNG plot. ``--quick``
 runs tiny sizes in well under a minute (used by the tests) and leaves the README alone.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import re
@@ -19,11 +19,13 @@ import subprocess
 import sys
 import tempfile
 
-from bench import machine, report
+from bench.common import allocators, machine
+from bench.common.timing import utc_now
+from bench.suite import report, worker
 
-FRAMEWORKS = ("jax", "torch", "tensorflow")
-ALLOCATORS = ("glibc", "glibc-tunables", "mimalloc")
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FRAMEWORKS = tuple(worker.PEER_MODULES)
+ALLOCATORS = worker.ALLOCATORS
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WORKER_TIMEOUT_S = 1800
 
 
@@ -40,9 +42,10 @@ def default_name(machine_facts: dict, quick: bool) -> str:
 
 
 def worker_environment(allocator: str, threads: int) -> dict:
-    """The child's environment: the allocator's (:func:`bench.machine.allocator_environment`),
-    the same thread counts for every framework, Keras on JAX."""
-    env = machine.allocator_environment(allocator, os.environ)
+    """The child's environment: the allocator's
+    (:func:`bench.common.allocators.allocator_environment`), the same thread counts for every
+    framework, Keras on JAX."""
+    env = allocators.allocator_environment(allocator, os.environ)
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                      "TF_NUM_INTRAOP_THREADS"):
         env[variable] = str(threads)
@@ -61,7 +64,7 @@ def run_worker(framework: str, allocator: str, size: str, threads: int,
                 "error": "libmimalloc.so not found (pip install cmeel-mimalloc)", "records": []}
     out = os.path.join(log_dir, f"{framework}-{allocator}.json")
     log = os.path.join(log_dir, f"{framework}-{allocator}.log")
-    command = [sys.executable, "-m", "bench.worker", "--framework", framework, "--size", size,
+    command = [sys.executable, "-m", worker.__name__, "--framework", framework, "--size", size,
                "--allocator", allocator, "--threads", str(threads), "--out", out]
     if families:
         command += ["--families", *families]
@@ -80,10 +83,6 @@ def run_worker(framework: str, allocator: str, size: str, threads: int,
         return json.load(f)
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
 def git_commit() -> str | None:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
@@ -93,7 +92,7 @@ def git_commit() -> str | None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench.suite", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, few repeats")
     parser.add_argument("--name", help="result file name (default: from the CPU model)")
@@ -115,10 +114,10 @@ def main(argv: list[str] | None = None) -> dict:
     size = "quick" if args.quick else "full"
     name = args.name or default_name(facts, args.quick)
     os.makedirs(args.out_dir, exist_ok=True)
-    mimalloc = machine.mimalloc_library()
+    mimalloc = allocators.mimalloc_library()
     results = {
         "name": name, "size": size, "machine": facts, "threads": args.threads,
-        "mimalloc_library": mimalloc, "git_commit": git_commit(), "started": _now(),
+        "mimalloc_library": mimalloc, "git_commit": git_commit(), "started": utc_now(),
         "finished": None, "runs": [],
     }
     json_path = os.path.join(args.out_dir, f"{name}.json")
@@ -136,7 +135,7 @@ def main(argv: list[str] | None = None) -> dict:
                 results["runs"].append(run_worker(framework, allocator, size, args.threads,
                                                   mimalloc, args.families, log_dir))
                 # Written after every worker: an interrupted run still leaves its results.
-                results["finished"] = _now()
+                results["finished"] = utc_now()
                 with open(json_path, "w") as f:
                     json.dump(results, f, indent=1)
     readme = args.readme
@@ -146,7 +145,3 @@ def main(argv: list[str] | None = None) -> dict:
     for path in [json_path, *written]:
         print(f"bench: wrote {path}", file=sys.stderr)
     return results
-
-
-if __name__ == "__main__":
-    main()

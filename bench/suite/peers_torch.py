@@ -11,15 +11,21 @@ CUDA device only and for integer labels only (it has no probability targets). It
 gradient into its input's memory during the forward pass, so it gets a copy of the logits of
 its own; the first call (the cross-check's loss and gradient) sees the logits, the timed calls
 after it see the previous call's gradient in their place: the same work on different values.
+
+PyTorch and Liger-Kernel are optional: they are imported inside the functions, where a
+missing one raises the ImportError the worker records as "not installed".
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import time
 from collections.abc import Callable
 
-from bench import cases as cases_lib
-from bench.timing import Entry
+import numpy as np
+
+from bench.common.timing import Entry
+from bench.suite import cases as cases_lib
 
 PEERS = ("torch", "liger_kernel")
 FRAMEWORK = "torch"
@@ -40,6 +46,12 @@ def versions() -> dict:
 
 def on_accelerator() -> bool:
     return _device() != "cpu"
+
+
+def configure_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def _device() -> str:
@@ -141,9 +153,6 @@ def make_entry(peer: str, case: cases_lib.Case, mode: str, inputs: dict) -> Entr
 def device_bandwidth(num_bytes: int, repeats: int) -> float:
     """GB/s of a CUDA device-to-device copy into a buffer written before timing (one read and
     one write per byte), the median of ``repeats``."""
-    import time
-
-    import numpy as np
     import torch
 
     source = torch.zeros(num_bytes // 4, dtype=torch.float32, device="cuda")

@@ -4,7 +4,8 @@ Cross-entropies use ``tf.nn.sparse_softmax_cross_entropy_with_logits``,
 ``tf.nn.softmax_cross_entropy_with_logits`` and ``tf.nn.sigmoid_cross_entropy_with_logits``;
 MSE, Huber and the focal losses are written from their formulas in TensorFlow operations.
 Forward+backward is ``tf.GradientTape`` gradient of the mean loss, traced once (the trace time
-is reported as the compile time).
+is reported as the compile time). TensorFlow is optional: it is imported inside the
+functions, where a missing one raises the ImportError the worker records as "not installed".
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from bench import cases as cases_lib
-from bench.timing import Entry
+from bench.common.timing import Entry
+from bench.suite import cases as cases_lib
 
 PEERS = ("tensorflow",)
 FRAMEWORK = "tensorflow"

@@ -1,6 +1,6 @@
 """Turn a result file into the markdown table, the README section and the PNG plot.
 
-``python -m bench.report bench/results/<name>.json [--readme README.md]`` rewrites
+``python -m bench.suite.report bench/results/<name>.json [--readme README.md]`` rewrites
 ``<name>.md`` and ``<name>.png`` beside the JSON and the README's text between
 ``<!-- bench-table:begin -->`` and ``<!-- bench-table:end -->`` (a lone ``<!-- bench-table -->``
 marker is replaced by the pair on the first run); a run on a GPU writes the ``bench-table-gpu``
@@ -11,12 +11,14 @@ comes from the JSON.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 
-from bench import cases as cases_lib
-from bench import machine
-from bench.worker import DEVICE_BANDWIDTH_BYTES
+from bench.common import machine
+from bench.common.markdown import shape_text, table_lines
+from bench.suite import cases as cases_lib
+from bench.suite.worker import DEVICE_BANDWIDTH_BYTES
 
 PEER_LABELS = {"jaxloss": "jaxloss", "optax": "optax", "keras_jax": "Keras 3 (JAX)",
                "torch": "PyTorch", "tensorflow": "TensorFlow", "liger_kernel": "Liger-Kernel"}
@@ -51,8 +53,6 @@ TARGETS = (
 
 
 def load(path: str) -> dict:
-    import json
-
     with open(path) as f:
         return json.load(f)
 
@@ -187,21 +187,14 @@ def speedup(ours: dict | None, theirs: dict | None) -> str:
     return f"**{text} slower**" if clearly_slower(ours, theirs) else text
 
 
-def shape_text(shape) -> str:
-    return "×".join(str(n) for n in shape)
-
-
 def timing_table(results: dict, allocator: str, mode: str) -> list[str]:
     table = index(results)
     peak = roofline_bandwidth(results)
     peers = present_peers(results)
     compared = [peer for peer in SPEEDUP_LABELS if peer in peers]
-    lines = [
-        "| kernel | shape | " + " | ".join(PEER_LABELS[p] for p in peers) + " | "
-        + " | ".join(SPEEDUP_LABELS[p] for p in compared)
-        + " | roofline ms | jaxloss % of roofline |",
-        "|---|---|" + "---:|" * (len(peers) + len(compared) + 2),
-    ]
+    header = ["kernel", "shape", *(PEER_LABELS[p] for p in peers),
+              *(SPEEDUP_LABELS[p] for p in compared), "roofline ms", "jaxloss % of roofline"]
+    rows = []
     for family, shape in case_list(results):
         row = {peer: table.get((allocator, mode, family, shape, peer)) for peer in PEERS}
         ours = row["jaxloss"]
@@ -212,8 +205,8 @@ def timing_table(results: dict, allocator: str, mode: str) -> list[str]:
         cells = [family, shape_text(shape)] + [status_cell(row[p]) for p in peers]
         cells += [speedup(ours, row[p]) for p in compared]
         cells += [format_ms(roofline), fraction]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
+        rows.append(cells)
+    return table_lines(header, rows, text_columns=2)
 
 
 def memory_table(results: dict) -> list[str]:
@@ -223,12 +216,10 @@ def memory_table(results: dict) -> list[str]:
     allocator = allocators(results)[0]
     jax_peers = ("jaxloss", "optax", "keras_jax")
     traced = ("tensorflow",) if "tensorflow" in present_peers(results) else ()
-    lines = [
-        "| kernel | shape | mode | " + " | ".join(f"temp {PEER_LABELS[p]}" for p in jax_peers)
-        + " | jaxloss ≤ optax | " + " | ".join(f"compile s {PEER_LABELS[p]}" for p in jax_peers)
-        + "".join(f" | trace s {PEER_LABELS[p]}" for p in traced) + " |",
-        "|---|---|---|" + "---:|" * (7 + len(traced)),
-    ]
+    header = ["kernel", "shape", "mode", *(f"temp {PEER_LABELS[p]}" for p in jax_peers),
+              "jaxloss ≤ optax", *(f"compile s {PEER_LABELS[p]}" for p in jax_peers),
+              *(f"trace s {PEER_LABELS[p]}" for p in traced)]
+    rows = []
     for family, shape in case_list(results):
         for mode in cases_lib.MODES:
             row = {p: table.get((allocator, mode, family, shape, p)) for p in PEERS}
@@ -243,8 +234,8 @@ def memory_table(results: dict) -> list[str]:
                 record = row[peer]
                 ok = record and record["status"] == "ok" and record.get("compile_s") is not None
                 cells.append(f"{record['compile_s']:.2f}" if ok else "—")
-            lines.append("| " + " | ".join(cells) + " |")
-    return lines
+            rows.append(cells)
+    return table_lines(header, rows, text_columns=3)
 
 
 def checks(results: dict) -> list[str]:
@@ -323,7 +314,7 @@ def target_lines(results: dict) -> list[str]:
 
 
 def probe_lines(results: dict) -> list[str]:
-    """The compute probe's range per worker (:func:`bench.machine.compute_probe_ms`, taken
+    """The compute probe's range per worker (:func:`bench.common.machine.compute_probe_ms`, taken
     before each case), where the run recorded it."""
     ranges = []
     for run in results["runs"]:

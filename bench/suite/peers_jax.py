@@ -9,20 +9,23 @@ and its ``memory_analysis()`` gives the compiled temporary memory.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 
-from bench import cases as cases_lib
-from bench.timing import Entry, timed
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import jaxloss
+from bench.common.jax_entries import compile_with_memory, mean_loss_function
+from bench.common.timing import Entry, timed
+from bench.suite import cases as cases_lib
 
 PEERS = ("jaxloss", "optax", "keras_jax")
 FRAMEWORK = "jax"
 
 
 def versions() -> dict:
-    import jax
-    import optax
-
     out = {"jax": jax.__version__, "optax": optax.__version__,
            "devices": [str(device) for device in jax.devices()],
            "backend": jax.default_backend()}
@@ -37,14 +40,10 @@ def versions() -> dict:
 
 
 def on_accelerator() -> bool:
-    import jax
-
     return jax.default_backend() != "cpu"
 
 
 def _jaxloss_kernel(family: str) -> Callable:
-    import jaxloss
-
     name = family
     kwargs = {}
     if family in ("sigmoid_focal_loss", "softmax_focal_loss"):
@@ -56,8 +55,6 @@ def _jaxloss_kernel(family: str) -> Callable:
 
 
 def _optax_kernel(family: str) -> Callable | None:
-    import optax
-
     losses = optax.losses
     alpha, gamma, delta = cases_lib.FOCAL_ALPHA, cases_lib.FOCAL_GAMMA, cases_lib.HUBER_DELTA
     return {
@@ -76,6 +73,7 @@ def _keras_kernel(family: str) -> Callable:
     if os.environ.get("KERAS_BACKEND", "jax") != "jax":
         raise RuntimeError(f"KERAS_BACKEND={os.environ['KERAS_BACKEND']}, expected jax")
     os.environ["KERAS_BACKEND"] = "jax"
+    # Imported here, once KERAS_BACKEND is set; without Keras the peer is "not available".
     import keras
 
     losses = keras.losses
@@ -101,30 +99,17 @@ KERNELS = {"jaxloss": _jaxloss_kernel, "optax": _optax_kernel, "keras_jax": _ker
 
 
 def prepare_inputs(arrays: dict) -> dict:
-    import jax
-
     return {name: jax.block_until_ready(jax.device_put(array)) for name, array in arrays.items()}
 
 
 def make_entry(peer: str, case: cases_lib.Case, mode: str, inputs: dict) -> Entry | None:
     """The compiled kernel of ``peer`` for ``case`` and ``mode``; None if the peer has none."""
-    import jax
-    import jax.numpy as jnp
-
     kernel = KERNELS[peer](case.family)
     if kernel is None:
         return None
-
-    def mean_loss(first, second):
-        return jnp.mean(kernel(first, second))
-
-    function = mean_loss if mode == "forward" else jax.value_and_grad(mean_loss)
+    function = mean_loss_function(kernel, with_gradient=mode != "forward")
     first, second = (inputs[name] for name in case.input_names())
-    start = time.perf_counter()
-    compiled = jax.jit(function).lower(first, second).compile()
-    compile_s = time.perf_counter() - start
-    memory = compiled.memory_analysis()
-    temp_bytes = None if memory is None else int(memory.temp_size_in_bytes)
+    compiled, cost = compile_with_memory(function, first, second)
 
     def call():
         return jax.block_until_ready(compiled(first, second))
@@ -136,17 +121,13 @@ def make_entry(peer: str, case: cases_lib.Case, mode: str, inputs: dict) -> Entr
         value, gradient = out
         return float(value), float(jnp.sum(jnp.abs(gradient)))
 
-    return Entry(call=call, loss=check, compile_s=compile_s, temp_bytes=temp_bytes)
+    return Entry(call=call, loss=check, compile_s=cost["compile_s"], temp_bytes=cost["temp_bytes"])
 
 
 def inplace_bandwidth(num_bytes: int, repeats: int) -> float:
     """GB/s of a jitted in-place update (input buffer donated) on JAX's default device: one
     read and one write of the array by XLA's own loop (multi-threaded on a CPU), with no fresh
     output buffer to fault in."""
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-
     update = jax.jit(lambda x: x + 1.0, donate_argnums=0)
     array = jnp.zeros(num_bytes // 4, jnp.float32)
     array = jax.block_until_ready(update(array))

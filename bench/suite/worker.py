@@ -1,6 +1,6 @@
-"""One framework's measurements, in a process of its own (``python -m bench.worker ...``).
+"""One framework's measurements, in a process of its own (``python -m bench.suite.worker ...``).
 
-:mod:`bench.run_all` starts one worker per framework and allocator, so that allocators
+:mod:`bench.suite.run_all` starts one worker per framework and allocator, so that allocators
 (``LD_PRELOAD``), thread pools and caches of different frameworks never share a process. A
 framework that is not installed is recorded as such instead of failing the run.
 """
@@ -8,27 +8,24 @@ framework that is not installed is recorded as such instead of failing the run.
 from __future__ import annotations
 
 import argparse
-import datetime
 import importlib
 import json
 import os
 import sys
 import traceback
 
-from bench import cases as cases_lib
-from bench import machine
-from bench.timing import BUDGETS, measure
+from bench.common import allocators, machine
+from bench.common.timing import BUDGETS, measure, utc_now
+from bench.suite import cases as cases_lib
 
-PEER_MODULES = {"jax": "bench.peers_jax", "torch": "bench.peers_torch",
-                "tensorflow": "bench.peers_tf"}
+PEER_MODULES = {"jax": "bench.suite.peers_jax", "torch": "bench.suite.peers_torch",
+                "tensorflow": "bench.suite.peers_tf"}
+"""Each framework's peers, imported only by the worker that measures it."""
+ALLOCATORS = ("glibc", "glibc-tunables", "mimalloc")
 BANDWIDTH_BYTES = {"full": 512 * 2**20, "quick": 16 * 2**20}
 # A GPU copies 512 MiB in about a tenth of a millisecond: larger, so that the call's own
 # overhead stays near 1% of the time.
 DEVICE_BANDWIDTH_BYTES = {"full": 4 * 2**30, "quick": 16 * 2**20}
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def _error(exception: BaseException) -> str:
@@ -38,16 +35,14 @@ def _error(exception: BaseException) -> str:
 def run(framework: str, size: str, allocator: str, threads: int, families: list[str] | None
         ) -> dict:
     result = {"framework": framework, "size": size, "allocator_requested": allocator,
-              "allocator": machine.allocator_in_process(), "threads": threads,
-              "started": _now(), "loadavg_start": os.getloadavg(), "machine": machine.describe()}
+              "allocator": allocators.allocator_in_process(), "threads": threads,
+              "started": utc_now(), "loadavg_start": os.getloadavg(),
+              "machine": machine.describe()}
     try:
         peers = importlib.import_module(PEER_MODULES[framework])
-        if framework == "tensorflow":
-            peers.configure_threads(threads)
-        if framework == "torch":
-            import torch
-
-            torch.set_num_threads(threads)
+        configure_threads = getattr(peers, "configure_threads", None)
+        if configure_threads is not None:  # JAX's threads follow the environment
+            configure_threads(threads)
         result["versions"] = peers.versions()
     except ImportError as exception:
         result.update(status="not installed", error=_error(exception), records=[])
@@ -120,7 +115,7 @@ def run(framework: str, size: str, allocator: str, threads: int, families: list[
             del entries
         del inputs
     result["records"] = records
-    result["finished"] = _now()
+    result["finished"] = utc_now()
     result["loadavg_end"] = os.getloadavg()
     return result
 
@@ -129,8 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--framework", choices=sorted(PEER_MODULES), required=True)
     parser.add_argument("--size", choices=sorted(cases_lib.SIZES), default="full")
-    parser.add_argument("--allocator", choices=("glibc", "glibc-tunables", "mimalloc"),
-                        default="glibc")
+    parser.add_argument("--allocator", choices=ALLOCATORS, default="glibc")
     parser.add_argument("--threads", type=int, default=machine.usable_cores())
     parser.add_argument("--families", nargs="*", help="only these kernel families")
     parser.add_argument("--out", required=True, help="JSON file to write")
