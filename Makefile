@@ -43,14 +43,15 @@ test-slow: $(VENV)/.installed-test
 # The MNIST CNN step against tf.keras, on all usable cores and pinned to one:
 # `make bench-mnist` (bench/results/mnist_step/).
 bench: $(VENV)/.installed-bench
-	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
-	$(BIN)/python -m bench.fused_linear_cross_entropy $(BENCH_ARGS)
-	$(BIN)/python -m bench.precise_cost $(BENCH_ARGS)
-	$(BIN)/python -m bench.platform_forms $(BENCH_ARGS)
+	$(BIN)/python -m bench.suite $(BENCH_ARGS)
+	$(BIN)/python -m bench.studies.fused_linear_cross_entropy $(BENCH_ARGS)
+	$(BIN)/python -m bench.studies.precise_cost $(BENCH_ARGS)
+	$(BIN)/python -m bench.studies.platform_forms $(BENCH_ARGS)
 
 bench-mnist: $(VENV)/.installed-bench
-	$(BIN)/python -m bench.mnist_step --allocators glibc,glibc-tunables,mimalloc --out bench/results/mnist_step/latest.json
-	$(BIN)/python -m bench.mnist_step --allocators glibc,mimalloc --cpus 1 \
+	$(BIN)/python -m bench.studies.mnist_step --allocators glibc,glibc-tunables,mimalloc \
+		--out bench/results/mnist_step/latest.json
+	$(BIN)/python -m bench.studies.mnist_step --allocators glibc,mimalloc --cpus 1 \
 		--out bench/results/mnist_step/latest-1-core.json
 
 notebooks: $(VENV)/.installed-test

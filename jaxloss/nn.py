@@ -22,7 +22,7 @@ backward pass compiles to plain matrix products and elementwise code on CPU:
   outputs the pooling reads, the maximum runs over contiguous blocks, and the
   backward matrix products need no transposed copies.
 
-Measured on the document's MNIST CNN (batch 128, 2-core CPU): see ``bench/mnist_step.py``.
+Measured on the document's MNIST CNN (batch 128, 2-core CPU): see ``bench/studies/mnist_step/``.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from flax import nnx
 
-from jaxloss import data, zoo
+from jaxloss import data, losses, zoo
 from jaxloss.train import compile
 from jaxloss.train.layers import regularization_loss
 
@@ -48,12 +48,6 @@ class Options:
     mnist_epochs: int = 2
     seed: int = 0
     verbose: int = 1
-
-
-def _losses():
-    from jaxloss import losses
-
-    return losses
 
 
 def binary_entropy(p: float) -> float:
@@ -92,7 +86,6 @@ def _chance_spread(n: int) -> float:
 
 def run_binary(options: Options) -> list[Comparison]:
     """The binary classifier: 5 epochs, batch 32, validation_split 0.2, Adam, BCE, accuracy."""
-    losses = _losses()
     x_train, y_train = data.document_binary()
     trainer = compile(
         zoo.BinaryMLP(rngs=nnx.Rngs(options.seed)),
@@ -192,7 +185,6 @@ def load_document_mnist(options: Options) -> tuple:
 
 def run_mnist(options: Options) -> list[Comparison]:
     """The CNN: batch 128, 2 epochs (``--mnist-epochs``), Adam, sparse CCE, test data as validation."""
-    losses = _losses()
     (x_train, y_train), (x_test, y_test), source = load_document_mnist(options)
     trainer = compile(
         zoo.MnistCNN(rngs=nnx.Rngs(options.seed)),

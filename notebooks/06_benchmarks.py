@@ -51,8 +51,8 @@ candidates = [Path(os.environ["JAXLOSS_BENCH_RESULTS"])] if "JAXLOSS_BENCH_RESUL
     Path.cwd().parent / "bench" / "results",
     Path.cwd() / "bench" / "results",
 ]
-# One file per machine, by name (cpu-... before gpu-...); earlier runs kept for the record live
-# in bench/results/history/ and are not shown.
+# One file per machine, by name (cpu-... before gpu-...); earlier runs kept for the record
+# are in git (git show 3cb293d:bench/results/history/...) and are not shown.
 folder = next((folder for folder in candidates if folder.is_dir()), None)
 result_files = sorted(folder.glob("*.json")) if folder else []
 all_results = [json.loads(path.read_text()) for path in result_files]

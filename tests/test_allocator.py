@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from jaxloss._src import allocator
+from jaxloss.cli import allocator
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="LD_PRELOAD is Linux")
 
@@ -144,7 +144,7 @@ _CHILD = textwrap.dedent(
     """
     import os, sys
     from pathlib import Path
-    from jaxloss._src import allocator
+    from jaxloss.cli import allocator
     allocator.find_allocator_library = lambda: None if sys.argv[1] == "-" else Path(sys.argv[1])
     allocator.glibc_tunables_supported = lambda: True
     allocator.reexec_under_allocator()

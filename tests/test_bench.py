@@ -1,6 +1,6 @@
 """The benchmark harness runs and writes well-formed results (no timing assertions).
 
-One quick run of ``python -m bench.run_all --quick`` in a subprocess (glibc only, to stay fast;
+One quick run of ``python -m bench.suite --quick`` in a subprocess (glibc only, to stay fast;
 PyTorch and TensorFlow are measured where installed, else recorded as "not installed"), then
 the report's logic on hand-made results.
 """
@@ -15,8 +15,9 @@ import sys
 import numpy as np
 import pytest
 
-from bench import cases as cases_lib
-from bench import report, run_all
+from bench.common import device_study
+from bench.suite import cases as cases_lib
+from bench.suite import report, run_all
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = "# demo\n\n## Benchmarks\n\n<!-- bench-table -->\n\n## Next\n"
@@ -28,7 +29,7 @@ def quick_run(tmp_path_factory):
     readme = out_dir / "README.md"
     readme.write_text(README)
     env = dict(os.environ, PYTHONPATH=REPO_ROOT)
-    subprocess.run([sys.executable, "-m", "bench.run_all", "--quick", "--name", "quick",
+    subprocess.run([sys.executable, "-m", "bench.suite", "--quick", "--name", "quick",
                     "--allocators", "glibc", "--out-dir", str(out_dir), "--readme", str(readme)],
                    cwd=REPO_ROOT, env=env, check=True, timeout=300)
     return out_dir
@@ -162,11 +163,11 @@ def test_min_bytes_reads_inputs_and_writes_the_gradient(case):
 
 
 def test_precise_cost_quick_run_is_well_formed(tmp_path):
-    from bench import precise_cost
+    from bench.studies.precise_cost import measure as precise_cost
 
     precise_cost.main(["--quick", "--out", str(tmp_path)])
     record = json.loads(next(tmp_path.glob("*-quick.json")).read_text())
-    assert len(record["rows"]) == 2 * 2 * len(precise_cost.QUICK_SHAPES)
+    assert len(record["rows"]) == 2 * 2 * len(device_study.QUICK_SHAPES)
     for row in record["rows"]:
         assert row["mode"] in ("forward", "forward+backward")
         assert min(row["default_ms"], row["precise_ms"], row["optax_ms"]) > 0
@@ -242,7 +243,7 @@ def test_default_name_names_the_gpu_where_there_is_one():
 
 
 def test_accelerator_model_asks_nvidia_smi(tmp_path, monkeypatch):
-    from bench import machine
+    from bench.common import machine
 
     monkeypatch.setenv("PATH", str(tmp_path))
     assert machine.accelerator_model() is None  # no nvidia-smi on the PATH
@@ -253,7 +254,7 @@ def test_accelerator_model_asks_nvidia_smi(tmp_path, monkeypatch):
 
 
 def test_liger_kernel_has_only_the_integer_label_cross_entropy():
-    from bench import peers_torch
+    from bench.suite import peers_torch
 
     assert "liger_kernel" in peers_torch.PEERS
     for family in cases_lib.FAMILIES:
@@ -262,13 +263,13 @@ def test_liger_kernel_has_only_the_integer_label_cross_entropy():
 
 
 def test_platform_forms_quick_run_is_well_formed(tmp_path):
-    from bench import platform_forms
+    from bench.studies.platform_forms import measure as platform_forms
     from jaxloss._src import platform
 
     platform_forms.main(["--quick", "--out", str(tmp_path)])
     assert platform.FORCED_FORMS is None  # left as found
     record = json.loads(next(tmp_path.glob("*-quick.json")).read_text())
-    assert len(record["rows"]) == 2 * len(platform_forms.KERNELS) * len(platform_forms.QUICK_SHAPES)
+    assert len(record["rows"]) == 2 * len(platform_forms.KERNELS) * len(device_study.QUICK_SHAPES)
     for row in record["rows"]:
         assert min(row["cpu_forms_ms"], row["accelerator_forms_ms"]) > 0
         # Both forms compute the same loss (and optax's, where it has the kernel).

@@ -1,10 +1,12 @@
-"""bench/mnist_step.py: the interleaved measuring loop, the table, and (slow) a real run."""
+"""bench.studies.mnist_step: the interleaved measuring loop, the table, and (slow) a real run."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench import machine, mnist_step
+from bench.common.allocators import allocator_environment
+from bench.studies.mnist_step import measure as mnist_step
+from bench.studies.mnist_step.peers import Peer
 
 
 def test_measure_interleaves_rotates_and_reports_ratio():
@@ -14,8 +16,8 @@ def test_measure_interleaves_rotates_and_reports_ratio():
         return lambda: calls.append(name) or loss
 
     peers = {
-        "keras.train_on_batch": mnist_step.Peer(peer("k", 1.0)),
-        "fit": mnist_step.Peer(peer("f", 2.0), steps_per_call=2),
+        "keras.train_on_batch": Peer(peer("k", 1.0)),
+        "fit": Peer(peer("f", 2.0), steps_per_call=2),
     }
     result = mnist_step.measure(peers, warmup=1, rounds=2, steps=4)
     # first call, warm-up, round 0 (k then f), round 1 rotated (f then k)
@@ -70,7 +72,7 @@ def test_allocator_environment_for_glibc_settings(allocator, tunables):
         "GLIBC_TUNABLES": "glibc.malloc.perturb=1",
         "A": "b",
     }
-    env = machine.allocator_environment(allocator, parent)
+    env = allocator_environment(allocator, parent)
     assert (env.get("GLIBC_TUNABLES") or "").startswith(tunables or "") and env["A"] == "b"
     assert "LD_PRELOAD" not in env and (tunables is not None or "GLIBC_TUNABLES" not in env)
 
