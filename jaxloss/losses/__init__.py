@@ -18,24 +18,24 @@ Array([0.5, 0.5], dtype=float32)
 
 from jaxloss.losses._base import Loss as Loss
 from jaxloss.losses._base import LossFunctionWrapper as LossFunctionWrapper
-from jaxloss.losses._crossentropy import BinaryCrossentropy as BinaryCrossentropy
-from jaxloss.losses._crossentropy import CategoricalCrossentropy as CategoricalCrossentropy
-from jaxloss.losses._crossentropy import (
+from jaxloss.losses._cross_entropy import BinaryCrossentropy as BinaryCrossentropy
+from jaxloss.losses._cross_entropy import CategoricalCrossentropy as CategoricalCrossentropy
+from jaxloss.losses._cross_entropy import (
     CategoricalGeneralizedCrossEntropy as CategoricalGeneralizedCrossEntropy,
 )
-from jaxloss.losses._crossentropy import (
+from jaxloss.losses._cross_entropy import (
     SparseCategoricalCrossentropy as SparseCategoricalCrossentropy,
 )
-from jaxloss.losses._crossentropy import WeightedBinaryCrossentropy as WeightedBinaryCrossentropy
-from jaxloss.losses._crossentropy import binary_crossentropy as binary_crossentropy
-from jaxloss.losses._crossentropy import categorical_crossentropy as categorical_crossentropy
-from jaxloss.losses._crossentropy import (
+from jaxloss.losses._cross_entropy import WeightedBinaryCrossentropy as WeightedBinaryCrossentropy
+from jaxloss.losses._cross_entropy import binary_crossentropy as binary_crossentropy
+from jaxloss.losses._cross_entropy import categorical_crossentropy as categorical_crossentropy
+from jaxloss.losses._cross_entropy import (
     categorical_generalized_cross_entropy as categorical_generalized_cross_entropy,
 )
-from jaxloss.losses._crossentropy import (
+from jaxloss.losses._cross_entropy import (
     sparse_categorical_crossentropy as sparse_categorical_crossentropy,
 )
-from jaxloss.losses._crossentropy import (
+from jaxloss.losses._cross_entropy import (
     weighted_binary_crossentropy as weighted_binary_crossentropy,
 )
 from jaxloss.losses._divergence import KLDivergence as KLDivergence
@@ -58,6 +58,10 @@ from jaxloss.losses._hinge import SquaredHinge as SquaredHinge
 from jaxloss.losses._hinge import categorical_hinge as categorical_hinge
 from jaxloss.losses._hinge import hinge as hinge
 from jaxloss.losses._hinge import squared_hinge as squared_hinge
+from jaxloss.losses._metric_learning import CTC as CTC
+from jaxloss.losses._metric_learning import Circle as Circle
+from jaxloss.losses._metric_learning import circle as circle
+from jaxloss.losses._metric_learning import ctc as ctc
 from jaxloss.losses._reduction import REDUCTIONS as REDUCTIONS
 from jaxloss.losses._reduction import reduce_weighted_values as reduce_weighted_values
 from jaxloss.losses._reduction import (
@@ -89,10 +93,6 @@ from jaxloss.losses._segmentation import Dice as Dice
 from jaxloss.losses._segmentation import Tversky as Tversky
 from jaxloss.losses._segmentation import dice as dice
 from jaxloss.losses._segmentation import tversky as tversky
-from jaxloss.losses._similarity import CTC as CTC
-from jaxloss.losses._similarity import Circle as Circle
-from jaxloss.losses._similarity import circle as circle
-from jaxloss.losses._similarity import ctc as ctc
 
 # Keras's short and legacy names for the same functions.
 bce = binary_crossentropy

@@ -7,13 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 from jaxloss.losses import (
-    _crossentropy,
+    _cross_entropy,
     _divergence,
     _focal,
     _hinge,
+    _metric_learning,
     _regression,
     _segmentation,
-    _similarity,
 )
 from jaxloss.losses._base import Loss, LossFunctionWrapper
 
@@ -21,10 +21,10 @@ _MODULES = (
     _regression,
     _hinge,
     _divergence,
-    _crossentropy,
+    _cross_entropy,
     _focal,
     _segmentation,
-    _similarity,
+    _metric_learning,
 )
 
 CLASSES: dict[str, type[Loss]] = {"Loss": Loss, "LossFunctionWrapper": LossFunctionWrapper}
