@@ -16,6 +16,11 @@ Array([0.5, 0. ], dtype=float32)
 Array([0.5, 0.5], dtype=float32)
 """
 
+from jaxloss._src.reduction import REDUCTIONS as REDUCTIONS
+from jaxloss._src.reduction import reduce_weighted_values as reduce_weighted_values
+from jaxloss._src.reduction import (
+    squeeze_or_expand_to_same_rank as squeeze_or_expand_to_same_rank,
+)
 from jaxloss.losses._base import Loss as Loss
 from jaxloss.losses._base import LossFunctionWrapper as LossFunctionWrapper
 from jaxloss.losses._cross_entropy import BinaryCrossentropy as BinaryCrossentropy
@@ -62,11 +67,6 @@ from jaxloss.losses._metric_learning import CTC as CTC
 from jaxloss.losses._metric_learning import Circle as Circle
 from jaxloss.losses._metric_learning import circle as circle
 from jaxloss.losses._metric_learning import ctc as ctc
-from jaxloss.losses._reduction import REDUCTIONS as REDUCTIONS
-from jaxloss.losses._reduction import reduce_weighted_values as reduce_weighted_values
-from jaxloss.losses._reduction import (
-    squeeze_or_expand_to_same_rank as squeeze_or_expand_to_same_rank,
-)
 from jaxloss.losses._registry import deserialize as deserialize
 from jaxloss.losses._registry import get as get
 from jaxloss.losses._registry import register as register

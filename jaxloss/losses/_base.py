@@ -17,10 +17,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxloss.losses._reduction import (
+from jaxloss._src.reduction import (
+    check_reduction,
     reduce_weighted_values,
     squeeze_or_expand_to_same_rank,
-    standardize_reduction,
 )
 
 EPSILON = 1e-7  # Keras's backend.epsilon(): the clipping bound of every Keras loss
@@ -97,7 +97,7 @@ class Loss:
         dtype: Any = None,
     ):
         self.name = name or _auto_name(type(self).__name__)
-        self.reduction = standardize_reduction(reduction)
+        self.reduction = check_reduction(reduction)
         self._dtype = _standardize_dtype(dtype)
 
     @property
