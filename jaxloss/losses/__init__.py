@@ -14,6 +14,12 @@ Array(0.5, dtype=float32)
 Array([0.5, 0. ], dtype=float32)
 >>> losses.get("mae")(y_true, y_pred)
 Array([0.5, 0.5], dtype=float32)
+
+Each class and function joins :func:`get` with ``@register`` where it is defined;
+Keras's short names are attributes here too, served from the registry's aliases:
+
+>>> losses.mae is losses.get("mae") is losses.mean_absolute_error
+True
 """
 
 from jaxloss._src.reduction import REDUCTIONS as REDUCTIONS
@@ -21,6 +27,7 @@ from jaxloss._src.reduction import reduce_weighted_values as reduce_weighted_val
 from jaxloss._src.reduction import (
     squeeze_or_expand_to_same_rank as squeeze_or_expand_to_same_rank,
 )
+from jaxloss.losses import _registry
 from jaxloss.losses._base import Loss as Loss
 from jaxloss.losses._base import LossFunctionWrapper as LossFunctionWrapper
 from jaxloss.losses._cross_entropy import BinaryCrossentropy as BinaryCrossentropy
@@ -67,10 +74,7 @@ from jaxloss.losses._metric_learning import CTC as CTC
 from jaxloss.losses._metric_learning import Circle as Circle
 from jaxloss.losses._metric_learning import circle as circle
 from jaxloss.losses._metric_learning import ctc as ctc
-from jaxloss.losses._registry import deserialize as deserialize
-from jaxloss.losses._registry import get as get
 from jaxloss.losses._registry import register as register
-from jaxloss.losses._registry import serialize as serialize
 from jaxloss.losses._regression import CosineSimilarity as CosineSimilarity
 from jaxloss.losses._regression import Huber as Huber
 from jaxloss.losses._regression import LogCosh as LogCosh
@@ -93,19 +97,19 @@ from jaxloss.losses._segmentation import Dice as Dice
 from jaxloss.losses._segmentation import Tversky as Tversky
 from jaxloss.losses._segmentation import dice as dice
 from jaxloss.losses._segmentation import tversky as tversky
+from jaxloss.losses._serialization import deserialize as deserialize
+from jaxloss.losses._serialization import get as get
+from jaxloss.losses._serialization import serialize as serialize
 
-# Keras's short and legacy names for the same functions.
-bce = binary_crossentropy
-BCE = binary_crossentropy
-kld = kl_divergence
-KLD = kl_divergence
-kullback_leibler_divergence = kl_divergence
-logcosh = log_cosh
-MAE = mean_absolute_error
-mae = mean_absolute_error
-MAPE = mean_absolute_percentage_error
-mape = mean_absolute_percentage_error
-MSE = mean_squared_error
-mse = mean_squared_error
-MSLE = mean_squared_logarithmic_error
-msle = mean_squared_logarithmic_error
+
+
+def __getattr__(name: str) -> object:
+    """Keras's short and legacy names (``mse``, ``kld``, ...): the registry's aliases."""
+    target = _registry.ALIASES.get(name)
+    if target is None or target not in globals():
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return globals()[target]
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *(a for a, t in _registry.ALIASES.items() if t in globals())})

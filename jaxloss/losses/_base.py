@@ -22,6 +22,7 @@ from jaxloss._src.reduction import (
     reduce_weighted_values,
     squeeze_or_expand_to_same_rank,
 )
+from jaxloss.losses._registry import lookup, register
 
 EPSILON = 1e-7  # Keras's backend.epsilon(): the clipping bound of every Keras loss
 _FLOATING_DTYPES = ("float16", "bfloat16", "float32", "float64")
@@ -61,6 +62,7 @@ def as_float_array(x: jax.typing.ArrayLike, dtype: Any = None) -> jax.Array:
     return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.float32)
 
 
+@register
 class Loss:
     """Base class of the Keras-compatible losses.
 
@@ -152,6 +154,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
+@register
 class LossFunctionWrapper(Loss):
     """A :class:`Loss` made from a function ``fn(y_true, y_pred, **kwargs)``.
 
@@ -204,9 +207,7 @@ class LossFunctionWrapper(Loss):
     def from_config(cls, config: dict[str, Any]) -> Loss:
         config = dict(config)
         if isinstance(config.get("fn"), str):
-            from jaxloss.losses._registry import get
-
-            config["fn"] = get(config["fn"])
+            config["fn"] = lookup(config["fn"])
         return cls(**config)
 
     def __repr__(self) -> str:

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 
 from jaxloss._src import checks, classification, robust, validation
 from jaxloss.losses._base import EPSILON, LossFunctionWrapper, as_float_array, match_pair
+from jaxloss.losses._registry import register
 
 
 def check_axis_is_int(axis: Any) -> None:
@@ -78,6 +79,7 @@ def _class_weight_vector(class_weights: Any, dtype, num_classes: int) -> jax.Arr
     return weights
 
 
+@register(aliases=("bce", "BCE"))
 def binary_crossentropy(
     y_true: jax.typing.ArrayLike,
     y_pred: jax.typing.ArrayLike,
@@ -99,6 +101,7 @@ def binary_crossentropy(
     return jnp.mean(loss, axis=axis)
 
 
+@register
 def weighted_binary_crossentropy(
     y_true: jax.typing.ArrayLike,
     y_pred: jax.typing.ArrayLike,
@@ -128,6 +131,7 @@ def weighted_binary_crossentropy(
     return jnp.mean(loss, axis=axis)
 
 
+@register
 def categorical_crossentropy(
     y_true: jax.typing.ArrayLike,
     y_pred: jax.typing.ArrayLike,
@@ -159,6 +163,7 @@ def categorical_crossentropy(
     )
 
 
+@register
 def sparse_categorical_crossentropy(
     y_true: jax.typing.ArrayLike,
     y_pred: jax.typing.ArrayLike,
@@ -194,6 +199,7 @@ def sparse_categorical_crossentropy(
     return loss
 
 
+@register
 def categorical_generalized_cross_entropy(
     y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, q: float = 0.5
 ) -> jax.Array:
@@ -210,6 +216,7 @@ def ignore_class_mask(y_true: jax.Array, losses: jax.Array, ignore_class: int | 
     return jnp.reshape(jnp.asarray(y_true) != ignore_class, losses.shape)
 
 
+@register
 class BinaryCrossentropy(LossFunctionWrapper):
     """Binary cross-entropy: :func:`binary_crossentropy` per example."""
 
@@ -233,6 +240,7 @@ class BinaryCrossentropy(LossFunctionWrapper):
         )
 
 
+@register
 class WeightedBinaryCrossentropy(LossFunctionWrapper):
     """Binary cross-entropy with positives weighted by ``pos_weight`` (beyond Keras).
 
@@ -262,6 +270,7 @@ class WeightedBinaryCrossentropy(LossFunctionWrapper):
         )
 
 
+@register
 class CategoricalCrossentropy(LossFunctionWrapper):
     """Categorical cross-entropy of one-hot labels: :func:`categorical_crossentropy`."""
 
@@ -288,6 +297,7 @@ class CategoricalCrossentropy(LossFunctionWrapper):
         )
 
 
+@register
 class SparseCategoricalCrossentropy(LossFunctionWrapper):
     """Cross-entropy of integer labels: :func:`sparse_categorical_crossentropy`.
 
@@ -321,6 +331,7 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
         return ignore_class_mask(y_true, losses, self.ignore_class)
 
 
+@register
 class CategoricalGeneralizedCrossEntropy(LossFunctionWrapper):
     """Noise-robust generalized cross-entropy of integer labels, ``q`` in ``(0, 1)``."""
 
@@ -336,19 +347,3 @@ class CategoricalGeneralizedCrossEntropy(LossFunctionWrapper):
         super().__init__(
             categorical_generalized_cross_entropy, reduction=reduction, name=name, dtype=dtype, q=q
         )
-
-
-CLASSES = (
-    BinaryCrossentropy,
-    WeightedBinaryCrossentropy,
-    CategoricalCrossentropy,
-    SparseCategoricalCrossentropy,
-    CategoricalGeneralizedCrossEntropy,
-)
-FUNCTIONS = (
-    binary_crossentropy,
-    weighted_binary_crossentropy,
-    categorical_crossentropy,
-    sparse_categorical_crossentropy,
-    categorical_generalized_cross_entropy,
-)

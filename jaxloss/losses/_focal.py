@@ -12,6 +12,7 @@ import jax.numpy as jnp
 
 from jaxloss._src import checks, focal, validation
 from jaxloss.losses._base import EPSILON, LossFunctionWrapper, as_float_array, match_pair
+from jaxloss.losses._registry import register
 from jaxloss.losses._cross_entropy import (
     check_axis_is_int,
     ignore_class_mask,
@@ -20,6 +21,7 @@ from jaxloss.losses._cross_entropy import (
 )
 
 
+@register
 def binary_focal_crossentropy(
     y_true: jax.typing.ArrayLike,
     y_pred: jax.typing.ArrayLike,
@@ -50,6 +52,7 @@ def binary_focal_crossentropy(
     return jnp.mean(loss, axis=axis)
 
 
+@register
 def categorical_focal_crossentropy(
     y_true: jax.typing.ArrayLike,
     y_pred: jax.typing.ArrayLike,
@@ -71,6 +74,7 @@ def categorical_focal_crossentropy(
     )
 
 
+@register
 def sparse_categorical_focal_crossentropy(
     y_true: jax.typing.ArrayLike,
     y_pred: jax.typing.ArrayLike,
@@ -106,6 +110,7 @@ def sparse_categorical_focal_crossentropy(
     return jnp.where(ignored, jnp.zeros((), loss.dtype), loss)
 
 
+@register
 class BinaryFocalCrossentropy(LossFunctionWrapper):
     """Binary focal cross-entropy: :func:`binary_focal_crossentropy` per example."""
 
@@ -135,6 +140,7 @@ class BinaryFocalCrossentropy(LossFunctionWrapper):
         )
 
 
+@register
 class CategoricalFocalCrossentropy(LossFunctionWrapper):
     """Categorical focal cross-entropy: :func:`categorical_focal_crossentropy` per example."""
 
@@ -163,6 +169,7 @@ class CategoricalFocalCrossentropy(LossFunctionWrapper):
         )
 
 
+@register
 class SparseCategoricalFocalCrossentropy(LossFunctionWrapper):
     """Focal loss of integer labels (beyond Keras): :func:`sparse_categorical_focal_crossentropy`.
 
@@ -195,15 +202,3 @@ class SparseCategoricalFocalCrossentropy(LossFunctionWrapper):
 
     def compute_mask(self, y_true, y_pred, losses):
         return ignore_class_mask(y_true, losses, self.ignore_class)
-
-
-CLASSES = (
-    BinaryFocalCrossentropy,
-    CategoricalFocalCrossentropy,
-    SparseCategoricalFocalCrossentropy,
-)
-FUNCTIONS = (
-    binary_focal_crossentropy,
-    categorical_focal_crossentropy,
-    sparse_categorical_focal_crossentropy,
-)

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from jaxloss._src import ctc as ctc_kernels
 from jaxloss._src import metric_learning
 from jaxloss.losses._base import LossFunctionWrapper, as_float_array
+from jaxloss.losses._registry import register
 
 
 def _labels(y: jax.typing.ArrayLike) -> jax.Array:
@@ -16,6 +17,7 @@ def _labels(y: jax.typing.ArrayLike) -> jax.Array:
     return y if jnp.issubdtype(y.dtype, jnp.integer) else y.astype(jnp.int32)
 
 
+@register
 def circle(
     y_true: jax.typing.ArrayLike,
     y_pred: jax.typing.ArrayLike,
@@ -48,6 +50,7 @@ def circle(
     )
 
 
+@register
 def ctc(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> jax.Array:
     """CTC loss of integer label sequences ``y_true`` ``[batch, max_label_length]`` under
     logits ``y_pred`` ``[batch, time, classes]``; class 0 is the blank.
@@ -67,6 +70,7 @@ def ctc(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> jax.Array
     return ctc_kernels.ctc_loss(y_pred, labels, label_paddings=label_paddings, blank_id=0)
 
 
+@register
 class Circle(LossFunctionWrapper):
     """Circle loss: :func:`circle`; queries without positive or negative pairs do not count.
 
@@ -99,12 +103,9 @@ class Circle(LossFunctionWrapper):
         return losses > 0
 
 
+@register
 class CTC(LossFunctionWrapper):
     """Connectionist temporal classification loss: :func:`ctc` per sequence."""
 
     def __init__(self, reduction="sum_over_batch_size", name="ctc", dtype=None):
         super().__init__(ctc, reduction=reduction, name=name, dtype=dtype)
-
-
-CLASSES = (Circle, CTC)
-FUNCTIONS = (circle, ctc)

@@ -17,27 +17,29 @@ Array([-0.70710677, -0.70710677], dtype=float32)
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 
 from jaxloss._src import metric_learning, regression, relative_error
 from jaxloss.losses._base import EPSILON, LossFunctionWrapper, match_pair
+from jaxloss.losses._registry import register
 
 
+@register(aliases=("mse", "MSE"))
 def mean_squared_error(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> jax.Array:
     """Mean over the last axis of ``(y_true - y_pred) ** 2``."""
     y_true, y_pred = match_pair(y_true, y_pred)
     return jnp.mean(regression.squared_error(y_pred, y_true), axis=-1)
 
 
+@register(aliases=("mae", "MAE"))
 def mean_absolute_error(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> jax.Array:
     """Mean over the last axis of ``|y_true - y_pred|``."""
     y_true, y_pred = match_pair(y_true, y_pred)
     return jnp.mean(regression.absolute_error(y_pred, y_true), axis=-1)
 
 
+@register(aliases=("mape", "MAPE"))
 def mean_absolute_percentage_error(
     y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike
 ) -> jax.Array:
@@ -47,6 +49,7 @@ def mean_absolute_percentage_error(
     return jnp.mean(errors, axis=-1)
 
 
+@register(aliases=("msle", "MSLE"))
 def mean_squared_logarithmic_error(
     y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike
 ) -> jax.Array:
@@ -56,6 +59,7 @@ def mean_squared_logarithmic_error(
     return jnp.mean(errors, axis=-1)
 
 
+@register
 def cosine_similarity(
     y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, axis: int = -1
 ) -> jax.Array:
@@ -64,6 +68,7 @@ def cosine_similarity(
     return metric_learning.negative_cosine_similarity(y_pred, y_true, axis=axis, epsilon=EPSILON)
 
 
+@register
 def huber(
     y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, delta: float = 1.0
 ) -> jax.Array:
@@ -72,12 +77,14 @@ def huber(
     return jnp.mean(regression.huber_loss(y_pred, y_true, delta=delta), axis=-1)
 
 
+@register(aliases=("logcosh",))
 def log_cosh(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> jax.Array:
     """Mean over the last axis of ``log(cosh(y_pred - y_true))``, overflow-free."""
     y_true, y_pred = match_pair(y_true, y_pred)
     return jnp.mean(regression.log_cosh(y_pred, y_true), axis=-1)
 
 
+@register
 class MeanSquaredError(LossFunctionWrapper):
     """Mean of squares of errors: :func:`mean_squared_error` per example."""
 
@@ -85,6 +92,7 @@ class MeanSquaredError(LossFunctionWrapper):
         super().__init__(mean_squared_error, reduction=reduction, name=name, dtype=dtype)
 
 
+@register
 class MeanAbsoluteError(LossFunctionWrapper):
     """Mean of absolute errors: :func:`mean_absolute_error` per example."""
 
@@ -92,6 +100,7 @@ class MeanAbsoluteError(LossFunctionWrapper):
         super().__init__(mean_absolute_error, reduction=reduction, name=name, dtype=dtype)
 
 
+@register
 class MeanAbsolutePercentageError(LossFunctionWrapper):
     """Mean absolute percentage error: :func:`mean_absolute_percentage_error` per example."""
 
@@ -106,6 +115,7 @@ class MeanAbsolutePercentageError(LossFunctionWrapper):
         )
 
 
+@register
 class MeanSquaredLogarithmicError(LossFunctionWrapper):
     """Mean squared logarithmic error: :func:`mean_squared_logarithmic_error` per example."""
 
@@ -120,6 +130,7 @@ class MeanSquaredLogarithmicError(LossFunctionWrapper):
         )
 
 
+@register
 class CosineSimilarity(LossFunctionWrapper):
     """Negative cosine similarity along ``axis``: :func:`cosine_similarity` per example."""
 
@@ -129,6 +140,7 @@ class CosineSimilarity(LossFunctionWrapper):
         super().__init__(cosine_similarity, reduction=reduction, name=name, dtype=dtype, axis=axis)
 
 
+@register
 class Huber(LossFunctionWrapper):
     """Huber loss with threshold ``delta``: :func:`huber` per example."""
 
@@ -136,28 +148,9 @@ class Huber(LossFunctionWrapper):
         super().__init__(huber, reduction=reduction, name=name, dtype=dtype, delta=delta)
 
 
+@register
 class LogCosh(LossFunctionWrapper):
     """Logarithm of the hyperbolic cosine of the error: :func:`log_cosh` per example."""
 
     def __init__(self, reduction="sum_over_batch_size", name="log_cosh", dtype=None):
         super().__init__(log_cosh, reduction=reduction, name=name, dtype=dtype)
-
-
-CLASSES: tuple[type[Any], ...] = (
-    MeanSquaredError,
-    MeanAbsoluteError,
-    MeanAbsolutePercentageError,
-    MeanSquaredLogarithmicError,
-    CosineSimilarity,
-    Huber,
-    LogCosh,
-)
-FUNCTIONS = (
-    mean_squared_error,
-    mean_absolute_error,
-    mean_absolute_percentage_error,
-    mean_squared_logarithmic_error,
-    cosine_similarity,
-    huber,
-    log_cosh,
-)

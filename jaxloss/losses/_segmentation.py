@@ -16,8 +16,10 @@ import jax
 
 from jaxloss._src import segmentation
 from jaxloss.losses._base import EPSILON, LossFunctionWrapper, match_pair
+from jaxloss.losses._registry import register
 
 
+@register
 def dice(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, axis=None) -> jax.Array:
     """``1 - 2 sum(y_true y_pred) / (sum(y_true) + sum(y_pred) + 1e-7)``, sums over ``axis``.
 
@@ -28,6 +30,7 @@ def dice(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, axis=None) 
     return segmentation.dice_loss(y_pred, y_true, axis=axis, epsilon=EPSILON)
 
 
+@register
 def tversky(
     y_true: jax.typing.ArrayLike,
     y_pred: jax.typing.ArrayLike,
@@ -47,6 +50,7 @@ def _axis_config(axis):
     return list(axis) if isinstance(axis, (tuple, list)) else axis
 
 
+@register
 class Dice(LossFunctionWrapper):
     """Dice loss: :func:`dice` over ``axis`` (``None``: one value for the whole batch)."""
 
@@ -54,6 +58,7 @@ class Dice(LossFunctionWrapper):
         super().__init__(dice, reduction=reduction, name=name, dtype=dtype, axis=_axis_config(axis))
 
 
+@register
 class Tversky(LossFunctionWrapper):
     """Tversky loss with weights ``alpha`` and ``beta``: :func:`tversky` over ``axis``."""
 
@@ -75,7 +80,3 @@ class Tversky(LossFunctionWrapper):
             beta=beta,
             axis=_axis_config(axis),
         )
-
-
-CLASSES = (Dice, Tversky)
-FUNCTIONS = (dice, tversky)
