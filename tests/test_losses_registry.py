@@ -73,11 +73,6 @@ def test_every_alias_is_an_attribute_and_the_object_get_returns(alias):
     assert alias in dir(losses)
 
 
-def test_unknown_attribute_raises_attribute_error():
-    with pytest.raises(AttributeError, match="no attribute 'not_a_loss'"):
-        _ = losses.not_a_loss
-
-
 def test_a_class_defined_with_the_decorator_is_found(registry):
     @losses.register(aliases=("quartic",))
     class QuarticError(losses.Loss):

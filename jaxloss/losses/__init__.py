@@ -16,7 +16,7 @@ Array([0.5, 0. ], dtype=float32)
 Array([0.5, 0.5], dtype=float32)
 
 Each class and function joins :func:`get` with ``@register`` where it is defined;
-Keras's short names are attributes here too, served from the registry's aliases:
+Keras's short names, its aliases there, are attributes here too:
 
 >>> losses.mae is losses.get("mae") is losses.mean_absolute_error
 True
@@ -33,23 +33,19 @@ from jaxloss.losses._base import LossFunctionWrapper as LossFunctionWrapper
 from jaxloss.losses._cross_entropy import BinaryCrossentropy as BinaryCrossentropy
 from jaxloss.losses._cross_entropy import CategoricalCrossentropy as CategoricalCrossentropy
 from jaxloss.losses._cross_entropy import (
-    CategoricalGeneralizedCrossEntropy as CategoricalGeneralizedCrossEntropy,
-)
-from jaxloss.losses._cross_entropy import (
     SparseCategoricalCrossentropy as SparseCategoricalCrossentropy,
 )
 from jaxloss.losses._cross_entropy import WeightedBinaryCrossentropy as WeightedBinaryCrossentropy
 from jaxloss.losses._cross_entropy import binary_crossentropy as binary_crossentropy
 from jaxloss.losses._cross_entropy import categorical_crossentropy as categorical_crossentropy
 from jaxloss.losses._cross_entropy import (
-    categorical_generalized_cross_entropy as categorical_generalized_cross_entropy,
-)
-from jaxloss.losses._cross_entropy import (
     sparse_categorical_crossentropy as sparse_categorical_crossentropy,
 )
 from jaxloss.losses._cross_entropy import (
     weighted_binary_crossentropy as weighted_binary_crossentropy,
 )
+from jaxloss.losses._ctc import CTC as CTC
+from jaxloss.losses._ctc import ctc as ctc
 from jaxloss.losses._divergence import KLDivergence as KLDivergence
 from jaxloss.losses._divergence import Poisson as Poisson
 from jaxloss.losses._divergence import kl_divergence as kl_divergence
@@ -70,28 +66,36 @@ from jaxloss.losses._hinge import SquaredHinge as SquaredHinge
 from jaxloss.losses._hinge import categorical_hinge as categorical_hinge
 from jaxloss.losses._hinge import hinge as hinge
 from jaxloss.losses._hinge import squared_hinge as squared_hinge
-from jaxloss.losses._metric_learning import CTC as CTC
 from jaxloss.losses._metric_learning import Circle as Circle
+from jaxloss.losses._metric_learning import CosineSimilarity as CosineSimilarity
 from jaxloss.losses._metric_learning import circle as circle
-from jaxloss.losses._metric_learning import ctc as ctc
+from jaxloss.losses._metric_learning import cosine_similarity as cosine_similarity
 from jaxloss.losses._registry import register as register
-from jaxloss.losses._regression import CosineSimilarity as CosineSimilarity
 from jaxloss.losses._regression import Huber as Huber
 from jaxloss.losses._regression import LogCosh as LogCosh
 from jaxloss.losses._regression import MeanAbsoluteError as MeanAbsoluteError
-from jaxloss.losses._regression import MeanAbsolutePercentageError as MeanAbsolutePercentageError
 from jaxloss.losses._regression import MeanSquaredError as MeanSquaredError
-from jaxloss.losses._regression import MeanSquaredLogarithmicError as MeanSquaredLogarithmicError
-from jaxloss.losses._regression import cosine_similarity as cosine_similarity
 from jaxloss.losses._regression import huber as huber
 from jaxloss.losses._regression import log_cosh as log_cosh
 from jaxloss.losses._regression import mean_absolute_error as mean_absolute_error
-from jaxloss.losses._regression import (
+from jaxloss.losses._regression import mean_squared_error as mean_squared_error
+from jaxloss.losses._relative_error import (
+    MeanAbsolutePercentageError as MeanAbsolutePercentageError,
+)
+from jaxloss.losses._relative_error import (
+    MeanSquaredLogarithmicError as MeanSquaredLogarithmicError,
+)
+from jaxloss.losses._relative_error import (
     mean_absolute_percentage_error as mean_absolute_percentage_error,
 )
-from jaxloss.losses._regression import mean_squared_error as mean_squared_error
-from jaxloss.losses._regression import (
+from jaxloss.losses._relative_error import (
     mean_squared_logarithmic_error as mean_squared_logarithmic_error,
+)
+from jaxloss.losses._robust import (
+    CategoricalGeneralizedCrossEntropy as CategoricalGeneralizedCrossEntropy,
+)
+from jaxloss.losses._robust import (
+    categorical_generalized_cross_entropy as categorical_generalized_cross_entropy,
 )
 from jaxloss.losses._segmentation import Dice as Dice
 from jaxloss.losses._segmentation import Tversky as Tversky
@@ -101,15 +105,7 @@ from jaxloss.losses._serialization import deserialize as deserialize
 from jaxloss.losses._serialization import get as get
 from jaxloss.losses._serialization import serialize as serialize
 
-
-
-def __getattr__(name: str) -> object:
-    """Keras's short and legacy names (``mse``, ``kld``, ...): the registry's aliases."""
-    target = _registry.ALIASES.get(name)
-    if target is None or target not in globals():
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return globals()[target]
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *(a for a, t in _registry.ALIASES.items() if t in globals())})
+# Keras's short and legacy names (``mse``, ``kld``, ...): the aliases registered above.
+globals().update(
+    {alias: globals()[name] for alias, name in _registry.ALIASES.items() if name in globals()}
+)

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from jaxloss._src import checks, focal, validation
 from jaxloss.losses._base import EPSILON, LossFunctionWrapper, as_float_array, match_pair
 from jaxloss.losses._registry import register
-from jaxloss.losses._cross_entropy import (
+from jaxloss.losses._labels import (
     check_axis_is_int,
     ignore_class_mask,
     smooth_categorical_labels,
