@@ -216,6 +216,17 @@ class LossFunctionWrapper(Loss):
         )
 
 
+def constructor_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
+    """A wrapper class's constructor arguments, from its ``locals()``, to pass on whole.
+
+    Its Keras-shaped signature then stays the one list of its arguments:
+    ``super().__init__(fn, **constructor_arguments(locals()))``, called before the
+    constructor defines a name of its own (rebinding an argument is fine). ``self``,
+    and the ``__class__`` that ``super()`` adds to ``locals()``, are left out.
+    """
+    return {name: value for name, value in arguments.items() if name not in ("self", "__class__")}
+
+
 def match_pair(
     y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike
 ) -> tuple[jax.Array, jax.Array]:

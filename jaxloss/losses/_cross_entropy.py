@@ -13,7 +13,13 @@ import jax
 import jax.numpy as jnp
 
 from jaxloss._src import checks, classification, validation
-from jaxloss.losses._base import EPSILON, LossFunctionWrapper, as_float_array, match_pair
+from jaxloss.losses._base import (
+    EPSILON,
+    LossFunctionWrapper,
+    as_float_array,
+    constructor_arguments,
+    match_pair,
+)
 from jaxloss.losses._labels import (
     check_axis_is_int,
     ignore_class_mask,
@@ -165,15 +171,7 @@ class BinaryCrossentropy(LossFunctionWrapper):
         name="binary_crossentropy",
         dtype=None,
     ):
-        super().__init__(
-            binary_crossentropy,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            from_logits=from_logits,
-            label_smoothing=label_smoothing,
-            axis=axis,
-        )
+        super().__init__(binary_crossentropy, **constructor_arguments(locals()))
 
 
 @register
@@ -194,16 +192,7 @@ class WeightedBinaryCrossentropy(LossFunctionWrapper):
         name="weighted_binary_crossentropy",
         dtype=None,
     ):
-        super().__init__(
-            weighted_binary_crossentropy,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            pos_weight=pos_weight,
-            from_logits=from_logits,
-            label_smoothing=label_smoothing,
-            axis=axis,
-        )
+        super().__init__(weighted_binary_crossentropy, **constructor_arguments(locals()))
 
 
 @register
@@ -221,16 +210,7 @@ class CategoricalCrossentropy(LossFunctionWrapper):
         class_weights=None,
     ):
         check_axis_is_int(axis)
-        super().__init__(
-            categorical_crossentropy,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            from_logits=from_logits,
-            label_smoothing=label_smoothing,
-            axis=axis,
-            class_weights=class_weights,
-        )
+        super().__init__(categorical_crossentropy, **constructor_arguments(locals()))
 
 
 @register
@@ -252,16 +232,7 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
         class_weights=None,
     ):
         check_axis_is_int(axis)
-        super().__init__(
-            sparse_categorical_crossentropy,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            from_logits=from_logits,
-            ignore_class=ignore_class,
-            axis=axis,
-            class_weights=class_weights,
-        )
+        super().__init__(sparse_categorical_crossentropy, **constructor_arguments(locals()))
 
     def compute_mask(self, y_true, y_pred, losses):
         return ignore_class_mask(y_true, losses, self.ignore_class)

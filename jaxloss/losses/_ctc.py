@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxloss._src import ctc as ctc_kernels
-from jaxloss.losses._base import LossFunctionWrapper, as_float_array
+from jaxloss.losses._base import LossFunctionWrapper, as_float_array, constructor_arguments
 from jaxloss.losses._labels import integer_labels
 from jaxloss.losses._registry import register
 
@@ -39,4 +39,4 @@ class CTC(LossFunctionWrapper):
     """Connectionist temporal classification loss: :func:`ctc` per sequence."""
 
     def __init__(self, reduction="sum_over_batch_size", name="ctc", dtype=None):
-        super().__init__(ctc, reduction=reduction, name=name, dtype=dtype)
+        super().__init__(ctc, **constructor_arguments(locals()))

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxloss._src import divergence
-from jaxloss.losses._base import EPSILON, LossFunctionWrapper, match_pair
+from jaxloss.losses._base import EPSILON, LossFunctionWrapper, constructor_arguments, match_pair
 from jaxloss.losses._registry import register
 
 
@@ -37,7 +37,7 @@ class KLDivergence(LossFunctionWrapper):
     """Kullback-Leibler divergence ``KL(y_true || y_pred)``: :func:`kl_divergence` per example."""
 
     def __init__(self, reduction="sum_over_batch_size", name="kl_divergence", dtype=None):
-        super().__init__(kl_divergence, reduction=reduction, name=name, dtype=dtype)
+        super().__init__(kl_divergence, **constructor_arguments(locals()))
 
 
 @register
@@ -45,4 +45,4 @@ class Poisson(LossFunctionWrapper):
     """Poisson negative log-likelihood of counts: :func:`poisson` per example."""
 
     def __init__(self, reduction="sum_over_batch_size", name="poisson", dtype=None):
-        super().__init__(poisson, reduction=reduction, name=name, dtype=dtype)
+        super().__init__(poisson, **constructor_arguments(locals()))

@@ -11,7 +11,13 @@ import jax
 import jax.numpy as jnp
 
 from jaxloss._src import checks, focal, validation
-from jaxloss.losses._base import EPSILON, LossFunctionWrapper, as_float_array, match_pair
+from jaxloss.losses._base import (
+    EPSILON,
+    LossFunctionWrapper,
+    as_float_array,
+    constructor_arguments,
+    match_pair,
+)
 from jaxloss.losses._registry import register
 from jaxloss.losses._labels import (
     check_axis_is_int,
@@ -126,18 +132,7 @@ class BinaryFocalCrossentropy(LossFunctionWrapper):
         name="binary_focal_crossentropy",
         dtype=None,
     ):
-        super().__init__(
-            binary_focal_crossentropy,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            apply_class_balancing=apply_class_balancing,
-            alpha=alpha,
-            gamma=gamma,
-            from_logits=from_logits,
-            label_smoothing=label_smoothing,
-            axis=axis,
-        )
+        super().__init__(binary_focal_crossentropy, **constructor_arguments(locals()))
 
 
 @register
@@ -156,17 +151,7 @@ class CategoricalFocalCrossentropy(LossFunctionWrapper):
         dtype=None,
     ):
         check_axis_is_int(axis)
-        super().__init__(
-            categorical_focal_crossentropy,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            alpha=alpha,
-            gamma=gamma,
-            from_logits=from_logits,
-            label_smoothing=label_smoothing,
-            axis=axis,
-        )
+        super().__init__(categorical_focal_crossentropy, **constructor_arguments(locals()))
 
 
 @register
@@ -188,17 +173,7 @@ class SparseCategoricalFocalCrossentropy(LossFunctionWrapper):
         dtype=None,
     ):
         check_axis_is_int(axis)
-        super().__init__(
-            sparse_categorical_focal_crossentropy,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            alpha=alpha,
-            gamma=gamma,
-            from_logits=from_logits,
-            ignore_class=ignore_class,
-            axis=axis,
-        )
+        super().__init__(sparse_categorical_focal_crossentropy, **constructor_arguments(locals()))
 
     def compute_mask(self, y_true, y_pred, losses):
         return ignore_class_mask(y_true, losses, self.ignore_class)

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxloss._src import hinge as hinge_kernels
-from jaxloss.losses._base import LossFunctionWrapper, match_pair
+from jaxloss.losses._base import LossFunctionWrapper, constructor_arguments, match_pair
 from jaxloss.losses._registry import register
 
 
@@ -50,7 +50,7 @@ class Hinge(LossFunctionWrapper):
     """Hinge loss: :func:`hinge` per example."""
 
     def __init__(self, reduction="sum_over_batch_size", name="hinge", dtype=None):
-        super().__init__(hinge, reduction=reduction, name=name, dtype=dtype)
+        super().__init__(hinge, **constructor_arguments(locals()))
 
 
 @register
@@ -58,7 +58,7 @@ class SquaredHinge(LossFunctionWrapper):
     """Squared hinge loss: :func:`squared_hinge` per example."""
 
     def __init__(self, reduction="sum_over_batch_size", name="squared_hinge", dtype=None):
-        super().__init__(squared_hinge, reduction=reduction, name=name, dtype=dtype)
+        super().__init__(squared_hinge, **constructor_arguments(locals()))
 
 
 @register
@@ -66,4 +66,4 @@ class CategoricalHinge(LossFunctionWrapper):
     """Multi-class hinge loss on one-hot labels: :func:`categorical_hinge` per example."""
 
     def __init__(self, reduction="sum_over_batch_size", name="categorical_hinge", dtype=None):
-        super().__init__(categorical_hinge, reduction=reduction, name=name, dtype=dtype)
+        super().__init__(categorical_hinge, **constructor_arguments(locals()))

@@ -15,7 +15,13 @@ from __future__ import annotations
 import jax
 
 from jaxloss._src import metric_learning
-from jaxloss.losses._base import EPSILON, LossFunctionWrapper, as_float_array, match_pair
+from jaxloss.losses._base import (
+    EPSILON,
+    LossFunctionWrapper,
+    as_float_array,
+    constructor_arguments,
+    match_pair,
+)
 from jaxloss.losses._labels import integer_labels
 from jaxloss.losses._registry import register
 
@@ -69,7 +75,7 @@ class CosineSimilarity(LossFunctionWrapper):
     def __init__(
         self, axis=-1, reduction="sum_over_batch_size", name="cosine_similarity", dtype=None
     ):
-        super().__init__(cosine_similarity, reduction=reduction, name=name, dtype=dtype, axis=axis)
+        super().__init__(cosine_similarity, **constructor_arguments(locals()))
 
 
 @register
@@ -91,15 +97,7 @@ class Circle(LossFunctionWrapper):
         name="circle",
         dtype=None,
     ):
-        super().__init__(
-            circle,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            gamma=gamma,
-            margin=margin,
-            remove_diagonal=remove_diagonal,
-        )
+        super().__init__(circle, **constructor_arguments(locals()))
 
     def compute_mask(self, y_true, y_pred, losses):
         return losses > 0

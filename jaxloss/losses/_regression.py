@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxloss._src import regression
-from jaxloss.losses._base import LossFunctionWrapper, match_pair
+from jaxloss.losses._base import LossFunctionWrapper, constructor_arguments, match_pair
 from jaxloss.losses._registry import register
 
 
@@ -58,7 +58,7 @@ class MeanSquaredError(LossFunctionWrapper):
     """Mean of squares of errors: :func:`mean_squared_error` per example."""
 
     def __init__(self, reduction="sum_over_batch_size", name="mean_squared_error", dtype=None):
-        super().__init__(mean_squared_error, reduction=reduction, name=name, dtype=dtype)
+        super().__init__(mean_squared_error, **constructor_arguments(locals()))
 
 
 @register
@@ -66,7 +66,7 @@ class MeanAbsoluteError(LossFunctionWrapper):
     """Mean of absolute errors: :func:`mean_absolute_error` per example."""
 
     def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_error", dtype=None):
-        super().__init__(mean_absolute_error, reduction=reduction, name=name, dtype=dtype)
+        super().__init__(mean_absolute_error, **constructor_arguments(locals()))
 
 
 @register
@@ -74,7 +74,7 @@ class Huber(LossFunctionWrapper):
     """Huber loss with threshold ``delta``: :func:`huber` per example."""
 
     def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss", dtype=None):
-        super().__init__(huber, reduction=reduction, name=name, dtype=dtype, delta=delta)
+        super().__init__(huber, **constructor_arguments(locals()))
 
 
 @register
@@ -82,4 +82,4 @@ class LogCosh(LossFunctionWrapper):
     """Logarithm of the hyperbolic cosine of the error: :func:`log_cosh` per example."""
 
     def __init__(self, reduction="sum_over_batch_size", name="log_cosh", dtype=None):
-        super().__init__(log_cosh, reduction=reduction, name=name, dtype=dtype)
+        super().__init__(log_cosh, **constructor_arguments(locals()))

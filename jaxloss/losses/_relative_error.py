@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxloss._src import relative_error
-from jaxloss.losses._base import EPSILON, LossFunctionWrapper, match_pair
+from jaxloss.losses._base import EPSILON, LossFunctionWrapper, constructor_arguments, match_pair
 from jaxloss.losses._registry import register
 
 
@@ -49,9 +49,7 @@ class MeanAbsolutePercentageError(LossFunctionWrapper):
         name="mean_absolute_percentage_error",
         dtype=None,
     ):
-        super().__init__(
-            mean_absolute_percentage_error, reduction=reduction, name=name, dtype=dtype
-        )
+        super().__init__(mean_absolute_percentage_error, **constructor_arguments(locals()))
 
 
 @register
@@ -64,6 +62,4 @@ class MeanSquaredLogarithmicError(LossFunctionWrapper):
         name="mean_squared_logarithmic_error",
         dtype=None,
     ):
-        super().__init__(
-            mean_squared_logarithmic_error, reduction=reduction, name=name, dtype=dtype
-        )
+        super().__init__(mean_squared_logarithmic_error, **constructor_arguments(locals()))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import jax
 
 from jaxloss._src import robust
-from jaxloss.losses._base import LossFunctionWrapper, as_float_array
+from jaxloss.losses._base import LossFunctionWrapper, as_float_array, constructor_arguments
 from jaxloss.losses._labels import sparse_labels
 from jaxloss.losses._registry import register
 
@@ -36,6 +36,4 @@ class CategoricalGeneralizedCrossEntropy(LossFunctionWrapper):
     ):
         if not 0 < q < 1:
             raise ValueError(f"`q` must lie in the open interval (0, 1), got q={q!r}.")
-        super().__init__(
-            categorical_generalized_cross_entropy, reduction=reduction, name=name, dtype=dtype, q=q
-        )
+        super().__init__(categorical_generalized_cross_entropy, **constructor_arguments(locals()))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import jax
 
 from jaxloss._src import segmentation
-from jaxloss.losses._base import EPSILON, LossFunctionWrapper, match_pair
+from jaxloss.losses._base import EPSILON, LossFunctionWrapper, constructor_arguments, match_pair
 from jaxloss.losses._registry import register
 
 
@@ -55,7 +55,8 @@ class Dice(LossFunctionWrapper):
     """Dice loss: :func:`dice` over ``axis`` (``None``: one value for the whole batch)."""
 
     def __init__(self, reduction="sum_over_batch_size", name="dice", axis=None, dtype=None):
-        super().__init__(dice, reduction=reduction, name=name, dtype=dtype, axis=_axis_config(axis))
+        axis = _axis_config(axis)
+        super().__init__(dice, **constructor_arguments(locals()))
 
 
 @register
@@ -71,12 +72,5 @@ class Tversky(LossFunctionWrapper):
         axis=None,
         dtype=None,
     ):
-        super().__init__(
-            tversky,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            alpha=alpha,
-            beta=beta,
-            axis=_axis_config(axis),
-        )
+        axis = _axis_config(axis)
+        super().__init__(tversky, **constructor_arguments(locals()))
