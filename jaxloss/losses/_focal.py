@@ -18,13 +18,13 @@ from jaxloss.losses._base import (
     constructor_arguments,
     match_pair,
 )
-from jaxloss.losses._registry import register
 from jaxloss.losses._labels import (
     check_axis_is_int,
     ignore_class_mask,
     smooth_categorical_labels,
     sparse_labels,
 )
+from jaxloss.losses._registry import register
 
 
 @register
