@@ -35,8 +35,8 @@ import numpy as np
 from jax import lax
 
 from jaxloss._src import checks, validation
+from jaxloss._src import reduction as reductions
 
-_REDUCTIONS = ("mean", "sum", "none")
 # One chunk's float32 logits take about this many bytes (N * chunk_size * 4).
 _TARGET_CHUNK_BYTES = 32 * 2**20
 _MIN_CHUNK = 128
@@ -260,8 +260,7 @@ def _check_inputs(
         not isinstance(ignore_index, (int, np.integer)) or isinstance(ignore_index, bool)
     ):
         raise ValueError(f"`ignore_index` must be None or an int, got {ignore_index!r}.")
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"`reduction` must be one of {_REDUCTIONS}, got {reduction!r}.")
+    reductions.check_reduction(reduction, reductions.TORCH_REDUCTIONS)
     label_smoothing = _static_float("label_smoothing", label_smoothing)
     validation.check_in_interval("label_smoothing", label_smoothing, 0.0, 1.0)
     z_loss = _static_float("z_loss", z_loss)
@@ -299,13 +298,10 @@ def _per_token_loss(stats, labels, vocab_size, ignore_index, label_smoothing, z_
 
 
 def _reduce(loss, kept, reduction, shape):
+    """The per-token losses reduced; ``"none"`` gives them the labels' shape."""
     if reduction == "none":
         return loss.reshape(shape)
-    total = jnp.sum(loss)
-    if reduction == "sum":
-        return total
-    count = jnp.sum(kept.astype(loss.dtype))
-    return total / jnp.maximum(count, jnp.ones((), loss.dtype))
+    return reductions.reduce_losses(loss, reduction, counted=kept)
 
 
 def fused_linear_cross_entropy(

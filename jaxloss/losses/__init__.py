@@ -14,15 +14,24 @@ Array(0.5, dtype=float32)
 Array([0.5, 0. ], dtype=float32)
 >>> losses.get("mae")(y_true, y_pred)
 Array([0.5, 0.5], dtype=float32)
+
+Each class and function joins :func:`get` with ``@register`` where it is defined;
+Keras's short names, its aliases there, are attributes here too:
+
+>>> losses.mae is losses.get("mae") is losses.mean_absolute_error
+True
 """
 
+from jaxloss._src.reduction import REDUCTIONS as REDUCTIONS
+from jaxloss._src.reduction import reduce_weighted_values as reduce_weighted_values
+from jaxloss._src.reduction import (
+    squeeze_or_expand_to_same_rank as squeeze_or_expand_to_same_rank,
+)
+from jaxloss.losses import _registry
 from jaxloss.losses._base import Loss as Loss
 from jaxloss.losses._base import LossFunctionWrapper as LossFunctionWrapper
 from jaxloss.losses._cross_entropy import BinaryCrossentropy as BinaryCrossentropy
 from jaxloss.losses._cross_entropy import CategoricalCrossentropy as CategoricalCrossentropy
-from jaxloss.losses._cross_entropy import (
-    CategoricalGeneralizedCrossEntropy as CategoricalGeneralizedCrossEntropy,
-)
 from jaxloss.losses._cross_entropy import (
     SparseCategoricalCrossentropy as SparseCategoricalCrossentropy,
 )
@@ -30,14 +39,13 @@ from jaxloss.losses._cross_entropy import WeightedBinaryCrossentropy as Weighted
 from jaxloss.losses._cross_entropy import binary_crossentropy as binary_crossentropy
 from jaxloss.losses._cross_entropy import categorical_crossentropy as categorical_crossentropy
 from jaxloss.losses._cross_entropy import (
-    categorical_generalized_cross_entropy as categorical_generalized_cross_entropy,
-)
-from jaxloss.losses._cross_entropy import (
     sparse_categorical_crossentropy as sparse_categorical_crossentropy,
 )
 from jaxloss.losses._cross_entropy import (
     weighted_binary_crossentropy as weighted_binary_crossentropy,
 )
+from jaxloss.losses._ctc import CTC as CTC
+from jaxloss.losses._ctc import ctc as ctc
 from jaxloss.losses._divergence import KLDivergence as KLDivergence
 from jaxloss.losses._divergence import Poisson as Poisson
 from jaxloss.losses._divergence import kl_divergence as kl_divergence
@@ -58,54 +66,46 @@ from jaxloss.losses._hinge import SquaredHinge as SquaredHinge
 from jaxloss.losses._hinge import categorical_hinge as categorical_hinge
 from jaxloss.losses._hinge import hinge as hinge
 from jaxloss.losses._hinge import squared_hinge as squared_hinge
-from jaxloss.losses._metric_learning import CTC as CTC
 from jaxloss.losses._metric_learning import Circle as Circle
+from jaxloss.losses._metric_learning import CosineSimilarity as CosineSimilarity
 from jaxloss.losses._metric_learning import circle as circle
-from jaxloss.losses._metric_learning import ctc as ctc
-from jaxloss.losses._reduction import REDUCTIONS as REDUCTIONS
-from jaxloss.losses._reduction import reduce_weighted_values as reduce_weighted_values
-from jaxloss.losses._reduction import (
-    squeeze_or_expand_to_same_rank as squeeze_or_expand_to_same_rank,
-)
-from jaxloss.losses._registry import deserialize as deserialize
-from jaxloss.losses._registry import get as get
+from jaxloss.losses._metric_learning import cosine_similarity as cosine_similarity
 from jaxloss.losses._registry import register as register
-from jaxloss.losses._registry import serialize as serialize
-from jaxloss.losses._regression import CosineSimilarity as CosineSimilarity
 from jaxloss.losses._regression import Huber as Huber
 from jaxloss.losses._regression import LogCosh as LogCosh
 from jaxloss.losses._regression import MeanAbsoluteError as MeanAbsoluteError
-from jaxloss.losses._regression import MeanAbsolutePercentageError as MeanAbsolutePercentageError
 from jaxloss.losses._regression import MeanSquaredError as MeanSquaredError
-from jaxloss.losses._regression import MeanSquaredLogarithmicError as MeanSquaredLogarithmicError
-from jaxloss.losses._regression import cosine_similarity as cosine_similarity
 from jaxloss.losses._regression import huber as huber
 from jaxloss.losses._regression import log_cosh as log_cosh
 from jaxloss.losses._regression import mean_absolute_error as mean_absolute_error
-from jaxloss.losses._regression import (
+from jaxloss.losses._regression import mean_squared_error as mean_squared_error
+from jaxloss.losses._relative_error import (
+    MeanAbsolutePercentageError as MeanAbsolutePercentageError,
+)
+from jaxloss.losses._relative_error import (
+    MeanSquaredLogarithmicError as MeanSquaredLogarithmicError,
+)
+from jaxloss.losses._relative_error import (
     mean_absolute_percentage_error as mean_absolute_percentage_error,
 )
-from jaxloss.losses._regression import mean_squared_error as mean_squared_error
-from jaxloss.losses._regression import (
+from jaxloss.losses._relative_error import (
     mean_squared_logarithmic_error as mean_squared_logarithmic_error,
+)
+from jaxloss.losses._robust import (
+    CategoricalGeneralizedCrossEntropy as CategoricalGeneralizedCrossEntropy,
+)
+from jaxloss.losses._robust import (
+    categorical_generalized_cross_entropy as categorical_generalized_cross_entropy,
 )
 from jaxloss.losses._segmentation import Dice as Dice
 from jaxloss.losses._segmentation import Tversky as Tversky
 from jaxloss.losses._segmentation import dice as dice
 from jaxloss.losses._segmentation import tversky as tversky
+from jaxloss.losses._serialization import deserialize as deserialize
+from jaxloss.losses._serialization import get as get
+from jaxloss.losses._serialization import serialize as serialize
 
-# Keras's short and legacy names for the same functions.
-bce = binary_crossentropy
-BCE = binary_crossentropy
-kld = kl_divergence
-KLD = kl_divergence
-kullback_leibler_divergence = kl_divergence
-logcosh = log_cosh
-MAE = mean_absolute_error
-mae = mean_absolute_error
-MAPE = mean_absolute_percentage_error
-mape = mean_absolute_percentage_error
-MSE = mean_squared_error
-mse = mean_squared_error
-MSLE = mean_squared_logarithmic_error
-msle = mean_squared_logarithmic_error
+# Keras's short and legacy names (``mse``, ``kld``, ...): the aliases registered above.
+globals().update(
+    {alias: globals()[name] for alias, name in _registry.ALIASES.items() if name in globals()}
+)

@@ -17,11 +17,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxloss.losses._reduction import (
+from jaxloss._src.reduction import (
+    check_reduction,
     reduce_weighted_values,
     squeeze_or_expand_to_same_rank,
-    standardize_reduction,
 )
+from jaxloss.losses._registry import lookup, register
 
 EPSILON = 1e-7  # Keras's backend.epsilon(): the clipping bound of every Keras loss
 _FLOATING_DTYPES = ("float16", "bfloat16", "float32", "float64")
@@ -61,6 +62,7 @@ def as_float_array(x: jax.typing.ArrayLike, dtype: Any = None) -> jax.Array:
     return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.float32)
 
 
+@register
 class Loss:
     """Base class of the Keras-compatible losses.
 
@@ -97,7 +99,7 @@ class Loss:
         dtype: Any = None,
     ):
         self.name = name or _auto_name(type(self).__name__)
-        self.reduction = standardize_reduction(reduction)
+        self.reduction = check_reduction(reduction)
         self._dtype = _standardize_dtype(dtype)
 
     @property
@@ -152,6 +154,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
+@register
 class LossFunctionWrapper(Loss):
     """A :class:`Loss` made from a function ``fn(y_true, y_pred, **kwargs)``.
 
@@ -204,15 +207,24 @@ class LossFunctionWrapper(Loss):
     def from_config(cls, config: dict[str, Any]) -> Loss:
         config = dict(config)
         if isinstance(config.get("fn"), str):
-            from jaxloss.losses._registry import get
-
-            config["fn"] = get(config["fn"])
+            config["fn"] = lookup(config["fn"])
         return cls(**config)
 
     def __repr__(self) -> str:
         return (
             f"<{type(self).__name__}({getattr(self.fn, '__name__', self.fn)}, {self._fn_kwargs})>"
         )
+
+
+def constructor_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
+    """A wrapper class's constructor arguments, from its ``locals()``, to pass on whole.
+
+    Its Keras-shaped signature then stays the one list of its arguments:
+    ``super().__init__(fn, **constructor_arguments(locals()))``, called before the
+    constructor defines a name of its own (rebinding an argument is fine). ``self``,
+    and the ``__class__`` that ``super()`` adds to ``locals()``, are left out.
+    """
+    return {name: value for name, value in arguments.items() if name not in ("self", "__class__")}
 
 
 def match_pair(

@@ -1,4 +1,4 @@
-"""Cross-entropy losses: binary, weighted binary, categorical, sparse categorical, generalized.
+"""Cross-entropy losses: binary, weighted binary, categorical and sparse categorical.
 
 The numbers come from the stable kernels in :mod:`jaxloss._src.classification`:
 ``from_logits=True`` never exponentiates a large logit, and the probability forms
@@ -12,61 +12,21 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxloss._src import checks, classification, robust, validation
-from jaxloss.losses._base import EPSILON, LossFunctionWrapper, as_float_array, match_pair
-
-
-def check_axis_is_int(axis: Any) -> None:
-    """Keras rejects ``axis=True``/``False`` for the categorical losses."""
-    if isinstance(axis, bool) or not isinstance(axis, int):
-        raise ValueError(  # noqa: TRY004 (the project raises ValueError for every bad argument)
-            f"`axis` must be an int, got axis={axis!r} of type {type(axis).__name__}."
-        )
-
-
-def smooth_categorical_labels(y_true: jax.Array, label_smoothing: float, axis: int) -> jax.Array:
-    """Keras's categorical label smoothing ``y (1 - s) + s / C`` over ``axis``.
-
-    Used where a kernel has no ``label_smoothing`` argument (focal, class weights).
-    """
-    if not label_smoothing:
-        return y_true
-    num_classes = y_true.shape[axis]
-    return y_true * (1.0 - label_smoothing) + label_smoothing / num_classes
-
-
-# What a float label that is not a whole number becomes: a class index no loss accepts
-# (negative, and never a plausible `ignore_class`), so that its example's loss is NaN.
-NOT_A_CLASS = jnp.iinfo(jnp.int32).min
-
-
-def sparse_labels(
-    y_true: jax.typing.ArrayLike, y_pred: jax.Array, axis: int, loss: str = "sparse loss"
-) -> jax.Array:
-    """Integer labels of shape ``y_pred.shape`` without ``axis``, or ``ValueError``.
-
-    As Keras: a label array with the rank of ``y_pred`` and size 1 along ``axis``
-    is squeezed there, and float labels (``Loss.__call__`` casts ``y_true`` to the
-    loss's dtype) become int32. Unlike Keras, which truncates ``1.7`` to class 1, a
-    float label that is not a whole number (or NaN) becomes an invalid class, so
-    that its example's loss is NaN; in :func:`jaxloss.checks` mode it raises.
-    """
-    labels = jnp.asarray(y_true)
-    if labels.ndim == y_pred.ndim and labels.shape[axis] == 1:
-        labels = jnp.squeeze(labels, axis)
-    if not jnp.issubdtype(labels.dtype, jnp.integer):
-        checks.check_whole_numbers(loss, "y_true", labels)
-        whole = labels == jnp.round(labels)
-        labels = jnp.where(whole, labels, NOT_A_CLASS).astype(jnp.int32)
-    class_axis = validation.canonical_axis(axis, y_pred.ndim, "axis")
-    expected = y_pred.shape[:class_axis] + y_pred.shape[class_axis + 1 :]
-    if labels.shape != expected:
-        raise ValueError(
-            f"Sparse `y_true` must have shape {expected} (y_pred.shape={y_pred.shape} without "
-            f"the class axis {axis}, optionally with a size-1 axis there), "
-            f"got y_true.shape={jnp.shape(y_true)}."
-        )
-    return labels
+from jaxloss._src import checks, classification, validation
+from jaxloss.losses._base import (
+    EPSILON,
+    LossFunctionWrapper,
+    as_float_array,
+    constructor_arguments,
+    match_pair,
+)
+from jaxloss.losses._labels import (
+    check_axis_is_int,
+    ignore_class_mask,
+    smooth_categorical_labels,
+    sparse_labels,
+)
+from jaxloss.losses._registry import register
 
 
 def _class_weight_vector(class_weights: Any, dtype, num_classes: int) -> jax.Array | None:
@@ -78,6 +38,7 @@ def _class_weight_vector(class_weights: Any, dtype, num_classes: int) -> jax.Arr
     return weights
 
 
+@register(aliases=("bce", "BCE"))
 def binary_crossentropy(
     y_true: jax.typing.ArrayLike,
     y_pred: jax.typing.ArrayLike,
@@ -99,6 +60,7 @@ def binary_crossentropy(
     return jnp.mean(loss, axis=axis)
 
 
+@register
 def weighted_binary_crossentropy(
     y_true: jax.typing.ArrayLike,
     y_pred: jax.typing.ArrayLike,
@@ -128,6 +90,7 @@ def weighted_binary_crossentropy(
     return jnp.mean(loss, axis=axis)
 
 
+@register
 def categorical_crossentropy(
     y_true: jax.typing.ArrayLike,
     y_pred: jax.typing.ArrayLike,
@@ -159,6 +122,7 @@ def categorical_crossentropy(
     )
 
 
+@register
 def sparse_categorical_crossentropy(
     y_true: jax.typing.ArrayLike,
     y_pred: jax.typing.ArrayLike,
@@ -194,22 +158,7 @@ def sparse_categorical_crossentropy(
     return loss
 
 
-def categorical_generalized_cross_entropy(
-    y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, q: float = 0.5
-) -> jax.Array:
-    """``(1 - p ** q) / q`` with ``p`` the probability of the integer label ``y_true``."""
-    y_pred = as_float_array(y_pred)
-    labels = sparse_labels(y_true, y_pred, -1, "categorical_generalized_cross_entropy")
-    return robust.generalized_cross_entropy(y_pred, labels, q=q)
-
-
-def ignore_class_mask(y_true: jax.Array, losses: jax.Array, ignore_class: int | None):
-    """Keras's mask for ``ignore_class``: the loss entries whose label is not ignored."""
-    if ignore_class is None:
-        return None
-    return jnp.reshape(jnp.asarray(y_true) != ignore_class, losses.shape)
-
-
+@register
 class BinaryCrossentropy(LossFunctionWrapper):
     """Binary cross-entropy: :func:`binary_crossentropy` per example."""
 
@@ -222,17 +171,10 @@ class BinaryCrossentropy(LossFunctionWrapper):
         name="binary_crossentropy",
         dtype=None,
     ):
-        super().__init__(
-            binary_crossentropy,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            from_logits=from_logits,
-            label_smoothing=label_smoothing,
-            axis=axis,
-        )
+        super().__init__(binary_crossentropy, **constructor_arguments(locals()))
 
 
+@register
 class WeightedBinaryCrossentropy(LossFunctionWrapper):
     """Binary cross-entropy with positives weighted by ``pos_weight`` (beyond Keras).
 
@@ -250,18 +192,10 @@ class WeightedBinaryCrossentropy(LossFunctionWrapper):
         name="weighted_binary_crossentropy",
         dtype=None,
     ):
-        super().__init__(
-            weighted_binary_crossentropy,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            pos_weight=pos_weight,
-            from_logits=from_logits,
-            label_smoothing=label_smoothing,
-            axis=axis,
-        )
+        super().__init__(weighted_binary_crossentropy, **constructor_arguments(locals()))
 
 
+@register
 class CategoricalCrossentropy(LossFunctionWrapper):
     """Categorical cross-entropy of one-hot labels: :func:`categorical_crossentropy`."""
 
@@ -276,18 +210,10 @@ class CategoricalCrossentropy(LossFunctionWrapper):
         class_weights=None,
     ):
         check_axis_is_int(axis)
-        super().__init__(
-            categorical_crossentropy,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            from_logits=from_logits,
-            label_smoothing=label_smoothing,
-            axis=axis,
-            class_weights=class_weights,
-        )
+        super().__init__(categorical_crossentropy, **constructor_arguments(locals()))
 
 
+@register
 class SparseCategoricalCrossentropy(LossFunctionWrapper):
     """Cross-entropy of integer labels: :func:`sparse_categorical_crossentropy`.
 
@@ -306,49 +232,7 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
         class_weights=None,
     ):
         check_axis_is_int(axis)
-        super().__init__(
-            sparse_categorical_crossentropy,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            from_logits=from_logits,
-            ignore_class=ignore_class,
-            axis=axis,
-            class_weights=class_weights,
-        )
+        super().__init__(sparse_categorical_crossentropy, **constructor_arguments(locals()))
 
     def compute_mask(self, y_true, y_pred, losses):
         return ignore_class_mask(y_true, losses, self.ignore_class)
-
-
-class CategoricalGeneralizedCrossEntropy(LossFunctionWrapper):
-    """Noise-robust generalized cross-entropy of integer labels, ``q`` in ``(0, 1)``."""
-
-    def __init__(
-        self,
-        q=0.5,
-        reduction="sum_over_batch_size",
-        name="categorical_generalized_cross_entropy",
-        dtype=None,
-    ):
-        if not 0 < q < 1:
-            raise ValueError(f"`q` must lie in the open interval (0, 1), got q={q!r}.")
-        super().__init__(
-            categorical_generalized_cross_entropy, reduction=reduction, name=name, dtype=dtype, q=q
-        )
-
-
-CLASSES = (
-    BinaryCrossentropy,
-    WeightedBinaryCrossentropy,
-    CategoricalCrossentropy,
-    SparseCategoricalCrossentropy,
-    CategoricalGeneralizedCrossEntropy,
-)
-FUNCTIONS = (
-    binary_crossentropy,
-    weighted_binary_crossentropy,
-    categorical_crossentropy,
-    sparse_categorical_crossentropy,
-    categorical_generalized_cross_entropy,
-)

@@ -11,15 +11,23 @@ import jax
 import jax.numpy as jnp
 
 from jaxloss._src import checks, focal, validation
-from jaxloss.losses._base import EPSILON, LossFunctionWrapper, as_float_array, match_pair
-from jaxloss.losses._cross_entropy import (
+from jaxloss.losses._base import (
+    EPSILON,
+    LossFunctionWrapper,
+    as_float_array,
+    constructor_arguments,
+    match_pair,
+)
+from jaxloss.losses._labels import (
     check_axis_is_int,
     ignore_class_mask,
     smooth_categorical_labels,
     sparse_labels,
 )
+from jaxloss.losses._registry import register
 
 
+@register
 def binary_focal_crossentropy(
     y_true: jax.typing.ArrayLike,
     y_pred: jax.typing.ArrayLike,
@@ -50,6 +58,7 @@ def binary_focal_crossentropy(
     return jnp.mean(loss, axis=axis)
 
 
+@register
 def categorical_focal_crossentropy(
     y_true: jax.typing.ArrayLike,
     y_pred: jax.typing.ArrayLike,
@@ -71,6 +80,7 @@ def categorical_focal_crossentropy(
     )
 
 
+@register
 def sparse_categorical_focal_crossentropy(
     y_true: jax.typing.ArrayLike,
     y_pred: jax.typing.ArrayLike,
@@ -106,6 +116,7 @@ def sparse_categorical_focal_crossentropy(
     return jnp.where(ignored, jnp.zeros((), loss.dtype), loss)
 
 
+@register
 class BinaryFocalCrossentropy(LossFunctionWrapper):
     """Binary focal cross-entropy: :func:`binary_focal_crossentropy` per example."""
 
@@ -121,20 +132,10 @@ class BinaryFocalCrossentropy(LossFunctionWrapper):
         name="binary_focal_crossentropy",
         dtype=None,
     ):
-        super().__init__(
-            binary_focal_crossentropy,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            apply_class_balancing=apply_class_balancing,
-            alpha=alpha,
-            gamma=gamma,
-            from_logits=from_logits,
-            label_smoothing=label_smoothing,
-            axis=axis,
-        )
+        super().__init__(binary_focal_crossentropy, **constructor_arguments(locals()))
 
 
+@register
 class CategoricalFocalCrossentropy(LossFunctionWrapper):
     """Categorical focal cross-entropy: :func:`categorical_focal_crossentropy` per example."""
 
@@ -150,19 +151,10 @@ class CategoricalFocalCrossentropy(LossFunctionWrapper):
         dtype=None,
     ):
         check_axis_is_int(axis)
-        super().__init__(
-            categorical_focal_crossentropy,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            alpha=alpha,
-            gamma=gamma,
-            from_logits=from_logits,
-            label_smoothing=label_smoothing,
-            axis=axis,
-        )
+        super().__init__(categorical_focal_crossentropy, **constructor_arguments(locals()))
 
 
+@register
 class SparseCategoricalFocalCrossentropy(LossFunctionWrapper):
     """Focal loss of integer labels (beyond Keras): :func:`sparse_categorical_focal_crossentropy`.
 
@@ -181,29 +173,7 @@ class SparseCategoricalFocalCrossentropy(LossFunctionWrapper):
         dtype=None,
     ):
         check_axis_is_int(axis)
-        super().__init__(
-            sparse_categorical_focal_crossentropy,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            alpha=alpha,
-            gamma=gamma,
-            from_logits=from_logits,
-            ignore_class=ignore_class,
-            axis=axis,
-        )
+        super().__init__(sparse_categorical_focal_crossentropy, **constructor_arguments(locals()))
 
     def compute_mask(self, y_true, y_pred, losses):
         return ignore_class_mask(y_true, losses, self.ignore_class)
-
-
-CLASSES = (
-    BinaryFocalCrossentropy,
-    CategoricalFocalCrossentropy,
-    SparseCategoricalFocalCrossentropy,
-)
-FUNCTIONS = (
-    binary_focal_crossentropy,
-    categorical_focal_crossentropy,
-    sparse_categorical_focal_crossentropy,
-)

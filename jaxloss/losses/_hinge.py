@@ -14,7 +14,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxloss._src import hinge as hinge_kernels
-from jaxloss.losses._base import LossFunctionWrapper, match_pair
+from jaxloss.losses._base import LossFunctionWrapper, constructor_arguments, match_pair
+from jaxloss.losses._registry import register
 
 
 def _to_signs(y_true: jax.Array) -> jax.Array:
@@ -23,44 +24,46 @@ def _to_signs(y_true: jax.Array) -> jax.Array:
     return jnp.where(binary, 2.0 * y_true - 1.0, y_true)
 
 
+@register
 def hinge(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> jax.Array:
     """Mean over the last axis of ``max(1 - y_true * y_pred, 0)``; 0/1 labels become -1/+1."""
     y_true, y_pred = match_pair(y_true, y_pred)
     return jnp.mean(hinge_kernels.hinge_loss(y_pred, _to_signs(y_true)), axis=-1)
 
 
+@register
 def squared_hinge(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> jax.Array:
     """Mean over the last axis of ``max(1 - y_true * y_pred, 0) ** 2``; 0/1 labels become -1/+1."""
     y_true, y_pred = match_pair(y_true, y_pred)
     return jnp.mean(hinge_kernels.squared_hinge_loss(y_pred, _to_signs(y_true)), axis=-1)
 
 
+@register
 def categorical_hinge(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> jax.Array:
     """``max(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0)`` over the last axis."""
     y_true, y_pred = match_pair(y_true, y_pred)
     return hinge_kernels.categorical_hinge_loss(y_pred, y_true)
 
 
+@register
 class Hinge(LossFunctionWrapper):
     """Hinge loss: :func:`hinge` per example."""
 
     def __init__(self, reduction="sum_over_batch_size", name="hinge", dtype=None):
-        super().__init__(hinge, reduction=reduction, name=name, dtype=dtype)
+        super().__init__(hinge, **constructor_arguments(locals()))
 
 
+@register
 class SquaredHinge(LossFunctionWrapper):
     """Squared hinge loss: :func:`squared_hinge` per example."""
 
     def __init__(self, reduction="sum_over_batch_size", name="squared_hinge", dtype=None):
-        super().__init__(squared_hinge, reduction=reduction, name=name, dtype=dtype)
+        super().__init__(squared_hinge, **constructor_arguments(locals()))
 
 
+@register
 class CategoricalHinge(LossFunctionWrapper):
     """Multi-class hinge loss on one-hot labels: :func:`categorical_hinge` per example."""
 
     def __init__(self, reduction="sum_over_batch_size", name="categorical_hinge", dtype=None):
-        super().__init__(categorical_hinge, reduction=reduction, name=name, dtype=dtype)
-
-
-CLASSES = (Hinge, SquaredHinge, CategoricalHinge)
-FUNCTIONS = (hinge, squared_hinge, categorical_hinge)
+        super().__init__(categorical_hinge, **constructor_arguments(locals()))

@@ -1,21 +1,41 @@
-"""Metric-learning and sequence losses: Circle (embeddings) and CTC (label sequences)."""
+"""Metric-learning losses on embeddings: negative cosine similarity and Circle.
+
+The numbers come from :mod:`jaxloss._src.metric_learning`.
+
+>>> import jax.numpy as jnp
+>>> from jaxloss import losses
+>>> y_true = jnp.array([[0.0, 1.0], [2.0, 2.0]])
+>>> y_pred = jnp.array([[1.0, 1.0], [2.0, 0.0]])
+>>> losses.CosineSimilarity(reduction="none")(y_true, y_pred)
+Array([-0.70710677, -0.70710677], dtype=float32)
+"""
 
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
-from jaxloss._src import ctc as ctc_kernels
 from jaxloss._src import metric_learning
-from jaxloss.losses._base import LossFunctionWrapper, as_float_array
+from jaxloss.losses._base import (
+    EPSILON,
+    LossFunctionWrapper,
+    as_float_array,
+    constructor_arguments,
+    match_pair,
+)
+from jaxloss.losses._labels import integer_labels
+from jaxloss.losses._registry import register
 
 
-def _labels(y: jax.typing.ArrayLike) -> jax.Array:
-    """Class labels as int32 (floats are truncated toward zero, as Keras casts them)."""
-    y = jnp.asarray(y)
-    return y if jnp.issubdtype(y.dtype, jnp.integer) else y.astype(jnp.int32)
+@register
+def cosine_similarity(
+    y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, axis: int = -1
+) -> jax.Array:
+    """Negative cosine similarity along ``axis`` (-1: same direction, 0: orthogonal or zero)."""
+    y_true, y_pred = match_pair(y_true, y_pred)
+    return metric_learning.negative_cosine_similarity(y_pred, y_true, axis=axis, epsilon=EPSILON)
 
 
+@register
 def circle(
     y_true: jax.typing.ArrayLike,
     y_pred: jax.typing.ArrayLike,
@@ -30,11 +50,11 @@ def circle(
     See :func:`jaxloss.circle_loss`; labels of shape ``[batch, 1]`` are accepted.
     """
     y_pred = as_float_array(y_pred)
-    labels = _labels(y_true)
+    labels = integer_labels(y_true)
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
     if ref_labels is not None:
-        ref_labels = _labels(ref_labels).reshape(-1)
+        ref_labels = integer_labels(ref_labels).reshape(-1)
     if ref_embeddings is not None:
         ref_embeddings = as_float_array(ref_embeddings, y_pred.dtype)
     return metric_learning.circle_loss(
@@ -48,25 +68,17 @@ def circle(
     )
 
 
-def ctc(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> jax.Array:
-    """CTC loss of integer label sequences ``y_true`` ``[batch, max_label_length]`` under
-    logits ``y_pred`` ``[batch, time, classes]``; class 0 is the blank.
+@register
+class CosineSimilarity(LossFunctionWrapper):
+    """Negative cosine similarity along ``axis``: :func:`cosine_similarity` per example."""
 
-    As in Keras, a sequence's length is its number of non-zero labels (zeros pad the
-    end) and every frame of ``y_pred`` counts.
-    """
-    y_pred = as_float_array(y_pred)
-    labels = _labels(y_true)
-    if labels.ndim != 2:
-        raise ValueError(
-            "`y_true` must have shape [batch, max_label_length] (integer labels), "
-            f"got y_true.shape={labels.shape}."
-        )
-    lengths = jnp.sum(labels != 0, axis=1)
-    label_paddings = jnp.arange(labels.shape[1])[None, :] >= lengths[:, None]
-    return ctc_kernels.ctc_loss(y_pred, labels, label_paddings=label_paddings, blank_id=0)
+    def __init__(
+        self, axis=-1, reduction="sum_over_batch_size", name="cosine_similarity", dtype=None
+    ):
+        super().__init__(cosine_similarity, **constructor_arguments(locals()))
 
 
+@register
 class Circle(LossFunctionWrapper):
     """Circle loss: :func:`circle`; queries without positive or negative pairs do not count.
 
@@ -85,26 +97,7 @@ class Circle(LossFunctionWrapper):
         name="circle",
         dtype=None,
     ):
-        super().__init__(
-            circle,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            gamma=gamma,
-            margin=margin,
-            remove_diagonal=remove_diagonal,
-        )
+        super().__init__(circle, **constructor_arguments(locals()))
 
     def compute_mask(self, y_true, y_pred, losses):
         return losses > 0
-
-
-class CTC(LossFunctionWrapper):
-    """Connectionist temporal classification loss: :func:`ctc` per sequence."""
-
-    def __init__(self, reduction="sum_over_batch_size", name="ctc", dtype=None):
-        super().__init__(ctc, reduction=reduction, name=name, dtype=dtype)
-
-
-CLASSES = (Circle, CTC)
-FUNCTIONS = (circle, ctc)

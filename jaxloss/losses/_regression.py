@@ -1,7 +1,7 @@
-"""Regression losses: squared, absolute, percentage, log, Huber, log-cosh, cosine.
+"""Regression losses: squared error, absolute error, Huber and log-cosh.
 
-Each function form gives one value per example (the mean over the last axis, or
-the cosine along ``axis``); each class reduces them as :class:`Loss` does.
+Each function form gives one value per example (the mean over the last axis);
+each class reduces them as :class:`Loss` does.
 
 >>> import jax.numpy as jnp
 >>> from jaxloss import losses
@@ -11,59 +11,33 @@ the cosine along ``axis``); each class reduces them as :class:`Loss` does.
 Array([0.5, 2. ], dtype=float32)
 >>> losses.Huber(delta=1.0)(y_true, y_pred)
 Array(0.5, dtype=float32)
->>> losses.CosineSimilarity(reduction="none")(y_true, y_pred)
-Array([-0.70710677, -0.70710677], dtype=float32)
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 
-from jaxloss._src import metric_learning, regression, relative_error
-from jaxloss.losses._base import EPSILON, LossFunctionWrapper, match_pair
+from jaxloss._src import regression
+from jaxloss.losses._base import LossFunctionWrapper, constructor_arguments, match_pair
+from jaxloss.losses._registry import register
 
 
+@register(aliases=("mse", "MSE"))
 def mean_squared_error(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> jax.Array:
     """Mean over the last axis of ``(y_true - y_pred) ** 2``."""
     y_true, y_pred = match_pair(y_true, y_pred)
     return jnp.mean(regression.squared_error(y_pred, y_true), axis=-1)
 
 
+@register(aliases=("mae", "MAE"))
 def mean_absolute_error(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> jax.Array:
     """Mean over the last axis of ``|y_true - y_pred|``."""
     y_true, y_pred = match_pair(y_true, y_pred)
     return jnp.mean(regression.absolute_error(y_pred, y_true), axis=-1)
 
 
-def mean_absolute_percentage_error(
-    y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike
-) -> jax.Array:
-    """Mean over the last axis of ``100 |y_true - y_pred| / max(|y_true|, 1e-7)``."""
-    y_true, y_pred = match_pair(y_true, y_pred)
-    errors = relative_error.absolute_percentage_error(y_pred, y_true, epsilon=EPSILON)
-    return jnp.mean(errors, axis=-1)
-
-
-def mean_squared_logarithmic_error(
-    y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike
-) -> jax.Array:
-    """Mean over the last axis of ``(log1p(max(y_pred, 1e-7)) - log1p(max(y_true, 1e-7)))**2``."""
-    y_true, y_pred = match_pair(y_true, y_pred)
-    errors = relative_error.squared_logarithmic_error(y_pred, y_true, epsilon=EPSILON)
-    return jnp.mean(errors, axis=-1)
-
-
-def cosine_similarity(
-    y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, axis: int = -1
-) -> jax.Array:
-    """Negative cosine similarity along ``axis`` (-1: same direction, 0: orthogonal or zero)."""
-    y_true, y_pred = match_pair(y_true, y_pred)
-    return metric_learning.negative_cosine_similarity(y_pred, y_true, axis=axis, epsilon=EPSILON)
-
-
+@register
 def huber(
     y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, delta: float = 1.0
 ) -> jax.Array:
@@ -72,92 +46,40 @@ def huber(
     return jnp.mean(regression.huber_loss(y_pred, y_true, delta=delta), axis=-1)
 
 
+@register(aliases=("logcosh",))
 def log_cosh(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> jax.Array:
     """Mean over the last axis of ``log(cosh(y_pred - y_true))``, overflow-free."""
     y_true, y_pred = match_pair(y_true, y_pred)
     return jnp.mean(regression.log_cosh(y_pred, y_true), axis=-1)
 
 
+@register
 class MeanSquaredError(LossFunctionWrapper):
     """Mean of squares of errors: :func:`mean_squared_error` per example."""
 
     def __init__(self, reduction="sum_over_batch_size", name="mean_squared_error", dtype=None):
-        super().__init__(mean_squared_error, reduction=reduction, name=name, dtype=dtype)
+        super().__init__(mean_squared_error, **constructor_arguments(locals()))
 
 
+@register
 class MeanAbsoluteError(LossFunctionWrapper):
     """Mean of absolute errors: :func:`mean_absolute_error` per example."""
 
     def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_error", dtype=None):
-        super().__init__(mean_absolute_error, reduction=reduction, name=name, dtype=dtype)
+        super().__init__(mean_absolute_error, **constructor_arguments(locals()))
 
 
-class MeanAbsolutePercentageError(LossFunctionWrapper):
-    """Mean absolute percentage error: :func:`mean_absolute_percentage_error` per example."""
-
-    def __init__(
-        self,
-        reduction="sum_over_batch_size",
-        name="mean_absolute_percentage_error",
-        dtype=None,
-    ):
-        super().__init__(
-            mean_absolute_percentage_error, reduction=reduction, name=name, dtype=dtype
-        )
-
-
-class MeanSquaredLogarithmicError(LossFunctionWrapper):
-    """Mean squared logarithmic error: :func:`mean_squared_logarithmic_error` per example."""
-
-    def __init__(
-        self,
-        reduction="sum_over_batch_size",
-        name="mean_squared_logarithmic_error",
-        dtype=None,
-    ):
-        super().__init__(
-            mean_squared_logarithmic_error, reduction=reduction, name=name, dtype=dtype
-        )
-
-
-class CosineSimilarity(LossFunctionWrapper):
-    """Negative cosine similarity along ``axis``: :func:`cosine_similarity` per example."""
-
-    def __init__(
-        self, axis=-1, reduction="sum_over_batch_size", name="cosine_similarity", dtype=None
-    ):
-        super().__init__(cosine_similarity, reduction=reduction, name=name, dtype=dtype, axis=axis)
-
-
+@register
 class Huber(LossFunctionWrapper):
     """Huber loss with threshold ``delta``: :func:`huber` per example."""
 
     def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss", dtype=None):
-        super().__init__(huber, reduction=reduction, name=name, dtype=dtype, delta=delta)
+        super().__init__(huber, **constructor_arguments(locals()))
 
 
+@register
 class LogCosh(LossFunctionWrapper):
     """Logarithm of the hyperbolic cosine of the error: :func:`log_cosh` per example."""
 
     def __init__(self, reduction="sum_over_batch_size", name="log_cosh", dtype=None):
-        super().__init__(log_cosh, reduction=reduction, name=name, dtype=dtype)
-
-
-CLASSES: tuple[type[Any], ...] = (
-    MeanSquaredError,
-    MeanAbsoluteError,
-    MeanAbsolutePercentageError,
-    MeanSquaredLogarithmicError,
-    CosineSimilarity,
-    Huber,
-    LogCosh,
-)
-FUNCTIONS = (
-    mean_squared_error,
-    mean_absolute_error,
-    mean_absolute_percentage_error,
-    mean_squared_logarithmic_error,
-    cosine_similarity,
-    huber,
-    log_cosh,
-)
+        super().__init__(log_cosh, **constructor_arguments(locals()))

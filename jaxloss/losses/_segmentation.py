@@ -15,9 +15,11 @@ from __future__ import annotations
 import jax
 
 from jaxloss._src import segmentation
-from jaxloss.losses._base import EPSILON, LossFunctionWrapper, match_pair
+from jaxloss.losses._base import EPSILON, LossFunctionWrapper, constructor_arguments, match_pair
+from jaxloss.losses._registry import register
 
 
+@register
 def dice(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, axis=None) -> jax.Array:
     """``1 - 2 sum(y_true y_pred) / (sum(y_true) + sum(y_pred) + 1e-7)``, sums over ``axis``.
 
@@ -28,6 +30,7 @@ def dice(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, axis=None) 
     return segmentation.dice_loss(y_pred, y_true, axis=axis, epsilon=EPSILON)
 
 
+@register
 def tversky(
     y_true: jax.typing.ArrayLike,
     y_pred: jax.typing.ArrayLike,
@@ -47,13 +50,16 @@ def _axis_config(axis):
     return list(axis) if isinstance(axis, (tuple, list)) else axis
 
 
+@register
 class Dice(LossFunctionWrapper):
     """Dice loss: :func:`dice` over ``axis`` (``None``: one value for the whole batch)."""
 
     def __init__(self, reduction="sum_over_batch_size", name="dice", axis=None, dtype=None):
-        super().__init__(dice, reduction=reduction, name=name, dtype=dtype, axis=_axis_config(axis))
+        axis = _axis_config(axis)
+        super().__init__(dice, **constructor_arguments(locals()))
 
 
+@register
 class Tversky(LossFunctionWrapper):
     """Tversky loss with weights ``alpha`` and ``beta``: :func:`tversky` over ``axis``."""
 
@@ -66,16 +72,5 @@ class Tversky(LossFunctionWrapper):
         axis=None,
         dtype=None,
     ):
-        super().__init__(
-            tversky,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            alpha=alpha,
-            beta=beta,
-            axis=_axis_config(axis),
-        )
-
-
-CLASSES = (Dice, Tversky)
-FUNCTIONS = (dice, tversky)
+        axis = _axis_config(axis)
+        super().__init__(tversky, **constructor_arguments(locals()))

@@ -20,12 +20,17 @@ import jax
 import jax.numpy as jnp
 
 from jaxloss import losses
+from jaxloss._src import reduction as reductions
 from jaxloss.train import metrics as metrics_lib
 
 # Reductions whose divisor is the number of loss values (the batch size for
 # per-example losses): a padded batch is rescaled by :func:`padding_rescale`.
-BATCH_SIZE_REDUCTIONS = ("sum_over_batch_size", "mean", "auto")
-KNOWN_REDUCTIONS = (*BATCH_SIZE_REDUCTIONS, "sum", "mean_with_sample_weight")
+BATCH_SIZE_REDUCTIONS = (*reductions.ENTRY_MEANS, reductions.AUTO)
+# A training step needs one number per batch (see jaxloss._src.reduction).
+KNOWN_REDUCTIONS = (
+    *BATCH_SIZE_REDUCTIONS,
+    *(name for name in reductions.SCALAR_REDUCTIONS if name not in BATCH_SIZE_REDUCTIONS),
+)
 
 
 def _same_rank_shapes(true_tail: tuple, pred_tail: tuple) -> tuple[tuple, tuple]:
