@@ -113,7 +113,7 @@ def test_weights_and_the_loss_space_mix(rng):
     assert smoothing_weights(0.2, 4) == (0.8, 0.05)
     one_hot = jax.nn.one_hot(jnp.array([2, 0]), 5)
     values = jnp.asarray(rng.normal(size=(2, 5)), jnp.float32)
-    linear = lambda y: jnp.sum(y * values, axis=-1)  # noqa: E731
+    linear = lambda y: jnp.sum(y * values, axis=-1)
     np.testing.assert_allclose(
         mix_with_uniform(linear(one_hot), linear(jnp.full((2, 5), 0.2)), 0.3),
         linear(smooth_labels(one_hot, 0.3)),
