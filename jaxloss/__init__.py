@@ -11,14 +11,20 @@ __version__ = "0.1.0"
 from jaxloss._src.checks import CheckError as CheckError
 from jaxloss._src.checks import checks as checks
 from jaxloss._src.checks import raised_check_error as raised_check_error
-from jaxloss._src.classification import binary_cross_entropy as binary_cross_entropy
-from jaxloss._src.classification import categorical_cross_entropy as categorical_cross_entropy
-from jaxloss._src.classification import sigmoid_binary_cross_entropy as sigmoid_binary_cross_entropy
-from jaxloss._src.classification import softmax_cross_entropy as softmax_cross_entropy
-from jaxloss._src.classification import (
+from jaxloss._src.cross_entropy.probability import binary_cross_entropy as binary_cross_entropy
+from jaxloss._src.cross_entropy.probability import (
+    categorical_cross_entropy as categorical_cross_entropy,
+)
+from jaxloss._src.cross_entropy.probability import (
     sparse_categorical_cross_entropy as sparse_categorical_cross_entropy,
 )
-from jaxloss._src.classification import sparse_softmax_cross_entropy as sparse_softmax_cross_entropy
+from jaxloss._src.cross_entropy.sigmoid import (
+    sigmoid_binary_cross_entropy as sigmoid_binary_cross_entropy,
+)
+from jaxloss._src.cross_entropy.softmax import softmax_cross_entropy as softmax_cross_entropy
+from jaxloss._src.cross_entropy.sparse_softmax import (
+    sparse_softmax_cross_entropy as sparse_softmax_cross_entropy,
+)
 from jaxloss._src.ctc import ctc_loss as ctc_loss
 from jaxloss._src.divergence import kl_divergence as kl_divergence
 from jaxloss._src.divergence import poisson_loss as poisson_loss

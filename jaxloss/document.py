@@ -21,7 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxloss._src import classification, regression
+from jaxloss._src import regression
+from jaxloss._src.cross_entropy import probability
 
 __all__ = ["EXAMPLES", "LossExample", "compute", "document_is_wrong"]
 
@@ -56,15 +57,15 @@ def _mean_squared_error(y_true, y_pred):
 
 
 def _binary_crossentropy(y_true, y_pred):
-    return jnp.mean(classification.binary_cross_entropy(y_pred, y_true), axis=-1, keepdims=True)
+    return jnp.mean(probability.binary_cross_entropy(y_pred, y_true), axis=-1, keepdims=True)
 
 
 def _categorical_crossentropy(y_true, y_pred):
-    return classification.categorical_cross_entropy(y_pred, y_true)
+    return probability.categorical_cross_entropy(y_pred, y_true)
 
 
 def _sparse_categorical_crossentropy(y_true, y_pred):
-    return classification.sparse_categorical_cross_entropy(y_pred, y_true.astype(jnp.int32))
+    return probability.sparse_categorical_cross_entropy(y_pred, y_true.astype(jnp.int32))
 
 
 def _huber(y_true, y_pred):

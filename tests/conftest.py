@@ -38,3 +38,20 @@ if os.environ.get("JAXLOSS_TEST_FORMS"):
 def rng():
     """A NumPy generator with a fixed seed, fresh for each test."""
     return np.random.default_rng(0)
+
+
+# The cross-entropy tests' inputs: 6 examples of 7 classes.
+@pytest.fixture
+def logits(rng):
+    return (rng.normal(size=(6, 7)) * 3).astype(np.float32)
+
+
+@pytest.fixture
+def labels(rng):
+    return rng.integers(0, 7, size=6)
+
+
+@pytest.fixture
+def soft_labels(rng):
+    y = rng.uniform(size=(6, 7))
+    return (y / y.sum(-1, keepdims=True)).astype(np.float32)

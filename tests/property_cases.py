@@ -366,7 +366,7 @@ _FOCAL_HPARAMS = tuple(
 )
 
 CASES = {case.name: case for case in (
-    # ---- cross-entropy (classification.py)
+    # ---- cross-entropy (jaxloss/_src/cross_entropy/)
     _elementwise(
         "sigmoid_binary_cross_entropy", jaxloss.sigmoid_binary_cross_entropy, ref_sigmoid_bce,
         LOGIT, LABEL,

@@ -1,6 +1,6 @@
 """Cross-entropy losses: binary, weighted binary, categorical and sparse categorical.
 
-The numbers come from the stable kernels in :mod:`jaxloss._src.classification`:
+The numbers come from the stable kernels in :mod:`jaxloss._src.cross_entropy`:
 ``from_logits=True`` never exponentiates a large logit, and the probability forms
 normalise and clip with ``1e-7`` exactly as Keras does.
 """
@@ -12,7 +12,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxloss._src import checks, classification, validation
+from jaxloss._src import checks, validation
+from jaxloss._src.cross_entropy import probability, sigmoid, softmax, sparse_softmax
 from jaxloss.losses._base import (
     EPSILON,
     LossFunctionWrapper,
@@ -50,11 +51,11 @@ def binary_crossentropy(
     ``y (1 - s) + s / 2``); probabilities are clipped to ``[1e-7, 1 - 1e-7]``."""
     y_true, y_pred = match_pair(y_true, y_pred)
     if from_logits:
-        loss = classification.sigmoid_binary_cross_entropy(
+        loss = sigmoid.sigmoid_binary_cross_entropy(
             y_pred, y_true, label_smoothing=label_smoothing
         )
     else:
-        loss = classification.binary_cross_entropy(
+        loss = probability.binary_cross_entropy(
             y_pred, y_true, epsilon=EPSILON, label_smoothing=label_smoothing
         )
     return jnp.mean(loss, axis=axis)
@@ -82,7 +83,7 @@ def weighted_binary_crossentropy(
         checks.check_unit_interval("weighted_binary_crossentropy", "y_pred", y_pred)
         probs = jnp.clip(y_pred, EPSILON, 1.0 - EPSILON)
         logits = jnp.log(probs) - jnp.log1p(-probs)
-    loss = classification.sigmoid_binary_cross_entropy(
+    loss = sigmoid.sigmoid_binary_cross_entropy(
         logits, y_true, pos_weight=pos_weight, label_smoothing=label_smoothing
     )
     if not from_logits:
@@ -114,10 +115,10 @@ def categorical_crossentropy(
         y_true = y_true * weights.reshape(shape)
         label_smoothing = 0.0
     if from_logits:
-        return classification.softmax_cross_entropy(
+        return softmax.softmax_cross_entropy(
             y_pred, y_true, axis=axis, label_smoothing=label_smoothing
         )
-    return classification.categorical_cross_entropy(
+    return probability.categorical_cross_entropy(
         y_pred, y_true, axis=axis, epsilon=EPSILON, label_smoothing=label_smoothing
     )
 
@@ -142,14 +143,14 @@ def sparse_categorical_crossentropy(
     labels = sparse_labels(y_true, y_pred, axis, "sparse_categorical_crossentropy")
     num_classes = y_pred.shape[axis]
     if from_logits:
-        return classification.sparse_softmax_cross_entropy(
+        return sparse_softmax.sparse_softmax_cross_entropy(
             y_pred,
             labels,
             axis=axis,
             ignore_index=ignore_class,
             class_weights=_class_weight_vector(class_weights, y_pred.dtype, num_classes),
         )
-    loss = classification.sparse_categorical_cross_entropy(
+    loss = probability.sparse_categorical_cross_entropy(
         y_pred, labels, axis=axis, epsilon=EPSILON, ignore_index=ignore_class
     )
     if class_weights is not None:

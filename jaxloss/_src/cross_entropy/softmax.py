@@ -1,0 +1,147 @@
+"""Softmax cross-entropy with dense (one-hot or soft) labels.
+
+The kernel saves two numbers per row, ``m`` and ``L`` (:mod:`jaxloss._src.softmax_rows`), and
+computes the terms linear in the logits from ``(logits - m) / 2`` so that a row spanning
+float32's whole range gives the exact loss or ``inf``, never NaN.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxloss._src import checks, softmax_rows, validation
+from jaxloss._src.label_smoothing import smooth_labels
+
+__all__ = ["softmax_cross_entropy"]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def _softmax_cross_entropy_kernel(logits, labels, mask, axis, precise):
+    # Not differentiated: loss = sum(y (L - (x - m))), the fewest elementwise operations.
+    # Its only failure is a row spanning more than float32's range, where x - m overflows
+    # to -inf (and 0 * inf is NaN): such rows, found after the fact, are recomputed from
+    # halves (x - m) / 2, which cannot overflow; the recomputation runs only if one exists
+    # (under jax.vmap the condition is batched and both run).
+    row_max, log_sum_exp = softmax_rows.row_statistics(logits, mask, axis, precise)
+    loss = jnp.sum(labels * (log_sum_exp - (logits - row_max)), axis=axis)
+    return lax.cond(
+        jnp.all(jnp.isfinite(loss)),
+        lambda: loss,
+        lambda: jnp.where(
+            jnp.isfinite(loss), loss, _softmax_cross_entropy_from_halves(logits, labels, mask, axis)
+        ),
+    )
+
+
+def _softmax_cross_entropy_from_halves(logits, labels, mask, axis):
+    """The loss as 2 sum(y (L / 2 - h)) with h = (x - m) / 2: finite whenever it fits float32."""
+    row_max = softmax_rows.row_max(logits, mask, axis)
+    half_gap = softmax_rows.half_gap(softmax_rows.masked_logits(logits, mask), row_max)
+    sum_exp = jnp.sum(jnp.exp(half_gap + half_gap), axis=axis, keepdims=True)
+    log_sum_exp = softmax_rows.log_of_sum(sum_exp, mask)
+    # Masked classes have labels 0 and half_gap -inf: their term is 0, not 0 * inf.
+    weighted = labels * (log_sum_exp * 0.5 - softmax_rows.half_gap(logits, row_max))
+    half_loss = jnp.sum(weighted, axis=axis)
+    return half_loss + half_loss
+
+
+def _softmax_cross_entropy_fwd(logits, labels, mask, axis, precise):
+    row_max, log_sum_exp = softmax_rows.row_statistics(logits, mask, axis, precise)
+    # loss = sum_c y_c (lse - x_c) = sum(y) * log_sum_exp - 2 * sum(y * (x - m) / 2),
+    # two non-negative parts; masked labels are already 0.
+    label_sum = jnp.sum(labels, axis=axis, keepdims=True)
+    half_gap = softmax_rows.half_gap(logits, row_max)
+    weighted_gap = jnp.sum(labels * half_gap, axis=axis, keepdims=True)
+    loss = label_sum * log_sum_exp - weighted_gap - weighted_gap
+    residuals = (logits, labels, mask, row_max, log_sum_exp, label_sum)
+    return jnp.squeeze(loss, axis), residuals
+
+
+def _softmax_cross_entropy_bwd(axis, precise, residuals, cotangent):
+    logits, labels, mask, row_max, log_sum_exp, label_sum = residuals
+    cotangent = jnp.expand_dims(cotangent, axis)
+    probs = softmax_rows.softmax_from_statistics(logits, mask, row_max, log_sum_exp)
+    logits_grad = probs * label_sum - labels
+    if precise:
+        # At the max p = 1 / (1 + e) with e = expm1(L) the precise excess, so
+        # p sum(y) - y = ((sum(y) - y) - y e) p: no 1 - 1 cancellation as p -> 1.
+        at_max = softmax_rows.masked_logits(logits, mask) == row_max
+        excess_form = ((label_sum - labels) - labels * jnp.expm1(log_sum_exp)) * jnp.exp(
+            -log_sum_exp
+        )
+        logits_grad = jnp.where(at_max, excess_form, logits_grad)
+    logits_grad = cotangent * logits_grad
+    half_gap = softmax_rows.half_gap(logits, row_max)
+    labels_grad = cotangent * (log_sum_exp - half_gap - half_gap)
+    return logits_grad, labels_grad, None
+
+
+_softmax_cross_entropy_kernel.defvjp(_softmax_cross_entropy_fwd, _softmax_cross_entropy_bwd)
+
+
+def softmax_cross_entropy(
+    logits: jax.typing.ArrayLike,
+    labels: jax.typing.ArrayLike,
+    *,
+    axis: int = -1,
+    label_smoothing: float = 0.0,
+    where: jax.typing.ArrayLike | None = None,
+    precise: bool = False,
+) -> jax.Array:
+    r"""Softmax cross-entropy with dense (one-hot or soft) labels.
+
+    .. math::
+        \ell = \sum_c y_c \big(\log\textstyle\sum_k e^{x_k} - x_c\big)
+             = \Big(\sum_c y_c\Big) L - 2 \sum_c y_c \frac{x_c - m}{2},
+        \qquad L = \log \sum_k e^{x_k - m},\ m = \max_k x_k
+
+    with ``y`` smoothed as Keras does, ``y (1 - s) + s / C``. Only ``m`` and ``L``
+    (one number each per row) are saved for the backward pass
+    ``g (softmax(x) sum(y) - y)``.
+
+    Args:
+      logits: floating array with a class axis.
+      labels: floating array of the same shape (rows need not sum to 1).
+      axis: the class axis.
+      label_smoothing: in ``[0, 1]``; ``C`` counts the unmasked classes.
+      where: optional boolean mask broadcastable to ``logits``: masked classes are
+        treated exactly as if sliced away; a ``[..., 1]`` mask drops whole examples
+        (loss 0, gradient 0).
+      precise: compute ``L`` as ``log1p`` of the sum over the classes below the
+        maximum, so that a loss below ~1e-6 (one class dominating) keeps float32's
+        relative accuracy, and so does the gradient ``1 - p`` at the dominant class.
+        Off, as in optax and PyTorch, such losses are accurate to ~1e-7 absolute
+        (a loss whose exact value is below ~6e-8 can come out as 0). It costs extra
+        work per logit: 1.07-2.7x the default's time on XLA:CPU, measured in the README.
+
+    Returns:
+      The loss per example: ``logits``'s shape without ``axis``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jaxloss
+      >>> jaxloss.softmax_cross_entropy(jnp.array([[2.0, 0.0, -1.0]]), jnp.array([[1.0, 0.0, 0.0]]))
+      Array([0.169846], dtype=float32)
+
+    References:
+      optax ``softmax_cross_entropy``; Keras ``CategoricalCrossentropy(from_logits=True)``.
+    """
+    validation.check_floating("logits", logits)
+    validation.check_floating("labels", labels)
+    validation.check_same_shape("logits", logits, "labels", labels)
+    axis = validation.check_class_axis("logits", logits, axis)
+    validation.check_label_smoothing(label_smoothing)
+    validation.check_precise(precise)
+    mask = validation.broadcast_where(where, jnp.shape(logits))
+    dtype = validation.compute_dtype(logits, labels)
+    logits = jnp.asarray(logits).astype(dtype)
+    labels = smooth_labels(
+        jnp.asarray(labels).astype(dtype), label_smoothing, axis=axis, where=mask
+    )
+    checks.check_finite("softmax_cross_entropy", "logits", logits, where=mask)
+    checks.check_non_negative("softmax_cross_entropy", "labels", labels, where=mask)
+    return _softmax_cross_entropy_kernel(logits, labels, mask, axis, bool(precise))
