@@ -14,7 +14,7 @@ import pytest
 from jax import export
 
 import jaxloss
-from jaxloss._src import classification, platform
+from jaxloss._src import platform
 
 F32_MAX = float(np.finfo(np.float32).max)
 
@@ -122,16 +122,6 @@ def test_masks_ignore_index_and_fully_masked_rows_agree(rng):
     loss, grad = _assert_forms_agree(value_and_grad, logits, labels, where)
     assert np.isfinite(loss) and np.isfinite(grad).all()
     assert not grad[2].any()  # the fully masked row
-
-
-def test_one_pass_statistics_of_empty_and_extreme_rows():
-    logits = jnp.array([[-jnp.inf, -jnp.inf, -jnp.inf],
-                        [-F32_MAX, F32_MAX, 0.0],
-                        [1.0, 1.0, 1.0]], jnp.float32)
-    weights = jnp.array([[0, 0, 0], [1, 1, 1], [1, 1, 1]], jnp.float32)
-    row_max, log_sum_exp = classification._one_pass_row_statistics(logits, weights, 1)
-    np.testing.assert_array_equal(row_max, [0.0, F32_MAX, 1.0])
-    np.testing.assert_allclose(log_sum_exp, [0.0, 0.0, np.log(3.0)], rtol=1e-7)
 
 
 def test_vmap_and_hessian_in_the_accelerator_forms(rng):

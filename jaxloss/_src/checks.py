@@ -53,6 +53,8 @@ import numpy as np
 from jax import lax
 from jax._src import config as jax_config
 
+from jaxloss._src import validation
+
 __all__ = ["CheckError", "checks", "checks_enabled", "raised_check_error"]
 
 # A JAX configuration state (thread-local, like `jax.numpy_rank_promotion`) so that the
@@ -244,10 +246,7 @@ def _prepared(array, where):
         return None, None
     if where is not None:
         where = jnp.asarray(where)
-        try:
-            fits = jnp.broadcast_shapes(where.shape, array.shape) == array.shape
-        except ValueError:
-            fits = False
+        fits = validation.broadcasts_to(where.shape, array.shape)
         where = jnp.broadcast_to(where, array.shape) if fits else None
     return array, where
 

@@ -67,10 +67,15 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
-from jaxloss._src import checks, validation
+from jaxloss._src import checks, softmax_rows, validation
+from jaxloss._src.label_smoothing import (
+    mix_with_uniform,
+    smooth_binary_labels,
+    smooth_labels,
+    smoothing_applies,
+)
 from jaxloss._src.platform import per_platform
 
 __all__ = [
@@ -83,206 +88,6 @@ __all__ = [
 ]
 
 
-# --------------------------------------------------------------------------- checks
-
-
-def _check_label_smoothing(label_smoothing) -> None:
-    validation.check_in_interval("label_smoothing", label_smoothing, 0.0, 1.0)
-
-
-def _check_precise(precise) -> None:
-    if not isinstance(precise, (bool, np.bool_)):
-        raise ValueError(f"precise must be True or False (a Python bool), got {precise!r}.")
-
-
-def _check_epsilon(epsilon) -> None:
-    validation.check_in_interval("epsilon", epsilon, 0.0, 0.5, high_inclusive=False)
-
-
-def _check_class_axis(name: str, array, axis: int) -> int:
-    ndim = jnp.ndim(array)
-    if ndim < 1:
-        raise ValueError(f"`{name}` must have at least one (class) axis, got shape {jnp.shape(array)}.")
-    return validation.canonical_axis(axis, ndim)
-
-
-def _check_sparse_labels(name: str, scores, labels, axis: int) -> None:
-    validation.check_integer("labels", labels)
-    shape = jnp.shape(scores)
-    expected = shape[:axis] + shape[axis + 1 :]
-    if jnp.shape(labels) != expected:
-        raise ValueError(
-            f"`labels` must have the shape of `{name}` without the class axis {axis}: "
-            f"expected {expected}, got labels.shape={jnp.shape(labels)} for "
-            f"{name}.shape={shape}."
-        )
-
-
-def _check_ignore_index(ignore_index) -> int | None:
-    if ignore_index is None:
-        return None
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
-        raise ValueError(f"`ignore_index` must be an int or None, got {ignore_index!r}.")
-    return int(ignore_index)
-
-
-def _check_broadcasts(name: str, value, shape: tuple, target: str) -> None:
-    try:
-        broadcast = jnp.broadcast_shapes(jnp.shape(value), shape)
-    except ValueError:
-        broadcast = None
-    if broadcast != tuple(shape):
-        raise ValueError(
-            f"`{name}` of shape {jnp.shape(value)} does not broadcast to "
-            f"{target}.shape={tuple(shape)}."
-        )
-
-
-# --------------------------------------------------------------- shared row statistics
-
-
-def _masked(logits, mask):
-    """Masked-out classes become -inf, so that they add nothing to any sum of exponentials."""
-    if mask is None:
-        return logits
-    return jnp.where(mask, logits, jnp.asarray(-jnp.inf, logits.dtype))
-
-
-def _row_max_and_log_sum_exp(logits, mask, axis):
-    """Per row (keepdims): ``m = max(logits)`` and ``log(sum(exp(logits - m)))``.
-
-    Both over the unmasked classes only. A row with every class masked gets ``m = 0``
-    and a log-sum-exp of 0 (its loss is then 0 and its gradient 0). ``m`` carries no
-    gradient: it cancels out of every formula. Two passes over the row on a CPU, one on an
-    accelerator (:mod:`jaxloss._src.platform`).
-    """
-
-    def two_passes(logits, mask):
-        row_max = _row_max(logits, mask, axis)
-        sum_exp = jnp.sum(jnp.exp(_masked(logits, mask) - row_max), axis=axis, keepdims=True)
-        return row_max, _log_of_sum(sum_exp, mask)
-
-    def one_pass(logits, mask):
-        weights = jnp.ones((), logits.dtype) if mask is None else mask.astype(logits.dtype)
-        row_max, log_sum_exp = _one_pass_row_statistics(_masked(logits, mask), weights, axis)
-        return jnp.expand_dims(row_max, axis), jnp.expand_dims(log_sum_exp, axis)
-
-    return per_platform(logits, mask, cpu=two_passes, accelerator=one_pass)
-
-
-def _combine_max_and_sum(first, second):
-    """Merge two partial ``(m, sum(w exp(x - m)))`` of a row: the smaller sum is rescaled
-    to the larger maximum. Equal maxima (-inf included: empty or fully masked parts) add
-    as they are; a gap that overflows rescales by ``exp(-inf) = 0``."""
-    (max_a, sum_a), (max_b, sum_b) = first, second
-    a_larger = max_a >= max_b
-    gap = jnp.where(max_a == max_b, jnp.zeros((), max_a.dtype), -jnp.abs(max_a - max_b))
-    larger_sum = jnp.where(a_larger, sum_a, sum_b)
-    smaller_sum = jnp.where(a_larger, sum_b, sum_a)
-    return jnp.maximum(max_a, max_b), larger_sum + smaller_sum * jnp.exp(gap)
-
-
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
-def _one_pass_row_statistics(logits, weights, axis):
-    """Per row (axis dropped): ``m = max(x)`` and ``log(sum(w exp(x - m)))`` in one read of
-    the logits, a reduction that carries both (the online log-sum-exp).
-
-    ``weights`` (1, or 0 at masked classes whose logits are -inf) broadcast to the logits.
-    A row with nothing unmasked gets ``m = 0`` and 0. Differentiable through its JVP: ``m``
-    carries no gradient (it cancels out of every formula) and ``d log-sum-exp = sum(p dx)``.
-    """
-    dtype = logits.dtype
-    weights = jnp.broadcast_to(weights, logits.shape).astype(dtype)
-    row_max, sum_exp = lax.reduce(
-        (logits, weights),
-        (jnp.asarray(-jnp.inf, dtype), jnp.zeros((), dtype)),
-        _combine_max_and_sum,
-        (axis,),
-    )
-    empty = sum_exp == 0
-    row_max = jnp.where(empty, jnp.zeros((), dtype), row_max)
-    log_sum_exp = jnp.where(empty, jnp.zeros((), dtype), jnp.log(sum_exp))
-    return row_max, log_sum_exp
-
-
-@_one_pass_row_statistics.defjvp
-def _one_pass_row_statistics_jvp(axis, primals, tangents):
-    logits, weights = primals
-    logits_dot, _ = tangents
-    row_max, log_sum_exp = _one_pass_row_statistics(logits, weights, axis)
-    kept = functools.partial(jnp.expand_dims, axis=axis)
-    probs = jnp.exp(logits - kept(row_max) - kept(log_sum_exp))
-    return (row_max, log_sum_exp), (jnp.zeros_like(row_max), jnp.sum(probs * logits_dot, axis))
-
-
-def _row_max_and_precise_log_sum_exp(logits, mask, axis):
-    """As :func:`_row_max_and_log_sum_exp`, with ``L`` accurate to float32's relative
-    precision even when it is tiny (one class dominating the row).
-
-    ``L = log1p((n - 1) + r)``: ``n`` counts the classes at the maximum and ``r`` sums
-    ``exp(x - m)`` over the classes below it, so the ``1`` that would swamp ``r`` in
-    ``sum(exp(x - m))`` never enters a float32 sum. ``sign(x - m)`` (0 at the max, -1
-    below, also for masked classes at ``-inf``) picks the classes: XLA:CPU vectorises it in
-    a row reduction, where a ``where``/``select`` made the reduction 2-4x slower.
-    """
-    # Here m keeps its gradient: the classes at the max are left out of the sum (their
-    # exp(x - m) = 1 is counted instead), so the max's own derivative must come through m.
-    row_max = _row_max_with_gradient(logits, mask, axis)
-    gap = _masked(logits, mask) - row_max
-    below_max = jnp.sign(gap)
-    count = jnp.sum(1 + below_max, axis=axis, keepdims=True)
-    rest = jnp.sum(-below_max * jnp.exp(gap), axis=axis, keepdims=True)
-    log_sum_exp = jnp.log1p((count - 1) + rest)
-    if mask is not None:
-        log_sum_exp = jnp.where(count > 0, log_sum_exp, jnp.zeros((), log_sum_exp.dtype))
-    return row_max, log_sum_exp
-
-
-def _row_statistics(logits, mask, axis, precise):
-    if precise:
-        return _row_max_and_precise_log_sum_exp(logits, mask, axis)
-    return _row_max_and_log_sum_exp(logits, mask, axis)
-
-
-def _row_max(logits, mask, axis):
-    """``m = max(logits)`` over the unmasked classes (keepdims), 0 for a fully masked row."""
-    return lax.stop_gradient(_row_max_with_gradient(logits, mask, axis))
-
-
-def _row_max_with_gradient(logits, mask, axis):
-    row_max = jnp.max(_masked(logits, mask), axis=axis, keepdims=True)
-    if mask is not None:
-        row_max = jnp.where(jnp.isneginf(row_max), jnp.zeros((), row_max.dtype), row_max)
-    return row_max
-
-
-def _log_of_sum(sum_exp, mask):
-    """``log(sum_exp)``, and 0 for a fully masked row (whose sum is 0)."""
-    log_sum_exp = jnp.log(sum_exp)
-    if mask is not None:
-        log_sum_exp = jnp.where(sum_exp > 0, log_sum_exp, jnp.zeros((), log_sum_exp.dtype))
-    return log_sum_exp
-
-
-def _half_gap(logits, row_max):
-    """``(logits - m) / 2``, which cannot overflow even for a row spanning -3.4e38..3.4e38."""
-    return logits * 0.5 - row_max * 0.5
-
-
-def _softmax(logits, mask, row_max, log_sum_exp):
-    """Softmax over the unmasked classes, 0 at masked ones; finite for every finite row.
-
-    Written as ``exp(logits - m) * exp(-L)`` so that, when the forward and backward
-    passes are compiled together, XLA computes ``exp(logits - m)`` once for both.
-    """
-    return jnp.exp(_masked(logits, mask) - row_max) * jnp.exp(-log_sum_exp)
-
-
-def _row_active(mask, axis):
-    """True for rows with at least one unmasked class (keepdims)."""
-    return jnp.any(mask, axis=axis, keepdims=True)
-
-
 # ------------------------------------------------------- dense softmax cross-entropy
 
 
@@ -293,7 +98,7 @@ def _softmax_cross_entropy_kernel(logits, labels, mask, axis, precise):
     # to -inf (and 0 * inf is NaN): such rows, found after the fact, are recomputed from
     # halves (x - m) / 2, which cannot overflow; the recomputation runs only if one exists
     # (under jax.vmap the condition is batched and both run).
-    row_max, log_sum_exp = _row_statistics(logits, mask, axis, precise)
+    row_max, log_sum_exp = softmax_rows.row_statistics(logits, mask, axis, precise)
     loss = jnp.sum(labels * (log_sum_exp - (logits - row_max)), axis=axis)
     return lax.cond(
         jnp.all(jnp.isfinite(loss)),
@@ -306,22 +111,23 @@ def _softmax_cross_entropy_kernel(logits, labels, mask, axis, precise):
 
 def _softmax_cross_entropy_from_halves(logits, labels, mask, axis):
     """The loss as 2 sum(y (L / 2 - h)) with h = (x - m) / 2: finite whenever it fits float32."""
-    row_max = _row_max(logits, mask, axis)
-    half_gap = _half_gap(_masked(logits, mask), row_max)
+    row_max = softmax_rows.row_max(logits, mask, axis)
+    half_gap = softmax_rows.half_gap(softmax_rows.masked_logits(logits, mask), row_max)
     sum_exp = jnp.sum(jnp.exp(half_gap + half_gap), axis=axis, keepdims=True)
-    log_sum_exp = _log_of_sum(sum_exp, mask)
+    log_sum_exp = softmax_rows.log_of_sum(sum_exp, mask)
     # Masked classes have labels 0 and half_gap -inf: their term is 0, not 0 * inf.
-    weighted = labels * (log_sum_exp * 0.5 - _half_gap(logits, row_max))
+    weighted = labels * (log_sum_exp * 0.5 - softmax_rows.half_gap(logits, row_max))
     half_loss = jnp.sum(weighted, axis=axis)
     return half_loss + half_loss
 
 
 def _softmax_cross_entropy_fwd(logits, labels, mask, axis, precise):
-    row_max, log_sum_exp = _row_statistics(logits, mask, axis, precise)
+    row_max, log_sum_exp = softmax_rows.row_statistics(logits, mask, axis, precise)
     # loss = sum_c y_c (lse - x_c) = sum(y) * log_sum_exp - 2 * sum(y * (x - m) / 2),
     # two non-negative parts; masked labels are already 0.
     label_sum = jnp.sum(labels, axis=axis, keepdims=True)
-    weighted_gap = jnp.sum(labels * _half_gap(logits, row_max), axis=axis, keepdims=True)
+    half_gap = softmax_rows.half_gap(logits, row_max)
+    weighted_gap = jnp.sum(labels * half_gap, axis=axis, keepdims=True)
     loss = label_sum * log_sum_exp - weighted_gap - weighted_gap
     residuals = (logits, labels, mask, row_max, log_sum_exp, label_sum)
     return jnp.squeeze(loss, axis), residuals
@@ -330,18 +136,18 @@ def _softmax_cross_entropy_fwd(logits, labels, mask, axis, precise):
 def _softmax_cross_entropy_bwd(axis, precise, residuals, cotangent):
     logits, labels, mask, row_max, log_sum_exp, label_sum = residuals
     cotangent = jnp.expand_dims(cotangent, axis)
-    probs = _softmax(logits, mask, row_max, log_sum_exp)
+    probs = softmax_rows.softmax_from_statistics(logits, mask, row_max, log_sum_exp)
     logits_grad = probs * label_sum - labels
     if precise:
         # At the max p = 1 / (1 + e) with e = expm1(L) the precise excess, so
         # p sum(y) - y = ((sum(y) - y) - y e) p: no 1 - 1 cancellation as p -> 1.
-        at_max = _masked(logits, mask) == row_max
+        at_max = softmax_rows.masked_logits(logits, mask) == row_max
         excess_form = ((label_sum - labels) - labels * jnp.expm1(log_sum_exp)) * jnp.exp(
             -log_sum_exp
         )
         logits_grad = jnp.where(at_max, excess_form, logits_grad)
     logits_grad = cotangent * logits_grad
-    half_gap = _half_gap(logits, row_max)
+    half_gap = softmax_rows.half_gap(logits, row_max)
     labels_grad = cotangent * (log_sum_exp - half_gap - half_gap)
     return logits_grad, labels_grad, None
 
@@ -372,7 +178,7 @@ def _label_status(labels, mask, num_classes, axis, ignore_index, logits_shape):
     safe_labels = jnp.where(in_range, labels, 0)
     active = jnp.ones(labels.shape, jnp.bool_)
     if mask is not None:
-        active = _row_active(mask, axis)
+        active = softmax_rows.active_rows(mask, axis)
         label_unmasked = jnp.take_along_axis(jnp.broadcast_to(mask, logits_shape), safe_labels, axis)
         in_range = in_range & label_unmasked
     if ignore_index is not None:
@@ -402,10 +208,12 @@ def _log_sum_exp_around_label(logits, mask, axis, row_max, labels, label_gap):
         not_label = jnp.minimum(jnp.abs(classes - labels.astype(dtype)), 1)
     else:
         not_label = (lax.broadcasted_iota(jnp.int32, logits.shape, axis) != labels).astype(dtype)
-    rest = jnp.sum(not_label * jnp.exp(_masked(logits, mask) - row_max), axis=axis, keepdims=True)
+    shifted_exp = jnp.exp(softmax_rows.masked_logits(logits, mask) - row_max)
+    rest = jnp.sum(not_label * shifted_exp, axis=axis, keepdims=True)
     log_sum_exp = jnp.log1p(jnp.expm1(label_gap) + rest)
     if mask is not None:
-        log_sum_exp = jnp.where(_row_active(mask, axis), log_sum_exp, jnp.zeros((), dtype))
+        active = softmax_rows.active_rows(mask, axis)
+        log_sum_exp = jnp.where(active, log_sum_exp, jnp.zeros((), dtype))
     return log_sum_exp
 
 
@@ -439,7 +247,7 @@ def _sparse_forward_plain(logits, labels, axis):
         return row_max, jnp.log(sum_exp)
 
     def one_pass(logits):
-        return _one_pass_row_statistics(logits, jnp.ones((), logits.dtype), axis)
+        return softmax_rows.online_row_statistics(logits, jnp.ones((), logits.dtype), axis)
 
     row_max, log_sum_exp = per_platform(logits, cpu=two_passes, accelerator=one_pass)
     kept_max = jnp.expand_dims(row_max, axis)
@@ -459,9 +267,9 @@ def _sparse_softmax_cross_entropy_fwd(logits, labels, mask, axis, ignore_index, 
     # 1.9x the default against 2.8x); from 100 classes on the label-exclusion form is.
     around_label = precise and num_classes > _FEW_CLASSES
     if around_label:
-        row_max = _row_max(logits, mask, axis)  # L is computed around the label below
+        row_max = softmax_rows.row_max(logits, mask, axis)  # L is computed around the label below
     else:
-        row_max, log_sum_exp = _row_statistics(logits, mask, axis, precise)
+        row_max, log_sum_exp = softmax_rows.row_statistics(logits, mask, axis, precise)
     if mask is None and ignore_index is None:
         safe_labels, label_logit = _label_logit_or_nan(logits, labels, axis)
         factor = None
@@ -482,7 +290,7 @@ def _sparse_softmax_cross_entropy_fwd(logits, labels, mask, axis, ignore_index, 
                 logits, mask, axis, row_max, safe_labels, label_gap
             )
     # Half of the loss against the label: (lse - (x_label - m)) / 2, both parts >= 0.
-    half_label = log_sum_exp * 0.5 - _half_gap(label_logit, row_max)
+    half_label = log_sum_exp * 0.5 - softmax_rows.half_gap(label_logit, row_max)
     if factor is not None:
         half_label = half_label * factor
     inverse_count = None
@@ -492,7 +300,7 @@ def _sparse_softmax_cross_entropy_fwd(logits, labels, mask, axis, ignore_index, 
     outputs = half_label + half_label
     if smoothed:
         # Half of the loss against the uniform distribution over the unmasked classes.
-        half_gap = _half_gap(logits, row_max)
+        half_gap = softmax_rows.half_gap(logits, row_max)
         if mask is None:
             inverse_count = jnp.full(row_max.shape, 1.0 / num_classes, logits.dtype)
         else:
@@ -528,7 +336,7 @@ def _sparse_softmax_cross_entropy_bwd(axis, ignore_index, smoothed, precise, res
         total = label_cotangent + uniform_cotangent
     softmax_scale = total * jnp.exp(-log_sum_exp)
     # One fused elementwise pass: g (softmax - [c = label]) (+ the uniform part).
-    shifted_exp = jnp.exp(_masked(logits, mask) - row_max)
+    shifted_exp = jnp.exp(softmax_rows.masked_logits(logits, mask) - row_max)
     classes = lax.broadcasted_iota(jnp.int32, logits.shape, axis)
     is_label = classes == safe_labels
     if precise:
@@ -642,7 +450,7 @@ def _normalised(probs, mask, axis):
         probs = jnp.where(mask, probs, jnp.zeros((), probs.dtype))
     total = jnp.sum(probs, axis=axis, keepdims=True)
     if mask is not None:
-        total = jnp.where(_row_active(mask, axis), total, jnp.ones((), total.dtype))
+        total = jnp.where(softmax_rows.active_rows(mask, axis), total, jnp.ones((), total.dtype))
     return probs, total
 
 
@@ -721,25 +529,6 @@ _sparse_categorical_cross_entropy_kernel.defvjp(
 # ------------------------------------------------------------------------ public API
 
 
-def _prepare_mask(where, shape):
-    """Check a ``where`` mask against the first argument's shape and broadcast it there."""
-    validation.check_where("where", where, shape)
-    if where is None:
-        return None
-    return jnp.broadcast_to(jnp.asarray(where), shape)
-
-
-def _smooth_binary(labels, label_smoothing):
-    if _is_zero(label_smoothing):
-        return labels
-    smoothing = jnp.asarray(label_smoothing, labels.dtype)
-    return labels * (1.0 - smoothing) + smoothing * 0.5
-
-
-def _is_zero(value) -> bool:
-    return not validation.is_traced(value) and jnp.ndim(value) == 0 and float(value) == 0.0
-
-
 def sigmoid_binary_cross_entropy(
     logits: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -785,17 +574,17 @@ def sigmoid_binary_cross_entropy(
     """
     validation.check_floating("logits", logits)
     validation.check_same_shape("logits", logits, "labels", labels)
-    _check_label_smoothing(label_smoothing)
+    validation.check_label_smoothing(label_smoothing)
     shape = jnp.shape(logits)
-    mask = _prepare_mask(where, shape)
+    mask = validation.broadcast_where(where, shape)
     dtype = validation.compute_dtype(logits, labels)
     logits = jnp.asarray(logits).astype(dtype)
     labels = jnp.asarray(labels).astype(dtype)
     invalid = validation.outside_unit_interval(labels)
-    labels = _smooth_binary(labels, label_smoothing)
+    labels = smooth_binary_labels(labels, label_smoothing)
     if pos_weight is not None:
         validation.check_floating("pos_weight", pos_weight)
-        _check_broadcasts("pos_weight", pos_weight, shape, "logits")
+        validation.check_broadcasts("pos_weight", pos_weight, shape, "logits")
         validation.check_non_negative("pos_weight", pos_weight)
         pos_weight = jnp.broadcast_to(jnp.asarray(pos_weight).astype(dtype), shape)
     checks.check_finite("sigmoid_binary_cross_entropy", "logits", logits, where=mask)
@@ -847,33 +636,18 @@ def binary_cross_entropy(
     """
     validation.check_floating("probs", probs)
     validation.check_same_shape("probs", probs, "labels", labels)
-    _check_label_smoothing(label_smoothing)
-    _check_epsilon(epsilon)
-    mask = _prepare_mask(where, jnp.shape(probs))
+    validation.check_label_smoothing(label_smoothing)
+    validation.check_clip_epsilon(epsilon)
+    mask = validation.broadcast_where(where, jnp.shape(probs))
     dtype = validation.compute_dtype(probs, labels)
     probs = jnp.asarray(probs).astype(dtype)
     labels = jnp.asarray(labels).astype(dtype)
     invalid = validation.outside_unit_interval(probs) | validation.outside_unit_interval(labels)
-    labels = _smooth_binary(labels, label_smoothing)
+    labels = smooth_binary_labels(labels, label_smoothing)
     checks.check_unit_interval("binary_cross_entropy", "probs", probs, where=mask)
     checks.check_unit_interval("binary_cross_entropy", "labels", labels, where=mask)
     loss = _binary_cross_entropy_kernel(probs, labels, float(epsilon))
     return validation.apply_where(validation.nan_where(invalid, loss), mask)
-
-
-def _smooth_categorical(labels, label_smoothing, mask, axis):
-    """Keras smoothing ``y (1 - s) + s / C`` over the unmasked classes; masked labels become 0."""
-    if not _is_zero(label_smoothing):
-        smoothing = jnp.asarray(label_smoothing, labels.dtype)
-        if mask is None:
-            num_classes = jnp.asarray(labels.shape[axis], labels.dtype)
-        else:
-            counts = jnp.sum(jnp.broadcast_to(mask, labels.shape), axis=axis, keepdims=True)
-            num_classes = jnp.maximum(counts, 1).astype(labels.dtype)
-        labels = labels * (1.0 - smoothing) + smoothing / num_classes
-    if mask is not None:
-        labels = jnp.where(mask, labels, jnp.zeros((), labels.dtype))
-    return labels
 
 
 def softmax_cross_entropy(
@@ -926,13 +700,15 @@ def softmax_cross_entropy(
     validation.check_floating("logits", logits)
     validation.check_floating("labels", labels)
     validation.check_same_shape("logits", logits, "labels", labels)
-    axis = _check_class_axis("logits", logits, axis)
-    _check_label_smoothing(label_smoothing)
-    _check_precise(precise)
-    mask = _prepare_mask(where, jnp.shape(logits))
+    axis = validation.check_class_axis("logits", logits, axis)
+    validation.check_label_smoothing(label_smoothing)
+    validation.check_precise(precise)
+    mask = validation.broadcast_where(where, jnp.shape(logits))
     dtype = validation.compute_dtype(logits, labels)
     logits = jnp.asarray(logits).astype(dtype)
-    labels = _smooth_categorical(jnp.asarray(labels).astype(dtype), label_smoothing, mask, axis)
+    labels = smooth_labels(
+        jnp.asarray(labels).astype(dtype), label_smoothing, axis=axis, where=mask
+    )
     checks.check_finite("softmax_cross_entropy", "logits", logits, where=mask)
     checks.check_non_negative("softmax_cross_entropy", "labels", labels, where=mask)
     return _softmax_cross_entropy_kernel(logits, labels, mask, axis, bool(precise))
@@ -1003,18 +779,18 @@ def sparse_softmax_cross_entropy(
       ``label_smoothing``).
     """
     validation.check_floating("logits", logits)
-    axis = _check_class_axis("logits", logits, axis)
-    _check_sparse_labels("logits", logits, labels, axis)
-    _check_label_smoothing(label_smoothing)
-    _check_precise(precise)
+    axis = validation.check_class_axis("logits", logits, axis)
+    validation.check_sparse_labels("logits", logits, labels, axis)
+    validation.check_label_smoothing(label_smoothing)
+    validation.check_precise(precise)
     num_classes = jnp.shape(logits)[axis]
     validation.check_class_weights(class_weights, num_classes)
-    ignore_index = _check_ignore_index(ignore_index)
-    mask = _prepare_mask(where, jnp.shape(logits))
+    ignore_index = validation.check_ignore_index(ignore_index)
+    mask = validation.broadcast_where(where, jnp.shape(logits))
     dtype = validation.compute_dtype(logits)
     logits = jnp.asarray(logits).astype(dtype)
     labels = jnp.asarray(labels)
-    smoothed = not _is_zero(label_smoothing)
+    smoothed = smoothing_applies(label_smoothing)
     checks.check_finite("sparse_softmax_cross_entropy", "logits", logits, where=mask)
     checks.check_class_labels(
         "sparse_softmax_cross_entropy", labels, num_classes, ignore_index=ignore_index
@@ -1024,8 +800,7 @@ def sparse_softmax_cross_entropy(
     )
     if smoothed:
         half_label, half_uniform = outputs
-        smoothing = jnp.asarray(label_smoothing, dtype)
-        half = (1.0 - smoothing) * half_label + smoothing * half_uniform
+        half = mix_with_uniform(half_label, half_uniform, jnp.asarray(label_smoothing, dtype))
         loss = half + half
     else:
         loss = outputs
@@ -1079,13 +854,15 @@ def categorical_cross_entropy(
     validation.check_floating("probs", probs)
     validation.check_floating("labels", labels)
     validation.check_same_shape("probs", probs, "labels", labels)
-    axis = _check_class_axis("probs", probs, axis)
-    _check_label_smoothing(label_smoothing)
-    _check_epsilon(epsilon)
-    mask = _prepare_mask(where, jnp.shape(probs))
+    axis = validation.check_class_axis("probs", probs, axis)
+    validation.check_label_smoothing(label_smoothing)
+    validation.check_clip_epsilon(epsilon)
+    mask = validation.broadcast_where(where, jnp.shape(probs))
     dtype = validation.compute_dtype(probs, labels)
     probs = jnp.asarray(probs).astype(dtype)
-    labels = _smooth_categorical(jnp.asarray(labels).astype(dtype), label_smoothing, mask, axis)
+    labels = smooth_labels(
+        jnp.asarray(labels).astype(dtype), label_smoothing, axis=axis, where=mask
+    )
     checks.check_non_negative("categorical_cross_entropy", "probs", probs, where=mask)
     checks.check_non_negative("categorical_cross_entropy", "labels", labels, where=mask)
     invalid = validation.invalid_scores(probs) | (labels < 0)
@@ -1131,11 +908,11 @@ def sparse_categorical_cross_entropy(
       Keras ``keras.losses.sparse_categorical_crossentropy`` (``from_logits=False``).
     """
     validation.check_floating("probs", probs)
-    axis = _check_class_axis("probs", probs, axis)
-    _check_sparse_labels("probs", probs, labels, axis)
-    _check_epsilon(epsilon)
-    ignore_index = _check_ignore_index(ignore_index)
-    mask = _prepare_mask(where, jnp.shape(probs))
+    axis = validation.check_class_axis("probs", probs, axis)
+    validation.check_sparse_labels("probs", probs, labels, axis)
+    validation.check_clip_epsilon(epsilon)
+    ignore_index = validation.check_ignore_index(ignore_index)
+    mask = validation.broadcast_where(where, jnp.shape(probs))
     dtype = validation.compute_dtype(probs)
     probs = jnp.asarray(probs).astype(dtype)
     checks.check_non_negative("sparse_categorical_cross_entropy", "probs", probs, where=mask)

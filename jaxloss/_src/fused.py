@@ -35,6 +35,7 @@ import numpy as np
 from jax import lax
 
 from jaxloss._src import checks, validation
+from jaxloss._src.label_smoothing import smoothing_weights
 
 _REDUCTIONS = ("mean", "sum", "none")
 # One chunk's float32 logits take about this many bytes (N * chunk_size * 4).
@@ -256,14 +257,11 @@ def _check_inputs(
         not isinstance(chunk_size, (int, np.integer)) or isinstance(chunk_size, bool) or chunk_size < 1
     ):
         raise ValueError(f"`chunk_size` must be None or an int >= 1, got {chunk_size!r}.")
-    if ignore_index is not None and (
-        not isinstance(ignore_index, (int, np.integer)) or isinstance(ignore_index, bool)
-    ):
-        raise ValueError(f"`ignore_index` must be None or an int, got {ignore_index!r}.")
+    validation.check_ignore_index(ignore_index)
     if reduction not in _REDUCTIONS:
         raise ValueError(f"`reduction` must be one of {_REDUCTIONS}, got {reduction!r}.")
     label_smoothing = _static_float("label_smoothing", label_smoothing)
-    validation.check_in_interval("label_smoothing", label_smoothing, 0.0, 1.0)
+    validation.check_label_smoothing(label_smoothing)
     z_loss = _static_float("z_loss", z_loss)
     validation.check_non_negative("z_loss", z_loss)
     if logit_soft_cap is not None:
@@ -282,9 +280,11 @@ def _per_token_loss(stats, labels, vocab_size, ignore_index, label_smoothing, z_
     ``loss = lse - (1 - s) z_y - (s / V) sum_j z_j + z_loss * lse**2``.
     """
     lse = stats.logsumexp
-    loss = lse - (1.0 - label_smoothing) * stats.label_logit
+    # The smoothed one-hot is kept * one_hot(y) + spread on every class.
+    kept, spread = smoothing_weights(label_smoothing, vocab_size)
+    loss = lse - kept * stats.label_logit
     if label_smoothing:
-        loss = loss - (label_smoothing / vocab_size) * stats.logit_sum
+        loss = loss - spread * stats.logit_sum
     if z_loss:
         loss = loss + z_loss * jnp.square(lse)
     ignored = (

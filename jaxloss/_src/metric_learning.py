@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxloss._src import checks, validation
+from jaxloss._src import checks, softmax_rows, validation
 
 
 def _normalise(x: jax.Array, axis: int, epsilon: float) -> jax.Array:
@@ -85,15 +85,12 @@ def negative_cosine_similarity(
 def _masked_logsumexp(values: jax.Array, mask: jax.Array) -> jax.Array:
     """``log(sum(exp(values)))`` over the entries of each row where ``mask`` holds.
 
-    A row without any entry gives ``-inf``; gradients stay finite (0 there).
+    A row without any entry gives ``-inf`` (the softmax row statistics give 0 there, a
+    softmax's convention); gradients stay finite (0 there).
     """
-    any_entry = jnp.any(mask, axis=1)
-    peak = jnp.max(jnp.where(mask, values, -jnp.inf), axis=1)
-    peak = jax.lax.stop_gradient(jnp.where(any_entry, peak, 0.0))
-    # Masked entries become -inf *before* exp, so that no inf meets a zero cotangent.
-    total = jnp.sum(jnp.exp(jnp.where(mask, values - peak[:, None], -jnp.inf)), axis=1)
-    log_total = jnp.log(jnp.where(any_entry, total, 1.0)) + peak
-    return jnp.where(any_entry, log_total, -jnp.inf)
+    row_max, log_sum_exp = softmax_rows.two_pass_row_statistics(values, mask, axis=1)
+    log_total = jnp.squeeze(log_sum_exp + row_max, axis=1)
+    return jnp.where(jnp.any(mask, axis=1), log_total, -jnp.inf)
 
 
 def circle_loss(

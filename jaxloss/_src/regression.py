@@ -35,9 +35,7 @@ def _errors(
     validation.check_floating("predictions", predictions)
     if targets is not None:
         validation.check_same_shape("predictions", predictions, "targets", targets)
-    validation.check_where("where", where, jnp.shape(predictions))
-    if where is not None:
-        where = jnp.broadcast_to(jnp.asarray(where), jnp.shape(predictions))
+    where = validation.broadcast_where(where, jnp.shape(predictions))
     dtype = validation.compute_dtype(predictions)
     predictions = jnp.asarray(predictions).astype(dtype)
     checks.check_finite(loss, "predictions", predictions, where=where)

@@ -55,16 +55,10 @@ def generalized_cross_entropy(
       networks with noisy labels", NeurIPS 2018.
     """
     validation.check_floating("probs", probs)
-    validation.check_integer("labels", labels)
     validation.check_in_interval("q", q, 0.0, 1.0, low_inclusive=False)
     axis = validation.canonical_axis(axis, jnp.ndim(probs))
-    example_shape = tuple(d for i, d in enumerate(jnp.shape(probs)) if i != axis)
-    if jnp.shape(labels) != example_shape:
-        raise ValueError(
-            f"`labels` must have shape {example_shape} (`probs`.shape={jnp.shape(probs)} "
-            f"without axis {axis}), got shape {jnp.shape(labels)}."
-        )
-    validation.check_where("where", where, example_shape)
+    validation.check_sparse_labels("probs", probs, labels, axis)
+    validation.check_where("where", where, jnp.shape(labels))
     dtype = validation.compute_dtype(probs)
     probs = jnp.asarray(probs).astype(dtype)
     num_classes = probs.shape[axis]

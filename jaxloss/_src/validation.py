@@ -105,6 +105,28 @@ def check_positive(name: str, value: Any) -> None:
     check_in_interval(name, value, 0.0, float("inf"), low_inclusive=False)
 
 
+def broadcasts_to(shape: tuple, target: tuple) -> bool:
+    """True when an array of ``shape`` broadcasts to ``target`` without changing it.
+
+    Example:
+      >>> broadcasts_to((3, 1), (2, 3, 4)), broadcasts_to((2, 4), (2, 3, 4))
+      (True, False)
+    """
+    try:
+        return jnp.broadcast_shapes(tuple(shape), tuple(target)) == tuple(target)
+    except ValueError:
+        return False
+
+
+def check_broadcasts(name: str, value: jax.typing.ArrayLike, shape: tuple, target: str) -> None:
+    """Raise unless ``value`` broadcasts to ``shape``, the shape of the argument ``target``."""
+    if not broadcasts_to(jnp.shape(value), shape):
+        raise ValueError(
+            f"`{name}` of shape {jnp.shape(value)} does not broadcast to "
+            f"{target}.shape={tuple(shape)}."
+        )
+
+
 def check_where(name: str, where: jax.typing.ArrayLike | None, loss_shape: tuple) -> None:
     """Raise unless a ``where`` mask is boolean and broadcasts to the per-example loss shape."""
     if where is None:
@@ -112,15 +134,75 @@ def check_where(name: str, where: jax.typing.ArrayLike | None, loss_shape: tuple
     dtype = jnp.result_type(where)
     if dtype != jnp.bool_:
         raise ValueError(f"`{name}` must be a boolean mask, got dtype {dtype}.")
-    try:
-        broadcast = jnp.broadcast_shapes(jnp.shape(where), loss_shape)
-    except ValueError:
-        broadcast = None
-    if broadcast != tuple(loss_shape):
+    if not broadcasts_to(jnp.shape(where), loss_shape):
         raise ValueError(
             f"`{name}` of shape {jnp.shape(where)} does not broadcast to the per-example "
             f"loss shape {tuple(loss_shape)}."
         )
+
+
+def broadcast_where(where: jax.typing.ArrayLike | None, shape: tuple) -> jax.Array | None:
+    """Check a ``where`` mask against the first argument's ``shape`` and broadcast it there."""
+    check_where("where", where, shape)
+    if where is None:
+        return None
+    return jnp.broadcast_to(jnp.asarray(where), shape)
+
+
+def check_class_axis(name: str, array: jax.typing.ArrayLike, axis: int) -> int:
+    """Return the class ``axis`` of ``array`` as a non-negative index, or raise.
+
+    ``array`` needs at least one axis; ``axis`` must be an int in range.
+    """
+    ndim = jnp.ndim(array)
+    if ndim < 1:
+        raise ValueError(
+            f"`{name}` must have at least one (class) axis, got shape {jnp.shape(array)}."
+        )
+    return canonical_axis(axis, ndim)
+
+
+def check_sparse_labels(
+    name: str, scores: jax.typing.ArrayLike, labels: jax.typing.ArrayLike, axis: int
+) -> None:
+    """Raise unless ``labels`` are integers of ``scores``'s shape without the class ``axis``.
+
+    ``name`` is the scores' argument name (``logits`` or ``probs``); ``axis`` is canonical.
+    """
+    check_integer("labels", labels)
+    shape = jnp.shape(scores)
+    expected = shape[:axis] + shape[axis + 1 :]
+    if jnp.shape(labels) != expected:
+        raise ValueError(
+            f"`labels` must have the shape of `{name}` without the class axis {axis}: "
+            f"expected {expected}, got labels.shape={jnp.shape(labels)} for "
+            f"{name}.shape={shape}."
+        )
+
+
+def check_ignore_index(ignore_index: Any) -> int | None:
+    """Return ``ignore_index`` as a Python int (or None), or raise if it is not an int."""
+    if ignore_index is None:
+        return None
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise ValueError(f"`ignore_index` must be an int or None, got {ignore_index!r}.")
+    return int(ignore_index)
+
+
+def check_label_smoothing(label_smoothing: Any) -> None:
+    """Raise unless a concrete ``label_smoothing`` lies in ``[0, 1]``."""
+    check_in_interval("label_smoothing", label_smoothing, 0.0, 1.0)
+
+
+def check_clip_epsilon(epsilon: Any) -> None:
+    """Raise unless the probability forms' clipping constant ``epsilon`` lies in ``[0, 0.5)``."""
+    check_in_interval("epsilon", epsilon, 0.0, 0.5, high_inclusive=False)
+
+
+def check_precise(precise: Any) -> None:
+    """Raise unless ``precise`` is a Python (or NumPy) bool: it picks a form at trace time."""
+    if not isinstance(precise, (bool, np.bool_)):
+        raise ValueError(f"precise must be True or False (a Python bool), got {precise!r}.")
 
 
 def check_class_weights(

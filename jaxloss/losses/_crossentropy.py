@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxloss._src import checks, classification, robust, validation
+from jaxloss._src.label_smoothing import smooth_labels
 from jaxloss.losses._base import EPSILON, LossFunctionWrapper, as_float_array, match_pair
 
 
@@ -29,10 +30,7 @@ def smooth_categorical_labels(y_true: jax.Array, label_smoothing: float, axis: i
 
     Used where a kernel has no ``label_smoothing`` argument (focal, class weights).
     """
-    if not label_smoothing:
-        return y_true
-    num_classes = y_true.shape[axis]
-    return y_true * (1.0 - label_smoothing) + label_smoothing / num_classes
+    return smooth_labels(y_true, label_smoothing, axis=axis)
 
 
 # What a float label that is not a whole number becomes: a class index no loss accepts
