@@ -16,29 +16,7 @@ from jaxloss._src import checks, validation
 from jaxloss._src.focal.inputs import prepare_class_inputs
 from jaxloss._src.focal.modulation import focal_weight, sum_to_shape, weight_at_zero
 from jaxloss._src.row_tiling import in_row_blocks
-
-
-def _softmax_rows(logits, mask, axis):
-    """Per-row quantities for a softmax along ``axis``, accurate when one class dominates.
-
-    Returns the row max, ``rest`` (``sum(exp(z - max)) - 1`` computed without
-    cancellation: the number of other classes tied at the max plus the sum over the
-    classes below it), ``log_sum`` (``log1p(rest)``, the log of the softmax denominator)
-    and ``inv_sum``, each with ``axis`` kept as size 1.
-    """
-    zero = jnp.zeros((), logits.dtype)
-    masked = (
-        logits if mask is None else jnp.where(mask, logits, jnp.asarray(-jnp.inf, logits.dtype))
-    )
-    row_max = jnp.max(masked, axis=axis, keepdims=True)
-    row_max = jnp.where(jnp.isfinite(row_max), row_max, zero)
-    gap = masked - row_max
-    at_max = gap == 0
-    num_max = jnp.sum(at_max.astype(logits.dtype), axis=axis, keepdims=True)
-    below = jnp.sum(jnp.where(at_max, zero, jnp.exp(gap)), axis=axis, keepdims=True)
-    # A fully masked row has no max: give it rest = 0 so that nothing below is NaN.
-    rest = jnp.where(num_max > 0, (num_max - 1) + below, zero)
-    return row_max, rest, jnp.log1p(rest), 1 / (1 + rest)
+from jaxloss._src.softmax_rows import masked_logits, row_max_and_rest
 
 
 def _complement_parts(gap, at_max, exp_gap, rest, log_sum, inv_sum):
@@ -71,8 +49,7 @@ def _complement_parts(gap, at_max, exp_gap, rest, log_sum, inv_sum):
 def _softmax_focal_parts(logits, mask, axis, gamma, rows):
     """Elementwise parts of the softmax focal loss from the per-row ``rows``."""
     row_max, rest, log_sum, inv_sum = rows
-    neg_inf = jnp.asarray(-jnp.inf, logits.dtype)
-    gap = (logits if mask is None else jnp.where(mask, logits, neg_inf)) - row_max
+    gap = masked_logits(logits, mask) - row_max
     at_max = gap == 0
     parts = _complement_parts(gap, at_max, jnp.exp(gap), rest, log_sum, inv_sum)
     prob, log_prob, complement, log_complement, ratio, is_zero, _ = parts
@@ -91,7 +68,7 @@ def _safe_log_term(weights, log_prob):
 
 def _softmax_focal_block_fwd(axis, gamma_static, logits, labels, mask, alpha, gamma):
     gamma_value = gamma_static if gamma is None else gamma
-    rows = _softmax_rows(logits, mask, axis)
+    rows = row_max_and_rest(logits, mask, axis)
     _, log_prob, _, _, ratio, weight, _, at_max = _softmax_focal_parts(
         logits, mask, axis, gamma_value, rows
     )

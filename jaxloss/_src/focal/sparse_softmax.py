@@ -15,6 +15,7 @@ from jax import lax
 from jaxloss._src import checks, validation
 from jaxloss._src.focal.inputs import prepare_class_inputs
 from jaxloss._src.focal.modulation import focal_weight, weight_at_zero
+from jaxloss._src.softmax_rows import finite_row_max, masked_logits
 
 
 def _sparse_focal_rows(logits, labels, mask, axis, ignore_index, alpha, gamma):
@@ -32,9 +33,8 @@ def _sparse_focal_rows(logits, labels, mask, axis, ignore_index, alpha, gamma):
     invalid = ((labels < 0) | (labels >= num_classes)) & ~ignored
     index = jnp.expand_dims(jnp.where(ignored | invalid, 0, labels), axis)
     ignored, invalid = jnp.expand_dims(ignored, axis), jnp.expand_dims(invalid, axis)
-    masked = logits if mask is None else jnp.where(mask, logits, jnp.asarray(-jnp.inf, dtype))
-    row_max = jnp.max(masked, axis=axis, keepdims=True)
-    row_max = jnp.where(jnp.isfinite(row_max), row_max, zero)  # fully masked row
+    masked = masked_logits(logits, mask)
+    row_max = finite_row_max(masked, None, axis)  # masked already
     is_label = lax.broadcasted_iota(index.dtype, logits.shape, axis) == index
     rest = jnp.sum(jnp.where(is_label, zero, jnp.exp(masked - row_max)), axis=axis, keepdims=True)
     label_gap = jnp.take_along_axis(logits, index, axis=axis) - row_max
