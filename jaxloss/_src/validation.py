@@ -25,6 +25,18 @@ def is_traced(value: Any) -> bool:
     return isinstance(value, jax.core.Tracer)
 
 
+def is_static_number(value: Any) -> bool:
+    """True for a Python (or NumPy) real number that is not a bool: a hyperparameter that is
+    compiled in as a constant rather than traced.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> is_static_number(2.0), is_static_number(True), is_static_number(jnp.asarray(2.0))
+      (True, False, False)
+    """
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def check_floating(name: str, array: jax.typing.ArrayLike) -> None:
     """Raise unless ``array`` has a floating-point dtype."""
     dtype = jnp.result_type(array)
@@ -180,6 +192,27 @@ def check_sparse_labels(
         )
 
 
+def check_labels_without_class_axis(
+    labels: jax.typing.ArrayLike, logits_shape: tuple, axis: int
+) -> None:
+    """Raise unless ``labels`` have the logits' shape without the class ``axis`` (the focal
+    losses' wording of :func:`check_sparse_labels`'s shape rule; the dtype is checked apart).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> check_labels_without_class_axis(jnp.zeros(3, jnp.int32), (2, 3), 1)
+      Traceback (most recent call last):
+      ...
+      ValueError: `labels` must have the logits' shape without the class axis 1, (2,), got labels.shape=(3,) for logits.shape=(2, 3).
+    """
+    expected = logits_shape[:axis] + logits_shape[axis + 1 :]
+    if jnp.shape(labels) != expected:
+        raise ValueError(
+            f"`labels` must have the logits' shape without the class axis {axis}, "
+            f"{expected}, got labels.shape={jnp.shape(labels)} for logits.shape={logits_shape}."
+        )
+
+
 def check_ignore_index(ignore_index: Any) -> int | None:
     """Return ``ignore_index`` as a Python int (or None), or raise if it is not an int."""
     if ignore_index is None:
@@ -203,6 +236,63 @@ def check_precise(precise: Any) -> None:
     """Raise unless ``precise`` is a Python (or NumPy) bool: it picks a form at trace time."""
     if not isinstance(precise, (bool, np.bool_)):
         raise ValueError(f"precise must be True or False (a Python bool), got {precise!r}.")
+
+
+def check_gamma(gamma: Any) -> None:
+    """Raise unless the focusing parameter ``gamma`` is a scalar and, when concrete, >= 0.
+
+    Example:
+      >>> check_gamma(-1.0)
+      Traceback (most recent call last):
+      ...
+      ValueError: `gamma` must lie in [0.0, inf], got -1.0.
+    """
+    if not is_static_number(gamma) and jnp.shape(gamma) != ():
+        raise ValueError(f"`gamma` must be a scalar, got shape {jnp.shape(gamma)}.")
+    check_non_negative("gamma", gamma)
+
+
+def check_alpha(alpha: Any, shape: tuple, target: str) -> None:
+    """Raise unless an elementwise weight ``alpha`` is None, or lies in [0, 1] and broadcasts
+    to ``shape`` (``target`` names that shape in the message).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> check_alpha(jnp.full(3, 0.5), (2, 2), "the logits' shape")
+      Traceback (most recent call last):
+      ...
+      ValueError: `alpha` of shape (3,) does not broadcast to the logits' shape (2, 2).
+    """
+    if alpha is None:
+        return
+    if not is_static_number(alpha) and not broadcasts_to(jnp.shape(alpha), shape):
+        raise ValueError(
+            f"`alpha` of shape {jnp.shape(alpha)} does not broadcast to {target} {tuple(shape)}."
+        )
+    check_in_interval("alpha", alpha, 0.0, 1.0)
+
+
+def check_class_alpha(alpha: Any, num_classes: int) -> None:
+    """Raise unless a per-class weight ``alpha`` is None, or a scalar or ``[num_classes]``
+    array with values in [0, 1].
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> check_class_alpha(jnp.full(2, 0.5), 3)
+      Traceback (most recent call last):
+      ...
+      ValueError: `alpha` must be a scalar or have shape (3,) (one weight per class), got shape (2,).
+    """
+    if alpha is not None and not is_static_number(alpha) and jnp.ndim(alpha) not in (0, 1):
+        raise ValueError(
+            f"`alpha` must be a scalar or have shape ({num_classes},), got {jnp.shape(alpha)}."
+        )
+    if alpha is not None and jnp.ndim(alpha) == 1 and jnp.shape(alpha) != (num_classes,):
+        raise ValueError(
+            f"`alpha` must be a scalar or have shape ({num_classes},) (one weight per class), "
+            f"got shape {jnp.shape(alpha)}."
+        )
+    check_in_interval("alpha", alpha, 0.0, 1.0)
 
 
 def check_class_weights(
@@ -317,146 +407,3 @@ def apply_where(loss: jax.Array, where: jax.Array | None) -> jax.Array:
     if where is None:
         return loss
     return jnp.where(where, loss, jnp.zeros((), loss.dtype))
-
-
-def is_static_number(value: Any) -> bool:
-    """True for a Python (or NumPy) real number that is not a bool: a hyperparameter that is
-    compiled in as a constant rather than traced.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> is_static_number(2.0), is_static_number(True), is_static_number(jnp.asarray(2.0))
-      (True, False, False)
-    """
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def check_gamma(gamma: Any) -> None:
-    """Raise unless the focusing parameter ``gamma`` is a scalar and, when concrete, >= 0.
-
-    Example:
-      >>> check_gamma(-1.0)
-      Traceback (most recent call last):
-      ...
-      ValueError: `gamma` must lie in [0.0, inf], got -1.0.
-    """
-    if not is_static_number(gamma) and jnp.shape(gamma) != ():
-        raise ValueError(f"`gamma` must be a scalar, got shape {jnp.shape(gamma)}.")
-    check_non_negative("gamma", gamma)
-
-
-def check_alpha(alpha: Any, shape: tuple, target: str) -> None:
-    """Raise unless an elementwise weight ``alpha`` is None, or lies in [0, 1] and broadcasts
-    to ``shape`` (``target`` names that shape in the message).
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> check_alpha(jnp.full(3, 0.5), (2, 2), "the logits' shape")
-      Traceback (most recent call last):
-      ...
-      ValueError: `alpha` of shape (3,) does not broadcast to the logits' shape (2, 2).
-    """
-    if alpha is None:
-        return
-    if not is_static_number(alpha):
-        try:
-            broadcast = jnp.broadcast_shapes(jnp.shape(alpha), shape)
-        except ValueError:
-            broadcast = None
-        if broadcast != tuple(shape):
-            raise ValueError(
-                f"`alpha` of shape {jnp.shape(alpha)} does not broadcast to "
-                f"{target} {tuple(shape)}."
-            )
-    check_in_interval("alpha", alpha, 0.0, 1.0)
-
-
-def check_class_alpha(alpha: Any, num_classes: int) -> None:
-    """Raise unless a per-class weight ``alpha`` is None, or a scalar or ``[num_classes]``
-    array with values in [0, 1].
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> check_class_alpha(jnp.full(2, 0.5), 3)
-      Traceback (most recent call last):
-      ...
-      ValueError: `alpha` must be a scalar or have shape (3,) (one weight per class), got shape (2,).
-    """
-    if alpha is not None and not is_static_number(alpha) and jnp.ndim(alpha) not in (0, 1):
-        raise ValueError(
-            f"`alpha` must be a scalar or have shape ({num_classes},), got {jnp.shape(alpha)}."
-        )
-    if alpha is not None and jnp.ndim(alpha) == 1 and jnp.shape(alpha) != (num_classes,):
-        raise ValueError(
-            f"`alpha` must be a scalar or have shape ({num_classes},) (one weight per class), "
-            f"got shape {jnp.shape(alpha)}."
-        )
-    check_in_interval("alpha", alpha, 0.0, 1.0)
-
-
-def check_epsilon(epsilon: Any) -> None:
-    """Raise unless a clipping constant ``epsilon`` lies in [0, 0.5).
-
-    Example:
-      >>> check_epsilon(0.7)
-      Traceback (most recent call last):
-      ...
-      ValueError: `epsilon` must lie in [0.0, 0.5), got 0.7.
-    """
-    check_in_interval("epsilon", epsilon, 0.0, 0.5, high_inclusive=False)
-
-
-def check_ignore_index(ignore_index: Any) -> int | None:
-    """Return ``ignore_index`` as a Python int (or None), or raise if it is not an int.
-
-    Example:
-      >>> import numpy as np
-      >>> check_ignore_index(np.int64(-100))
-      -100
-      >>> check_ignore_index(1.0)
-      Traceback (most recent call last):
-      ...
-      ValueError: `ignore_index` must be an int or None, got 1.0.
-    """
-    if ignore_index is None:
-        return None
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
-        raise ValueError(f"`ignore_index` must be an int or None, got {ignore_index!r}.")
-    return int(ignore_index)
-
-
-def check_class_axis(name: str, array: jax.typing.ArrayLike, axis: int) -> int:
-    """Return the class ``axis`` of ``array`` as a non-negative index, or raise if ``array``
-    has no axis or ``axis`` is out of range.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> check_class_axis("logits", jnp.zeros((2, 3)), -1)
-      1
-    """
-    ndim = jnp.ndim(array)
-    if ndim < 1:
-        raise ValueError(
-            f"`{name}` must have at least one (class) axis, got shape {jnp.shape(array)}."
-        )
-    return canonical_axis(axis, ndim)
-
-
-def check_labels_without_class_axis(
-    labels: jax.typing.ArrayLike, logits_shape: tuple, axis: int
-) -> None:
-    """Raise unless integer ``labels`` have the logits' shape without the class ``axis``.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> check_labels_without_class_axis(jnp.zeros(3, jnp.int32), (2, 3), 1)
-      Traceback (most recent call last):
-      ...
-      ValueError: `labels` must have the logits' shape without the class axis 1, (2,), got labels.shape=(3,) for logits.shape=(2, 3).
-    """
-    expected = logits_shape[:axis] + logits_shape[axis + 1 :]
-    if jnp.shape(labels) != expected:
-        raise ValueError(
-            f"`labels` must have the logits' shape without the class axis {axis}, "
-            f"{expected}, got labels.shape={jnp.shape(labels)} for logits.shape={logits_shape}."
-        )

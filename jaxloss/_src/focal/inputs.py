@@ -1,4 +1,4 @@
-"""Argument preparation the focal forms share: checks, casts and the ``where`` mask.
+"""Argument preparation the focal forms share: checks, casts and what counts as invalid.
 
 Checks run at trace time (:mod:`jaxloss._src.validation`); inputs are cast to the compute
 dtype (float32 for half inputs); ``gamma`` is split into a static and a traced part
@@ -12,18 +12,6 @@ import jax.numpy as jnp
 
 from jaxloss._src import validation
 from jaxloss._src.focal.modulation import split_gamma
-
-
-def broadcast_mask(where: jax.typing.ArrayLike | None, shape: tuple) -> jax.Array | None:
-    """``where`` broadcast to ``shape`` (None stays None).
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> broadcast_mask(jnp.array([[True], [False]]), (2, 2))
-      Array([[ True,  True],
-             [False, False]], dtype=bool)
-    """
-    return None if where is None else jnp.broadcast_to(jnp.asarray(where), shape)
 
 
 def outside_zero_one(values: jax.Array) -> jax.Array:
@@ -74,7 +62,7 @@ def prepare_class_inputs(
     num_classes = jnp.shape(logits)[axis]
     validation.check_gamma(gamma)
     validation.check_class_alpha(alpha, num_classes)
-    validation.check_where("where", where, jnp.shape(logits))
+    mask = validation.broadcast_where(where, jnp.shape(logits))
     dtype = validation.compute_dtype(logits)
     logits = jnp.asarray(logits).astype(dtype)
     if alpha is not None:
@@ -82,4 +70,4 @@ def prepare_class_inputs(
         if alpha.ndim == 1:
             alpha = alpha.reshape((1,) * axis + (num_classes,) + (1,) * (logits.ndim - 1 - axis))
     gamma_static, gamma_array = split_gamma(gamma, dtype)
-    return logits, alpha, gamma_static, gamma_array, axis, broadcast_mask(where, logits.shape)
+    return logits, alpha, gamma_static, gamma_array, axis, mask

@@ -12,8 +12,9 @@ import jax
 import jax.numpy as jnp
 
 from jaxloss._src import checks, validation
-from jaxloss._src.focal.inputs import broadcast_mask, outside_zero_one, prepare_class_inputs
+from jaxloss._src.focal.inputs import outside_zero_one, prepare_class_inputs
 from jaxloss._src.focal.modulation import power
+from jaxloss._src.label_smoothing import smooth_binary_labels, smooth_labels, smoothing_applies
 
 
 def _as_hyper(value, dtype):
@@ -86,18 +87,16 @@ def binary_focal_cross_entropy(
     validation.check_same_shape("probs", probs, "labels", labels)
     validation.check_gamma(gamma)
     validation.check_alpha(alpha, jnp.shape(probs), "the probabilities' shape")
-    validation.check_epsilon(epsilon)
-    validation.check_in_interval("label_smoothing", label_smoothing, 0.0, 1.0)
-    validation.check_where("where", where, jnp.shape(probs))
+    validation.check_clip_epsilon(epsilon)
+    validation.check_label_smoothing(label_smoothing)
+    mask = validation.broadcast_where(where, jnp.shape(probs))
     dtype = validation.compute_dtype(probs)
     probs = jnp.asarray(probs).astype(dtype)
     labels = jnp.asarray(labels).astype(dtype)
     checks.check_unit_interval("binary_focal_cross_entropy", "probs", probs, where=where)
     checks.check_unit_interval("binary_focal_cross_entropy", "labels", labels, where=where)
     invalid = outside_zero_one(labels) | outside_zero_one(probs)
-    if not (validation.is_static_number(label_smoothing) and label_smoothing == 0):
-        smoothing = jnp.asarray(label_smoothing).astype(dtype)
-        labels = labels * (1 - smoothing) + 0.5 * smoothing
+    labels = smooth_binary_labels(labels, label_smoothing)
     clipped = _clip(probs, epsilon, 1.0 - epsilon)
     bce = -(labels * jnp.log(clipped) + (1 - labels) * jnp.log(1 - clipped))
     p_t = labels * probs + (1 - labels) * (1 - probs)
@@ -107,7 +106,7 @@ def binary_focal_cross_entropy(
         alpha = alpha.reshape((1,) * (probs.ndim - alpha.ndim) + alpha.shape)
         loss = (labels * alpha + (1 - labels) * (1 - alpha)) * loss
     loss = validation.nan_where(invalid, loss)
-    return validation.apply_where(loss, broadcast_mask(where, loss.shape))
+    return validation.apply_where(loss, mask)
 
 
 def categorical_focal_cross_entropy(
@@ -166,8 +165,8 @@ def categorical_focal_cross_entropy(
     """
     validation.check_floating("probs", probs)
     validation.check_same_shape("probs", probs, "labels", labels)
-    validation.check_epsilon(epsilon)
-    validation.check_in_interval("label_smoothing", label_smoothing, 0.0, 1.0)
+    validation.check_clip_epsilon(epsilon)
+    validation.check_label_smoothing(label_smoothing)
     if alpha is None:
         alpha = 1.0
     probs, alpha, _, _, axis, mask = prepare_class_inputs(probs, alpha, gamma, axis, where)
@@ -177,13 +176,8 @@ def categorical_focal_cross_entropy(
     checks.check_non_negative("categorical_focal_cross_entropy", "labels", labels, where=mask)
     invalid = validation.any_along(validation.invalid_scores(probs) | (labels < 0), axis, mask)
     zero = jnp.zeros((), dtype)
-    if not (validation.is_static_number(label_smoothing) and label_smoothing == 0):
-        smoothing = jnp.asarray(label_smoothing).astype(dtype)
-        if mask is None:
-            num_classes = jnp.asarray(probs.shape[axis], dtype)
-        else:
-            num_classes = jnp.sum(mask.astype(dtype), axis=axis, keepdims=True)
-        labels = labels * (1 - smoothing) + smoothing / num_classes
+    if smoothing_applies(label_smoothing):
+        labels = smooth_labels(labels, label_smoothing, axis=axis, where=mask)
     if mask is not None:
         probs = jnp.where(mask, probs, zero)
     total = jnp.sum(probs, axis=axis, keepdims=True)

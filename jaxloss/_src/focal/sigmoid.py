@@ -13,8 +13,9 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxloss._src import checks, validation
-from jaxloss._src.focal.inputs import broadcast_mask, outside_zero_one
+from jaxloss._src.focal.inputs import outside_zero_one
 from jaxloss._src.focal.modulation import focal_weight, is_small_integer, split_gamma, sum_to_shape
+from jaxloss._src.label_smoothing import smooth_binary_labels
 
 
 def _sigmoid_focal_parts(logits, labels, gamma):
@@ -208,14 +209,12 @@ def sigmoid_focal_loss(
     validation.check_same_shape("logits", logits, "labels", labels)
     validation.check_gamma(gamma)
     validation.check_alpha(alpha, jnp.shape(logits), "the logits' shape")
-    validation.check_in_interval("label_smoothing", label_smoothing, 0.0, 1.0)
-    validation.check_where("where", where, jnp.shape(logits))
+    validation.check_label_smoothing(label_smoothing)
+    mask = validation.broadcast_where(where, jnp.shape(logits))
     dtype = validation.compute_dtype(logits)
     logits = jnp.asarray(logits).astype(dtype)
     labels = jnp.asarray(labels).astype(dtype)
-    if not (validation.is_static_number(label_smoothing) and label_smoothing == 0):
-        smoothing = jnp.asarray(label_smoothing).astype(dtype)
-        labels = labels * (1 - smoothing) + smoothing / 2
+    labels = smooth_binary_labels(labels, label_smoothing)
     if alpha is not None:
         alpha = jnp.asarray(alpha).astype(dtype)
         alpha = alpha.reshape((1,) * (logits.ndim - alpha.ndim) + alpha.shape)
@@ -223,4 +222,4 @@ def sigmoid_focal_loss(
     checks.check_finite("sigmoid_focal_loss", "logits", logits, where=where)
     checks.check_unit_interval("sigmoid_focal_loss", "labels", labels, where=where)
     loss = _sigmoid_focal_kernel(gamma_static, logits, labels, alpha, gamma_array)
-    return validation.apply_where(loss, broadcast_mask(where, loss.shape))
+    return validation.apply_where(loss, mask)
