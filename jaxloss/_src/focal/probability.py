@@ -15,6 +15,7 @@ from jaxloss._src import checks, validation
 from jaxloss._src.focal.inputs import outside_zero_one, prepare_class_inputs
 from jaxloss._src.focal.modulation import power
 from jaxloss._src.label_smoothing import smooth_binary_labels, smooth_labels, smoothing_applies
+from jaxloss._src.softmax_rows import active_rows
 
 
 def _as_hyper(value, dtype):
@@ -175,14 +176,14 @@ def categorical_focal_cross_entropy(
     checks.check_non_negative("categorical_focal_cross_entropy", "probs", probs, where=mask)
     checks.check_non_negative("categorical_focal_cross_entropy", "labels", labels, where=mask)
     invalid = validation.any_along(validation.invalid_scores(probs) | (labels < 0), axis, mask)
-    zero = jnp.zeros((), dtype)
+    # Not called for no smoothing: with `where` it would also zero the masked classes'
+    # labels, which the masked terms below make unnecessary.
     if smoothing_applies(label_smoothing):
         labels = smooth_labels(labels, label_smoothing, axis=axis, where=mask)
-    if mask is not None:
-        probs = jnp.where(mask, probs, zero)
+    probs = validation.apply_where(probs, mask)
     total = jnp.sum(probs, axis=axis, keepdims=True)
     if mask is not None:
-        total = jnp.where(jnp.any(mask, axis=axis, keepdims=True), total, jnp.ones((), dtype))
+        total = jnp.where(active_rows(mask, axis), total, jnp.ones((), dtype))
     # Divide by a constant copy of a small row sum first: autodiff's -p / total**2 would
     # underflow to 1 / 0 = inf for sums below ~1e-19 (the exact gradient is finite).
     one = jnp.ones((), dtype)
