@@ -28,11 +28,15 @@ from jaxloss._src.cross_entropy.sparse_softmax import (
 from jaxloss._src.ctc import ctc_loss as ctc_loss
 from jaxloss._src.divergence import kl_divergence as kl_divergence
 from jaxloss._src.divergence import poisson_loss as poisson_loss
-from jaxloss._src.focal import binary_focal_cross_entropy as binary_focal_cross_entropy
-from jaxloss._src.focal import categorical_focal_cross_entropy as categorical_focal_cross_entropy
-from jaxloss._src.focal import sigmoid_focal_loss as sigmoid_focal_loss
-from jaxloss._src.focal import softmax_focal_loss as softmax_focal_loss
-from jaxloss._src.focal import sparse_softmax_focal_loss as sparse_softmax_focal_loss
+from jaxloss._src.focal.probability import binary_focal_cross_entropy as binary_focal_cross_entropy
+from jaxloss._src.focal.probability import (
+    categorical_focal_cross_entropy as categorical_focal_cross_entropy,
+)
+from jaxloss._src.focal.sigmoid import sigmoid_focal_loss as sigmoid_focal_loss
+from jaxloss._src.focal.softmax import softmax_focal_loss as softmax_focal_loss
+from jaxloss._src.focal.sparse_softmax import (
+    sparse_softmax_focal_loss as sparse_softmax_focal_loss,
+)
 from jaxloss._src.fused import fused_linear_cross_entropy as fused_linear_cross_entropy
 from jaxloss._src.fused import (
     fused_linear_cross_entropy_sharded as fused_linear_cross_entropy_sharded,

@@ -397,7 +397,7 @@ CASES = {case.name: case for case in (
         _pair(probability_rows(_CE_SHAPE), class_indices((BATCH,))),
         lambda p, y: ref_categorical_ce(p, one_hot(y)), documented_nan=_zero_rows,
     ),
-    # ---- focal (focal.py)
+    # ---- focal (the focal package)
     _elementwise(
         "sigmoid_focal_loss", jaxloss.sigmoid_focal_loss, ref_sigmoid_focal, LOGIT, LABEL,
         hparams=_FOCAL_HPARAMS,

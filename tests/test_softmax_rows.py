@@ -101,3 +101,25 @@ def test_half_gap_does_not_overflow():
     logits = jnp.array([[-F32_MAX, F32_MAX]], jnp.float32)
     half = softmax_rows.half_gap(logits, softmax_rows.row_max(logits, None, 1))
     np.testing.assert_allclose(half, [[-F32_MAX, 0.0]], rtol=1e-7)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_rest_of_the_row_matches_float64_to_relative_precision(masked):
+    mask = MASK if masked else np.ones(ROWS.shape, bool)
+    row_max, rest, log_sum_exp, inv_sum = jax.jit(
+        softmax_rows.row_max_and_rest, static_argnums=2
+    )(jnp.asarray(ROWS), jnp.asarray(mask) if masked else None, 1)
+    want_max, want_log = _reference(ROWS, mask)
+    want_rest = np.expm1(want_log)  # sum(exp(x - m)) - 1, in float64
+    np.testing.assert_array_equal(row_max, want_max.astype(np.float32))
+    # Relative precision also for the dominated row, whose rest is ~8e-9.
+    np.testing.assert_allclose(rest, want_rest, rtol=2e-6)
+    np.testing.assert_allclose(log_sum_exp, want_log, rtol=2e-6)
+    np.testing.assert_allclose(inv_sum, 1 / (1 + want_rest), rtol=2e-6)
+
+
+def test_finite_row_max_is_zero_for_rows_without_a_finite_maximum():
+    logits = jnp.array([[-jnp.inf, -jnp.inf], [jnp.inf, 0.0], [jnp.nan, 1.0], [1.0, 2.0]])
+    np.testing.assert_array_equal(
+        softmax_rows.finite_row_max(logits, None, 1), [[0.0], [0.0], [0.0], [2.0]]
+    )

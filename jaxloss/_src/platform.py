@@ -8,7 +8,8 @@ same mathematics and the same results to rounding:
   carrying two accumulators (measured 0.2x), while on a GPU, where the passes are bound by
   memory traffic, one pass reads the logits once instead of twice;
 - the softmax focal loss: on XLA:CPU blocks of rows run in a loop so that its several
-  elementwise passes stay in cache; on a GPU the loop serialises hundreds of small kernels.
+  elementwise passes stay in cache; on a GPU the loop serialises hundreds of small kernels
+  (:mod:`jaxloss._src.row_tiling`).
 
 :func:`per_platform` picks the form with :func:`jax.lax.platform_dependent`, so the choice is
 made when the code is lowered for a device (not by the default backend at trace time).

@@ -20,6 +20,8 @@ The forms, all with the same mathematics:
   ``1``, accurate to float32's relative precision even when one class dominates and ``L``
   is tiny (the ``precise=True`` option of the cross-entropies).
 - :func:`row_statistics`: the precise or the default form, by a flag.
+- :func:`row_max_and_rest`: ``m`` and ``sum(exp(x - m)) - 1`` without cancellation, for
+  the kernels that need ``1 - p`` of the dominant class (the softmax focal loss).
 
 ``m`` carries no gradient in the default forms (it cancels out of every formula); the
 precise form keeps it (see there).
@@ -199,3 +201,50 @@ def row_statistics(
     if precise:
         return precise_row_statistics(logits, mask, axis)
     return row_max_and_log_sum_exp(logits, mask, axis)
+
+
+def finite_row_max(logits: jax.Array, mask: jax.Array | None, axis: int) -> jax.Array:
+    """``m = max(logits)`` over the unmasked classes (keepdims), 0 where that is not finite.
+
+    Unlike :func:`row_max_with_gradient`, a row whose maximum is ``-inf`` (fully masked, or
+    all ``-inf`` without a mask), ``+inf`` or NaN gets 0 also without a mask, so that ``x - m``
+    is never ``-inf - (-inf)``. The maximum's gradient flows to the classes at the max.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> finite_row_max(jnp.array([[1.0, 3.0], [-jnp.inf, -jnp.inf]]), None, axis=1)
+      Array([[3.],
+             [0.]], dtype=float32)
+    """
+    maximum = jnp.max(masked_logits(logits, mask), axis=axis, keepdims=True)
+    return jnp.where(jnp.isfinite(maximum), maximum, jnp.zeros((), logits.dtype))
+
+
+def row_max_and_rest(
+    logits: jax.Array, mask: jax.Array | None, axis: int
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """``(m, rest, L, 1 / (1 + rest))``, accurate when one class dominates the row.
+
+    ``rest = sum(exp(x - m)) - 1`` is computed without cancellation: the number of other
+    classes tied at the max plus the sum over the classes below it, so that ``1 - p`` of
+    the class at the max is ``rest / (1 + rest)`` to full relative precision. ``m`` is
+    :func:`finite_row_max`; ``L = log1p(rest)``. A fully masked row gets ``rest = 0``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> maximum, rest, log_sum_exp, inv_sum = row_max_and_rest(
+      ...     jnp.array([[0.0, -20.0, -20.0]]), None, axis=1
+      ... )
+      >>> rest
+      Array([[4.1223074e-09]], dtype=float32)
+    """
+    zero = jnp.zeros((), logits.dtype)
+    masked = masked_logits(logits, mask)
+    maximum = finite_row_max(masked, None, axis)  # masked already
+    gap = masked - maximum
+    at_max = gap == 0
+    num_max = jnp.sum(at_max.astype(logits.dtype), axis=axis, keepdims=True)
+    below = jnp.sum(jnp.where(at_max, zero, jnp.exp(gap)), axis=axis, keepdims=True)
+    # A fully masked row has no max: give it rest = 0 so that nothing below is NaN.
+    rest = jnp.where(num_max > 0, (num_max - 1) + below, zero)
+    return maximum, rest, jnp.log1p(rest), 1 / (1 + rest)

@@ -10,6 +10,7 @@ value is never reported as a plausible finite number.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import jax
@@ -22,6 +23,18 @@ HALF_FLOAT_DTYPES = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
 def is_traced(value: Any) -> bool:
     """True when ``value`` is an abstract tracer whose number is unknown at trace time."""
     return isinstance(value, jax.core.Tracer)
+
+
+def is_static_number(value: Any) -> bool:
+    """True for a Python (or NumPy) real number that is not a bool: a hyperparameter that is
+    compiled in as a constant rather than traced.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> is_static_number(2.0), is_static_number(True), is_static_number(jnp.asarray(2.0))
+      (True, False, False)
+    """
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def check_floating(name: str, array: jax.typing.ArrayLike) -> None:
@@ -179,6 +192,27 @@ def check_sparse_labels(
         )
 
 
+def check_labels_without_class_axis(
+    labels: jax.typing.ArrayLike, logits_shape: tuple, axis: int
+) -> None:
+    """Raise unless ``labels`` have the logits' shape without the class ``axis`` (the focal
+    losses' wording of :func:`check_sparse_labels`'s shape rule; the dtype is checked apart).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> check_labels_without_class_axis(jnp.zeros(3, jnp.int32), (2, 3), 1)
+      Traceback (most recent call last):
+      ...
+      ValueError: `labels` must have the logits' shape without the class axis 1, (2,), got labels.shape=(3,) for logits.shape=(2, 3).
+    """
+    expected = logits_shape[:axis] + logits_shape[axis + 1 :]
+    if jnp.shape(labels) != expected:
+        raise ValueError(
+            f"`labels` must have the logits' shape without the class axis {axis}, "
+            f"{expected}, got labels.shape={jnp.shape(labels)} for logits.shape={logits_shape}."
+        )
+
+
 def check_ignore_index(ignore_index: Any) -> int | None:
     """Return ``ignore_index`` as a Python int (or None), or raise if it is not an int."""
     if ignore_index is None:
@@ -202,6 +236,63 @@ def check_precise(precise: Any) -> None:
     """Raise unless ``precise`` is a Python (or NumPy) bool: it picks a form at trace time."""
     if not isinstance(precise, (bool, np.bool_)):
         raise ValueError(f"precise must be True or False (a Python bool), got {precise!r}.")
+
+
+def check_gamma(gamma: Any) -> None:
+    """Raise unless the focusing parameter ``gamma`` is a scalar and, when concrete, >= 0.
+
+    Example:
+      >>> check_gamma(-1.0)
+      Traceback (most recent call last):
+      ...
+      ValueError: `gamma` must lie in [0.0, inf], got -1.0.
+    """
+    if not is_static_number(gamma) and jnp.shape(gamma) != ():
+        raise ValueError(f"`gamma` must be a scalar, got shape {jnp.shape(gamma)}.")
+    check_non_negative("gamma", gamma)
+
+
+def check_alpha(alpha: Any, shape: tuple, target: str) -> None:
+    """Raise unless an elementwise weight ``alpha`` is None, or lies in [0, 1] and broadcasts
+    to ``shape`` (``target`` names that shape in the message).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> check_alpha(jnp.full(3, 0.5), (2, 2), "the logits' shape")
+      Traceback (most recent call last):
+      ...
+      ValueError: `alpha` of shape (3,) does not broadcast to the logits' shape (2, 2).
+    """
+    if alpha is None:
+        return
+    if not is_static_number(alpha) and not broadcasts_to(jnp.shape(alpha), shape):
+        raise ValueError(
+            f"`alpha` of shape {jnp.shape(alpha)} does not broadcast to {target} {tuple(shape)}."
+        )
+    check_in_interval("alpha", alpha, 0.0, 1.0)
+
+
+def check_class_alpha(alpha: Any, num_classes: int) -> None:
+    """Raise unless a per-class weight ``alpha`` is None, or a scalar or ``[num_classes]``
+    array with values in [0, 1].
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> check_class_alpha(jnp.full(2, 0.5), 3)
+      Traceback (most recent call last):
+      ...
+      ValueError: `alpha` must be a scalar or have shape (3,) (one weight per class), got shape (2,).
+    """
+    if alpha is not None and not is_static_number(alpha) and jnp.ndim(alpha) not in (0, 1):
+        raise ValueError(
+            f"`alpha` must be a scalar or have shape ({num_classes},), got {jnp.shape(alpha)}."
+        )
+    if alpha is not None and jnp.ndim(alpha) == 1 and jnp.shape(alpha) != (num_classes,):
+        raise ValueError(
+            f"`alpha` must be a scalar or have shape ({num_classes},) (one weight per class), "
+            f"got shape {jnp.shape(alpha)}."
+        )
+    check_in_interval("alpha", alpha, 0.0, 1.0)
 
 
 def check_class_weights(

@@ -10,7 +10,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxloss._src import checks, focal, validation
+from jaxloss._src import checks, validation
+from jaxloss._src.focal import probability, sigmoid, softmax, sparse_softmax
 from jaxloss.losses._base import (
     EPSILON,
     LossFunctionWrapper,
@@ -43,11 +44,11 @@ def binary_focal_crossentropy(
     y_true, y_pred = match_pair(y_true, y_pred)
     balance = alpha if apply_class_balancing else None
     if from_logits:
-        loss = focal.sigmoid_focal_loss(
+        loss = sigmoid.sigmoid_focal_loss(
             y_pred, y_true, alpha=balance, gamma=gamma, label_smoothing=label_smoothing
         )
     else:
-        loss = focal.binary_focal_cross_entropy(
+        loss = probability.binary_focal_cross_entropy(
             y_pred,
             y_true,
             alpha=balance,
@@ -74,8 +75,8 @@ def categorical_focal_crossentropy(
     y_true, y_pred = match_pair(y_true, y_pred)
     y_true = smooth_categorical_labels(y_true, label_smoothing, axis)
     if from_logits:
-        return focal.softmax_focal_loss(y_pred, y_true, alpha=alpha, gamma=gamma, axis=axis)
-    return focal.categorical_focal_cross_entropy(
+        return softmax.softmax_focal_loss(y_pred, y_true, alpha=alpha, gamma=gamma, axis=axis)
+    return probability.categorical_focal_cross_entropy(
         y_pred, y_true, alpha=alpha, gamma=gamma, axis=axis, epsilon=EPSILON
     )
 
@@ -99,7 +100,7 @@ def sparse_categorical_focal_crossentropy(
     y_pred = as_float_array(y_pred)
     labels = sparse_labels(y_true, y_pred, axis, "sparse_categorical_focal_crossentropy")
     if from_logits:
-        return focal.sparse_softmax_focal_loss(
+        return sparse_softmax.sparse_softmax_focal_loss(
             y_pred, labels, alpha=alpha, gamma=gamma, axis=axis, ignore_index=ignore_class
         )
     num_classes = y_pred.shape[axis]
@@ -109,7 +110,7 @@ def sparse_categorical_focal_crossentropy(
     ignored = jnp.zeros(labels.shape, bool) if ignore_class is None else labels == ignore_class
     out_of_range = ((labels < 0) | (labels >= num_classes)) & ~ignored
     one_hot = jax.nn.one_hot(labels, num_classes, dtype=y_pred.dtype, axis=axis)
-    loss = focal.categorical_focal_cross_entropy(
+    loss = probability.categorical_focal_cross_entropy(
         y_pred, one_hot, alpha=alpha, gamma=gamma, axis=axis, epsilon=EPSILON
     )
     loss = validation.nan_where(out_of_range, loss)
