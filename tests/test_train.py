@@ -4,33 +4,15 @@ import io
 import re
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 from flax import nnx
+from train_cases import bce, binary_data, binary_trainer
 
 from jaxloss import zoo
 from jaxloss.train import Callback, EarlyStopping, TerminateOnNaN, compile, progress
 from jaxloss.train.optimizers import keras_adam
-
-
-def bce(y_true, y_pred):
-    """Keras's binary cross-entropy (clipped at 1e-7), per example."""
-    p = jnp.clip(y_pred, 1e-7, 1 - 1e-7)
-    return -jnp.mean(y_true * jnp.log(p) + (1 - y_true) * jnp.log(1 - p), axis=-1)
-
-
-def binary_data(n, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 20)).astype(np.float32)
-    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.int32)
-    return x, y
-
-
-def binary_trainer(seed=0, **kwargs):
-    kwargs.setdefault("optimizer", "adam")
-    return compile(zoo.BinaryMLP(rngs=nnx.Rngs(seed)), loss=bce, metrics=["accuracy"], **kwargs)
 
 
 def test_binary_mlp_loss_falls_and_history_has_every_epoch():
@@ -198,37 +180,6 @@ def test_terminate_on_nan_stops_at_the_first_bad_batch(capsys):
     assert seen == [0, 1]
     assert len(history.history["loss"]) == 1 and np.isnan(history.history["loss"][0])
     assert "Epoch 1, batch 1: Invalid loss, terminating training" in capsys.readouterr().out
-
-
-def test_multi_output_reports_each_loss_and_the_weighted_total():
-    class TwoHeads(nnx.Module):
-        def __init__(self, rngs):
-            self.binary = zoo.BinaryMLP(rngs=rngs)
-            self.regression = zoo.Regressor(rngs=rngs)
-
-        def __call__(self, x):
-            return {"out1": self.binary(x), "out2": self.regression(x)}
-
-    def mse(y_true, y_pred):
-        return jnp.mean(jnp.square(y_true - y_pred), axis=-1)
-
-    x, y = binary_data(50)
-    target = x[:, 2].astype(np.float32)
-    trainer = compile(
-        TwoHeads(nnx.Rngs(0)), optimizer="adam", loss={"out1": bce, "out2": mse},
-        loss_weights={"out1": 1.0, "out2": 0.5}, metrics={"out1": ["accuracy"]},
-    )
-    logs = trainer.evaluate(x, {"out1": y, "out2": target}, batch_size=16, verbose=0, return_dict=True)
-    assert list(logs) == ["loss", "out1_loss", "out2_loss", "out1_accuracy"]
-    predictions = trainer.predict(x)
-    p = np.clip(predictions["out1"][:, 0].astype(np.float64), 1e-7, 1 - 1e-7)
-    out1 = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
-    out2 = np.mean((target - predictions["out2"][:, 0].astype(np.float64)) ** 2)
-    assert logs["out1_loss"] == pytest.approx(out1, rel=1e-5)
-    assert logs["out2_loss"] == pytest.approx(out2, rel=1e-5)
-    assert logs["loss"] == pytest.approx(out1 + 0.5 * out2, rel=1e-5)
-    history = trainer.fit(x, [y, target], epochs=2, batch_size=16, verbose=0)
-    assert set(history.history) == set(logs)
 
 
 def test_class_weight_and_sample_weight_are_the_same_weights():

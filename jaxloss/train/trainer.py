@@ -50,6 +50,7 @@ from flax import nnx
 
 from jaxloss.train import batching, checkpoint, layers, objectives, optimizers, parallel
 from jaxloss.train import metrics as metrics_lib
+from jaxloss.train import outputs as outputs_lib
 from jaxloss.train.callbacks import Callback, History
 from jaxloss.train.progress import ProgressBar
 
@@ -129,8 +130,8 @@ class Trainer:
         self._metrics_spec = metrics
         self._weighted_metrics_spec = weighted_metrics
         self._loss_weights_spec = loss_weights
-        _check_metric_names(metrics)
-        _check_metric_names(weighted_metrics)
+        outputs_lib.check_metric_names(metrics)
+        outputs_lib.check_metric_names(weighted_metrics)
 
         model.eval()
         self._graphdef_eval = nnx.graphdef(model)
@@ -211,48 +212,21 @@ class Trainer:
             shapes = jax.tree.map(lambda a: tuple(a.shape), x)
             raise ValueError(f"The model cannot be applied to `x` with shapes {shapes}: {error}") from error
 
-    def _build(self, x_batch: Any, y_raw: Any) -> list[np.ndarray]:
-        """Resolve objectives from the output structure; return ``y`` as a list in output order."""
-        outputs = self._abstract_outputs(x_batch)
-        names, flat_outputs = _name_outputs(outputs)
-        y_list = _y_in_output_order(y_raw, names)
+    def _build(self, x_batch: Any, y: Any) -> list[np.ndarray]:
+        """Build the objectives from the output structure on first use; return ``y`` in output order."""
+        names, flat_outputs = outputs_lib.name_outputs(self._abstract_outputs(x_batch))
+        ys = outputs_lib.y_in_output_order(y, names)
         if self._objectives is None:
-            self._output_names = names
-            losses = objectives.per_output(self._loss_spec, names, "loss")
-            weights = (
-                [None] * len(names)
-                if self._loss_weights_spec is None
-                else objectives.per_output(self._loss_weights_spec, names, "loss_weights")
+            built = outputs_lib.build_objectives(
+                names, flat_outputs, ys, loss=self._loss_spec, loss_weights=self._loss_weights_spec,
+                metrics=self._metrics_spec, weighted_metrics=self._weighted_metrics_spec,
             )
-            metric_specs = _metric_lists(self._metrics_spec, names)
-            weighted_specs = _metric_lists(self._weighted_metrics_spec, names)
-            built, y_specs = [], []
-            for name, loss, weight, metric_list, weighted_list, y, out in zip(
-                names, losses, weights, metric_specs, weighted_specs, y_list, flat_outputs
-            ):
-                y_spec = jax.ShapeDtypeStruct((out.shape[0], *np.shape(y)[1:]), np.asarray(y).dtype)
-                y_specs.append(y_spec)
-                if loss is not None:
-                    objectives.check_output_fits_loss(loss, y_spec, out, name)
-                resolved = [metrics_lib.get(m, y_spec.shape, out.shape) for m in metric_list]
-                taken = {metric.name for metric in resolved}
-                for identifier in weighted_list:
-                    metric = metrics_lib.get(identifier, y_spec.shape, out.shape, weighted=True)
-                    if metric.name in taken:  # "accuracy" in both lists: Keras 2's name
-                        metric = metrics_lib.Metric(f"weighted_{metric.name}", metric.fn, True)
-                    resolved.append(metric)
-                built.append(objectives.OutputObjective(name, loss, weight, resolved))
-            if all(o.loss is None for o in built):
-                raise ValueError("Every output has `loss=None`: there is nothing to minimise.")
-            self._pad_ragged = not self._has_batch_stats and all(
-                o.loss is None or objectives.can_pad(o.loss, y_spec, out)
-                for o, y_spec, out in zip(built, y_specs, flat_outputs)
-            )
-            self._objectives = built
-            self._log_names = _log_names(built)
+            self._pad_ragged = not self._has_batch_stats and outputs_lib.can_pad(built, flat_outputs, ys)
+            self._log_names = outputs_lib.log_names(built)
+            self._output_names, self._objectives = names, built
         elif names != self._output_names:
             raise ValueError(f"The model's outputs changed from {self._output_names} to {names}.")
-        return y_list
+        return ys
 
     # ------------------------------------------------------------------ jitted steps
     def _losses(
@@ -300,7 +274,7 @@ class Trainer:
 
         def loss_fn(params: Any) -> tuple[jax.Array, Any]:
             model = nnx.merge(self._graphdef_train, params, state.rest, copy=True)
-            preds = _flatten_outputs(model(batch.x), self._output_names)
+            preds = outputs_lib.flatten_outputs(model(batch.x), self._output_names)
             total, parts = self._losses(batch.ys, preds, batch.sample_weight, batch.mask, model)
             return total, (preds, parts, nnx.state(model, nnx.Not(nnx.Param)))
 
@@ -315,7 +289,7 @@ class Trainer:
     def _eval_step_impl(self, state: TrainState, accum: Accumulators, batch: _Batch) -> Accumulators:
         self.trace_counts["evaluate"] += 1
         model = nnx.merge(self._graphdef_eval, state.params, state.rest)
-        preds = _flatten_outputs(model(batch.x), self._output_names)
+        preds = outputs_lib.flatten_outputs(model(batch.x), self._output_names)
         total, parts = self._losses(batch.ys, preds, batch.sample_weight, batch.mask, model)
         return self._accumulate(accum, total, parts, batch.ys, preds, batch.sample_weight, batch.mask)
 
@@ -634,66 +608,3 @@ def _check_verbose(verbose: int | str) -> int:
     if verbose not in (0, 1, 2):
         raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto', got {verbose!r}.")
     return int(verbose)
-
-
-def _check_metric_names(metrics: Any) -> None:
-    """Fail early (at compile) on unknown metric names; shapes resolve "accuracy" later."""
-    for leaf in jax.tree.leaves(metrics, is_leaf=lambda leaf: isinstance(leaf, str)):
-        if isinstance(leaf, str):
-            metrics_lib.get(leaf, (1,), (1, 2))
-
-
-def _metric_lists(spec: Any, names: Sequence[str | None]) -> list[list[Any]]:
-    """One list of metric identifiers per output."""
-    if spec is None:
-        return [[] for _ in names]
-    lists = objectives.per_output(spec, names, "metrics")
-    return [
-        [] if entry is None else list(entry) if isinstance(entry, (list, tuple)) else [entry]
-        for entry in lists
-    ]
-
-
-def _name_outputs(outputs: Any) -> tuple[list[str | None], list[Any]]:
-    if isinstance(outputs, Mapping):
-        names = sorted(outputs)
-        return names, [outputs[name] for name in names]
-    if isinstance(outputs, (list, tuple)):
-        return [f"output_{i + 1}" for i in range(len(outputs))], list(outputs)
-    return [None], [outputs]
-
-
-def _flatten_outputs(outputs: Any, names: Sequence[str | None]) -> list[Any]:
-    if isinstance(outputs, Mapping):
-        return [outputs[name] for name in names]
-    if isinstance(outputs, (list, tuple)):
-        return list(outputs)
-    return [outputs]
-
-
-def _y_in_output_order(y: Any, names: Sequence[str | None]) -> list[np.ndarray]:
-    if names == [None]:
-        if isinstance(y, (dict, list, tuple)):
-            raise ValueError(f"The model has one output but `y` is a {type(y).__name__}.")
-        return [y]
-    if isinstance(y, Mapping):
-        missing = [name for name in names if name not in y]
-        if missing:
-            raise ValueError(f"`y` lacks targets for outputs {missing}; outputs: {list(names)}.")
-        return [y[name] for name in names]
-    if isinstance(y, (list, tuple)) and len(y) == len(names):
-        return list(y)
-    raise ValueError(
-        f"The model has {len(names)} outputs {list(names)}: pass `y` as a dict by output name "
-        f"or a list of {len(names)} arrays."
-    )
-
-
-def _log_names(built: Sequence[objectives.OutputObjective]) -> list[str]:
-    names = ["loss"]
-    if len(built) > 1:
-        names += [f"{o.name}_loss" for o in built if o.loss is not None]
-    for objective in built:
-        names += [objective.prefix() + metric.name for metric in objective.metrics]
-    return names
-
