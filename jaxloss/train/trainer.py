@@ -38,9 +38,10 @@ is split over a 1-D mesh and the state replicated (``compile(..., mesh=...)``,
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
-from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -48,28 +49,11 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jaxloss.train import batching, checkpoint, layers, objectives, optimizers, parallel
-from jaxloss.train import metrics as metrics_lib
+from jaxloss.train import batching, checkpoint, objectives, optimizers, parallel, steps
 from jaxloss.train import outputs as outputs_lib
 from jaxloss.train.callbacks import Callback, History
 from jaxloss.train.progress import ProgressBar
-
-Accumulators = dict[str, jax.Array]
-
-
-class TrainState(NamedTuple):
-    """Everything a training run changes: parameters, other NNX state, optimizer state."""
-
-    params: Any
-    rest: Any
-    opt_state: Any
-
-
-class _Batch(NamedTuple):
-    x: Any
-    ys: list[np.ndarray]
-    sample_weight: np.ndarray
-    mask: np.ndarray
+from jaxloss.train.steps import TrainState
 
 
 def _host_copy(leaf: Any) -> Any:
@@ -134,23 +118,22 @@ class Trainer:
         outputs_lib.check_metric_names(weighted_metrics)
 
         model.eval()
-        self._graphdef_eval = nnx.graphdef(model)
+        eval_graphdef = nnx.graphdef(model)
         model.train()
-        self._graphdef_train = nnx.graphdef(model)
+        # Output names and objectives join the config when the outputs are known (`_build`).
+        self._step_config = steps.StepConfig(nnx.graphdef(model), eval_graphdef, self.optimizer)
         self._has_batch_stats = bool(jax.tree.leaves(nnx.state(model, nnx.BatchStat)))
         self._opt_state = self.optimizer.init(nnx.state(model, nnx.Param))
 
         self.stop_training = False
         self.history: History | None = None
         self.trace_counts: collections.Counter[str] = collections.Counter()
-        self._output_names: list[str | None] | None = None
         self._output_shapes: dict[Any, Any] = {}
-        self._objectives: list[objectives.OutputObjective] | None = None
         self._pad_ragged = True
         self._log_names: list[str] = []
-        self._train_step = parallel.jit(self._train_step_impl, self.mesh, replicated_outputs=True)
-        self._eval_step = parallel.jit(self._eval_step_impl, self.mesh, replicated_outputs=True)
-        self._predict_step = parallel.jit(self._predict_step_impl, self.mesh, replicated_outputs=False)
+        self._train_step = self._jit_step("train", steps.train_step, replicated_outputs=True)
+        self._eval_step = self._jit_step("evaluate", steps.eval_step, replicated_outputs=True)
+        self._predict_step = self._jit_step("predict", steps.predict_step, replicated_outputs=False)
 
     # ------------------------------------------------------------------ state
     @property
@@ -216,102 +199,43 @@ class Trainer:
         """Build the objectives from the output structure on first use; return ``y`` in output order."""
         names, flat_outputs = outputs_lib.name_outputs(self._abstract_outputs(x_batch))
         ys = outputs_lib.y_in_output_order(y, names)
-        if self._objectives is None:
+        built_names = self._step_config.output_names
+        if built_names is None:
             built = outputs_lib.build_objectives(
                 names, flat_outputs, ys, loss=self._loss_spec, loss_weights=self._loss_weights_spec,
                 metrics=self._metrics_spec, weighted_metrics=self._weighted_metrics_spec,
             )
             self._pad_ragged = not self._has_batch_stats and outputs_lib.can_pad(built, flat_outputs, ys)
             self._log_names = outputs_lib.log_names(built)
-            self._output_names, self._objectives = names, built
-        elif names != self._output_names:
-            raise ValueError(f"The model's outputs changed from {self._output_names} to {names}.")
+            self._step_config = dataclasses.replace(
+                self._step_config, output_names=names, objectives=built
+            )
+        elif names != built_names:
+            raise ValueError(f"The model's outputs changed from {built_names} to {names}.")
         return ys
 
-    # ------------------------------------------------------------------ jitted steps
-    def _losses(
-        self, ys: Sequence[jax.Array], preds: Sequence[jax.Array], sample_weight: jax.Array,
-        mask: jax.Array, model: nnx.Module,
-    ) -> tuple[jax.Array, list[jax.Array | None]]:
-        weight = sample_weight * mask
-        total = jnp.zeros((), jnp.float32)
-        parts: list[jax.Array | None] = []
-        for objective, y_true, y_pred in zip(self._objectives, ys, preds):
-            if objective.loss is None:
-                parts.append(None)
-                continue
-            value = jnp.asarray(objective.loss(y_true, y_pred, sample_weight=weight), jnp.float32)
-            if objective.loss.reduction in objectives.BATCH_SIZE_REDUCTIONS:
-                value = value * objectives.padding_rescale(objective.loss, y_true, y_pred, mask)
-            parts.append(value)
-            total = total + (value if objective.weight is None else value * objective.weight)
-        return total + layers.regularization_loss(model), parts
+    def _jit_step(self, name: str, step: Callable, *, replicated_outputs: bool) -> Callable:
+        """``step(config, *arrays)`` jitted once for this trainer; its traces count in ``trace_counts``.
 
-    def _accumulate(
-        self, accum: Accumulators, total: jax.Array, parts: list[jax.Array | None],
-        ys: Sequence[jax.Array], preds: Sequence[jax.Array], sample_weight: jax.Array,
-        mask: jax.Array,
-    ) -> Accumulators:
-        n_real = jnp.sum(mask)
-        weight = sample_weight * mask
-        updates = {"loss": (total * n_real, n_real)}
-        multi = len(self._objectives) > 1
-        for objective, part, y_true, y_pred in zip(self._objectives, parts, ys, preds):
-            if multi and part is not None:
-                updates[f"{objective.name}_loss"] = (part * n_real, n_real)
-            for metric in objective.metrics:
-                values = metrics_lib.per_sample(metric.fn(y_true, y_pred), mask.shape[0])
-                metric_weight = weight if metric.weighted else mask
-                updates[objective.prefix() + metric.name] = (
-                    jnp.sum(values * metric_weight), jnp.sum(metric_weight)
-                )
-        return {name: accum[name] + jnp.stack(updates[name]) for name in accum}
+        The config is read when the step is traced, after ``_build`` has completed it.
+        """
 
-    def _train_step_impl(
-        self, state: TrainState, accum: Accumulators, batch: _Batch
-    ) -> tuple[TrainState, Accumulators]:
-        self.trace_counts["train"] += 1
+        def traced(*arrays: Any) -> Any:
+            self.trace_counts[name] += 1
+            return step(self._step_config, *arrays)
 
-        def loss_fn(params: Any) -> tuple[jax.Array, Any]:
-            model = nnx.merge(self._graphdef_train, params, state.rest, copy=True)
-            preds = outputs_lib.flatten_outputs(model(batch.x), self._output_names)
-            total, parts = self._losses(batch.ys, preds, batch.sample_weight, batch.mask, model)
-            return total, (preds, parts, nnx.state(model, nnx.Not(nnx.Param)))
-
-        (total, (preds, parts, rest)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            state.params
-        )
-        updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        accum = self._accumulate(accum, total, parts, batch.ys, preds, batch.sample_weight, batch.mask)
-        return TrainState(params, rest, opt_state), accum
-
-    def _eval_step_impl(self, state: TrainState, accum: Accumulators, batch: _Batch) -> Accumulators:
-        self.trace_counts["evaluate"] += 1
-        model = nnx.merge(self._graphdef_eval, state.params, state.rest)
-        preds = outputs_lib.flatten_outputs(model(batch.x), self._output_names)
-        total, parts = self._losses(batch.ys, preds, batch.sample_weight, batch.mask, model)
-        return self._accumulate(accum, total, parts, batch.ys, preds, batch.sample_weight, batch.mask)
-
-    def _predict_step_impl(self, params: Any, rest: Any, x: Any) -> Any:
-        self.trace_counts["predict"] += 1
-        return nnx.merge(self._graphdef_eval, params, rest)(x)
+        return parallel.jit(traced, self.mesh, replicated_outputs=replicated_outputs)
 
     # ------------------------------------------------------------------ host loop helpers
-    def _device_batch(self, batch: _Batch) -> _Batch:
+    def _device_batch(self, batch: steps.Batch) -> steps.Batch:
         """Move one batch to the device(s), split along the batch axis over ``self.mesh``."""
         return parallel.put_batch(batch, self.mesh)
 
-    def _new_accumulators(self) -> Accumulators:
-        accum = {name: jnp.zeros((2,), jnp.float32) for name in self._log_names}
-        return parallel.replicate(accum, self.mesh)
+    def _new_accumulators(self) -> steps.Accumulators:
+        return parallel.replicate(steps.new_accumulators(self._log_names), self.mesh)
 
-    def _read_logs(self, accum: Accumulators, prefix: str = "") -> dict[str, float]:
-        values = jax.device_get(accum)
-        return {
-            prefix + name: float(values[name][0] / values[name][1]) if values[name][1] else 0.0
-            for name in self._log_names
-        }
+    def _read_logs(self, accum: steps.Accumulators) -> dict[str, float]:
+        return steps.read_logs(accum, self._log_names)
 
     def _batches(
         self, x: Any, ys: list[np.ndarray], sample_weight: np.ndarray, order: np.ndarray,
@@ -320,7 +244,7 @@ class Trainer:
         multiple = parallel.num_devices(self.mesh)
         for index, n_real in batching.batch_indices(order, batch_size, self._pad_ragged, multiple):
             yield self._device_batch(
-                _Batch(
+                steps.Batch(
                     batching.take(x, index),
                     [y[index] for y in ys],
                     sample_weight[index],
