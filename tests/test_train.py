@@ -156,18 +156,6 @@ def test_terminate_on_nan_stops_at_the_first_bad_batch(capsys):
     assert "Epoch 1, batch 1: Invalid loss, terminating training" in capsys.readouterr().out
 
 
-def test_class_weight_and_sample_weight_are_the_same_weights():
-    x, y = binary_data(48)
-    weights = np.where(y == 1, 3.0, 0.5).astype(np.float32)
-    by_class = binary_trainer(optimizer=optax.sgd(0.1)).fit(
-        x, y, epochs=2, shuffle=False, class_weight={0: 0.5, 1: 3.0}, verbose=0
-    )
-    by_sample = binary_trainer(optimizer=optax.sgd(0.1)).fit(
-        x, y, epochs=2, shuffle=False, sample_weight=weights, verbose=0
-    )
-    assert by_class.history == by_sample.history
-
-
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
