@@ -1,5 +1,6 @@
 """The training loop: fit/evaluate/predict, traces, progress output, callbacks, bad input."""
 
+import inspect
 import io
 import re
 
@@ -11,7 +12,7 @@ from flax import nnx
 from train_cases import bce, binary_data, binary_trainer
 
 from jaxloss import zoo
-from jaxloss.train import Callback, EarlyStopping, TerminateOnNaN, compile, progress
+from jaxloss.train import Callback, EarlyStopping, TerminateOnNaN, Trainer, compile, progress
 from jaxloss.train.optimizers import keras_adam
 
 
@@ -195,6 +196,14 @@ def test_bad_fit_arguments_raise_before_training(kwargs, message):
 def test_bad_compile_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         compile(zoo.BinaryMLP(rngs=nnx.Rngs(0)), **kwargs)
+
+
+def test_compile_takes_the_trainers_arguments():
+    assert inspect.signature(compile).parameters == inspect.signature(Trainer).parameters
+    trainer = compile(zoo.BinaryMLP(rngs=nnx.Rngs(0)), "sgd", "mse", ["mae"], mesh=None)
+    assert isinstance(trainer, Trainer) and trainer.mesh is None
+    x, y = binary_data(8)
+    assert list(trainer.evaluate(x, y, verbose=0, return_dict=True)) == ["loss", "mae"]
 
 
 def test_library_losses_resolve_by_name_class_and_instance():

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import inspect
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -399,15 +400,7 @@ class Trainer:
         return jax.tree.map(lambda *parts: np.concatenate(parts), *chunks)
 
 
-def compile(
-    model: nnx.Module,
-    optimizer: str | optax.GradientTransformation = "adam",
-    loss: Any = None,
-    metrics: Any = None,
-    loss_weights: Any = None,
-    weighted_metrics: Any = None,
-    mesh: parallel.MeshSpec = "auto",
-) -> Trainer:
+def compile(model: nnx.Module, *args: Any, **kwargs: Any) -> Trainer:
     """Keras's ``model.compile(...)`` for an NNX model: returns a :class:`Trainer`.
 
     Args:
@@ -433,7 +426,8 @@ def compile(
     >>> compile(zoo.Regressor(rngs=nnx.Rngs(0)), loss="mse", mesh=None).mesh is None
     True
     """
-    return Trainer(
-        model, optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=loss_weights,
-        weighted_metrics=weighted_metrics, mesh=mesh,
-    )
+    return Trainer(model, *args, **kwargs)
+
+
+# The arguments are written once, in Trainer's constructor; compile shows them as its own.
+compile.__signature__ = inspect.signature(Trainer).replace(return_annotation="Trainer")
