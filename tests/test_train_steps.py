@@ -54,13 +54,17 @@ def hand_logs(model, batch):
     }
 
 
-def test_eval_step_gives_the_logs_of_the_real_rows():
+def linear_case():
+    """A linear model's config, log names and initial state, and the padded batch."""
     model = nnx.Linear(3, 1, rngs=nnx.Rngs(0))
     config = linear_config(model)
-    names = outputs.log_names(config.objectives)
     _, params, rest = nnx.split(model, nnx.Param, ...)
     state = steps.TrainState(params, rest, config.optimizer.init(params))
-    batch = padded_batch()
+    return model, config, outputs.log_names(config.objectives), state, padded_batch()
+
+
+def test_eval_step_gives_the_logs_of_the_real_rows():
+    model, config, names, state, batch = linear_case()
     accum = steps.eval_step(config, state, steps.new_accumulators(names), batch)
     logs = steps.read_logs(accum, names)
     for name, expected in hand_logs(model, batch).items():
@@ -70,24 +74,19 @@ def test_eval_step_gives_the_logs_of_the_real_rows():
 
 
 def test_train_step_is_one_sgd_step_on_the_real_rows_jitted_or_not():
-    model = nnx.Linear(3, 1, rngs=nnx.Rngs(0))
-    config = linear_config(model)
-    names = outputs.log_names(config.objectives)
-    _, params, rest = nnx.split(model, nnx.Param, ...)
-    state = steps.TrainState(params, rest, config.optimizer.init(params))
-    batch = padded_batch()
+    _, config, names, state, batch = linear_case()
 
     def hand_loss(params):
         error = (batch.x @ params["kernel"] + params["bias"][None, :] - batch.ys[0])[:3, 0]
         return jnp.sum(batch.sample_weight[:3] * error**2) / 3
 
-    plain = {"kernel": params["kernel"][...], "bias": params["bias"][...]}
+    plain = {"kernel": state.params["kernel"][...], "bias": state.params["bias"][...]}
     grads = jax.grad(hand_loss)(plain)
     expected = {name: plain[name] - LEARNING_RATE * grads[name] for name in plain}
     accum = steps.new_accumulators(names)
     eager = steps.train_step(config, state, accum, batch)
     jitted = jax.jit(functools.partial(steps.train_step, config))(state, accum, batch)
-    for (new_state, new_accum) in (eager, jitted):
+    for new_state, new_accum in (eager, jitted):
         for name in ("kernel", "bias"):
             np.testing.assert_allclose(new_state.params[name][...], expected[name], rtol=1e-5, atol=1e-6)
         assert steps.read_logs(new_accum, names)["loss"] == pytest.approx(
