@@ -1,36 +1,19 @@
 """The training loop: fit/evaluate/predict, traces, progress output, callbacks, bad input."""
 
+import inspect
 import io
 import re
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 from flax import nnx
+from train_cases import bce, binary_data, binary_trainer
 
 from jaxloss import zoo
-from jaxloss.train import Callback, EarlyStopping, TerminateOnNaN, compile, progress
+from jaxloss.train import Callback, EarlyStopping, TerminateOnNaN, Trainer, compile, progress
 from jaxloss.train.optimizers import keras_adam
-
-
-def bce(y_true, y_pred):
-    """Keras's binary cross-entropy (clipped at 1e-7), per example."""
-    p = jnp.clip(y_pred, 1e-7, 1 - 1e-7)
-    return -jnp.mean(y_true * jnp.log(p) + (1 - y_true) * jnp.log(1 - p), axis=-1)
-
-
-def binary_data(n, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 20)).astype(np.float32)
-    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.int32)
-    return x, y
-
-
-def binary_trainer(seed=0, **kwargs):
-    kwargs.setdefault("optimizer", "adam")
-    return compile(zoo.BinaryMLP(rngs=nnx.Rngs(seed)), loss=bce, metrics=["accuracy"], **kwargs)
 
 
 def test_binary_mlp_loss_falls_and_history_has_every_epoch():
@@ -44,19 +27,6 @@ def test_binary_mlp_loss_falls_and_history_has_every_epoch():
     assert history.history["accuracy"][-1] > 0.8
 
 
-def test_accuracy_equals_a_hand_count():
-    x, y = binary_data(100, seed=3)
-    trainer = binary_trainer()
-    trainer.fit(x, y, epochs=1, batch_size=16, verbose=0)
-    probabilities = trainer.predict(x, batch_size=7)
-    hand_count = np.mean((probabilities[:, 0] > 0.5).astype(np.int32) == y)
-    logs = trainer.evaluate(x, y, batch_size=32, verbose=0, return_dict=True)
-    assert logs["accuracy"] == pytest.approx(hand_count, abs=1e-7)
-    p = np.clip(probabilities[:, 0].astype(np.float64), 1e-7, 1 - 1e-7)
-    hand_loss = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
-    assert logs["loss"] == pytest.approx(hand_loss, rel=1e-5)
-
-
 def test_ragged_last_batch_is_traced_once():
     x, y = binary_data(70)  # 56 train (32 + 24) and 14 validation samples
     trainer = binary_trainer()
@@ -65,19 +35,6 @@ def test_ragged_last_batch_is_traced_once():
     trainer.evaluate(x, y, batch_size=32, verbose=0)  # 32, 32, 6 padded to 32: a new shape
     trainer.fit(x, y, epochs=1, batch_size=32, verbose=0)  # 32, 32, 6 padded: the known shape
     assert trainer.trace_counts == {"train": 1, "evaluate": 2}
-
-
-def test_padding_gives_the_loss_of_the_smaller_batch():
-    x, y = binary_data(40)
-    trainer = binary_trainer()
-    def loss(x, y, batch_size):
-        return trainer.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)["loss"]
-
-    alone = loss(x[32:], y[32:], batch_size=8)
-    padded = loss(np.concatenate([x[32:], x[32:]]), np.concatenate([y[32:], y[32:]]), batch_size=12)
-    assert padded == pytest.approx(alone, rel=1e-6)  # 8 + (8 real, 4 padded)
-    ragged = loss(x, y, batch_size=32)  # 32 + (8 real, 24 padded)
-    assert ragged == pytest.approx((32 * loss(x[:32], y[:32], 32) + 8 * alone) / 40, rel=1e-6)
 
 
 def test_scalar_returning_loss_compiles_the_ragged_shape_once():
@@ -200,49 +157,6 @@ def test_terminate_on_nan_stops_at_the_first_bad_batch(capsys):
     assert "Epoch 1, batch 1: Invalid loss, terminating training" in capsys.readouterr().out
 
 
-def test_multi_output_reports_each_loss_and_the_weighted_total():
-    class TwoHeads(nnx.Module):
-        def __init__(self, rngs):
-            self.binary = zoo.BinaryMLP(rngs=rngs)
-            self.regression = zoo.Regressor(rngs=rngs)
-
-        def __call__(self, x):
-            return {"out1": self.binary(x), "out2": self.regression(x)}
-
-    def mse(y_true, y_pred):
-        return jnp.mean(jnp.square(y_true - y_pred), axis=-1)
-
-    x, y = binary_data(50)
-    target = x[:, 2].astype(np.float32)
-    trainer = compile(
-        TwoHeads(nnx.Rngs(0)), optimizer="adam", loss={"out1": bce, "out2": mse},
-        loss_weights={"out1": 1.0, "out2": 0.5}, metrics={"out1": ["accuracy"]},
-    )
-    logs = trainer.evaluate(x, {"out1": y, "out2": target}, batch_size=16, verbose=0, return_dict=True)
-    assert list(logs) == ["loss", "out1_loss", "out2_loss", "out1_accuracy"]
-    predictions = trainer.predict(x)
-    p = np.clip(predictions["out1"][:, 0].astype(np.float64), 1e-7, 1 - 1e-7)
-    out1 = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
-    out2 = np.mean((target - predictions["out2"][:, 0].astype(np.float64)) ** 2)
-    assert logs["out1_loss"] == pytest.approx(out1, rel=1e-5)
-    assert logs["out2_loss"] == pytest.approx(out2, rel=1e-5)
-    assert logs["loss"] == pytest.approx(out1 + 0.5 * out2, rel=1e-5)
-    history = trainer.fit(x, [y, target], epochs=2, batch_size=16, verbose=0)
-    assert set(history.history) == set(logs)
-
-
-def test_class_weight_and_sample_weight_are_the_same_weights():
-    x, y = binary_data(48)
-    weights = np.where(y == 1, 3.0, 0.5).astype(np.float32)
-    by_class = binary_trainer(optimizer=optax.sgd(0.1)).fit(
-        x, y, epochs=2, shuffle=False, class_weight={0: 0.5, 1: 3.0}, verbose=0
-    )
-    by_sample = binary_trainer(optimizer=optax.sgd(0.1)).fit(
-        x, y, epochs=2, shuffle=False, sample_weight=weights, verbose=0
-    )
-    assert by_class.history == by_sample.history
-
-
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -282,6 +196,14 @@ def test_bad_fit_arguments_raise_before_training(kwargs, message):
 def test_bad_compile_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         compile(zoo.BinaryMLP(rngs=nnx.Rngs(0)), **kwargs)
+
+
+def test_compile_takes_the_trainers_arguments():
+    assert inspect.signature(compile).parameters == inspect.signature(Trainer).parameters
+    trainer = compile(zoo.BinaryMLP(rngs=nnx.Rngs(0)), "sgd", "mse", ["mae"], mesh=None)
+    assert isinstance(trainer, Trainer) and trainer.mesh is None
+    x, y = binary_data(8)
+    assert list(trainer.evaluate(x, y, verbose=0, return_dict=True)) == ["loss", "mae"]
 
 
 def test_library_losses_resolve_by_name_class_and_instance():

@@ -20,6 +20,6 @@ from jaxloss.train.regularizers import L2 as L2
 from jaxloss.train.regularizers import l1 as l1
 from jaxloss.train.regularizers import l1_l2 as l1_l2
 from jaxloss.train.regularizers import l2 as l2
+from jaxloss.train.steps import TrainState as TrainState
 from jaxloss.train.trainer import Trainer as Trainer
-from jaxloss.train.trainer import TrainState as TrainState
 from jaxloss.train.trainer import compile as compile

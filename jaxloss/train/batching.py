@@ -11,7 +11,7 @@ Everything here is NumPy and runs before (or between) the jitted steps. Rules:
   shuffling, as Keras does: ``split_at = floor(n * (1 - validation_split))``.
 * A ragged last batch is padded to the full batch size by repeating real rows
   with a zero ``mask``, so one compiled step serves every batch; the loss
-  reduction divides by the real count (see :mod:`jaxloss.train.trainer`). On a
+  reduction divides by the real count (see :mod:`jaxloss.train.steps`). On a
   device mesh the size is rounded up to a multiple of the device count
   (:mod:`jaxloss.train.parallel`).
 """

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 Logs = dict[str, float]
@@ -55,6 +56,41 @@ class Callback:
     def needs_batch_logs(self) -> bool:
         """True when ``on_train_batch_end`` is overridden: the loop then fetches logs per step."""
         return type(self).on_train_batch_end is not Callback.on_train_batch_end
+
+
+class CallbackList:
+    """The callbacks of one ``fit``, in order: each hook calls that hook of every callback."""
+
+    def __init__(self, callbacks: Sequence[Callback], model: Any):
+        self.callbacks = list(callbacks)
+        for callback in self.callbacks:
+            callback.set_model(model)
+        # Fixed for the run: whether the loop must fetch the logs after every step.
+        self.needs_batch_logs = any(callback.needs_batch_logs for callback in self.callbacks)
+
+    def on_train_begin(self) -> None:
+        for callback in self.callbacks:
+            callback.on_train_begin()
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        for callback in self.callbacks:
+            callback.on_epoch_begin(epoch)
+
+    def on_train_batch_begin(self, batch: int) -> None:
+        for callback in self.callbacks:
+            callback.on_train_batch_begin(batch)
+
+    def on_train_batch_end(self, batch: int, logs: Logs) -> None:
+        for callback in self.callbacks:
+            callback.on_train_batch_end(batch, logs)
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        for callback in self.callbacks:
+            callback.on_epoch_end(epoch, logs)
+
+    def on_train_end(self, logs: Logs) -> None:
+        for callback in self.callbacks:
+            callback.on_train_end(logs)
 
 
 class History(Callback):

@@ -406,3 +406,35 @@ class EpochCheckpointer:
         finally:
             manager.close()
         self.last_saved = epochs_completed
+
+
+class NoCheckpoints:
+    """The checkpointer of a ``fit`` without ``checkpoint_dir``: nothing to resume, nothing saved."""
+
+    def resume(
+        self, state: Any, history: Any, verbose: int, callbacks: Sequence[Any] = ()
+    ) -> tuple[Any, int | None]:
+        return state, None
+
+    def begin_epoch(self) -> None:
+        pass
+
+    def step_done(self, running_loss: jax.Array) -> None:
+        pass
+
+    def end_epoch(self, epoch: int, state: Any, history: Any, callbacks: Sequence[Any] = ()) -> bool:
+        return True
+
+
+def for_fit(
+    directory: str | os.PathLike | None, *, keep: int, run: Mapping[str, Any], steps_per_epoch: int
+) -> EpochCheckpointer | NoCheckpoints:
+    """``fit``'s checkpointer: an :class:`EpochCheckpointer` for ``directory``, or :class:`NoCheckpoints`.
+
+    Raises:
+      ValueError: a bad ``directory`` or ``keep`` (checked only with a directory).
+      ImportError: a directory without orbax installed.
+    """
+    if directory is None:
+        return NoCheckpoints()
+    return EpochCheckpointer(directory, keep=keep, run=run, steps_per_epoch=steps_per_epoch)

@@ -52,13 +52,27 @@ def _broadcast_bias(bias: jax.Array, ndim: int) -> jax.Array:
     return bias.reshape((1,) * (ndim - 1) + bias.shape)
 
 
-class _Regularized(nnx.Module):
-    """Mix-in: sums ``kernel_regularizer(kernel) + bias_regularizer(bias)``."""
+class _KernelLayer(nnx.Module):
+    """Base of the layers: an activation, a Glorot-uniform kernel, an optional zero bias of the
+    kernel's last size, and their regularizers (the keyword arguments every layer takes)."""
 
     kernel: nnx.Param
     bias: nnx.Param | None
 
-    def _set_regularizers(self, kernel_regularizer: Any, bias_regularizer: Any) -> None:
+    def __init__(
+        self,
+        kernel_shape: tuple[int, ...],
+        *,
+        activation: str | Callable | None = None,
+        use_bias: bool = True,
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        dtype: Any = jnp.float32,
+        rngs: nnx.Rngs,
+    ):
+        self.activation = get_activation(activation)
+        self.kernel = nnx.Param(glorot_uniform(rngs.params(), kernel_shape, dtype))
+        self.bias = nnx.Param(jnp.zeros(kernel_shape[-1:], dtype)) if use_bias else None
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
 
@@ -72,7 +86,7 @@ class _Regularized(nnx.Module):
         return penalty
 
 
-class Dense(_Regularized):
+class Dense(_KernelLayer):
     """Fully connected layer ``activation(x @ kernel + bias)``, as ``keras.layers.Dense``.
 
     Args:
@@ -93,22 +107,8 @@ class Dense(_Regularized):
     True
     """
 
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        *,
-        activation: str | Callable | None = None,
-        use_bias: bool = True,
-        kernel_regularizer: Any = None,
-        bias_regularizer: Any = None,
-        dtype: Any = jnp.float32,
-        rngs: nnx.Rngs,
-    ):
-        self.activation = get_activation(activation)
-        self.kernel = nnx.Param(glorot_uniform(rngs.params(), (in_features, out_features), dtype))
-        self.bias = nnx.Param(jnp.zeros((out_features,), dtype)) if use_bias else None
-        self._set_regularizers(kernel_regularizer, bias_regularizer)
+    def __init__(self, in_features: int, out_features: int, **options: Any):
+        super().__init__((in_features, out_features), **options)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         y = x @ self.kernel[...]
@@ -117,10 +117,12 @@ class Dense(_Regularized):
         return self.activation(y)
 
 
-class Conv2D(_Regularized):
+class Conv2D(_KernelLayer):
     """2-D convolution, NHWC input, HWIO kernel, stride 1, ``'valid'`` padding (Keras's defaults).
 
-    Computed by :func:`jaxloss.nn.conv2d_im2col` (one matrix product, fast on CPU).
+    Computed by :func:`jaxloss.nn.conv2d_im2col` (one matrix product, fast on CPU). The keyword
+    arguments (``activation``, ``use_bias``, the regularizers, ``dtype``, ``rngs``) are
+    :class:`Dense`'s.
 
     >>> from flax import nnx
     >>> Conv2D(1, 4, (3, 3), activation="relu", rngs=nnx.Rngs(0))(jnp.ones((2, 8, 8, 1))).shape
@@ -128,23 +130,9 @@ class Conv2D(_Regularized):
     """
 
     def __init__(
-        self,
-        in_channels: int,
-        filters: int,
-        kernel_size: tuple[int, int] = (3, 3),
-        *,
-        activation: str | Callable | None = None,
-        use_bias: bool = True,
-        kernel_regularizer: Any = None,
-        bias_regularizer: Any = None,
-        dtype: Any = jnp.float32,
-        rngs: nnx.Rngs,
+        self, in_channels: int, filters: int, kernel_size: tuple[int, int] = (3, 3), **options: Any
     ):
-        self.activation = get_activation(activation)
-        shape = (*kernel_size, in_channels, filters)
-        self.kernel = nnx.Param(glorot_uniform(rngs.params(), shape, dtype))
-        self.bias = nnx.Param(jnp.zeros((filters,), dtype)) if use_bias else None
-        self._set_regularizers(kernel_regularizer, bias_regularizer)
+        super().__init__((*kernel_size, in_channels, filters), **options)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         bias = None if self.bias is None else self.bias[...]

@@ -20,6 +20,15 @@ BAR_WIDTH = 20
 REFRESH_SECONDS = 0.05
 
 
+def check_verbose(verbose: int | str) -> int:
+    """``verbose`` as 0, 1 or 2 (``"auto"`` is 1), or ``ValueError``."""
+    if verbose == "auto":
+        return 1
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto', got {verbose!r}.")
+    return int(verbose)
+
+
 def format_value(value: float) -> str:
     """Four decimals, or scientific notation for magnitudes at or below 1e-3 (as Keras)."""
     return f"{value:.4f}" if abs(value) > 1e-3 else f"{value:.4e}"

@@ -6,41 +6,33 @@ The document's Keras code maps line by line::
     trainer = compile(model, optimizer="adam", loss=..., metrics=["accuracy"])   # jaxloss
     history = trainer.fit(x_train, y_train, epochs=5, batch_size=32, validation_split=0.2)
 
-How a step is computed (one source of truth for each rule):
+A :class:`Trainer` holds the model, the optimizer state and one ``jax.jit`` of each
+step of :mod:`jaxloss.train.steps` (how a step computes the loss, the metrics and
+the update). Each step is traced once per batch shape and never again in later
+epochs (``trace_counts`` counts the traces): a ragged last batch is padded (rows
+repeated, ``mask`` 0) unless a loss reduces over the batch itself, pairs its
+examples (``couples_examples``) or the model has batch statistics; the ragged batch
+then compiles once more, still not once per epoch. The data reach the steps through
+:mod:`jaxloss.train.preparation`, the outputs are named and given their objectives
+by :mod:`jaxloss.train.outputs`; ``fit`` is the epoch loop around them.
 
-* One ``jax.jit`` train step per trainer over the split NNX state
-  ``(params, rest, opt_state)``; batches always have the same shape because a
-  ragged last batch is padded (rows repeated, ``mask`` 0), so the step is traced
-  once per input shape and never again in later epochs (``trace_counts`` counts).
-* Each output's loss is the Keras loss object called with
-  ``sample_weight = user_or_class_weight * mask``; a loss reduced by
-  ``sum_over_batch_size`` divides by the entries it counts in the padded batch,
-  so it is rescaled by ``counted(padded) / counted(real)`` (``padded / real``
-  without an ``ignore_class``-style mask; :func:`objectives.padding_rescale`) and
-  equals Keras's value on the smaller batch exactly. A loss
-  that reduces over the batch itself (a plain function returning a scalar), one
-  whose examples interact (``couples_examples``, Circle), or a model with batch
-  statistics, is never padded: the ragged batch then compiles
-  once more (a second shape), still not once per epoch.
-* The total loss is ``sum(loss_weight * output_loss) + sum(regularization)``,
-  as Keras's ``compute_loss``; the reported ``loss`` is the running mean of the
-  batch totals weighted by batch size, each output's ``<name>_loss`` is reported
-  unweighted, and metrics are ``sum(value * w) / sum(w)`` over the epoch.
-
-Data parallelism, checkpoints and NaN stops plug into this structure: the state is
-the pytree :class:`TrainState`, batches reach the step through
-:meth:`Trainer._device_batch`, and reductions are global sums divided by global
-counts (never a mean of per-shard means). With several local devices each batch
-is split over a 1-D mesh and the state replicated (``compile(..., mesh=...)``,
-:mod:`jaxloss.train.parallel`).
+The reported ``loss`` is the running mean of the batch totals weighted by batch
+size, each output's ``<name>_loss`` is reported unweighted, and metrics are
+``sum(value * w) / sum(w)`` over the epoch. Data parallelism, checkpoints and NaN
+stops plug into this structure: the state is the pytree :class:`TrainState`, and
+reductions are global sums divided by global counts (never a mean of per-shard
+means). With several local devices each batch is split over a 1-D mesh and the
+state replicated (``compile(..., mesh=...)``, :mod:`jaxloss.train.parallel`).
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
+import inspect
 import os
-from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -48,27 +40,11 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jaxloss.train import batching, checkpoint, layers, objectives, optimizers, parallel
-from jaxloss.train import metrics as metrics_lib
-from jaxloss.train.callbacks import Callback, History
-from jaxloss.train.progress import ProgressBar
-
-Accumulators = dict[str, jax.Array]
-
-
-class TrainState(NamedTuple):
-    """Everything a training run changes: parameters, other NNX state, optimizer state."""
-
-    params: Any
-    rest: Any
-    opt_state: Any
-
-
-class _Batch(NamedTuple):
-    x: Any
-    ys: list[np.ndarray]
-    sample_weight: np.ndarray
-    mask: np.ndarray
+from jaxloss.train import batching, checkpoint, objectives, optimizers, parallel, preparation, steps
+from jaxloss.train import outputs as outputs_lib
+from jaxloss.train.callbacks import Callback, CallbackList, History
+from jaxloss.train.progress import ProgressBar, check_verbose
+from jaxloss.train.steps import TrainState
 
 
 def _host_copy(leaf: Any) -> Any:
@@ -129,27 +105,26 @@ class Trainer:
         self._metrics_spec = metrics
         self._weighted_metrics_spec = weighted_metrics
         self._loss_weights_spec = loss_weights
-        _check_metric_names(metrics)
-        _check_metric_names(weighted_metrics)
+        outputs_lib.check_metric_names(metrics)
+        outputs_lib.check_metric_names(weighted_metrics)
 
         model.eval()
-        self._graphdef_eval = nnx.graphdef(model)
+        eval_graphdef = nnx.graphdef(model)
         model.train()
-        self._graphdef_train = nnx.graphdef(model)
+        # Output names and objectives join the config when the outputs are known (`_build`).
+        self._step_config = steps.StepConfig(nnx.graphdef(model), eval_graphdef, self.optimizer)
         self._has_batch_stats = bool(jax.tree.leaves(nnx.state(model, nnx.BatchStat)))
         self._opt_state = self.optimizer.init(nnx.state(model, nnx.Param))
 
         self.stop_training = False
         self.history: History | None = None
         self.trace_counts: collections.Counter[str] = collections.Counter()
-        self._output_names: list[str | None] | None = None
         self._output_shapes: dict[Any, Any] = {}
-        self._objectives: list[objectives.OutputObjective] | None = None
         self._pad_ragged = True
         self._log_names: list[str] = []
-        self._train_step = parallel.jit(self._train_step_impl, self.mesh, replicated_outputs=True)
-        self._eval_step = parallel.jit(self._eval_step_impl, self.mesh, replicated_outputs=True)
-        self._predict_step = parallel.jit(self._predict_step_impl, self.mesh, replicated_outputs=False)
+        self._train_step = self._jit_step("train", steps.train_step, replicated_outputs=True)
+        self._eval_step = self._jit_step("evaluate", steps.eval_step, replicated_outputs=True)
+        self._predict_step = self._jit_step("predict", steps.predict_step, replicated_outputs=False)
 
     # ------------------------------------------------------------------ state
     @property
@@ -211,169 +186,74 @@ class Trainer:
             shapes = jax.tree.map(lambda a: tuple(a.shape), x)
             raise ValueError(f"The model cannot be applied to `x` with shapes {shapes}: {error}") from error
 
-    def _build(self, x_batch: Any, y_raw: Any) -> list[np.ndarray]:
-        """Resolve objectives from the output structure; return ``y`` as a list in output order."""
-        outputs = self._abstract_outputs(x_batch)
-        names, flat_outputs = _name_outputs(outputs)
-        y_list = _y_in_output_order(y_raw, names)
-        if self._objectives is None:
-            self._output_names = names
-            losses = objectives.per_output(self._loss_spec, names, "loss")
-            weights = (
-                [None] * len(names)
-                if self._loss_weights_spec is None
-                else objectives.per_output(self._loss_weights_spec, names, "loss_weights")
+    def _build(self, x_batch: Any, y: Any) -> list[np.ndarray]:
+        """Build the objectives from the output structure on first use; return ``y`` in output order."""
+        names, flat_outputs = outputs_lib.name_outputs(self._abstract_outputs(x_batch))
+        ys = outputs_lib.y_in_output_order(y, names)
+        built_names = self._step_config.output_names
+        if built_names is None:
+            built = outputs_lib.build_objectives(
+                names, flat_outputs, ys, loss=self._loss_spec, loss_weights=self._loss_weights_spec,
+                metrics=self._metrics_spec, weighted_metrics=self._weighted_metrics_spec,
             )
-            metric_specs = _metric_lists(self._metrics_spec, names)
-            weighted_specs = _metric_lists(self._weighted_metrics_spec, names)
-            built, y_specs = [], []
-            for name, loss, weight, metric_list, weighted_list, y, out in zip(
-                names, losses, weights, metric_specs, weighted_specs, y_list, flat_outputs
-            ):
-                y_spec = jax.ShapeDtypeStruct((out.shape[0], *np.shape(y)[1:]), np.asarray(y).dtype)
-                y_specs.append(y_spec)
-                if loss is not None:
-                    objectives.check_output_fits_loss(loss, y_spec, out, name)
-                resolved = [metrics_lib.get(m, y_spec.shape, out.shape) for m in metric_list]
-                taken = {metric.name for metric in resolved}
-                for identifier in weighted_list:
-                    metric = metrics_lib.get(identifier, y_spec.shape, out.shape, weighted=True)
-                    if metric.name in taken:  # "accuracy" in both lists: Keras 2's name
-                        metric = metrics_lib.Metric(f"weighted_{metric.name}", metric.fn, True)
-                    resolved.append(metric)
-                built.append(objectives.OutputObjective(name, loss, weight, resolved))
-            if all(o.loss is None for o in built):
-                raise ValueError("Every output has `loss=None`: there is nothing to minimise.")
-            self._pad_ragged = not self._has_batch_stats and all(
-                o.loss is None or objectives.can_pad(o.loss, y_spec, out)
-                for o, y_spec, out in zip(built, y_specs, flat_outputs)
+            self._pad_ragged = not self._has_batch_stats and outputs_lib.can_pad(built, flat_outputs, ys)
+            self._log_names = outputs_lib.log_names(built)
+            self._step_config = dataclasses.replace(
+                self._step_config, output_names=names, objectives=built
             )
-            self._objectives = built
-            self._log_names = _log_names(built)
-        elif names != self._output_names:
-            raise ValueError(f"The model's outputs changed from {self._output_names} to {names}.")
-        return y_list
+        elif names != built_names:
+            raise ValueError(f"The model's outputs changed from {built_names} to {names}.")
+        return ys
 
-    # ------------------------------------------------------------------ jitted steps
-    def _losses(
-        self, ys: Sequence[jax.Array], preds: Sequence[jax.Array], sample_weight: jax.Array,
-        mask: jax.Array, model: nnx.Module,
-    ) -> tuple[jax.Array, list[jax.Array | None]]:
-        weight = sample_weight * mask
-        total = jnp.zeros((), jnp.float32)
-        parts: list[jax.Array | None] = []
-        for objective, y_true, y_pred in zip(self._objectives, ys, preds):
-            if objective.loss is None:
-                parts.append(None)
-                continue
-            value = jnp.asarray(objective.loss(y_true, y_pred, sample_weight=weight), jnp.float32)
-            if objective.loss.reduction in objectives.BATCH_SIZE_REDUCTIONS:
-                value = value * objectives.padding_rescale(objective.loss, y_true, y_pred, mask)
-            parts.append(value)
-            total = total + (value if objective.weight is None else value * objective.weight)
-        return total + layers.regularization_loss(model), parts
+    def _jit_step(self, name: str, step: Callable, *, replicated_outputs: bool) -> Callable:
+        """``step(config, *arrays)`` jitted once for this trainer; its traces count in ``trace_counts``.
 
-    def _accumulate(
-        self, accum: Accumulators, total: jax.Array, parts: list[jax.Array | None],
-        ys: Sequence[jax.Array], preds: Sequence[jax.Array], sample_weight: jax.Array,
-        mask: jax.Array,
-    ) -> Accumulators:
-        n_real = jnp.sum(mask)
-        weight = sample_weight * mask
-        updates = {"loss": (total * n_real, n_real)}
-        multi = len(self._objectives) > 1
-        for objective, part, y_true, y_pred in zip(self._objectives, parts, ys, preds):
-            if multi and part is not None:
-                updates[f"{objective.name}_loss"] = (part * n_real, n_real)
-            for metric in objective.metrics:
-                values = metrics_lib.per_sample(metric.fn(y_true, y_pred), mask.shape[0])
-                metric_weight = weight if metric.weighted else mask
-                updates[objective.prefix() + metric.name] = (
-                    jnp.sum(values * metric_weight), jnp.sum(metric_weight)
-                )
-        return {name: accum[name] + jnp.stack(updates[name]) for name in accum}
+        The config is read when the step is traced, after ``_build`` has completed it.
+        """
 
-    def _train_step_impl(
-        self, state: TrainState, accum: Accumulators, batch: _Batch
-    ) -> tuple[TrainState, Accumulators]:
-        self.trace_counts["train"] += 1
+        def traced(*arrays: Any) -> Any:
+            self.trace_counts[name] += 1
+            return step(self._step_config, *arrays)
 
-        def loss_fn(params: Any) -> tuple[jax.Array, Any]:
-            model = nnx.merge(self._graphdef_train, params, state.rest, copy=True)
-            preds = _flatten_outputs(model(batch.x), self._output_names)
-            total, parts = self._losses(batch.ys, preds, batch.sample_weight, batch.mask, model)
-            return total, (preds, parts, nnx.state(model, nnx.Not(nnx.Param)))
-
-        (total, (preds, parts, rest)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            state.params
-        )
-        updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        accum = self._accumulate(accum, total, parts, batch.ys, preds, batch.sample_weight, batch.mask)
-        return TrainState(params, rest, opt_state), accum
-
-    def _eval_step_impl(self, state: TrainState, accum: Accumulators, batch: _Batch) -> Accumulators:
-        self.trace_counts["evaluate"] += 1
-        model = nnx.merge(self._graphdef_eval, state.params, state.rest)
-        preds = _flatten_outputs(model(batch.x), self._output_names)
-        total, parts = self._losses(batch.ys, preds, batch.sample_weight, batch.mask, model)
-        return self._accumulate(accum, total, parts, batch.ys, preds, batch.sample_weight, batch.mask)
-
-    def _predict_step_impl(self, params: Any, rest: Any, x: Any) -> Any:
-        self.trace_counts["predict"] += 1
-        return nnx.merge(self._graphdef_eval, params, rest)(x)
+        return parallel.jit(traced, self.mesh, replicated_outputs=replicated_outputs)
 
     # ------------------------------------------------------------------ host loop helpers
-    def _device_batch(self, batch: _Batch) -> _Batch:
-        """Move one batch to the device(s), split along the batch axis over ``self.mesh``."""
-        return parallel.put_batch(batch, self.mesh)
+    def _new_accumulators(self) -> steps.Accumulators:
+        return parallel.replicate(steps.new_accumulators(self._log_names), self.mesh)
 
-    def _new_accumulators(self) -> Accumulators:
-        accum = {name: jnp.zeros((2,), jnp.float32) for name in self._log_names}
-        return parallel.replicate(accum, self.mesh)
+    def _read_logs(self, accum: steps.Accumulators) -> dict[str, float]:
+        return steps.read_logs(accum, self._log_names)
 
-    def _read_logs(self, accum: Accumulators, prefix: str = "") -> dict[str, float]:
-        values = jax.device_get(accum)
-        return {
-            prefix + name: float(values[name][0] / values[name][1]) if values[name][1] else 0.0
-            for name in self._log_names
-        }
+    def _batches(self, data: preparation.Arrays, order: np.ndarray, batch_size: int) -> Any:
+        return preparation.batches(data, order, batch_size, pad=self._pad_ragged, mesh=self.mesh)
 
-    def _batches(
-        self, x: Any, ys: list[np.ndarray], sample_weight: np.ndarray, order: np.ndarray,
-        batch_size: int,
-    ) -> Any:
-        multiple = parallel.num_devices(self.mesh)
-        for index, n_real in batching.batch_indices(order, batch_size, self._pad_ragged, multiple):
-            yield self._device_batch(
-                _Batch(
-                    batching.take(x, index),
-                    [y[index] for y in ys],
-                    sample_weight[index],
-                    batching.mask(n_real, len(index)),
-                )
-            )
+    def _train_epoch(
+        self, state: TrainState, data: preparation.Arrays, order: np.ndarray, batch_size: int,
+        callbacks: CallbackList, checkpointer: checkpoint.EpochCheckpointer | checkpoint.NoCheckpoints,
+        progress: ProgressBar,
+    ) -> tuple[TrainState, steps.Accumulators]:
+        """One pass over ``data`` in ``order`` (or until a callback stops training)."""
+        accum = self._new_accumulators()
+        checkpointer.begin_epoch()
+        for step, batch in enumerate(self._batches(data, order, batch_size)):
+            callbacks.on_train_batch_begin(step)
+            state, accum = self._train_step(state, accum, batch)
+            checkpointer.step_done(accum["loss"])
+            progress.step_done(step + 1)
+            if callbacks.needs_batch_logs or progress.wants_update(step + 1):
+                batch_logs = self._read_logs(accum)
+                progress.update(step + 1, batch_logs)
+                callbacks.on_train_batch_end(step, batch_logs)
+            if self.stop_training:
+                break
+        return state, accum
 
-    def _prepare(self, x: Any, y: Any, sample_weight: Any, batch_size: int) -> tuple:
-        """Convert and check ``x``, ``y``, ``sample_weight``; build objectives on first use."""
-        x = jax.tree.map(lambda a: batching.as_array(a, "x"), x)
-        y = jax.tree.map(lambda a: batching.as_array(a, "y"), y)
-        weight = None if sample_weight is None else batching.as_array(sample_weight, "sample_weight")
-        n = batching.check_lengths(x, y, weight)
-        x_batch = batching.take(x, slice(0, min(batch_size, n)))
-        ys = self._build(x_batch, y)
-        if weight is None:
-            weight = np.ones((n,), np.float32)
-        return x, ys, weight.astype(np.float32), n
-
-    def _evaluate_arrays(
-        self, x: Any, ys: list[np.ndarray], weight: np.ndarray, batch_size: int, verbose: int
-    ) -> dict[str, float]:
+    def _evaluate(self, data: preparation.Arrays, batch_size: int, verbose: int) -> dict[str, float]:
         state = self.state
         accum = self._new_accumulators()
-        n = len(weight)
-        progress = ProgressBar(batching.num_batches(n, batch_size), verbose)
-        for step, batch in enumerate(self._batches(x, ys, weight, np.arange(n), batch_size), 1):
+        progress = ProgressBar(batching.num_batches(data.num_samples, batch_size), verbose)
+        order = np.arange(data.num_samples)
+        for step, batch in enumerate(self._batches(data, order, batch_size), 1):
             accum = self._eval_step(state, accum, batch)
             progress.step_done(step)
             if progress.wants_update(step):
@@ -428,117 +308,50 @@ class Trainer:
         """
         batch_size = batching.check_batch_size(batch_size)
         validation_split = batching.check_validation_split(validation_split)
-        verbose = _check_verbose(verbose)
-        if not isinstance(epochs, (int, np.integer)) or epochs < 1 or not 0 <= initial_epoch < epochs:
-            raise ValueError(
-                f"`epochs` must be an integer >= 1 and `initial_epoch` in [0, epochs), got "
-                f"epochs={epochs!r}, initial_epoch={initial_epoch!r}."
-            )
-        if y is None:
-            raise ValueError("`y` is required: the loop trains on (x, y) arrays.")
-        if class_weight is not None:
-            if sample_weight is not None:
-                raise ValueError("Pass `class_weight` or `sample_weight`, not both.")
-            if isinstance(y, (dict, list, tuple)):
-                raise ValueError("`class_weight` is only supported for single-output models.")
-            batching.check_lengths(x, y, None)
-            sample_weight = batching.class_weight_to_sample_weight(y, class_weight)
-            user_weight = None
-        else:
-            user_weight = sample_weight
-
-        x, ys, weight, n = self._prepare(x, y, sample_weight, batch_size)
-        validation = None
-        if validation_data is not None:
-            validation = self._prepare_validation(validation_data, batch_size)
-        elif validation_split:
-            start = batching.split_at(n, validation_split)
-            tail = slice(start, None)
-            val_weight = (
-                np.ones((n - start,), np.float32)
-                if user_weight is None
-                else weight[tail]
-            )
-            validation = (batching.take(x, tail), [y_[tail] for y_ in ys], val_weight)
-            x, ys, weight = batching.take(x, slice(0, start)), [y_[:start] for y_ in ys], weight[:start]
-            n = start
-
-        checkpointer = None
-        if checkpoint_dir is not None:
-            checkpointer = checkpoint.EpochCheckpointer(
-                checkpoint_dir, keep=keep_checkpoints, steps_per_epoch=batching.num_batches(n, batch_size),
-                run={"seed": seed, "shuffle": shuffle, "batch_size": batch_size, "num_samples": n},
-            )
-        history = History()
-        callback_list = [history, *(callbacks or [])]
-        for callback in callback_list:
-            callback.set_model(self)
-        history.params = {"verbose": verbose, "epochs": epochs, "steps": batching.num_batches(n, batch_size)}
-        batch_logs_needed = any(c.needs_batch_logs for c in callback_list)
+        verbose = check_verbose(verbose)
+        preparation.check_epochs(epochs, initial_epoch)
+        train, validation = preparation.fit_data(
+            x, y, batch_size=batch_size, validation_split=validation_split,
+            validation_data=validation_data, class_weight=class_weight,
+            sample_weight=sample_weight, build=self._build,
+        )
+        steps_per_epoch = batching.num_batches(train.num_samples, batch_size)
+        checkpointer = checkpoint.for_fit(
+            checkpoint_dir, keep=keep_checkpoints, steps_per_epoch=steps_per_epoch,
+            run={"seed": seed, "shuffle": shuffle, "batch_size": batch_size,
+                 "num_samples": train.num_samples},
+        )
+        self.history = history = History()
+        history.params = {"verbose": verbose, "epochs": epochs, "steps": steps_per_epoch}
+        callback_list = CallbackList([history, *(callbacks or [])], model=self)
         self.stop_training = False
-        self.history = history
-        for callback in callback_list:
-            callback.on_train_begin()
-
-        state = self.state
-        if checkpointer is not None:
-            state, resumed_at = checkpointer.resume(state, history, verbose, callback_list)
-            self.state = state
-            initial_epoch = initial_epoch if resumed_at is None else resumed_at
-        steps = batching.num_batches(n, batch_size)
+        callback_list.on_train_begin()
+        state, resumed_at = checkpointer.resume(self.state, history, verbose, callback_list.callbacks)
+        self.state = state
         logs: dict[str, float] = {}
-        for epoch in range(initial_epoch, epochs):
-            for callback in callback_list:
-                callback.on_epoch_begin(epoch)
+        for epoch in range(initial_epoch if resumed_at is None else resumed_at, epochs):
+            callback_list.on_epoch_begin(epoch)
             if verbose:
                 print(f"Epoch {epoch + 1}/{epochs}")
-            progress = ProgressBar(steps, verbose)
-            order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
-            accum = self._new_accumulators()
-            if checkpointer is not None:
-                checkpointer.begin_epoch()
-            for step, batch in enumerate(self._batches(x, ys, weight, order, batch_size)):
-                for callback in callback_list:
-                    callback.on_train_batch_begin(step)
-                state, accum = self._train_step(state, accum, batch)
-                if checkpointer is not None:
-                    checkpointer.step_done(accum["loss"])
-                progress.step_done(step + 1)
-                if batch_logs_needed or progress.wants_update(step + 1):
-                    batch_logs = self._read_logs(accum)
-                    progress.update(step + 1, batch_logs)
-                    for callback in callback_list:
-                        callback.on_train_batch_end(step, batch_logs)
-                if self.stop_training:
-                    break
+            progress = ProgressBar(steps_per_epoch, verbose)
+            order = preparation.epoch_order(train.num_samples, shuffle=shuffle, seed=seed, epoch=epoch)
+            state, accum = self._train_epoch(
+                state, train, order, batch_size, callback_list, checkpointer, progress
+            )
             self.state = state
             logs = self._read_logs(accum)
             if validation is not None:
-                logs.update(self._validation_logs(validation, batch_size))
+                val_logs = self._evaluate(validation, batch_size, verbose=0)
+                logs.update({f"val_{name}": value for name, value in val_logs.items()})
             progress.update(progress.target, logs, final=True)
-            for callback in callback_list:
-                callback.on_epoch_end(epoch, logs)
-            state = self.state
-            if checkpointer is not None and not checkpointer.end_epoch(
-                epoch, state, history, callback_list
-            ):
+            callback_list.on_epoch_end(epoch, logs)
+            state = self.state  # as the callbacks left it
+            if not checkpointer.end_epoch(epoch, state, history, callback_list.callbacks):
                 self.stop_training = True
             if self.stop_training:
                 break
-        for callback in callback_list:
-            callback.on_train_end(logs)
+        callback_list.on_train_end(logs)
         return history
-
-    def _prepare_validation(self, validation_data: tuple, batch_size: int) -> tuple:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-            raise ValueError("`validation_data` must be (x_val, y_val) or (x_val, y_val, sample_weight).")
-        x_val, y_val, *rest = validation_data
-        x_val, ys_val, weight_val, _ = self._prepare(x_val, y_val, rest[0] if rest else None, batch_size)
-        return x_val, ys_val, weight_val
-
-    def _validation_logs(self, validation: tuple, batch_size: int) -> dict[str, float]:
-        logs = self._evaluate_arrays(*validation, batch_size, verbose=0)
-        return {f"val_{name}": value for name, value in logs.items()}
 
     def evaluate(
         self,
@@ -556,11 +369,11 @@ class Trainer:
         ``[loss, *metrics]`` in log order, or a dict with ``return_dict=True``.
         """
         batch_size = batching.check_batch_size(batch_size)
-        verbose = _check_verbose(verbose)
+        verbose = check_verbose(verbose)
         if y is None:
             raise ValueError("`y` is required to evaluate the loss.")
-        x, ys, weight, _ = self._prepare(x, y, sample_weight, batch_size)
-        logs = self._evaluate_arrays(x, ys, weight, batch_size, verbose)
+        data = preparation.arrays(x, y, sample_weight, batch_size, self._build)
+        logs = self._evaluate(data, batch_size, verbose)
         if return_dict:
             return logs
         values = list(logs.values())
@@ -569,7 +382,7 @@ class Trainer:
     def predict(self, x: Any, *, batch_size: int = 32, verbose: int | str = 0) -> Any:
         """Model outputs for ``x`` as NumPy arrays (same structure as ``model(x)``)."""
         batch_size = batching.check_batch_size(batch_size)
-        verbose = _check_verbose(verbose)
+        verbose = check_verbose(verbose)
         x = jax.tree.map(lambda a: batching.as_array(a, "x"), x)
         n = batching.check_lengths(x, None, None)
         self._abstract_outputs(batching.take(x, slice(0, min(batch_size, n))))
@@ -587,15 +400,7 @@ class Trainer:
         return jax.tree.map(lambda *parts: np.concatenate(parts), *chunks)
 
 
-def compile(
-    model: nnx.Module,
-    optimizer: str | optax.GradientTransformation = "adam",
-    loss: Any = None,
-    metrics: Any = None,
-    loss_weights: Any = None,
-    weighted_metrics: Any = None,
-    mesh: parallel.MeshSpec = "auto",
-) -> Trainer:
+def compile(model: nnx.Module, *args: Any, **kwargs: Any) -> Trainer:
     """Keras's ``model.compile(...)`` for an NNX model: returns a :class:`Trainer`.
 
     Args:
@@ -621,79 +426,8 @@ def compile(
     >>> compile(zoo.Regressor(rngs=nnx.Rngs(0)), loss="mse", mesh=None).mesh is None
     True
     """
-    return Trainer(
-        model, optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=loss_weights,
-        weighted_metrics=weighted_metrics, mesh=mesh,
-    )
+    return Trainer(model, *args, **kwargs)
 
 
-# ---------------------------------------------------------------------- helpers
-def _check_verbose(verbose: int | str) -> int:
-    if verbose == "auto":
-        return 1
-    if verbose not in (0, 1, 2):
-        raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto', got {verbose!r}.")
-    return int(verbose)
-
-
-def _check_metric_names(metrics: Any) -> None:
-    """Fail early (at compile) on unknown metric names; shapes resolve "accuracy" later."""
-    for leaf in jax.tree.leaves(metrics, is_leaf=lambda leaf: isinstance(leaf, str)):
-        if isinstance(leaf, str):
-            metrics_lib.get(leaf, (1,), (1, 2))
-
-
-def _metric_lists(spec: Any, names: Sequence[str | None]) -> list[list[Any]]:
-    """One list of metric identifiers per output."""
-    if spec is None:
-        return [[] for _ in names]
-    lists = objectives.per_output(spec, names, "metrics")
-    return [
-        [] if entry is None else list(entry) if isinstance(entry, (list, tuple)) else [entry]
-        for entry in lists
-    ]
-
-
-def _name_outputs(outputs: Any) -> tuple[list[str | None], list[Any]]:
-    if isinstance(outputs, Mapping):
-        names = sorted(outputs)
-        return names, [outputs[name] for name in names]
-    if isinstance(outputs, (list, tuple)):
-        return [f"output_{i + 1}" for i in range(len(outputs))], list(outputs)
-    return [None], [outputs]
-
-
-def _flatten_outputs(outputs: Any, names: Sequence[str | None]) -> list[Any]:
-    if isinstance(outputs, Mapping):
-        return [outputs[name] for name in names]
-    if isinstance(outputs, (list, tuple)):
-        return list(outputs)
-    return [outputs]
-
-
-def _y_in_output_order(y: Any, names: Sequence[str | None]) -> list[np.ndarray]:
-    if names == [None]:
-        if isinstance(y, (dict, list, tuple)):
-            raise ValueError(f"The model has one output but `y` is a {type(y).__name__}.")
-        return [y]
-    if isinstance(y, Mapping):
-        missing = [name for name in names if name not in y]
-        if missing:
-            raise ValueError(f"`y` lacks targets for outputs {missing}; outputs: {list(names)}.")
-        return [y[name] for name in names]
-    if isinstance(y, (list, tuple)) and len(y) == len(names):
-        return list(y)
-    raise ValueError(
-        f"The model has {len(names)} outputs {list(names)}: pass `y` as a dict by output name "
-        f"or a list of {len(names)} arrays."
-    )
-
-
-def _log_names(built: Sequence[objectives.OutputObjective]) -> list[str]:
-    names = ["loss"]
-    if len(built) > 1:
-        names += [f"{o.name}_loss" for o in built if o.loss is not None]
-    for objective in built:
-        names += [objective.prefix() + metric.name for metric in objective.metrics]
-    return names
-
+# The arguments are written once, in Trainer's constructor; compile shows them as its own.
+compile.__signature__ = inspect.signature(Trainer).replace(return_annotation="Trainer")
