@@ -79,8 +79,9 @@ def reduce_losses(
       reduction: one of :data:`REDUCTIONS`.
       sample_weight: the weights ``values`` were multiplied by (as given, not
         broadcast); the divisor of ``"mean_with_sample_weight"`` is their sum.
-      counted: a boolean array of the entries that count; the divisor of
-        :data:`ENTRY_MEANS` is their number (every entry of ``values`` without it).
+      counted: a boolean array of the entries that count (those that do not must be
+        zero in ``values``); the divisor of :data:`ENTRY_MEANS` is their number, or 1
+        when none counts (every entry of ``values`` without it).
 
     Returns:
       ``values`` itself for ``"none"``/``None``, else a scalar.
@@ -101,7 +102,10 @@ def reduce_losses(
     if reduction == "mean_with_sample_weight" and sample_weight is not None:
         divisor = jnp.sum(sample_weight).astype(total.dtype)
     elif counted is not None:
-        divisor = jnp.sum(counted.astype(total.dtype))
+        # A whole count, and the entries that do not count are zero: dividing by at least
+        # one gives divide_no_nan's 0 when none counts, in fewer operations.
+        count = jnp.sum(counted.astype(total.dtype))
+        return total / jnp.maximum(count, jnp.ones((), total.dtype))
     else:
         divisor = jnp.asarray(values.size, total.dtype)
     return divide_no_nan(total, divisor)
