@@ -44,16 +44,24 @@ def test_no_reduction_returns_the_values(name):
     np.testing.assert_array_equal(reduction.reduce_losses(jnp.asarray(VALUES), name), VALUES)
 
 
-@pytest.mark.parametrize(
-    "options",
-    [{"counted": np.zeros(4, bool)}, {"sample_weight": np.zeros(4, np.float32)}],
-    ids=["nothing counted", "weights sum to 0"],
-)
-def test_a_zero_divisor_gives_zero_and_a_zero_gradient(options):
-    name = "mean" if "counted" in options else "mean_with_sample_weight"
-    value, grad = jax.value_and_grad(lambda v: reduction.reduce_losses(v, name, **options))(VALUES)
+def test_weights_summing_to_zero_give_zero_and_a_zero_gradient():
+    weights = jnp.zeros(4, jnp.float32)
+    value, grad = jax.value_and_grad(
+        lambda v: reduction.reduce_losses(v, "mean_with_sample_weight", sample_weight=weights)
+    )(VALUES)
     assert value == 0.0
     np.testing.assert_array_equal(grad, np.zeros(4, np.float32))
+
+
+def test_nothing_counted_gives_zero_for_the_zeroed_entries_and_divides_by_one():
+    # The caller zeroes the entries that do not count (the fused loss's ignored tokens).
+    counted = jnp.zeros(4, bool)
+    zeroed = jnp.zeros(4, jnp.float32)
+    value, grad = jax.value_and_grad(
+        lambda v: reduction.reduce_losses(v, "mean", counted=counted)
+    )(zeroed)
+    assert value == 0.0
+    np.testing.assert_array_equal(grad, np.ones(4, np.float32))
 
 
 @pytest.mark.parametrize("name", ["auto", "avg", "", 0, "SUM", ["sum"]])
