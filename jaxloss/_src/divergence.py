@@ -20,12 +20,9 @@ from jaxloss._src import checks, validation
 
 
 def _prepare(name, predictions, targets, where, epsilon):
-    validation.check_floating(name, predictions)
-    validation.check_same_shape(name, predictions, "targets", targets)
-    validation.check_where("where", where, jnp.shape(predictions))
+    predictions, targets = validation.check_and_cast_pair(predictions, targets, where, name)
     validation.check_non_negative("epsilon", epsilon)
-    dtype = validation.compute_dtype(predictions)
-    return jnp.asarray(predictions).astype(dtype), jnp.asarray(targets).astype(dtype)
+    return predictions, targets
 
 
 def kl_divergence(

@@ -340,6 +340,33 @@ def compute_dtype(*arrays: jax.typing.ArrayLike) -> jnp.dtype:
     return dtype
 
 
+def check_and_cast_pair(
+    predictions: jax.typing.ArrayLike,
+    targets: jax.typing.ArrayLike,
+    where: jax.typing.ArrayLike | None,
+    name: str = "predictions",
+) -> tuple[jax.Array, jax.Array]:
+    """Check a loss's ``predictions`` (argument ``name``), ``targets`` and ``where``; return the
+    pair in the compute dtype.
+
+    ``predictions`` must be floating, ``targets`` of the same shape, ``where`` None or a
+    boolean mask broadcasting to ``predictions``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> predictions, targets = check_and_cast_pair(
+      ...     jnp.zeros(2, jnp.float16), jnp.ones(2, jnp.int32), None
+      ... )
+      >>> predictions.dtype, targets.dtype
+      (dtype('float32'), dtype('float32'))
+    """
+    check_floating(name, predictions)
+    check_same_shape(name, predictions, "targets", targets)
+    check_where("where", where, jnp.shape(predictions))
+    dtype = compute_dtype(predictions)
+    return jnp.asarray(predictions).astype(dtype), jnp.asarray(targets).astype(dtype)
+
+
 def nan_where(condition: jax.Array, values: jax.Array) -> jax.Array:
     """Replace ``values`` by NaN where ``condition`` holds: the under-``jit`` error signal."""
     return jnp.where(condition, jnp.asarray(jnp.nan, values.dtype), values)
