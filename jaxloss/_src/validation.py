@@ -227,6 +227,32 @@ def check_label_smoothing(label_smoothing: Any) -> None:
     check_in_interval("label_smoothing", label_smoothing, 0.0, 1.0)
 
 
+def check_dense_labels(
+    name: str,
+    scores: jax.typing.ArrayLike,
+    labels: jax.typing.ArrayLike,
+    axis: int,
+    label_smoothing: Any,
+) -> int:
+    """Raise unless class ``scores`` (argument ``name``) and dense ``labels`` are floating
+    arrays of one shape with a class ``axis``, and ``label_smoothing`` lies in ``[0, 1]``.
+
+    Returns:
+      ``axis`` as a non-negative index.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> check_dense_labels("logits", jnp.zeros((2, 3)), jnp.zeros((2, 3)), -1, 0.1)
+      1
+    """
+    check_floating(name, scores)
+    check_floating("labels", labels)
+    check_same_shape(name, scores, "labels", labels)
+    axis = check_class_axis(name, scores, axis)
+    check_label_smoothing(label_smoothing)
+    return axis
+
+
 def check_clip_epsilon(epsilon: Any) -> None:
     """Raise unless the probability forms' clipping constant ``epsilon`` lies in ``[0, 0.5)``."""
     check_in_interval("epsilon", epsilon, 0.0, 0.5, high_inclusive=False)
