@@ -67,8 +67,9 @@ def negative_cosine_similarity(
     References:
       Keras 3, ``keras.losses.cosine_similarity``.
     """
-    predictions, targets = validation.check_and_cast_pair(predictions, targets, where)
-    validation.check_non_negative("epsilon", epsilon)
+    predictions, targets = validation.check_and_cast_pair(
+        predictions, targets, where, epsilon=epsilon
+    )
     predictions = validation.apply_where(predictions, where)
     targets = validation.apply_where(targets, where)
     checks.check_finite("negative_cosine_similarity", "predictions", predictions)

@@ -36,8 +36,9 @@ def _canonical_axes(axis: Axis, ndim: int) -> tuple[int, ...]:
 
 
 def _prepare(predictions, targets, where, axis, epsilon):
-    predictions, targets = validation.check_and_cast_pair(predictions, targets, where)
-    validation.check_non_negative("epsilon", epsilon)
+    predictions, targets = validation.check_and_cast_pair(
+        predictions, targets, where, epsilon=epsilon
+    )
     if where is not None:
         predictions = validation.apply_where(predictions, where)
         targets = validation.apply_where(targets, where)

@@ -371,12 +371,13 @@ def check_and_cast_pair(
     targets: jax.typing.ArrayLike,
     where: jax.typing.ArrayLike | None,
     name: str = "predictions",
+    epsilon: Any = None,
 ) -> tuple[jax.Array, jax.Array]:
-    """Check a loss's ``predictions`` (argument ``name``), ``targets`` and ``where``; return the
-    pair in the compute dtype.
+    """Check a loss's ``predictions`` (argument ``name``), ``targets``, ``where`` and
+    ``epsilon``; return the pair in the compute dtype.
 
     ``predictions`` must be floating, ``targets`` of the same shape, ``where`` None or a
-    boolean mask broadcasting to ``predictions``.
+    boolean mask broadcasting to ``predictions``, ``epsilon`` None or non-negative.
 
     Example:
       >>> import jax.numpy as jnp
@@ -389,6 +390,7 @@ def check_and_cast_pair(
     check_floating(name, predictions)
     check_same_shape(name, predictions, "targets", targets)
     check_where("where", where, jnp.shape(predictions))
+    check_non_negative("epsilon", epsilon)
     dtype = compute_dtype(predictions)
     return jnp.asarray(predictions).astype(dtype), jnp.asarray(targets).astype(dtype)
 
