@@ -28,6 +28,7 @@ Measured on the document's MNIST CNN (batch 128, 2-core CPU): see ``bench/studie
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 
 import jax
 import jax.numpy as jnp
@@ -116,6 +117,21 @@ def conv2d_im2col(
     return y
 
 
+def _first_max_cotangents(
+    entries: Iterable[jax.Array], pooled: jax.Array, cotangent: jax.Array
+) -> list[jax.Array]:
+    """Each window entry's share of the pooled output's cotangent: all of it for the first
+    entry (in the order given) equal to the maximum, 0 for the others, so ties do not split it."""
+    zero = jnp.zeros((), cotangent.dtype)
+    taken = jnp.zeros(pooled.shape, bool)
+    shares = []
+    for entry in entries:
+        is_first_max = (entry == pooled) & ~taken
+        taken = taken | is_first_max
+        shares.append(jnp.where(is_first_max, cotangent, zero))
+    return shares
+
+
 @jax.custom_vjp
 def _pool_windows(windows: jax.Array) -> jax.Array:
     # windows: (batch, out_h, 2, out_w, 2, channels)
@@ -129,16 +145,9 @@ def _pool_windows_fwd(windows: jax.Array) -> tuple[jax.Array, tuple[jax.Array, j
 
 def _pool_windows_bwd(residuals, cotangent):
     windows, pooled = residuals
-    zero = jnp.zeros((), cotangent.dtype)
-    taken = jnp.zeros(pooled.shape, bool)
-    rows = []
-    for a in range(2):
-        cols = []
-        for b in range(2):
-            is_first_max = (windows[:, :, a, :, b, :] == pooled) & ~taken
-            taken = taken | is_first_max
-            cols.append(jnp.where(is_first_max, cotangent, zero))
-        rows.append(jnp.stack(cols, axis=3))
+    entries = (windows[:, :, a, :, b, :] for a in range(2) for b in range(2))
+    shares = _first_max_cotangents(entries, pooled, cotangent)
+    rows = [jnp.stack(shares[2 * a : 2 * a + 2], axis=3) for a in range(2)]
     return (jnp.stack(rows, axis=2),)
 
 
@@ -200,14 +209,8 @@ def _max_over_windows_fwd(y: jax.Array) -> tuple[jax.Array, tuple[jax.Array, jax
 
 def _max_over_windows_bwd(residuals, cotangent):
     y, pooled = residuals
-    zero = jnp.zeros((), cotangent.dtype)
-    taken = jnp.zeros(pooled.shape, bool)
-    parts = []
-    for entry in range(y.shape[1]):
-        is_first_max = (y[:, entry] == pooled) & ~taken
-        taken = taken | is_first_max
-        parts.append(jnp.where(is_first_max, cotangent, zero))
-    return (jnp.stack(parts, axis=1),)
+    entries = (y[:, entry] for entry in range(y.shape[1]))
+    return (jnp.stack(_first_max_cotangents(entries, pooled, cotangent), axis=1),)
 
 
 _max_over_windows.defvjp(_max_over_windows_fwd, _max_over_windows_bwd)

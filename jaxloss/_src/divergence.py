@@ -19,15 +19,6 @@ import jax.numpy as jnp
 from jaxloss._src import checks, validation
 
 
-def _prepare(name, predictions, targets, where, epsilon):
-    validation.check_floating(name, predictions)
-    validation.check_same_shape(name, predictions, "targets", targets)
-    validation.check_where("where", where, jnp.shape(predictions))
-    validation.check_non_negative("epsilon", epsilon)
-    dtype = validation.compute_dtype(predictions)
-    return jnp.asarray(predictions).astype(dtype), jnp.asarray(targets).astype(dtype)
-
-
 def kl_divergence(
     probs: jax.typing.ArrayLike,
     targets: jax.typing.ArrayLike,
@@ -67,7 +58,7 @@ def kl_divergence(
       Kullback and Leibler, "On information and sufficiency", Annals of
       Mathematical Statistics 22(1), 1951.
     """
-    probs, targets = _prepare("probs", probs, targets, where, epsilon)
+    probs, targets = validation.check_and_cast_pair(probs, targets, where, "probs", epsilon)
     checks.check_unit_interval("kl_divergence", "probs", probs, where=where)
     checks.check_unit_interval("kl_divergence", "targets", targets, where=where)
     axis = validation.canonical_axis(axis, probs.ndim)
@@ -111,7 +102,9 @@ def poisson_loss(
     References:
       Keras 3, ``keras.losses.poisson``.
     """
-    predictions, targets = _prepare("predictions", predictions, targets, where, epsilon)
+    predictions, targets = validation.check_and_cast_pair(
+        predictions, targets, where, epsilon=epsilon
+    )
     checks.check_non_negative("poisson_loss", "predictions", predictions, where=where)
     checks.check_non_negative("poisson_loss", "targets", targets, where=where)
     loss = predictions - targets * jnp.log(predictions + epsilon)

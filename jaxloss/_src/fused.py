@@ -80,11 +80,20 @@ def _chunk_logits(hidden, weight, bias, start, size, soft_cap, accum_dtype):
     return soft_cap * jnp.tanh(raw / soft_cap)
 
 
-def _chunk_starts(vocab_size, chunk_size):
-    """Full chunks as (count, size), then the static remainder (start, size) or None."""
+def _over_chunks(step, carry, vocab_size, chunk_size):
+    """``carry = step(carry, start, size)`` over the vocabulary's chunks: a ``scan`` over the
+    full chunks, then the static remainder once."""
     num_full = vocab_size // chunk_size
     rest = vocab_size - num_full * chunk_size
-    return num_full, (num_full * chunk_size, rest) if rest else None
+    if num_full:
+        carry, _ = lax.scan(
+            lambda c, i: (step(c, i * chunk_size, chunk_size), None),
+            carry,
+            jnp.arange(num_full, dtype=jnp.int32),
+        )
+    if rest:
+        carry = step(carry, num_full * chunk_size, rest)
+    return carry
 
 
 def _label_mask(labels, start, size):
@@ -135,17 +144,9 @@ def _logit_stats_fwd(hidden, weight, bias, labels, chunk_size, soft_cap, with_su
             logit_sum = logit_sum + jnp.sum(z, axis=1)
         return new_max, scaled_sum, label_logit, logit_sum
 
-    num_full, rest = _chunk_starts(vocab_size, chunk_size)
-    carry = init
-    if num_full:
-        carry, _ = lax.scan(
-            lambda c, i: (fold(c, i * chunk_size, chunk_size), None),
-            carry,
-            jnp.arange(num_full, dtype=jnp.int32),
-        )
-    if rest is not None:
-        carry = fold(carry, *rest)
-    running_max, scaled_sum, label_logit, logit_sum = carry
+    running_max, scaled_sum, label_logit, logit_sum = _over_chunks(
+        fold, init, vocab_size, chunk_size
+    )
     logsumexp = running_max + jnp.log(scaled_sum)
     stats = _LogitStats(logsumexp, label_logit, logit_sum)
     return stats, (hidden, weight, bias, labels, logsumexp)
@@ -196,16 +197,7 @@ def _logit_stats_bwd(chunk_size, soft_cap, with_sum, axis_name, residuals, cotan
         jnp.zeros(weight.shape, weight.dtype),
         None if bias is None else jnp.zeros(bias.shape, bias.dtype),
     ))
-    num_full, rest = _chunk_starts(vocab_size, chunk_size)
-    if num_full:
-        carry, _ = lax.scan(
-            lambda c, i: (chunk_grads(c, i * chunk_size, chunk_size), None),
-            carry,
-            jnp.arange(num_full, dtype=jnp.int32),
-        )
-    if rest is not None:
-        carry = chunk_grads(carry, *rest)
-    d_hidden, d_weight, d_bias = carry
+    d_hidden, d_weight, d_bias = _over_chunks(chunk_grads, carry, vocab_size, chunk_size)
     d_labels = np.zeros(labels.shape, jax.dtypes.float0)
     return d_hidden.astype(hidden.dtype), d_weight, d_bias, d_labels
 

@@ -18,14 +18,6 @@ import jax.numpy as jnp
 from jaxloss._src import checks, validation
 
 
-def _prepare(predictions, targets, where):
-    validation.check_floating("predictions", predictions)
-    validation.check_same_shape("predictions", predictions, "targets", targets)
-    validation.check_where("where", where, jnp.shape(predictions))
-    dtype = validation.compute_dtype(predictions)
-    return jnp.asarray(predictions).astype(dtype), jnp.asarray(targets).astype(dtype)
-
-
 def hinge_loss(
     predictions: jax.typing.ArrayLike,
     targets: jax.typing.ArrayLike,
@@ -54,7 +46,7 @@ def hinge_loss(
     References:
       Cortes and Vapnik, "Support-vector networks", Machine Learning 20, 1995.
     """
-    predictions, targets = _prepare(predictions, targets, where)
+    predictions, targets = validation.check_and_cast_pair(predictions, targets, where)
     checks.check_finite("hinge_loss", "predictions", predictions, where=where)
     checks.check_finite("hinge_loss", "targets", targets, where=where)
     loss = jnp.maximum(1.0 - targets * predictions, 0.0)
@@ -88,7 +80,7 @@ def squared_hinge_loss(
     References:
       Keras 3, ``keras.losses.squared_hinge``.
     """
-    predictions, targets = _prepare(predictions, targets, where)
+    predictions, targets = validation.check_and_cast_pair(predictions, targets, where)
     checks.check_finite("squared_hinge_loss", "predictions", predictions, where=where)
     checks.check_finite("squared_hinge_loss", "targets", targets, where=where)
     loss = jnp.square(jnp.maximum(1.0 - targets * predictions, 0.0))
@@ -129,7 +121,7 @@ def categorical_hinge_loss(
       Crammer and Singer, "On the algorithmic implementation of multiclass
       kernel-based vector machines", JMLR 2, 2001.
     """
-    predictions, targets = _prepare(predictions, targets, where)
+    predictions, targets = validation.check_and_cast_pair(predictions, targets, where)
     checks.check_finite("categorical_hinge_loss", "predictions", predictions, where=where)
     checks.check_finite("categorical_hinge_loss", "targets", targets, where=where)
     axis = validation.canonical_axis(axis, predictions.ndim)

@@ -111,6 +111,35 @@ def smooth_labels(
     return labels
 
 
+def cast_and_smooth(
+    scores: jax.typing.ArrayLike,
+    labels: jax.typing.ArrayLike,
+    alpha: jax.typing.ArrayLike,
+    axis: int,
+    where: jax.typing.ArrayLike | None,
+) -> tuple[jax.Array, jax.Array, jax.Array | None]:
+    """Class ``scores`` and dense ``labels`` in their compute dtype, the labels smoothed with
+    :func:`smooth_labels` over the ``where`` classes.
+
+    Returns:
+      ``(scores, labels, mask)``, ``mask`` being ``where`` checked and broadcast to the
+      scores' shape (or None).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> scores, labels, mask = cast_and_smooth(
+      ...     jnp.zeros((1, 2), jnp.float16), jnp.array([[1.0, 0.0]], jnp.float16), 0.5, 1, None
+      ... )
+      >>> scores.dtype, labels, mask
+      (dtype('float32'), Array([[0.75, 0.25]], dtype=float32), None)
+    """
+    mask = validation.broadcast_where(where, jnp.shape(scores))
+    dtype = validation.compute_dtype(scores, labels)
+    scores = jnp.asarray(scores).astype(dtype)
+    labels = smooth_labels(jnp.asarray(labels).astype(dtype), alpha, axis=axis, where=mask)
+    return scores, labels, mask
+
+
 def smooth_binary_labels(labels: jax.typing.ArrayLike, alpha: jax.typing.ArrayLike) -> jax.Array:
     r"""Binary labels smoothed as two classes: :math:`y (1 - \alpha) + \alpha / 2`.
 

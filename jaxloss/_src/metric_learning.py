@@ -67,13 +67,11 @@ def negative_cosine_similarity(
     References:
       Keras 3, ``keras.losses.cosine_similarity``.
     """
-    validation.check_floating("predictions", predictions)
-    validation.check_same_shape("predictions", predictions, "targets", targets)
-    validation.check_where("where", where, jnp.shape(predictions))
-    validation.check_non_negative("epsilon", epsilon)
-    dtype = validation.compute_dtype(predictions)
-    predictions = validation.apply_where(jnp.asarray(predictions).astype(dtype), where)
-    targets = validation.apply_where(jnp.asarray(targets).astype(dtype), where)
+    predictions, targets = validation.check_and_cast_pair(
+        predictions, targets, where, epsilon=epsilon
+    )
+    predictions = validation.apply_where(predictions, where)
+    targets = validation.apply_where(targets, where)
     checks.check_finite("negative_cosine_similarity", "predictions", predictions)
     checks.check_finite("negative_cosine_similarity", "targets", targets)
     axis = validation.canonical_axis(axis, predictions.ndim)

@@ -16,15 +16,6 @@ import jax.numpy as jnp
 from jaxloss._src import checks, validation
 
 
-def _prepare(predictions, targets, where, epsilon):
-    validation.check_floating("predictions", predictions)
-    validation.check_same_shape("predictions", predictions, "targets", targets)
-    validation.check_where("where", where, jnp.shape(predictions))
-    validation.check_non_negative("epsilon", epsilon)
-    dtype = validation.compute_dtype(predictions)
-    return jnp.asarray(predictions).astype(dtype), jnp.asarray(targets).astype(dtype)
-
-
 def absolute_percentage_error(
     predictions: jax.typing.ArrayLike,
     targets: jax.typing.ArrayLike,
@@ -55,7 +46,9 @@ def absolute_percentage_error(
     References:
       Keras 3, ``keras.losses.mean_absolute_percentage_error``.
     """
-    predictions, targets = _prepare(predictions, targets, where, epsilon)
+    predictions, targets = validation.check_and_cast_pair(
+        predictions, targets, where, epsilon=epsilon
+    )
     checks.check_finite("absolute_percentage_error", "predictions", predictions, where=where)
     checks.check_finite("absolute_percentage_error", "targets", targets, where=where)
     loss = 100.0 * jnp.abs((targets - predictions) / jnp.maximum(jnp.abs(targets), epsilon))
@@ -94,7 +87,9 @@ def squared_logarithmic_error(
     References:
       Keras 3, ``keras.losses.mean_squared_logarithmic_error``.
     """
-    predictions, targets = _prepare(predictions, targets, where, epsilon)
+    predictions, targets = validation.check_and_cast_pair(
+        predictions, targets, where, epsilon=epsilon
+    )
     checks.check_finite("squared_logarithmic_error", "predictions", predictions, where=where)
     checks.check_finite("squared_logarithmic_error", "targets", targets, where=where)
     difference = jnp.log1p(jnp.maximum(predictions, epsilon)) - jnp.log1p(

@@ -36,13 +36,9 @@ def _canonical_axes(axis: Axis, ndim: int) -> tuple[int, ...]:
 
 
 def _prepare(predictions, targets, where, axis, epsilon):
-    validation.check_floating("predictions", predictions)
-    validation.check_same_shape("predictions", predictions, "targets", targets)
-    validation.check_where("where", where, jnp.shape(predictions))
-    validation.check_non_negative("epsilon", epsilon)
-    dtype = validation.compute_dtype(predictions)
-    predictions = jnp.asarray(predictions).astype(dtype)
-    targets = jnp.asarray(targets).astype(dtype)
+    predictions, targets = validation.check_and_cast_pair(
+        predictions, targets, where, epsilon=epsilon
+    )
     if where is not None:
         predictions = validation.apply_where(predictions, where)
         targets = validation.apply_where(targets, where)

@@ -227,6 +227,32 @@ def check_label_smoothing(label_smoothing: Any) -> None:
     check_in_interval("label_smoothing", label_smoothing, 0.0, 1.0)
 
 
+def check_dense_labels(
+    name: str,
+    scores: jax.typing.ArrayLike,
+    labels: jax.typing.ArrayLike,
+    axis: int,
+    label_smoothing: Any,
+) -> int:
+    """Raise unless class ``scores`` (argument ``name``) and dense ``labels`` are floating
+    arrays of one shape with a class ``axis``, and ``label_smoothing`` lies in ``[0, 1]``.
+
+    Returns:
+      ``axis`` as a non-negative index.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> check_dense_labels("logits", jnp.zeros((2, 3)), jnp.zeros((2, 3)), -1, 0.1)
+      1
+    """
+    check_floating(name, scores)
+    check_floating("labels", labels)
+    check_same_shape(name, scores, "labels", labels)
+    axis = check_class_axis(name, scores, axis)
+    check_label_smoothing(label_smoothing)
+    return axis
+
+
 def check_clip_epsilon(epsilon: Any) -> None:
     """Raise unless the probability forms' clipping constant ``epsilon`` lies in ``[0, 0.5)``."""
     check_in_interval("epsilon", epsilon, 0.0, 0.5, high_inclusive=False)
@@ -338,6 +364,35 @@ def compute_dtype(*arrays: jax.typing.ArrayLike) -> jnp.dtype:
     if dtype in HALF_FLOAT_DTYPES:
         return jnp.dtype(jnp.float32)
     return dtype
+
+
+def check_and_cast_pair(
+    predictions: jax.typing.ArrayLike,
+    targets: jax.typing.ArrayLike,
+    where: jax.typing.ArrayLike | None,
+    name: str = "predictions",
+    epsilon: Any = None,
+) -> tuple[jax.Array, jax.Array]:
+    """Check a loss's ``predictions`` (argument ``name``), ``targets``, ``where`` and
+    ``epsilon``; return the pair in the compute dtype.
+
+    ``predictions`` must be floating, ``targets`` of the same shape, ``where`` None or a
+    boolean mask broadcasting to ``predictions``, ``epsilon`` None or non-negative.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> predictions, targets = check_and_cast_pair(
+      ...     jnp.zeros(2, jnp.float16), jnp.ones(2, jnp.int32), None
+      ... )
+      >>> predictions.dtype, targets.dtype
+      (dtype('float32'), dtype('float32'))
+    """
+    check_floating(name, predictions)
+    check_same_shape(name, predictions, "targets", targets)
+    check_where("where", where, jnp.shape(predictions))
+    check_non_negative("epsilon", epsilon)
+    dtype = compute_dtype(predictions)
+    return jnp.asarray(predictions).astype(dtype), jnp.asarray(targets).astype(dtype)
 
 
 def nan_where(condition: jax.Array, values: jax.Array) -> jax.Array:

@@ -15,7 +15,7 @@ from jax import lax
 
 from jaxloss._src import checks, softmax_rows, validation
 from jaxloss._src.cross_entropy import class_labels
-from jaxloss._src.label_smoothing import smooth_binary_labels, smooth_labels
+from jaxloss._src.label_smoothing import cast_and_smooth, smooth_binary_labels
 
 __all__ = [
     "binary_cross_entropy",
@@ -233,18 +233,9 @@ def categorical_cross_entropy(
     References:
       Keras ``keras.losses.categorical_crossentropy`` (``from_logits=False``).
     """
-    validation.check_floating("probs", probs)
-    validation.check_floating("labels", labels)
-    validation.check_same_shape("probs", probs, "labels", labels)
-    axis = validation.check_class_axis("probs", probs, axis)
-    validation.check_label_smoothing(label_smoothing)
+    axis = validation.check_dense_labels("probs", probs, labels, axis, label_smoothing)
     validation.check_clip_epsilon(epsilon)
-    mask = validation.broadcast_where(where, jnp.shape(probs))
-    dtype = validation.compute_dtype(probs, labels)
-    probs = jnp.asarray(probs).astype(dtype)
-    labels = smooth_labels(
-        jnp.asarray(labels).astype(dtype), label_smoothing, axis=axis, where=mask
-    )
+    probs, labels, mask = cast_and_smooth(probs, labels, label_smoothing, axis, where)
     checks.check_non_negative("categorical_cross_entropy", "probs", probs, where=mask)
     checks.check_non_negative("categorical_cross_entropy", "labels", labels, where=mask)
     invalid = validation.invalid_scores(probs) | (labels < 0)

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxloss._src import checks, softmax_rows, validation
-from jaxloss._src.label_smoothing import smooth_labels
+from jaxloss._src.label_smoothing import cast_and_smooth
 
 __all__ = ["softmax_cross_entropy"]
 
@@ -130,18 +130,9 @@ def softmax_cross_entropy(
     References:
       optax ``softmax_cross_entropy``; Keras ``CategoricalCrossentropy(from_logits=True)``.
     """
-    validation.check_floating("logits", logits)
-    validation.check_floating("labels", labels)
-    validation.check_same_shape("logits", logits, "labels", labels)
-    axis = validation.check_class_axis("logits", logits, axis)
-    validation.check_label_smoothing(label_smoothing)
+    axis = validation.check_dense_labels("logits", logits, labels, axis, label_smoothing)
     validation.check_precise(precise)
-    mask = validation.broadcast_where(where, jnp.shape(logits))
-    dtype = validation.compute_dtype(logits, labels)
-    logits = jnp.asarray(logits).astype(dtype)
-    labels = smooth_labels(
-        jnp.asarray(labels).astype(dtype), label_smoothing, axis=axis, where=mask
-    )
+    logits, labels, mask = cast_and_smooth(logits, labels, label_smoothing, axis, where)
     checks.check_finite("softmax_cross_entropy", "logits", logits, where=mask)
     checks.check_non_negative("softmax_cross_entropy", "labels", labels, where=mask)
     return _softmax_cross_entropy_kernel(logits, labels, mask, axis, bool(precise))
