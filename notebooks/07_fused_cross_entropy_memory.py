@@ -79,7 +79,7 @@ for name, a, b in (("loss", loss_u, loss_f), ("d hidden", gh_u, gh_f), ("d weigh
 # %% [markdown]
 # ## Compiled temporary memory against vocabulary size
 #
-# `N` tokens and hidden size `H` as in the issue that specified the fused loss; float32
+# `N` tokens and hidden size `H` as in the fused loss's specification; float32
 # throughout. For each vocabulary size we compile `jax.value_and_grad` of both versions with
 # respect to `hidden` and `weight` and read `temp_size_in_bytes` (scratch memory besides the
 # inputs and outputs) from the compiled executable's `memory_analysis()`.
@@ -133,7 +133,7 @@ plt.show()
 # The unfused version's scratch memory grows with `N × V`, like the logits; the fused version's
 # stays at the size of one chunk of logits (the default chunk size depends on N, not on V),
 # whatever the vocabulary. The gradients of `hidden` and `weight` are outputs that both versions
-# must produce. The shape the issue specifies:
+# must produce. The specified shape:
 
 # %%
 reference_vocab = 65536
@@ -141,7 +141,7 @@ unfused_temp = memory["unfused"][reference_vocab]["temp"]
 fused_temp = memory["fused"][reference_vocab]["temp"]
 print(f"N = {num_tokens}, H = {hidden_size}, V = {reference_vocab}: temporary memory unfused "
       f"{unfused_temp / MiB:.0f} MiB, fused {fused_temp / MiB:.0f} MiB ({fused_temp / unfused_temp:.1%} of unfused; "
-      f"the issue's target is at most 10%)")
+      f"the target is at most 10%)")
 assert fused_temp <= 0.10 * unfused_temp
 growth = {name: memory[name][vocab_sizes[-1]]["temp"] / memory[name][vocab_sizes[0]]["temp"] for name in memory}
 print(f"from V = {vocab_sizes[0]} to V = {vocab_sizes[-1]} ({vocab_sizes[-1] // vocab_sizes[0]}x): "

@@ -240,7 +240,7 @@ def memory_table(results: dict) -> list[str]:
 
 def checks(results: dict) -> list[str]:
     """Cross-checks: identical inputs in every framework, the same loss and gradient L1 norm
-    from every peer (relative 1e-3), and the issue's speed and memory targets."""
+    from every peer (relative 1e-3), and the speed and memory targets."""
     problems = []
     by_case: dict = {}
     for record in records(results):
@@ -372,7 +372,7 @@ def markdown(results: dict, png_link: str | None = None) -> str:
     out += ["", "#### Compiled temporary memory (`memory_analysis().temp_size_in_bytes`) and "
                 "compile time", ""]
     out += memory_table(results)
-    out += ["", "#### Targets of issue 5", ""]
+    out += ["", "#### Speed and memory targets", ""]
     if on_accelerator(results):
         out += ["The targets were set for the 2-core CPU; on this accelerator they are shown "
                 "for comparison only.", ""]
