@@ -76,8 +76,9 @@ def gaussian_nll_loss(
     its last axis, or with a last axis of size 1 (one variance per row, homoscedastic),
     as in PyTorch. As in PyTorch, the clamp is outside the gradient: the derivative with
     respect to ``variances`` is ``0.5 * (1 / c - (predictions - targets)**2 / c**2)``
-    everywhere, below ``epsilon`` too (PyTorch clamps under ``no_grad``). The squared
-    error is formed as ``e * (e / c)``, so that it overflows only where the loss does.
+    everywhere, below ``epsilon`` too (PyTorch clamps under ``no_grad``). The error
+    term ``e**2 / (2 c)`` is formed as ``(e / 2) * (e / c)``, so that it overflows only where
+    the loss does.
 
     A negative variance gives NaN for its elements (loss and gradients), where PyTorch
     raises: a value cannot raise under ``jax.jit`` (checked mode, ``jaxloss.checks()``,
@@ -129,7 +130,7 @@ def gaussian_nll_loss(
         errors = jnp.where(where, errors, jnp.zeros((), dtype))
         variances = jnp.where(where, variances, jnp.ones((), dtype))
     variances = _clamped_variances(variances, epsilon)
-    loss = 0.5 * (jnp.log(variances) + errors * (errors / variances))
+    loss = 0.5 * jnp.log(variances) + (0.5 * errors) * (errors / variances)
     if full:
         loss = loss + _HALF_LOG_TWO_PI
     return validation.apply_where(loss, where)
