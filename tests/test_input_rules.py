@@ -342,12 +342,7 @@ KERAS_CASES = (
     losses_cases.REGRESSION_CASES
     + losses_cases.CROSSENTROPY_CASES
     + losses_cases.FOCAL_CASES
-    + (
-        losses_cases.Case(
-            "WeightedBinaryCrossentropy", {"pos_weight": 2.0}, losses_cases.binary_probs
-        ),
-        losses_cases.Case("SparseCategoricalFocalCrossentropy", {}, losses_cases.sparse_probs),
-    )
+    + losses_cases.EXTENSION_CASES
 )
 # One case per class: the first listed.
 FIRST_CASES = list({case.name: case for case in reversed(KERAS_CASES)}.values())
