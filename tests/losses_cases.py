@@ -276,6 +276,7 @@ FOCAL_CASES = (
 EXTENSION_CASES = (
     Case("WeightedBinaryCrossentropy", {"pos_weight": 2.0}, binary_probs),
     Case("SparseCategoricalFocalCrossentropy", {}, sparse_probs),
+    Case("PoissonNegativeLogLikelihood", {}, counts),
 )
 
 
