@@ -44,6 +44,8 @@ from jaxloss._src.fused import (
 from jaxloss._src.hinge import categorical_hinge_loss as categorical_hinge_loss
 from jaxloss._src.hinge import hinge_loss as hinge_loss
 from jaxloss._src.hinge import squared_hinge_loss as squared_hinge_loss
+from jaxloss._src.likelihood import gaussian_nll_loss as gaussian_nll_loss
+from jaxloss._src.likelihood import poisson_nll_loss as poisson_nll_loss
 from jaxloss._src.metric_learning import circle_loss as circle_loss
 from jaxloss._src.metric_learning import negative_cosine_similarity as negative_cosine_similarity
 from jaxloss._src.regression import absolute_error as absolute_error

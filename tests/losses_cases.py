@@ -272,6 +272,14 @@ FOCAL_CASES = (
 )
 
 
+# The classes Keras does not have: no parity test reads this group.
+EXTENSION_CASES = (
+    Case("WeightedBinaryCrossentropy", {"pos_weight": 2.0}, binary_probs),
+    Case("SparseCategoricalFocalCrossentropy", {}, sparse_probs),
+    Case("PoissonNegativeLogLikelihood", {}, counts),
+)
+
+
 def sample_weight(kind: str, rng, shape: tuple):
     """Weights of the given kind for inputs of ``shape`` (``[batch, ...]``)."""
     if kind == "none":

@@ -62,6 +62,8 @@ PROB = st.one_of(st.sampled_from([0.0, 1.0]), floats(0, 1), floats(0, 1e-6))
 LABEL = st.one_of(st.sampled_from([0.0, 1.0]), floats(0, 1))
 #: Non-negative values (rates, counts) up to 1e30.
 NON_NEGATIVE = st.one_of(floats(0, 20), floats(0, 1e30), st.sampled_from([0.0, 1.0]))
+#: Log-rates: every value whose exp fits float32 (it overflows from 88.7).
+LOG_RATE = st.one_of(floats(-20, 20), floats(-88, 88), values(0.0, 80.0, -80.0, 88.0, -88.0))
 
 
 def arrays(shape, elements=LOGIT, dtype=np.float32):
@@ -199,6 +201,18 @@ def ref_poisson(p, t, epsilon=1e-7):
     return _f64(p) - _f64(t) * np.log(_f64(p) + epsilon)
 
 
+def ref_gaussian_nll(p, t, v, full=False, epsilon=1e-6):
+    c, e = np.maximum(_f64(v), epsilon), _f64(p) - _f64(t)
+    return 0.5 * (np.log(c) + e**2 / c) + (0.5 * np.log(2 * np.pi) if full else 0.0)
+
+
+def ref_poisson_nll(p, t, full=False):
+    p, t = _f64(p), _f64(t)
+    counted = np.maximum(t, 1)
+    stirling = counted * np.log(counted) - counted + 0.5 * np.log(2 * np.pi * counted)
+    return np.exp(p) - t * p + (np.where(t > 1, stirling, 0.0) if full else 0.0)
+
+
 def ref_absolute_percentage(p, t, epsilon=1e-7):
     p, t = _f64(p), _f64(t)
     return 100 * np.abs(t - p) / np.maximum(np.abs(t), epsilon)
@@ -325,6 +339,23 @@ def _poisson_scale(p, t):
     """float32 resolution of the two terms, which may cancel."""
     p, t = _f64(p), _f64(t)
     return 4 * EPS32 * (np.abs(p) + np.abs(t) * (np.abs(np.log(p + 1e-7)) + 1))
+
+
+def _gaussian_nll_scale(p, t, v):
+    """float32 resolution of the two terms, which may cancel (log c < 0)."""
+    c, e = np.maximum(_f64(v), 1e-6), _f64(p) - _f64(t)
+    return 4 * EPS32 * (np.abs(np.log(c)) + e**2 / c + 1)
+
+
+def _gaussian_nll_grad_overflows(p, t, v):
+    return np.abs(_f64(p) - _f64(t)) / np.maximum(_f64(v), 1e-6) > F32_MAX / 2
+
+
+def _poisson_nll_scale(p, t):
+    """float32 resolution of the terms, which may cancel, the Stirling term's included."""
+    p, t = _f64(p), _f64(t)
+    stirling = t * (np.log(np.maximum(t, 1)) + 1) + np.abs(np.log(2 * np.pi * np.maximum(t, 1)))
+    return 4 * EPS32 * (np.exp(p) + t * np.abs(p) + stirling)
 
 
 def _squared_log_scale(p, t):
@@ -459,6 +490,19 @@ CASES = {case.name: case for case in (
     _elementwise(
         "poisson_loss", jaxloss.poisson_loss, ref_poisson, NON_NEGATIVE, NON_NEGATIVE,
         scale=_poisson_scale,
+    ),
+    # ---- likelihood (likelihood.py): PyTorch's Gaussian and Poisson NLL
+    Case(
+        "gaussian_nll_loss", jaxloss.gaussian_nll_loss,
+        st.tuples(arrays((BATCH, 3), ERROR), arrays((BATCH, 3), ERROR),
+                  arrays((BATCH, 3), NON_NEGATIVE)),
+        ref_gaussian_nll, hparams=({}, {"full": True}), batch_axes=(0, 0, 0),
+        scale=_gaussian_nll_scale, grad_may_overflow=_gaussian_nll_grad_overflows,
+    ),
+    # Log-rates only: the rates of log_input=False are swept in tests/test_likelihood.py.
+    _elementwise(
+        "poisson_nll_loss", jaxloss.poisson_nll_loss, ref_poisson_nll, LOG_RATE, NON_NEGATIVE,
+        hparams=({}, {"full": True}), scale=_poisson_nll_scale,
     ),
     # ---- relative error (relative_error.py)
     _elementwise(

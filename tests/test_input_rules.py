@@ -40,6 +40,7 @@ KERNELS = {
     "absolute_percentage_error": ("elementwise", LOGITS, POSITIVE),
     "squared_logarithmic_error": ("elementwise", POSITIVE, POSITIVE),
     "poisson_loss": ("elementwise", POSITIVE, ONE_HOT),
+    "poisson_nll_loss": ("elementwise", LOGITS, POSITIVE),
     "hinge_loss": ("elementwise", LOGITS, ONE_HOT),
     "squared_hinge_loss": ("elementwise", LOGITS, ONE_HOT),
     "kl_divergence": ("rowwise", PROBS, PROBS[::-1]),
@@ -49,7 +50,7 @@ KERNELS = {
     "tversky_loss": ("batch", PROBS, ONE_HOT),
 }
 # Public callables with their own argument structure, tested one by one below.
-SPECIAL = {"ctc_loss", "circle_loss", "fused_linear_cross_entropy"}
+SPECIAL = {"ctc_loss", "circle_loss", "fused_linear_cross_entropy", "gaussian_nll_loss"}
 # Not losses (checked mode; see tests/test_checks.py), or multi-device only (tests/test_fused.py).
 NOT_LOSSES = {"checks", "raised_check_error", "CheckError", "fused_linear_cross_entropy_sharded"}
 
@@ -336,18 +337,45 @@ def test_fused_linear_cross_entropy_rules():
     assert np.isfinite(loss[0]) and np.isnan(loss[1])
 
 
+def _gaussian_nll(predictions, targets, variances, **kwargs):
+    return _call("gaussian_nll_loss", predictions, targets, variances=variances, **kwargs)
+
+
+def test_gaussian_nll_loss_rules():
+    """The elementwise rules with a third argument, and the variances' own."""
+    variances = POSITIVE[:, :1]
+    with pytest.raises(ValueError, match=r"floating-point dtype, got int32 \(shape"):
+        _gaussian_nll(LOGITS.astype(jnp.int32), ONE_HOT, variances)
+    with pytest.raises(ValueError, match=re.escape("(2, 3)") + ".*" + re.escape("(2,)")):
+        _gaussian_nll(LOGITS, LABELS.astype(jnp.float32), variances)
+    with pytest.raises(ValueError, match=re.escape("variances.shape=(3,) for predictions.shape")):
+        _gaussian_nll(LOGITS, ONE_HOT, POSITIVE[0])
+    with pytest.raises(ValueError, match=r"`where` of shape \(3, 1\) does not broadcast"):
+        _gaussian_nll(LOGITS, ONE_HOT, variances, where=jnp.ones((3, 1), bool))
+    assert _gaussian_nll(LOGITS[:0], ONE_HOT[:0], variances[:0]).shape == (0, 3)
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [(0, jnp.nan), (1, jnp.nan), (2, jnp.nan), (2, -1.0), (0, jnp.inf), (0, -jnp.inf)],
+    ids=["nan_predictions", "nan_targets", "nan_variances", "negative_variance", "inf", "-inf"],
+)
+def test_gaussian_nll_loss_bad_values_spoil_only_their_element(argument, value):
+    """Never a finite loss; a negative variance is NaN where PyTorch raises (jit cannot)."""
+    arguments = [LOGITS, ONE_HOT, POSITIVE]
+    arguments[argument] = arguments[argument].at[1, 1].set(value)
+    loss = np.asarray(_gaussian_nll(*arguments))
+    assert not np.isfinite(loss[1, 1])
+    assert np.isfinite(np.delete(loss.ravel(), 1 * 3 + 1)).all()
+
+
 # --------------------------------------------------------------- the Keras-style layer
 
 KERAS_CASES = (
     losses_cases.REGRESSION_CASES
     + losses_cases.CROSSENTROPY_CASES
     + losses_cases.FOCAL_CASES
-    + (
-        losses_cases.Case(
-            "WeightedBinaryCrossentropy", {"pos_weight": 2.0}, losses_cases.binary_probs
-        ),
-        losses_cases.Case("SparseCategoricalFocalCrossentropy", {}, losses_cases.sparse_probs),
-    )
+    + losses_cases.EXTENSION_CASES
 )
 # One case per class: the first listed.
 FIRST_CASES = list({case.name: case for case in reversed(KERAS_CASES)}.values())

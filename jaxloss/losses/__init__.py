@@ -66,6 +66,12 @@ from jaxloss.losses._hinge import SquaredHinge as SquaredHinge
 from jaxloss.losses._hinge import categorical_hinge as categorical_hinge
 from jaxloss.losses._hinge import hinge as hinge
 from jaxloss.losses._hinge import squared_hinge as squared_hinge
+from jaxloss.losses._likelihood import (
+    PoissonNegativeLogLikelihood as PoissonNegativeLogLikelihood,
+)
+from jaxloss.losses._likelihood import (
+    poisson_negative_log_likelihood as poisson_negative_log_likelihood,
+)
 from jaxloss.losses._metric_learning import Circle as Circle
 from jaxloss.losses._metric_learning import CosineSimilarity as CosineSimilarity
 from jaxloss.losses._metric_learning import circle as circle
