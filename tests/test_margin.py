@@ -195,6 +195,9 @@ def test_multilabel_soft_margin_label_outside_0_1_gives_nan_where_pytorch_gives_
     assert case["output"][0] < 0  # PyTorch: a negative "loss"
     loss, _ = _ours(case)
     assert np.isnan(loss).all()
+    with pytest.raises(jaxloss.CheckError, match=r"multilabel_soft_margin_loss: `labels` holds 2"):
+        with jaxloss.checks():
+            multilabel_soft_margin_loss(*(np.float32(case[k][0]) for k in ("floating", "others")))
 
 
 # ------------------------------------------------------------ float64 formulas

@@ -255,6 +255,9 @@ def multilabel_soft_margin_loss(
     mask = validation.broadcast_where(where, shape)
     dtype = validation.compute_dtype(logits)
     logits, labels = jnp.asarray(logits).astype(dtype), jnp.asarray(labels).astype(dtype)
+    # Checked here too, so that checked mode names this loss (the BCE below checks again).
+    checks.check_finite("multilabel_soft_margin_loss", "logits", logits, where=mask)
+    checks.check_unit_interval("multilabel_soft_margin_loss", "labels", labels, where=mask)
     if mask is not None:
         # Neutral values at the masked classes, so that a NaN there gives no 0 * NaN gradient.
         logits = jnp.where(mask, logits, jnp.zeros((), dtype))
