@@ -43,9 +43,18 @@ from jaxloss._src.fused import (
 )
 from jaxloss._src.hinge import categorical_hinge_loss as categorical_hinge_loss
 from jaxloss._src.hinge import hinge_loss as hinge_loss
+from jaxloss._src.hinge import multiclass_hinge_loss as multiclass_hinge_loss
+from jaxloss._src.hinge import multiclass_perceptron_loss as multiclass_perceptron_loss
+from jaxloss._src.hinge import perceptron_loss as perceptron_loss
 from jaxloss._src.hinge import squared_hinge_loss as squared_hinge_loss
 from jaxloss._src.likelihood import gaussian_nll_loss as gaussian_nll_loss
 from jaxloss._src.likelihood import poisson_nll_loss as poisson_nll_loss
+from jaxloss._src.margin import hinge_embedding_loss as hinge_embedding_loss
+from jaxloss._src.margin import margin_ranking_loss as margin_ranking_loss
+from jaxloss._src.margin import multi_margin_loss as multi_margin_loss
+from jaxloss._src.margin import multilabel_margin_loss as multilabel_margin_loss
+from jaxloss._src.margin import multilabel_soft_margin_loss as multilabel_soft_margin_loss
+from jaxloss._src.margin import soft_margin_loss as soft_margin_loss
 from jaxloss._src.metric_learning import circle_loss as circle_loss
 from jaxloss._src.metric_learning import negative_cosine_similarity as negative_cosine_similarity
 from jaxloss._src.regression import absolute_error as absolute_error

@@ -192,6 +192,31 @@ def ref_categorical_hinge(p, t):
     return np.maximum(np.max((1 - t) * p, -1) - np.sum(t * p, -1) + 1, 0.0)
 
 
+def ref_multiclass_hinge(x, labels, margin=1.0):
+    x = _f64(x)
+    others = np.where(one_hot(labels, x.shape[-1]) == 1, -np.inf, x)
+    label_scores = np.take_along_axis(x, np.asarray(labels)[:, None], -1)[:, 0]
+    return np.maximum(np.max(others, -1) - label_scores + margin, 0.0)
+
+
+def ref_multi_margin(x, labels, p=1, margin=1.0):
+    x = _f64(x)
+    label_scores = np.take_along_axis(x, np.asarray(labels)[:, None], -1)
+    gaps = np.where(one_hot(labels, x.shape[-1]) == 1, 0.0, (x - label_scores) + margin)
+    return np.sum(np.maximum(gaps, 0.0) ** p, -1) / x.shape[-1]
+
+
+def ref_multilabel_margin(x, targets):
+    """PyTorch's rule: the classes listed before the first -1 (repeats count) against the
+    rest. Score differences first: 1 - x_j + x_i would lose the 1 in float64 beyond 2**53."""
+    x, targets = _f64(x), np.asarray(targets)
+    listed = np.cumsum(targets == -1, -1) == 0
+    counts = np.stack([np.sum(listed & (targets == c), -1) for c in range(x.shape[-1])], -1)
+    pairs = np.maximum((x[:, None, :] - x[:, :, None]) + 1, 0.0)  # [example, listed j, other i]
+    weights = counts[:, :, None] * (counts == 0)[:, None, :]
+    return np.sum(weights * pairs, (1, 2)) / x.shape[-1]
+
+
 def ref_kl(p, t, epsilon=1e-7):
     p, t = np.clip(_f64(p), epsilon, 1), np.clip(_f64(t), epsilon, 1)
     return np.sum(t * np.log(t / p), -1)
@@ -481,6 +506,51 @@ CASES = {case.name: case for case in (
         "categorical_hinge_loss", jaxloss.categorical_hinge_loss,
         _pair(arrays(_CE_SHAPE, ANY), distributions(_CE_SHAPE, soft=False)),
         ref_categorical_hinge, scale=_row_scale,
+    ),
+    _elementwise(
+        "perceptron_loss", jaxloss.perceptron_loss,
+        lambda p, t: np.maximum(-_f64(t) * _f64(p), 0.0), ANY, st.sampled_from([-1.0, 1.0]),
+    ),
+    Case(
+        "multiclass_hinge_loss", jaxloss.multiclass_hinge_loss,
+        _pair(arrays(_CE_SHAPE, ANY), class_indices((BATCH,))), ref_multiclass_hinge,
+    ),
+    Case(
+        "multiclass_perceptron_loss", jaxloss.multiclass_perceptron_loss,
+        _pair(arrays(_CE_SHAPE, ANY), class_indices((BATCH,))),
+        functools.partial(ref_multiclass_hinge, margin=0.0),
+    ),
+    # ---- margin (margin.py): PyTorch's margin losses
+    _elementwise(
+        "soft_margin_loss", jaxloss.soft_margin_loss, lambda p, t: softplus(-_f64(t) * _f64(p)),
+        LOGIT, st.sampled_from([-1.0, 1.0]),
+    ),
+    Case(
+        "margin_ranking_loss", jaxloss.margin_ranking_loss,
+        st.tuples(arrays((BATCH, 3)), arrays((BATCH, 3)),
+                  arrays((BATCH, 3), st.sampled_from([-1.0, 1.0]))),
+        lambda a, b, t, margin=0.0: np.maximum(margin - _f64(t) * (_f64(a) - _f64(b)), 0.0),
+        hparams=({}, {"margin": 0.5}, {"margin": -0.5}), batch_axes=(0, 0, 0),
+    ),
+    _elementwise(
+        "hinge_embedding_loss", jaxloss.hinge_embedding_loss,
+        lambda p, t, margin=1.0: np.where(_f64(t) == 1, _f64(p), np.maximum(margin - _f64(p), 0)),
+        LOGIT, st.sampled_from([-1.0, 1.0]), hparams=({}, {"margin": 2.0}),
+    ),
+    Case(
+        "multilabel_soft_margin_loss", jaxloss.multilabel_soft_margin_loss,
+        _pair(arrays(_CE_SHAPE), arrays(_CE_SHAPE, LABEL)),
+        lambda x, y: np.mean(ref_sigmoid_bce(x, y), -1),
+    ),
+    Case(
+        "multi_margin_loss", jaxloss.multi_margin_loss,
+        _pair(arrays(_CE_SHAPE), class_indices((BATCH,))), ref_multi_margin,
+        hparams=({}, {"p": 2}, {"margin": 0.5}),
+    ),
+    Case(
+        "multilabel_margin_loss", jaxloss.multilabel_margin_loss,
+        _pair(arrays(_CE_SHAPE), hnp.arrays(np.int32, _CE_SHAPE, elements=st.integers(-1, 4))),
+        ref_multilabel_margin,
     ),
     # ---- divergence (divergence.py)
     Case(

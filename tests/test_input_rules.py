@@ -43,14 +43,22 @@ KERNELS = {
     "poisson_nll_loss": ("elementwise", LOGITS, POSITIVE),
     "hinge_loss": ("elementwise", LOGITS, ONE_HOT),
     "squared_hinge_loss": ("elementwise", LOGITS, ONE_HOT),
+    "perceptron_loss": ("elementwise", LOGITS, 2.0 * ONE_HOT - 1.0),
+    "soft_margin_loss": ("elementwise", LOGITS, 2.0 * ONE_HOT - 1.0),
+    "hinge_embedding_loss": ("elementwise", POSITIVE, 2.0 * ONE_HOT - 1.0),
     "kl_divergence": ("rowwise", PROBS, PROBS[::-1]),
     "categorical_hinge_loss": ("rowwise", LOGITS, ONE_HOT),
+    "multilabel_soft_margin_loss": ("rowwise", LOGITS, ONE_HOT),
+    "multi_margin_loss": ("sparse_logits", LOGITS, LABELS),
+    "multiclass_hinge_loss": ("sparse_logits", LOGITS, LABELS),
+    "multiclass_perceptron_loss": ("sparse_logits", LOGITS, LABELS),
     "negative_cosine_similarity": ("rowwise", LOGITS, ONE_HOT),
     "dice_loss": ("batch", PROBS, ONE_HOT),
     "tversky_loss": ("batch", PROBS, ONE_HOT),
 }
 # Public callables with their own argument structure, tested one by one below.
-SPECIAL = {"ctc_loss", "circle_loss", "fused_linear_cross_entropy", "gaussian_nll_loss"}
+SPECIAL = {"ctc_loss", "circle_loss", "fused_linear_cross_entropy", "gaussian_nll_loss",
+           "margin_ranking_loss", "multilabel_margin_loss"}
 # Not losses (checked mode; see tests/test_checks.py), or multi-device only (tests/test_fused.py).
 NOT_LOSSES = {"checks", "raised_check_error", "CheckError", "fused_linear_cross_entropy_sharded"}
 
@@ -142,6 +150,12 @@ def test_swapped_labels_and_predictions_raise(name):
         ),
         ("sparse_softmax_focal_loss", "alpha", r"`alpha` must be a scalar or have shape \(3,\)"),
         ("softmax_focal_loss", "alpha", r"`alpha` must be a scalar or have shape \(3,\)"),
+        ("multi_margin_loss", "class_weights", r"`class_weights` must have shape \(3,\)"),
+        (
+            "multilabel_soft_margin_loss",
+            "class_weights",
+            r"`class_weights` must have shape \(3,\)",
+        ),
         (
             "categorical_focal_cross_entropy",
             "alpha",
@@ -197,8 +211,9 @@ def test_infinite_predictions_never_give_a_finite_loss(name):
     _, first, second = KERNELS[name]
     for value in (jnp.inf, -jnp.inf):
         loss = _call(name, first.at[1, 1].set(value), second)
-        if name in ("hinge_loss", "squared_hinge_loss") and value == jnp.inf:
-            continue  # hinge of an infinitely confident right answer: its exact limit 0
+        confident = ("hinge_loss", "squared_hinge_loss", "perceptron_loss", "soft_margin_loss")
+        if name in confident and value == jnp.inf:
+            continue  # margin loss of an infinitely confident right answer: its exact limit 0
         assert not np.isfinite(loss[1, 1]), (value, loss)
 
 
@@ -367,6 +382,46 @@ def test_gaussian_nll_loss_bad_values_spoil_only_their_element(argument, value):
     loss = np.asarray(_gaussian_nll(*arguments))
     assert not np.isfinite(loss[1, 1])
     assert np.isfinite(np.delete(loss.ravel(), 1 * 3 + 1)).all()
+
+
+SIGNS = 2.0 * ONE_HOT - 1.0
+
+
+def test_margin_ranking_loss_rules():
+    """The elementwise rules with two score arguments, each checked and NaN-propagating."""
+    rank = jaxloss.margin_ranking_loss
+    with pytest.raises(ValueError, match=r"`second` must have a floating-point dtype, got int32"):
+        rank(LOGITS, LOGITS.astype(jnp.int32), SIGNS)
+    with pytest.raises(ValueError, match=re.escape("first.shape=(2, 3) and second.shape=(2,)")):
+        rank(LOGITS, LOGITS[:, 0], SIGNS)
+    with pytest.raises(ValueError, match=re.escape("first.shape=(2, 3) and targets.shape=(2,)")):
+        rank(LOGITS, PROBS, LABELS.astype(jnp.float32))
+    with pytest.raises(ValueError, match=r"`where` of shape \(3, 1\) does not broadcast"):
+        rank(LOGITS, PROBS, SIGNS, where=jnp.ones((3, 1), bool))
+    run = jax.jit(lambda *a: [rank(*a[:3]), rank(*a[3:])])
+    for argument in range(3):
+        arguments = [LOGITS, PROBS, SIGNS]
+        arguments[argument] = arguments[argument].at[1, 1].set(jnp.nan)
+        loss, empty = run(*arguments, LOGITS[:0], PROBS[:0], SIGNS[:0])
+        assert np.isnan(loss[1, 1]) and np.isfinite(np.delete(np.asarray(loss).ravel(), 4)).all()
+        assert empty.shape == (0, 3)
+
+
+def test_multilabel_margin_loss_rules():
+    """Integer class-index targets of the scores' shape, padded with -1."""
+    targets = jnp.array([[0, -1, 0], [2, 1, -1]])
+    loss_fn = jaxloss.multilabel_margin_loss
+    with pytest.raises(ValueError, match=r"`scores` must have a floating-point dtype, got int32"):
+        loss_fn(LOGITS.astype(jnp.int32), targets)
+    with pytest.raises(ValueError, match=r"`targets` must hold integer class indices, got dtype"):
+        loss_fn(LOGITS, ONE_HOT)
+    with pytest.raises(ValueError, match=re.escape("scores.shape=(2, 3) and targets.shape=(2,)")):
+        loss_fn(LOGITS, LABELS)
+    run = jax.jit(lambda s, t, e: [loss_fn(s, t), loss_fn(e, t[:0])])
+    spoiled = ((LOGITS.at[1, 1].set(jnp.nan), targets), (LOGITS, targets.at[1, 2].set(3)))
+    for scores, bad_targets in spoiled:
+        loss, empty = run(scores, bad_targets, LOGITS[:0])
+        assert np.isfinite(loss[0]) and np.isnan(loss[1]) and empty.shape == (0,)
 
 
 # --------------------------------------------------------------- the Keras-style layer
