@@ -14,6 +14,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(DOCS))
 
 import api_pages  # noqa: E402
+import bench_pages  # noqa: E402
 
 import jaxloss  # noqa: E402
 
@@ -29,10 +30,11 @@ extensions = [
     "sphinx.ext.mathjax",
 ]
 
-# Generated at build time, never committed: the API pages and copies of the notebooks.
+# Generated at build time, never committed: the API and benchmark pages, copies of the notebooks.
 API_DIR = DOCS / "api"
 NOTEBOOKS_DIR = DOCS / "notebooks"
 api_modules = api_pages.write_pages(API_DIR)
+bench_pages.write_pages(ROOT, DOCS / "benchmarks")
 NOTEBOOKS_DIR.mkdir(exist_ok=True)
 for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
     target = NOTEBOOKS_DIR / notebook.name

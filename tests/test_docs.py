@@ -68,3 +68,14 @@ def test_every_notebook_is_rendered_with_its_outputs(site):
     for notebook in notebooks:
         page = (site / "notebooks" / f"{notebook.stem}.html").read_text()
         assert "cell_output" in page, notebook.name
+
+
+def test_every_study_with_results_has_a_benchmark_page_naming_its_runs(site):
+    results = ROOT / "bench" / "results"
+    studies = [p for p in results.iterdir() if p.is_dir() and any(p.glob("*.json"))]
+    assert studies
+    for study in studies:
+        text = re.sub(r"<[^>]+>", "", (site / "benchmarks" / f"{study.name}.html").read_text())
+        assert f"python -m bench.studies.{study.name}" in text, study.name
+        for run in study.glob("*.json"):
+            assert run.stem in text, run
