@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: demo test test-slow bench bench-mnist notebooks clean
+.PHONY: demo test test-slow docs bench bench-mnist notebooks clean
 
 $(VENV)/.installed-%: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ test: $(VENV)/.installed-test
 test-slow: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
+# The documentation site, offline, warnings as errors: docs/_build/html/index.html.
+# The notebooks are rendered from their stored outputs (`make notebooks` re-executes them).
+docs: $(VENV)/.installed-test
+	$(BIN)/python -m sphinx -W --keep-going -n -b html docs docs/_build/html
+
 # Full suite (~25 min on 2 cores, three allocators): JSON, markdown and PNG in bench/results/, table in README.md;
 # then the fused large-vocabulary loss against explicit logits (bench/results/fused_linear_cross_entropy/),
 # what `precise=True` costs in the softmax cross-entropies (bench/results/precise_cost/), and the
@@ -58,4 +63,4 @@ notebooks: $(VENV)/.installed-test
 	$(BIN)/python -m notebooks.build
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build *.egg-info docs/_build docs/api docs/notebooks

@@ -1,7 +1,7 @@
-"""Turn a result file into the markdown table, the README section and the PNG plot.
+"""Turn a result file into the markdown table, a page's section and the PNG plot.
 
-``python -m bench.suite.report bench/results/<name>.json [--readme README.md]`` rewrites
-``<name>.md`` and ``<name>.png`` beside the JSON and the README's text between
+``python -m bench.suite.report bench/results/<name>.json [--readme docs/guides/performance.md]``
+rewrites ``<name>.md`` and ``<name>.png`` beside the JSON and the page's text between
 ``<!-- bench-table:begin -->`` and ``<!-- bench-table:end -->`` (a lone ``<!-- bench-table -->``
 marker is replaced by the pair on the first run); a run on a GPU writes the ``bench-table-gpu``
 section instead. Nothing here measures anything: every number

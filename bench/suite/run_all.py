@@ -5,8 +5,9 @@ process per framework (JAX with jaxloss, optax and Keras; PyTorch; TensorFlow) a
 allocator (glibc's malloc, with and without the command line's ``GLIBC_TUNABLES``, and
 mimalloc preloaded with ``LD_PRELOAD``), each pinned to the same cores and thread count,
 merges their results into ``bench/results/<name>.json`` and writes the markdown table (into
-the README between the bench-table markers, for a full run), and the PNG plot. ``--quick``
-runs tiny sizes in well under a minute (used by the tests) and leaves the README alone.
+the docs' performance page between the bench-table markers, for a full run), and the PNG
+plot. ``--quick`` runs tiny sizes in well under a minute (used by the tests) and leaves that
+page alone.
 """
 
 from __future__ import annotations
@@ -98,9 +99,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--name", help="result file name (default: from the CPU model)")
     parser.add_argument("--out-dir", default=os.path.join(REPO_ROOT, "bench", "results"))
     parser.add_argument("--readme", default=None,
-                        help="README whose bench-table section is rewritten (default: the "
-                             "repository's README.md for a full run, none for --quick; '' for "
-                             "none)")
+                        help="page whose bench-table section is rewritten (default: the "
+                             "docs' guides/performance.md for a full run, none for --quick; '' "
+                             "for none)")
     parser.add_argument("--allocators", nargs="+", choices=ALLOCATORS, default=list(ALLOCATORS))
     parser.add_argument("--frameworks", nargs="+", choices=FRAMEWORKS, default=list(FRAMEWORKS))
     parser.add_argument("--families", nargs="*", help="only these kernel families")
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> dict:
                     json.dump(results, f, indent=1)
     readme = args.readme
     if readme is None and not args.quick:
-        readme = os.path.join(REPO_ROOT, "README.md")
+        readme = os.path.join(REPO_ROOT, "docs", "guides", "performance.md")
     written = report.write_all(json_path, readme=readme or None)
     for path in [json_path, *written]:
         print(f"bench: wrote {path}", file=sys.stderr)

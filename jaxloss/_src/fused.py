@@ -342,7 +342,7 @@ def fused_linear_cross_entropy(
       labels: ``[...]`` integer class indices, ``hidden.shape[:-1]``.
       bias: optional ``[V]`` bias.
       chunk_size: vocabulary columns per chunk; ``None`` picks about 32 MiB of float32
-        logits per chunk (:func:`default_chunk_size`). ``V`` need not be a multiple: the
+        logits per chunk (``default_chunk_size``). ``V`` need not be a multiple: the
         remainder is a last, smaller chunk.
       ignore_index: label value whose tokens get loss 0 and no gradient and are left out of
         the ``"mean"``.
@@ -433,11 +433,10 @@ def fused_linear_cross_entropy_sharded(
     chunks, so it yields its shard of ``d weight`` and ``d bias`` and a partial
     ``d hidden`` that ``shard_map`` sums over the axis. No device holds more than
     ``[N, chunk_size]`` logits. Values and gradients equal the single-device function's.
+    The other arguments are those of :func:`fused_linear_cross_entropy`; ``chunk_size``
+    counts columns of one device's shard.
 
     Args:
-      hidden, weight, labels, bias, chunk_size, ignore_index, label_smoothing, z_loss,
-      logit_soft_cap, reduction, return_logsumexp: as :func:`fused_linear_cross_entropy`;
-        ``chunk_size`` counts columns of one device's shard.
       mesh: the device mesh.
       axis_name: the mesh axis the vocabulary is split over; ``V`` must be divisible by
         its size.

@@ -198,7 +198,7 @@ def reduce_weighted_values(
     Args:
       values: per-example losses.
       sample_weight: optional weights, per sample ``[batch]``, per entry, or a
-        scalar; matched to ``values`` by :func:`align_weights`.
+        scalar; matched to ``values`` by ``align_weights``.
       mask: optional boolean array marking the valid loss entries.
       reduction: one of :data:`REDUCTIONS`.
       dtype: the dtype of the computation and of the result.

@@ -73,7 +73,7 @@ class Loss:
         ``"mean_with_sample_weight"`` (sum divided by the sum of the sample
         weights), or ``"none"``/``None`` (no reduction).
       dtype: dtype of the computation (``"float32"`` when ``None``); both inputs
-        are cast to it before :meth:`call`.
+        are cast to it before ``call``.
 
     Subclass it and override ``call(y_true, y_pred)`` to return per-example losses;
     sample weights, masks and the reduction are then handled here:

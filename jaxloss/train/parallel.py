@@ -12,8 +12,8 @@ GSPMD partitions them from the placement of their inputs. Rules:
   sum (all-reduce): the result equals the one-device result up to float32
   summation order. There is no mean of per-shard means anywhere.
 * A batch whose size does not divide the device count is padded up to the next
-  multiple with zero-weight rows (see :func:`jaxloss.train.batching.batch_indices`);
-  the trainer's loss rescaling (:func:`jaxloss.train.objectives.padding_rescale`)
+  multiple with zero-weight rows (see ``jaxloss.train.batching.batch_indices``);
+  the trainer's loss rescaling (``jaxloss.train.objectives.padding_rescale``)
   makes padded rows count neither in the numerator nor in the denominator, also
   for a loss with its own mask (``ignore_class``). A batch that cannot be padded
   (a loss that reduces over the batch itself or pairs its examples,

@@ -1,0 +1,113 @@
+"""Writes the benchmark pages from the result files in ``bench/results/``.
+
+Each study's directory (and the suite's files at the top) becomes one page that shows,
+for every run, the machine, the date and commit, the command, and the markdown table and
+plot that the study wrote beside its JSON. Where a results file does not record its date
+and commit, the page gives the commit that added the file, from git, and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+SUITE = "suite"
+
+
+def _command(study: str) -> str:
+    return "python -m bench.suite" if study == SUITE else f"python -m bench.studies.{study}"
+
+
+def _committed(path: Path, root: Path) -> str | None:
+    """``<short commit>, <date>`` of the last commit that changed ``path``, if git knows."""
+    try:
+        out = subprocess.run(
+            ["git", "log", "-1", "--format=%h, %ad", "--date=short", "--", str(path)],
+            cwd=root, capture_output=True, text=True, timeout=30, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out or None
+
+
+def _machine(results: object) -> str | None:
+    if not isinstance(results, dict):
+        results = results[0] if isinstance(results, list) and results else {}
+    machine = results.get("machine") or {}
+    if isinstance(machine, dict) and machine:
+        parts = [machine.get("accelerator"), machine.get("cpu_model")]
+        cores = machine.get("cores")
+        text = ", ".join(str(p) for p in parts if p and p != "None")
+        return f"{text}, {cores} cores" if cores else text
+    return results.get("device")
+
+
+def _run_facts(json_path: Path, root: Path, study: str) -> list[str]:
+    results = json.loads(json_path.read_text())
+    facts = []
+    machine = _machine(results)
+    if machine:
+        facts.append(f"machine: {machine}")
+    if isinstance(results, dict) and results.get("git_commit"):
+        facts.append(f"run: {results.get('started')} to {results.get('finished')}, "
+                     f"commit {results['git_commit']}")
+    else:
+        committed = _committed(json_path, root)
+        if committed:
+            facts.append(f"results file committed in {committed} (the file records no date)")
+    facts.append(f"command: `{_command(study)}`")
+    return facts
+
+
+def _section(json_path: Path, root: Path, study: str, page_dir: Path) -> list[str]:
+    lines = [f"## {json_path.stem}", ""]
+    lines += [f"- {fact}" for fact in _run_facts(json_path, root, study)]
+    lines.append("")
+    table = json_path.with_suffix(".md")
+    if table.exists():
+        relative = Path("..", "..", table.relative_to(root))
+        levels = [len(line) - len(line.lstrip("#")) for line in table.read_text().splitlines()
+                  if line.startswith("#")]
+        # The table file's top heading goes one level under this run's heading.
+        offset = max(0, 3 - min(levels)) if levels else 0
+        lines += ["```{include} " + str(relative), f":heading-offset: {offset}", "```", ""]
+    plot = json_path.with_suffix(".png")
+    if plot.exists():
+        target = page_dir / plot.name
+        if not target.exists() or target.read_bytes() != plot.read_bytes():
+            target.write_bytes(plot.read_bytes())
+        lines += [f"![{json_path.stem}]({plot.name})", ""]
+    return lines
+
+
+def write_pages(root: Path, out_dir: Path) -> list[str]:
+    """One page per study with results, and their index, into ``out_dir``."""
+    results_dir = root / "bench" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    studies = {SUITE: sorted(results_dir.glob("*.json"))}
+    for directory in sorted(p for p in results_dir.iterdir() if p.is_dir()):
+        studies[directory.name] = sorted(directory.glob("*.json"))
+    stems = []
+    for study, files in studies.items():
+        if not files:
+            continue
+        title = "The suite: every kernel against its peers" if study == SUITE else study.replace("_", " ")
+        lines = [f"# {title}", ""]
+        for json_path in files:
+            lines += _section(json_path, root, study, out_dir)
+        text = "\n".join(lines)
+        path = out_dir / f"{study}.md"
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+        stems.append(study)
+    index = (
+        "# Benchmarks\n\nGenerated from the result files in `bench/results/`: each run names its "
+        "machine, its date and commit, and the command that made it. Speed is always a ratio to a "
+        "peer measured in the same run.\n\n```{toctree}\n:maxdepth: 1\n\n"
+        + "".join(f"{stem}\n" for stem in stems) + "```\n"
+    )
+    path = out_dir / "index.md"
+    if not path.exists() or path.read_text() != index:
+        path.write_text(index)
+    return stems

@@ -1,0 +1,81 @@
+"""The documentation site builds with warnings as errors, and lists every public name."""
+
+import importlib
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+sys.path.insert(0, str(DOCS))
+
+import api_pages  # noqa: E402
+
+pytest.importorskip("sphinx")
+pytest.importorskip("myst_nb")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    out = tmp_path_factory.mktemp("html")
+    # -W: a warning (a broken cross-reference, a malformed docstring) fails the build.
+    result = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-n", "-q", "-b", "html",
+         str(DOCS), str(out)],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return out
+
+
+def test_every_public_name_has_an_api_page(site):
+    missing = []
+    for module_name, _, _ in api_pages.available_modules():
+        module = importlib.import_module(module_name)
+        pages, aliases = api_pages.documented_names(module)
+        assert pages, module_name
+        listing = (site / "api" / f"{module_name.replace('.', '_')}.html").read_text()
+        for name in pages:
+            # A function or class has a page of its own; a constant an entry on its module's.
+            if callable(vars(module)[name]):
+                found = (site / "api" / "generated" / f"{module_name}.{name}.html").exists()
+            else:
+                found = f'id="{module_name}.{name}"' in listing
+            if not found:
+                missing.append(f"{module_name}.{name}")
+        missing += [f"{module_name}.{alias} (alias)" for alias in aliases if alias not in listing]
+    assert not missing, missing
+
+
+def test_the_kernels_and_layers_have_reference_pages():
+    documented = {entry[0] for entry in api_pages.available_modules()}
+    assert {"jaxloss", "jaxloss.losses", "jaxloss.train", "jaxloss.data"} <= documented
+
+
+def test_a_kernel_page_shows_its_formula_and_example(site):
+    html = (site / "api" / "generated" / "jaxloss.gaussian_nll_loss.html").read_text()
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html))
+    assert "loss = 0.5 * (log(c) + (predictions - targets)**2 / c)" in text
+    assert "&gt;&gt;&gt; import jax" in text
+
+
+def test_every_notebook_is_rendered_with_its_outputs(site):
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    assert notebooks
+    for notebook in notebooks:
+        page = (site / "notebooks" / f"{notebook.stem}.html").read_text()
+        assert "cell_output" in page, notebook.name
+
+
+def test_every_study_with_results_has_a_benchmark_page_naming_its_runs(site):
+    results = ROOT / "bench" / "results"
+    studies = [p for p in results.iterdir() if p.is_dir() and any(p.glob("*.json"))]
+    assert studies
+    for study in studies:
+        text = re.sub(r"<[^>]+>", "", (site / "benchmarks" / f"{study.name}.html").read_text())
+        assert f"python -m bench.studies.{study.name}" in text, study.name
+        for run in study.glob("*.json"):
+            assert run.stem in text, run
