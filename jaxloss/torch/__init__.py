@@ -29,6 +29,8 @@ Where the numbers differ from PyTorch's, by design
       PyTorch gives NaN.
     * ``binary_cross_entropy`` clips probabilities to ``[1e-7, 1 - 1e-7]`` (a loss of at most
       16.1) where PyTorch clamps the logarithm at -100.
+    * ``poisson_nll_loss(full=True)``'s gradient in the counts is finite at a count of 0,
+      where PyTorch's is NaN (its Stirling term's ``log(0)`` behind a mask).
     * ``input`` and ``target`` must have one shape where PyTorch broadcasts them with a
       warning.
 
