@@ -244,11 +244,14 @@ def test_out_of_range_class_index_gives_nan_where_pytorch_raises():
          re.escape("`weight` must have the shape of `input`, (2, 3)")),
         (F.cross_entropy, (jnp.ones((2, 3)), jnp.array([0, 1]), jnp.ones(4)),
          re.escape("`weight` must have shape (3,)")),
+        (F.nll_loss, (jnp.ones((2, 3)), jnp.array([0, 1]), jnp.ones(2)),
+         re.escape("`weight` must have shape (3,)")),
         (F.cross_entropy, (jnp.ones(()), jnp.array(0)), "`input` must have a class axis"),
         (F.binary_cross_entropy, (jnp.full((2, 3), 0.5), jnp.ones((2, 3)), jnp.ones(2)),
          re.escape("`weight` of shape (2,) does not broadcast to input.shape=(2, 3)")),
     ],
-    ids=["var_shape", "negative_float_var", "mse_weight", "ce_weight", "scalar", "bce_weight"],
+    ids=["var_shape", "negative_float_var", "mse_weight", "ce_weight", "nll_weight", "scalar",
+         "bce_weight"],
 )
 def test_bad_arguments_raise_naming_them(function, args, match):
     with pytest.raises(ValueError, match=match):

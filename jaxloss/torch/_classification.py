@@ -179,6 +179,7 @@ def nll_loss(
     """
     reduction = check_torch_reduction(reduction, size_average, reduce)
     axis = _class_axis(input)
+    validation.check_class_weights(weight, jnp.shape(input)[axis], "weight")
     loss = _nll_kernel(input, target, axis=axis, class_weights=weight, ignore_index=ignore_index)
     counted = _counted_weights(jnp.asarray(target), weight, ignore_index, loss.dtype)
     return reduce_torch(loss, reduction, counted)
