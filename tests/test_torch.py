@@ -21,11 +21,14 @@ from jaxloss import torch as F
 
 DATA = json.loads((pathlib.Path(__file__).parent / "data" / "torch_parity.json").read_text())
 WRAPPED = {name for name in DATA["losses"] if hasattr(F, name)}
-PARITY_CASES = [case for case in DATA["cases"] if case["function"] in WRAPPED]
 
 # The documented differences (jaxloss.torch's docstring), compared with their own values.
 EMPTY_MEAN_IS_ZERO = "every target ignored"
 CLIPPED_PROBABILITIES = "within 1e-7 of 0 or 1: PyTorch clamps the log at -100"
+PARITY_CASES = [
+    case for case in DATA["cases"]
+    if case["function"] in WRAPPED and case["note"] != CLIPPED_PROBABILITIES
+]
 
 
 @pytest.fixture(autouse=True)
@@ -42,9 +45,23 @@ def _decode(value):
     return value
 
 
+def _cosine_distance(a, b, eps=1e-8):
+    """``1 - torch.nn.functional.cosine_similarity(a, b)``, the stored tag ``"cosine"``."""
+    norm_a = jnp.maximum(jnp.linalg.norm(a, axis=1), eps)
+    norm_b = jnp.maximum(jnp.linalg.norm(b, axis=1), eps)
+    norms = norm_a * norm_b
+    return 1.0 - jnp.sum(a * b, axis=1) / norms
+
+
+# A stored case names its distance function; the callable is the test's to give.
+DISTANCES = {"cosine": _cosine_distance}
+
+
 def _inputs(case):
     args = [_decode(a) for a in case["args"]]
     kwargs = {k: _decode(v) for k, v in case["kwargs"].items()}
+    if "distance_function" in kwargs:
+        kwargs["distance_function"] = DISTANCES[kwargs["distance_function"]]
     return args, kwargs
 
 
@@ -96,8 +113,6 @@ def _close(got, want, note=""):
 
 @pytest.mark.parametrize("case", PARITY_CASES, ids=_case_id)
 def test_values_and_gradients_are_pytorchs(case):
-    if case["note"] == CLIPPED_PROBABILITIES:
-        pytest.skip("a documented difference: test_binary_cross_entropy_clips_where_...")
     outputs, grads, gradient_reduction = _run(case)
     for reduction, out in outputs.items():
         want = np.asarray(case["outputs"][reduction], np.float64)
@@ -144,6 +159,20 @@ def test_every_pytorch_loss_is_wrapped_or_pending():
 
 def test_the_parity_file_covers_every_pytorch_loss():
     assert {case["function"] for case in DATA["cases"]} == set(DATA["losses"])
+    tags = {c["kwargs"].get("distance_function") for c in DATA["cases"]} - {None}
+    assert tags == set(DISTANCES)
+
+
+def test_the_stored_distance_tag_is_the_distance_pytorch_used():
+    """The triplet loss PyTorch computed with the "cosine" distance (margin, swap), rebuilt
+    from the decoded callable: the tag means what the test will pass."""
+    (case,) = [c for c in DATA["cases"] if c["kwargs"].get("distance_function") == "cosine"]
+    (anchor, positive, negative), kwargs = _inputs(case)
+    distance = kwargs["distance_function"]
+    negative_distance = jnp.minimum(distance(anchor, negative), distance(positive, negative))
+    want = jnp.maximum(distance(anchor, positive) - negative_distance + kwargs["margin"], 0.0)
+    assert kwargs["swap"]
+    _close(want, case["outputs"]["none"])
 
 
 def _parameters(function):
