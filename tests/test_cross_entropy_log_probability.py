@@ -60,6 +60,11 @@ def test_bad_values_give_nan_and_minus_inf_elsewhere_is_read_as_probability_zero
     loss = jax.jit(jaxloss.nll_loss)(log_probs, jnp.array([0, 7, 2]))
     np.testing.assert_allclose(loss[0], np.log(2), rtol=1e-6)
     assert np.isnan(loss[1]) and np.isnan(loss[2])
+    grad = jax.jit(jax.grad(lambda x: jnp.sum(jaxloss.nll_loss(x, jnp.array([0, 7, 2])))))(
+        log_probs
+    )
+    np.testing.assert_array_equal(grad[0], [-1, 0, 0])
+    assert np.isnan(grad[1]).any() and np.isnan(grad[2]).any()
     assert jax.jit(jaxloss.nll_loss)(log_probs[:1], jnp.array([2]))[0] == np.inf
     ignored = jax.jit(lambda x: jaxloss.nll_loss(x, jnp.array([2]), ignore_index=2))(log_probs[:1])
     assert ignored[0] == 0.0

@@ -50,8 +50,8 @@ def nll_loss(
     Returns:
       The loss per example, ``labels``'s shape; float32 for half inputs. A label outside
       ``[0, C)`` that is not ``ignore_index``, or a NaN anywhere in the example's
-      log-probabilities, gives NaN for that example (PyTorch raises for the label and
-      reads only the label's entry): it cannot raise under ``jit``.
+      log-probabilities, gives NaN for that example and its gradient (PyTorch raises for
+      the label and reads only the label's entry): it cannot raise under ``jit``.
 
     Example:
       >>> import jax
@@ -81,14 +81,14 @@ def nll_loss(
         labels, None, num_classes, axis, ignore_index, log_probs.shape
     )
     valid = valid & ~jnp.any(jnp.isnan(log_probs), axis=axis, keepdims=True)
+    if where is not None:
+        # A masked example is inactive, as an ignored one: loss 0, gradient 0 (not 0 * NaN).
+        active = active & jnp.expand_dims(jnp.broadcast_to(jnp.asarray(where), labels.shape), axis)
     loss = -jnp.take_along_axis(log_probs, safe_labels, axis)
     if class_weights is not None:
         weights = jnp.asarray(class_weights).astype(dtype)
         loss = loss * jnp.take(weights, safe_labels)
-    # Selects, not the factor of class_labels.row_factor: an ignored row's label entry may
-    # be -inf, and 0 * inf would be NaN.
-    loss = jnp.where(valid, loss, jnp.asarray(jnp.nan, dtype))
-    loss = jnp.squeeze(jnp.where(active, loss, jnp.zeros((), dtype)), axis)
-    if where is not None:
-        where = jnp.broadcast_to(jnp.asarray(where), loss.shape)
-    return validation.apply_where(loss, where)
+    # An invalid active row is multiplied by NaN, so that its gradient is NaN too; an ignored
+    # row is selected away rather than multiplied by 0 (its label entry may be -inf).
+    loss = loss * class_labels.row_factor(True, valid | ~active, dtype)
+    return jnp.squeeze(jnp.where(active, loss, jnp.zeros((), dtype)), axis)
