@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: demo test test-slow docs bench bench-mnist notebooks clean
+.PHONY: demo test test-slow docs bench bench-mnist notebooks torch-parity clean
 
 $(VENV)/.installed-%: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -62,5 +62,20 @@ bench-mnist: $(VENV)/.installed-bench
 notebooks: $(VENV)/.installed-test
 	$(BIN)/python -m notebooks.build
 
+# PyTorch's own numbers for tests/test_torch.py: tests/data/torch_parity.json (inputs, outputs
+# and gradients of every torch.nn.functional loss), written by tests/data/make_torch_parity.py
+# with the CPU build of PyTorch in a virtual environment of its own. The tests read the file
+# and never import torch, so only this target needs it.
+TORCH_VENV ?= .venv-torch
+TORCH_VERSION ?= 2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+
+torch-parity:
+	test -x $(TORCH_VENV)/bin/python || $(PYTHON) -m venv $(TORCH_VENV)
+	$(TORCH_VENV)/bin/python -m pip install -q --upgrade pip
+	$(TORCH_VENV)/bin/python -m pip install -q --index-url $(TORCH_INDEX) "torch==$(TORCH_VERSION)"
+	$(TORCH_VENV)/bin/python -m pip install -q numpy
+	$(TORCH_VENV)/bin/python -W ignore::UserWarning tests/data/make_torch_parity.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info docs/_build docs/api docs/notebooks
+	rm -rf $(VENV) $(TORCH_VENV) .pytest_cache build *.egg-info docs/_build docs/api docs/notebooks docs/benchmarks

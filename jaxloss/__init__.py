@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 from jaxloss._src.checks import CheckError as CheckError
 from jaxloss._src.checks import checks as checks
 from jaxloss._src.checks import raised_check_error as raised_check_error
+from jaxloss._src.cross_entropy.log_probability import nll_loss as nll_loss
 from jaxloss._src.cross_entropy.probability import binary_cross_entropy as binary_cross_entropy
 from jaxloss._src.cross_entropy.probability import (
     categorical_cross_entropy as categorical_cross_entropy,
@@ -60,6 +61,7 @@ from jaxloss._src.metric_learning import negative_cosine_similarity as negative_
 from jaxloss._src.regression import absolute_error as absolute_error
 from jaxloss._src.regression import huber_loss as huber_loss
 from jaxloss._src.regression import log_cosh as log_cosh
+from jaxloss._src.regression import smooth_l1_loss as smooth_l1_loss
 from jaxloss._src.regression import squared_error as squared_error
 from jaxloss._src.relative_error import absolute_percentage_error as absolute_percentage_error
 from jaxloss._src.relative_error import squared_logarithmic_error as squared_logarithmic_error

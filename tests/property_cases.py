@@ -182,6 +182,13 @@ def ref_huber(p, t, delta=1.0):
     return np.where(e <= delta, 0.5 * e**2, delta * (e - 0.5 * delta))
 
 
+def ref_smooth_l1(p, t, beta=1.0):
+    e = np.abs(_f64(p) - _f64(t))
+    if beta == 0:
+        return e
+    return np.where(e < beta, 0.5 * e**2 / beta, e - 0.5 * beta)
+
+
 def ref_log_cosh(p, t):
     e = _f64(p) - _f64(t)
     return np.logaddexp(e, -e) - np.log(2.0)
@@ -301,6 +308,12 @@ def ref_ctc(logits, labels):
 def ref_generalized_ce(p, labels, q=0.5):
     true = np.take_along_axis(_f64(p), np.asarray(labels)[:, None], -1)[:, 0]
     return (1 - true**q) / q
+
+
+def ref_nll(log_probs, labels, ignore_index=None):
+    labels = np.asarray(labels)
+    picked = -np.take_along_axis(_f64(log_probs), labels[:, None], -1)[:, 0]
+    return np.where(labels == ignore_index, 0.0, picked)
 
 
 def ref_fused(h, w, labels, label_smoothing=0.0, chunk_size=None):
@@ -444,6 +457,10 @@ CASES = {case.name: case for case in (
         hparams=({}, {"label_smoothing": 0.1}), scale=_logit_scale,
     ),
     Case(
+        "nll_loss", jaxloss.nll_loss, _pair(arrays(_CE_SHAPE), class_indices((BATCH,))), ref_nll,
+        hparams=({}, {"ignore_index": 2}), where_shape=(BATCH,),
+    ),
+    Case(
         "categorical_cross_entropy", jaxloss.categorical_cross_entropy,
         _pair(probability_rows(_CE_SHAPE), distributions(_CE_SHAPE)), ref_categorical_ce,
         hparams=({}, {"label_smoothing": 0.1}), documented_nan=_zero_rows,
@@ -489,6 +506,10 @@ CASES = {case.name: case for case in (
     _elementwise(
         "huber_loss", jaxloss.huber_loss, ref_huber,
         hparams=({}, {"delta": 0.5}, {"delta": 1e4}),
+    ),
+    _elementwise(
+        "smooth_l1_loss", jaxloss.smooth_l1_loss, ref_smooth_l1,
+        hparams=({}, {"beta": 0.5}, {"beta": 0.0}),
     ),
     _elementwise("log_cosh", jaxloss.log_cosh, ref_log_cosh),
     # ---- hinge (hinge.py)

@@ -31,11 +31,13 @@ KERNELS = {
     "categorical_focal_cross_entropy": ("dense_probs", PROBS, ONE_HOT),
     "sparse_softmax_cross_entropy": ("sparse_logits", LOGITS, LABELS),
     "sparse_softmax_focal_loss": ("sparse_logits", LOGITS, LABELS),
+    "nll_loss": ("sparse_logits", LOGITS, LABELS),  # log-probabilities: the logits' rules
     "sparse_categorical_cross_entropy": ("sparse_probs", PROBS, LABELS),
     "generalized_cross_entropy": ("sparse_probs", PROBS, LABELS),
     "squared_error": ("elementwise", LOGITS, ONE_HOT),
     "absolute_error": ("elementwise", LOGITS, ONE_HOT),
     "huber_loss": ("elementwise", LOGITS, ONE_HOT),
+    "smooth_l1_loss": ("elementwise", LOGITS, ONE_HOT),
     "log_cosh": ("elementwise", LOGITS, ONE_HOT),
     "absolute_percentage_error": ("elementwise", LOGITS, POSITIVE),
     "squared_logarithmic_error": ("elementwise", POSITIVE, POSITIVE),

@@ -22,6 +22,12 @@ def _huber(e, delta):
     return value, np.clip(e, -delta, delta)
 
 
+def _smooth_l1(e, beta):
+    inside = np.abs(e) < beta
+    value = np.where(inside, 0.5 * e**2 / beta, np.abs(e) - 0.5 * beta)
+    return value, np.clip(e / beta, -1, 1)
+
+
 def _log_cosh(e, delta):
     # log(cosh e) = log1p(2 sinh(e/2)^2) for small e, |e| - log 2 + log1p(exp(-2|e|)) otherwise.
     a = np.abs(e)
@@ -34,6 +40,7 @@ LOSSES = {
     "squared_error": (jaxloss.squared_error, _squared),
     "absolute_error": (jaxloss.absolute_error, _absolute),
     "huber_loss": (jaxloss.huber_loss, _huber),
+    "smooth_l1_loss": (jaxloss.smooth_l1_loss, _smooth_l1),
     "log_cosh": (jaxloss.log_cosh, _log_cosh),
 }
 
@@ -42,6 +49,8 @@ def _call(name, predictions, targets=None, delta=1.0, **kwargs):
     fn = LOSSES[name][0]
     if name == "huber_loss":
         kwargs["delta"] = delta
+    if name == "smooth_l1_loss":
+        kwargs["beta"] = delta
     return fn(predictions, targets, **kwargs)
 
 
@@ -190,6 +199,25 @@ def test_mean_over_last_axis_matches_keras(name, keras_name, kwargs, rng):
         predictions, targets
     )
     np.testing.assert_allclose(got, np.asarray(want), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("beta", [2.0, 0.25])
+def test_smooth_l1_is_huber_over_beta_and_the_absolute_error_at_beta_zero(beta):
+    errors = jnp.array([-3.0, -0.2, 0.0, 0.1, 0.25, 1.5, 2.0, 3e38])
+
+    def both(e):
+        smooth = jax.value_and_grad(lambda x: jnp.sum(jaxloss.smooth_l1_loss(x, beta=beta)))
+        huber = jax.value_and_grad(lambda x: jnp.sum(jaxloss.huber_loss(x, delta=beta) / beta))
+        l1 = jax.vmap(jax.value_and_grad(lambda x: jaxloss.smooth_l1_loss(x, beta=0.0)))
+        absolute = jax.vmap(jax.value_and_grad(jaxloss.absolute_error))
+        return smooth(e), huber(e), l1(e), absolute(e)
+
+    smooth, huber, l1, absolute = jax.jit(both)(errors)
+    for got, want in zip(smooth + l1, huber + absolute):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+    np.testing.assert_array_equal(l1[1], [-1, -1, 0, 1, 1, 1, 1, 1])
+    with pytest.raises(ValueError, match="`beta` must lie in"):
+        jaxloss.smooth_l1_loss(errors, beta=-1.0)
 
 
 def test_absolute_error_gradient_at_zero_error_is_zero():

@@ -20,6 +20,11 @@ Which callers take which names, and why:
   ``"sum"``, ``"none"``), the names of PyTorch's ``cross_entropy`` and of the fused
   kernels it stands in for; it has no sample weights, and its ``"mean"`` counts the
   tokens that are not ignored.
+* :mod:`jaxloss.torch`: :data:`TORCH_REDUCTIONS`, checked by :func:`check_torch_reduction`
+  (which refuses PyTorch's deprecated ``size_average`` and ``reduce``), and reduced by
+  :func:`reduce_torch`: ``"mean"`` divides by the number of entries, or by the sum of the
+  weights of the counted entries where PyTorch does (class-weighted ``nll_loss`` and
+  ``cross_entropy``, weighted ``l1_loss`` and ``mse_loss``).
 * :mod:`jaxloss.train`: the reductions that give one number per batch,
   :data:`SCALAR_REDUCTIONS`, and :data:`AUTO`, Keras 2's default, which Keras 3 reads
   as ``"sum_over_batch_size"``, so that a loss object written for Keras 2 trains as it
@@ -55,6 +60,56 @@ def check_reduction(reduction: str | None, accepted: tuple = REDUCTIONS) -> str 
             f"{', '.join(repr(name) for name in accepted)}."
         )
     return reduction
+
+
+def _legacy_torch_reduction(size_average: bool | None, reduce: bool | None) -> str:
+    """The ``reduction`` PyTorch reads from its deprecated flags (None counts as True)."""
+    if reduce is False:
+        return "none"
+    return "sum" if size_average is False else "mean"
+
+
+def check_torch_reduction(
+    reduction: str, size_average: bool | None = None, reduce: bool | None = None
+) -> str:
+    """Return PyTorch's ``reduction`` if it is one of :data:`TORCH_REDUCTIONS`, else raise.
+
+    PyTorch's deprecated ``size_average`` and ``reduce`` raise ``ValueError`` when given,
+    naming the ``reduction`` they stand for.
+
+    >>> check_torch_reduction("sum")
+    'sum'
+    >>> check_torch_reduction("mean", reduce=False)
+    Traceback (most recent call last):
+    ...
+    ValueError: `size_average` and `reduce` are deprecated in PyTorch and not accepted: pass `reduction='none'` instead (got size_average=None, reduce=False).
+    """
+    if size_average is not None or reduce is not None:
+        raise ValueError(
+            "`size_average` and `reduce` are deprecated in PyTorch and not accepted: pass "
+            f"`reduction={_legacy_torch_reduction(size_average, reduce)!r}` instead "
+            f"(got size_average={size_average!r}, reduce={reduce!r})."
+        )
+    return check_reduction(reduction, TORCH_REDUCTIONS)
+
+
+def reduce_torch(
+    values: jax.Array, reduction: str, weights: jax.Array | None = None
+) -> jax.Array:
+    """Reduce per-entry losses as PyTorch does: ``"none"``, ``"sum"`` or ``"mean"``.
+
+    ``"mean"`` divides the sum by ``sum(weights)`` when ``weights`` are given (the
+    weights of the counted entries: 0 for an ignored one), else by the number of
+    entries. A zero divisor (every entry ignored, an empty batch) gives 0, where
+    PyTorch gives NaN.
+
+    >>> import jax.numpy as jnp
+    >>> reduce_torch(jnp.array([2.0, 4.0, 0.0]), "mean", weights=jnp.array([1.0, 2.0, 0.0]))
+    Array(2., dtype=float32)
+    """
+    if reduction == "mean" and weights is not None:
+        return reduce_losses(values, "mean_with_sample_weight", sample_weight=weights)
+    return reduce_losses(values, reduction)
 
 
 def divide_no_nan(numerator: jax.Array, denominator: jax.Array) -> jax.Array:

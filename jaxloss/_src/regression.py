@@ -1,4 +1,4 @@
-"""Elementwise regression losses: squared, absolute, Huber and log-cosh errors.
+"""Elementwise regression losses: squared, absolute, Huber, smooth L1 and log-cosh errors.
 
 Each function takes ``predictions`` and ``targets`` of the same shape and returns
 one loss per element (no reduction). ``targets=None`` means all-zero targets, so
@@ -12,7 +12,7 @@ log-cosh at huge errors).
 
 Input rules (``ValueError`` at trace time, naming the argument):
 non-floating ``predictions``; ``targets`` of another shape; a non-boolean
-``where`` or one that does not broadcast to ``predictions``; ``delta <= 0``.
+``where`` or one that does not broadcast to ``predictions``; ``delta <= 0``; ``beta < 0``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxloss._src import checks, validation
 
@@ -179,6 +180,58 @@ def _huber_jvp(primals, tangents):
     clipped = jnp.clip(errors, -delta, delta)
     tangent = clipped * errors_dot + (abs_errors - jnp.minimum(abs_errors, delta)) * delta_dot
     return value, tangent
+
+
+def smooth_l1_loss(
+    predictions: jax.typing.ArrayLike,
+    targets: jax.typing.ArrayLike | None = None,
+    *,
+    beta: jax.typing.ArrayLike = 1.0,
+    where: jax.typing.ArrayLike | None = None,
+) -> jax.Array:
+    """Elementwise smooth L1 loss (PyTorch's): quadratic below ``beta``, then ``|e|`` shifted.
+
+    With ``e = predictions - targets``::
+
+        loss = 0.5 * e**2 / beta     if |e| < beta
+             = |e| - 0.5 * beta      otherwise
+
+    that is ``huber_loss(e, delta=beta) / beta``, computed so (its gradient
+    ``clip(e / beta, -1, 1)`` is continuous and finite), and ``|e|`` for ``beta = 0``
+    (the absolute error, gradient ``sign(e)``), as in PyTorch.
+
+    Args:
+      predictions: floating array of any shape.
+      targets: array of the same shape (cast to the compute dtype), or ``None`` for zeros.
+      beta: non-negative threshold (scalar or broadcastable to ``predictions``). A
+        concrete 0 gives the absolute error; a traced ``beta`` must be positive.
+      where: optional boolean mask broadcastable to ``predictions``; masked elements
+        give loss 0 and gradient 0.
+
+    Returns:
+      The loss, shape of ``predictions``; float32 for half inputs.
+
+    >>> import jax.numpy as jnp
+    >>> from jaxloss import smooth_l1_loss
+    >>> smooth_l1_loss(jnp.array([0.5, 3.0]), jnp.array([0.0, 0.0]), beta=2.0)
+    Array([0.0625, 2.    ], dtype=float32)
+
+    References:
+      Girshick, "Fast R-CNN", ICCV 2015; PyTorch ``torch.nn.SmoothL1Loss``.
+    """
+    validation.check_non_negative("beta", beta)
+    errors, where = _errors(predictions, targets, where, "smooth_l1_loss")
+    if not validation.is_traced(beta) and not np.all(np.asarray(beta) > 0):
+        # Zero somewhere (negative raised above): the absolute error there.
+        beta = jnp.asarray(beta).astype(errors.dtype)
+        zero = beta == 0
+        safe_beta = jnp.where(zero, jnp.ones((), errors.dtype), beta)
+        smooth = _huber_kernel(errors, safe_beta) / safe_beta
+        loss = jnp.where(zero, jnp.sign(errors) * errors, smooth)
+    else:
+        beta = jnp.asarray(beta).astype(errors.dtype)
+        loss = _huber_kernel(errors, beta) / beta
+    return validation.apply_where(loss, where)
 
 
 def log_cosh(

@@ -5,6 +5,8 @@
 - :mod:`.sigmoid`: sigmoid (binary) cross-entropy from logits;
 - :mod:`.probability`: Keras's binary, categorical and sparse categorical cross-entropy from
   probabilities;
+- :mod:`.log_probability`: the negative log-likelihood of integer labels given
+  log-probabilities (PyTorch's ``nll_loss``), a plain gather without a custom backward pass;
 - :mod:`.class_labels`: what the integer-label forms share (a safe class index, and the
   factor that zeroes ignored rows and turns invalid ones into NaN).
 
@@ -12,9 +14,9 @@ The softmax forms take their row statistics from :mod:`jaxloss._src.softmax_rows
 label smoothing from :mod:`jaxloss._src.label_smoothing` and their argument checks from
 :mod:`jaxloss._src.validation`.
 
-Every kernel is a :func:`jax.custom_vjp` with an analytic backward pass that keeps
-only what it needs: the inputs and, for the softmax forms, two numbers per row (the
-row maximum ``m`` and ``log(sum(exp(logits - m)))``). No array of the logits' size
+Every kernel but ``nll_loss`` is a :func:`jax.custom_vjp` with an analytic backward pass
+that keeps only what it needs: the inputs and, for the softmax forms, two numbers per row
+(the row maximum ``m`` and ``log(sum(exp(logits - m)))``). No array of the logits' size
 is saved besides the inputs themselves, and the sparse forms never build a one-hot
 of the labels.
 

@@ -1,0 +1,70 @@
+"""PyTorch's losses: ``torch.nn.functional``'s names, arguments and reductions over jaxloss.
+
+``F.cross_entropy(logits, target, weight=w, label_smoothing=0.1)`` ports as
+``jaxloss.torch.cross_entropy(logits, target, weight=w, label_smoothing=0.1)``: each function
+has PyTorch 2.x's name, positional order, argument names and defaults, and its numbers
+(checked against numbers PyTorch computed, stored in ``tests/data/torch_parity.json``),
+under ``jax.jit``, ``jax.grad`` and ``jax.vmap``. The losses are computed by jaxloss's
+kernels, so they keep those kernels' stability (finite losses and gradients for every
+finite logit).
+
+Reductions
+    ``reduction`` is ``"mean"``, ``"sum"`` or ``"none"``. ``"mean"`` divides by the number
+    of loss entries, except where PyTorch divides by a sum of weights: class-weighted
+    ``nll_loss`` and ``cross_entropy`` with class-index targets (the weights of the targets
+    that are not ``ignore_index``), and weighted ``l1_loss`` and ``mse_loss``. PyTorch's
+    deprecated ``size_average`` and ``reduce`` raise ``ValueError`` naming the
+    ``reduction`` to pass instead.
+
+Layout
+    Class scores are ``[N, C]``, ``[N, C, d1, ...]`` (the class axis is 1) or one example
+    ``[C]``; targets are class indices (integers, the scores' shape without axis 1) or, for
+    ``cross_entropy``, probabilities of the scores' shape.
+
+Where the numbers differ from PyTorch's, by design
+    * A value PyTorch rejects at run time (a class index out of range, a negative variance
+      in an array, a probability outside ``[0, 1]``) gives NaN for its example: under
+      ``jit`` nothing can raise (``jaxloss.checks()`` raises instead).
+    * A ``"mean"`` with a zero divisor (every target ignored, an empty batch) gives 0 where
+      PyTorch gives NaN.
+    * ``binary_cross_entropy`` clips probabilities to ``[1e-7, 1 - 1e-7]`` (a loss of at most
+      16.1) where PyTorch clamps the logarithm at -100.
+    * ``poisson_nll_loss(full=True)``'s gradient in the counts is finite at a count of 0,
+      where PyTorch's is NaN (its Stirling term's ``log(0)`` behind a mask).
+    * ``input`` and ``target`` must have one shape where PyTorch broadcasts them with a
+      warning.
+
+Shape and dtype errors are the kernels' ``ValueError``\\ s, raised at trace time; they name
+the kernels' arguments (``logits``, ``labels``, ``predictions``, ``targets``).
+"""
+
+from jaxloss.torch._classification import binary_cross_entropy as binary_cross_entropy
+from jaxloss.torch._classification import (
+    binary_cross_entropy_with_logits as binary_cross_entropy_with_logits,
+)
+from jaxloss.torch._classification import cross_entropy as cross_entropy
+from jaxloss.torch._classification import nll_loss as nll_loss
+from jaxloss.torch._regression import gaussian_nll_loss as gaussian_nll_loss
+from jaxloss.torch._regression import huber_loss as huber_loss
+from jaxloss.torch._regression import l1_loss as l1_loss
+from jaxloss.torch._regression import mse_loss as mse_loss
+from jaxloss.torch._regression import poisson_nll_loss as poisson_nll_loss
+from jaxloss.torch._regression import smooth_l1_loss as smooth_l1_loss
+
+#: The losses of ``torch.nn.functional`` not wrapped yet: each waits for its kernel (the
+#: margin and embedding families, an elementwise log-space KL divergence, CTC's
+#: ``zero_infinity``). Wrapping one removes it from here; tests/test_torch.py fails when
+#: PyTorch has a loss that is neither wrapped nor listed, or one is both.
+PENDING = frozenset({
+    "cosine_embedding_loss",
+    "ctc_loss",
+    "hinge_embedding_loss",
+    "kl_div",
+    "margin_ranking_loss",
+    "multi_margin_loss",
+    "multilabel_margin_loss",
+    "multilabel_soft_margin_loss",
+    "soft_margin_loss",
+    "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
+})
