@@ -582,13 +582,13 @@ CASES = {case.name: case for case in (
     # ---- quantile (regression.py): one level, or one per entry of the last axis
     _elementwise(
         "quantile_loss", jaxloss.quantile_loss, ref_quantile,
-        hparams=({}, {"quantile": (0.1, 0.5, 0.9)}),
+        hparams=({"quantile": (0.1, 0.5, 0.9)},),
     ),
     # ---- distillation (distillation.py)
     Case(
         "distillation_loss", jaxloss.distillation_loss,
         _pair(arrays(_CE_SHAPE), arrays(_CE_SHAPE)), ref_distillation,
-        hparams=({}, {"temperature": 2.0}), scale=_distillation_scale,
+        hparams=({"temperature": 2.0},), scale=_distillation_scale,
     ),
     Case(
         "reverse_distillation_loss", jaxloss.reverse_distillation_loss,
@@ -624,7 +624,7 @@ CASES = {case.name: case for case in (
     Case(
         "sequence_log_probs", jaxloss.sequence_log_probs,
         _pair(arrays((BATCH, 3, CLASSES)), class_indices((BATCH, 3))), ref_sequence_log_probs,
-        hparams=({}, {"average": True}), scale=_sequence_scale,
+        scale=_sequence_scale,
     ),
     # ---- relative error (relative_error.py)
     _elementwise(
