@@ -27,6 +27,11 @@ from jaxloss._src.cross_entropy.sparse_softmax import (
     sparse_softmax_cross_entropy as sparse_softmax_cross_entropy,
 )
 from jaxloss._src.ctc import ctc_loss as ctc_loss
+from jaxloss._src.distillation import distillation_loss as distillation_loss
+from jaxloss._src.distillation import (
+    jensen_shannon_distillation_loss as jensen_shannon_distillation_loss,
+)
+from jaxloss._src.distillation import reverse_distillation_loss as reverse_distillation_loss
 from jaxloss._src.divergence import kl_divergence as kl_divergence
 from jaxloss._src.divergence import poisson_loss as poisson_loss
 from jaxloss._src.focal.probability import binary_focal_cross_entropy as binary_focal_cross_entropy
@@ -58,10 +63,16 @@ from jaxloss._src.margin import multilabel_soft_margin_loss as multilabel_soft_m
 from jaxloss._src.margin import soft_margin_loss as soft_margin_loss
 from jaxloss._src.metric_learning import circle_loss as circle_loss
 from jaxloss._src.metric_learning import negative_cosine_similarity as negative_cosine_similarity
+from jaxloss._src.preference import dpo_loss as dpo_loss
+from jaxloss._src.preference import dpo_rewards as dpo_rewards
+from jaxloss._src.preference import ipo_loss as ipo_loss
+from jaxloss._src.preference import sequence_log_probs as sequence_log_probs
+from jaxloss._src.preference import simpo_loss as simpo_loss
 from jaxloss._src.regression import absolute_error as absolute_error
 from jaxloss._src.regression import huber_loss as huber_loss
 from jaxloss._src.regression import log_cosh as log_cosh
 from jaxloss._src.regression import smooth_l1_loss as smooth_l1_loss
+from jaxloss._src.regression import quantile_loss as quantile_loss
 from jaxloss._src.regression import squared_error as squared_error
 from jaxloss._src.relative_error import absolute_percentage_error as absolute_percentage_error
 from jaxloss._src.relative_error import squared_logarithmic_error as squared_logarithmic_error

@@ -277,6 +277,8 @@ EXTENSION_CASES = (
     Case("WeightedBinaryCrossentropy", {"pos_weight": 2.0}, binary_probs),
     Case("SparseCategoricalFocalCrossentropy", {}, sparse_probs),
     Case("PoissonNegativeLogLikelihood", {}, counts),
+    Case("Quantile", {"quantile": 0.25}, regression),
+    Case("Distillation", {"temperature": 2.0}, regression),
 )
 
 

@@ -320,6 +320,54 @@ def ref_fused(h, w, labels, label_smoothing=0.0, chunk_size=None):
     return ref_softmax_ce(_f64(h) @ _f64(w), one_hot(labels, np.shape(w)[1]), label_smoothing)
 
 
+
+def ref_quantile(p, t, quantile=0.5):
+    e, q = _f64(t) - _f64(p), _f64(quantile)
+    return np.maximum(q * e, (q - 1) * e)
+
+
+def _kl_rows(log_a, log_b):
+    a = np.exp(log_a)
+    return np.sum(np.where(a > 0, a * (log_a - log_b), 0.0), -1)
+
+
+def ref_distillation(s, t, temperature=1.0, divergence="forward", beta=0.5):
+    log_q = log_softmax(_f64(s) / temperature, axis=-1)
+    log_p = log_softmax(_f64(t) / temperature, axis=-1)
+    if divergence == "forward":
+        return temperature**2 * _kl_rows(log_p, log_q)
+    if divergence == "reverse":
+        return temperature**2 * _kl_rows(log_q, log_p)
+    log_m = np.logaddexp(np.log(beta) + log_p, np.log1p(-beta) + log_q)
+    return temperature**2 * (beta * _kl_rows(log_p, log_m) + (1 - beta) * _kl_rows(log_q, log_m))
+
+
+def _margin(pc, pr, rc, rr):
+    return (_f64(pc) - _f64(rc)) - (_f64(pr) - _f64(rr))
+
+
+def ref_dpo(pc, pr, rc, rr, beta=0.1, label_smoothing=0.0):
+    h = beta * _margin(pc, pr, rc, rr)
+    return (1 - label_smoothing) * softplus(-h) + label_smoothing * softplus(h)
+
+
+def ref_ipo(pc, pr, rc, rr, beta=0.1):
+    return (_margin(pc, pr, rc, rr) - 1 / (2 * beta)) ** 2
+
+
+def ref_simpo(c, r, beta=2.0, gamma=0.5):
+    return softplus(gamma - beta * (_f64(c) - _f64(r)))
+
+
+def ref_dpo_reward_margin(pc, pr, rc, rr, beta=0.1):
+    return beta * (_f64(pc) - _f64(rc)) - beta * (_f64(pr) - _f64(rr))
+
+
+def ref_sequence_log_probs(logits, labels, average=False):
+    log_probs = np.take_along_axis(log_softmax(_f64(logits), -1), labels[..., None], -1)
+    total = log_probs[..., 0].sum(-1)
+    return total / labels.shape[-1] if average else total
+
 # ---------------------------------------------------------------------------- cases
 
 
@@ -409,6 +457,33 @@ def _error_overflows(p, t):
 def _logit_scale(x, *_):
     """float32 resolution of each row's largest logit (the loss is formed against it)."""
     return 4 * EPS32 * np.max(np.abs(_f64(x)), axis=-1)
+
+
+def _log_probs_scale(*log_probs):
+    """float32 resolution of the margin's terms, which may cancel (beta <= 0.5 or 2)."""
+    return 8 * EPS32 * sum(np.abs(_f64(a)) for a in log_probs)
+
+
+def _ipo_scale(pc, pr, rc, rr):
+    """The margin's rounding, times the square's derivative 2 |h - 1 / (2 beta)|."""
+    delta = _log_probs_scale(pc, pr, rc, rr)
+    return delta * (2 * np.abs(_margin(pc, pr, rc, rr)) + 10 + delta)
+
+
+def _distillation_scale(s, t):
+    """float32 resolution of each row's logits over T, times T**2 (T up to 2)."""
+    return 16 * EPS32 * np.maximum(np.abs(_f64(s)), np.abs(_f64(t))).max(-1)
+
+
+def _sequence_scale(logits, labels):
+    """Each token's log-probability is formed against its row's largest logit."""
+    return 4 * EPS32 * np.max(np.abs(_f64(logits)), axis=-1).sum(-1)
+
+
+def _dpo_reward_margin(*log_probs, **kwargs):
+    """The chosen reward less the rejected one: a case needs one value per example."""
+    chosen, rejected = jaxloss.dpo_rewards(*log_probs, **kwargs)
+    return chosen - rejected
 
 
 _MESH = None
@@ -594,6 +669,53 @@ CASES = {case.name: case for case in (
     _elementwise(
         "poisson_nll_loss", jaxloss.poisson_nll_loss, ref_poisson_nll, LOG_RATE, NON_NEGATIVE,
         hparams=({}, {"full": True}), scale=_poisson_nll_scale,
+    ),
+    # ---- quantile (regression.py): one level, or one per entry of the last axis
+    _elementwise(
+        "quantile_loss", jaxloss.quantile_loss, ref_quantile,
+        hparams=({"quantile": (0.1, 0.5, 0.9)},),
+    ),
+    # ---- distillation (distillation.py)
+    Case(
+        "distillation_loss", jaxloss.distillation_loss,
+        _pair(arrays(_CE_SHAPE), arrays(_CE_SHAPE)), ref_distillation,
+        hparams=({"temperature": 2.0},), scale=_distillation_scale,
+    ),
+    Case(
+        "reverse_distillation_loss", jaxloss.reverse_distillation_loss,
+        _pair(arrays(_CE_SHAPE), arrays(_CE_SHAPE)),
+        functools.partial(ref_distillation, divergence="reverse"),
+        hparams=({"temperature": 0.5},), scale=_distillation_scale,
+    ),
+    Case(
+        "jensen_shannon_distillation_loss", jaxloss.jensen_shannon_distillation_loss,
+        _pair(arrays(_CE_SHAPE), arrays(_CE_SHAPE)),
+        functools.partial(ref_distillation, divergence="jensen_shannon"),
+        hparams=({"beta": 0.9, "temperature": 2.0},), scale=_distillation_scale,
+    ),
+    # ---- preference (preference.py): one pair per example, log-probabilities as logits
+    Case(
+        "dpo_loss", jaxloss.dpo_loss, st.tuples(*[arrays((BATCH,))] * 4), ref_dpo,
+        hparams=({"beta": 0.5, "label_smoothing": 0.2},), where_shape=None,
+        batch_axes=(0, 0, 0, 0), scale=lambda *a: 0.5 * _log_probs_scale(*a),
+    ),
+    Case(
+        "ipo_loss", jaxloss.ipo_loss, st.tuples(*[arrays((BATCH,))] * 4), ref_ipo,
+        where_shape=None, batch_axes=(0, 0, 0, 0), scale=_ipo_scale,
+    ),
+    Case(
+        "simpo_loss", jaxloss.simpo_loss, _pair(arrays((BATCH,)), arrays((BATCH,))), ref_simpo,
+        where_shape=None, scale=lambda c, r: 2 * _log_probs_scale(c, r),
+    ),
+    Case(
+        "dpo_rewards", _dpo_reward_margin, st.tuples(*[arrays((BATCH,))] * 4),
+        ref_dpo_reward_margin, where_shape=None, batch_axes=(0, 0, 0, 0),
+        scale=lambda *a: 0.1 * _log_probs_scale(*a),
+    ),
+    Case(
+        "sequence_log_probs", jaxloss.sequence_log_probs,
+        _pair(arrays((BATCH, 3, CLASSES)), class_indices((BATCH, 3))), ref_sequence_log_probs,
+        scale=_sequence_scale,
     ),
     # ---- relative error (relative_error.py)
     _elementwise(

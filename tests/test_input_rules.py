@@ -39,6 +39,7 @@ KERNELS = {
     "huber_loss": ("elementwise", LOGITS, ONE_HOT),
     "smooth_l1_loss": ("elementwise", LOGITS, ONE_HOT),
     "log_cosh": ("elementwise", LOGITS, ONE_HOT),
+    "quantile_loss": ("elementwise", LOGITS, ONE_HOT),
     "absolute_percentage_error": ("elementwise", LOGITS, POSITIVE),
     "squared_logarithmic_error": ("elementwise", POSITIVE, POSITIVE),
     "poisson_loss": ("elementwise", POSITIVE, ONE_HOT),
@@ -49,6 +50,9 @@ KERNELS = {
     "soft_margin_loss": ("elementwise", LOGITS, 2.0 * ONE_HOT - 1.0),
     "hinge_embedding_loss": ("elementwise", POSITIVE, 2.0 * ONE_HOT - 1.0),
     "kl_divergence": ("rowwise", PROBS, PROBS[::-1]),
+    "distillation_loss": ("rowwise", LOGITS, LOGITS[::-1]),
+    "reverse_distillation_loss": ("rowwise", LOGITS, LOGITS[::-1]),
+    "jensen_shannon_distillation_loss": ("rowwise", LOGITS, LOGITS[::-1]),
     "categorical_hinge_loss": ("rowwise", LOGITS, ONE_HOT),
     "multilabel_soft_margin_loss": ("rowwise", LOGITS, ONE_HOT),
     "multi_margin_loss": ("sparse_logits", LOGITS, LABELS),
@@ -59,8 +63,19 @@ KERNELS = {
     "tversky_loss": ("batch", PROBS, ONE_HOT),
 }
 # Public callables with their own argument structure, tested one by one below.
-SPECIAL = {"ctc_loss", "circle_loss", "fused_linear_cross_entropy", "gaussian_nll_loss",
-           "margin_ranking_loss", "multilabel_margin_loss"}
+SPECIAL = {
+    "ctc_loss",
+    "circle_loss",
+    "fused_linear_cross_entropy",
+    "gaussian_nll_loss",
+    "margin_ranking_loss",
+    "multilabel_margin_loss",
+    "dpo_loss",
+    "dpo_rewards",
+    "ipo_loss",
+    "simpo_loss",
+    "sequence_log_probs",
+}
 # Not losses (checked mode; see tests/test_checks.py), or multi-device only (tests/test_fused.py).
 NOT_LOSSES = {"checks", "raised_check_error", "CheckError", "fused_linear_cross_entropy_sharded"}
 
@@ -424,6 +439,53 @@ def test_multilabel_margin_loss_rules():
     for scores, bad_targets in spoiled:
         loss, empty = run(scores, bad_targets, LOGITS[:0])
         assert np.isfinite(loss[0]) and np.isnan(loss[1]) and empty.shape == (0,)
+# Per-pair log-probabilities: policy chosen, policy rejected, reference chosen, reference rejected.
+LOG_PROBS = tuple(
+    -jnp.array(pair) for pair in ([1.0, 2.0], [3.0, 1.5], [2.0, 2.0], [2.5, 1.0])
+)
+
+
+def _preference(name, *log_probs, **kwargs):
+    loss = getattr(jaxloss, name)
+    result = jax.jit(lambda *a: loss(*a, **kwargs))(*log_probs)
+    return jnp.stack(result, -1) if name == "dpo_rewards" else result
+
+
+@pytest.mark.parametrize("name", ["dpo_loss", "dpo_rewards", "ipo_loss", "simpo_loss"])
+def test_preference_loss_rules(name):
+    """One value per pair; log-probabilities of one shape, floating; NaN spoils only its pair;
+    an empty batch gives an empty loss."""
+    arity = 2 if name == "simpo_loss" else 4
+    log_probs = list(LOG_PROBS[:arity])
+    with pytest.raises(ValueError, match=r"floating-point dtype, got int32 \(shape"):
+        _preference(name, log_probs[0].astype(jnp.int32), *log_probs[1:])
+    with pytest.raises(ValueError, match=re.escape("policy_rejected_logps.shape=(1,)")):
+        _preference(name, log_probs[0], log_probs[1][:1], *log_probs[2:])
+    with pytest.raises(ValueError, match="`beta` must lie in"):
+        _preference(name, *log_probs, beta=0.0)
+    spoiled = _preference(name, log_probs[0].at[1].set(jnp.nan), *log_probs[1:])
+    if name == "dpo_rewards":
+        np.testing.assert_array_equal(spoiled[:, 1], _preference(name, *log_probs)[:, 1])
+        spoiled = spoiled[:, 0]  # the chosen rewards hold the NaN policy log-probability
+    _assert_nan_only_at(spoiled, (1,))
+    assert _preference(name, *(a[:0] for a in log_probs)).shape[0] == 0
+
+
+def test_sequence_log_probs_rules():
+    logits = jnp.stack([LOGITS, LOGITS[::-1]])  # [2 sequences, 2 tokens, 3 classes]
+    labels = jnp.stack([LABELS, LABELS[::-1]])
+    with pytest.raises(ValueError, match="floating-point dtype"):
+        jaxloss.sequence_log_probs(logits.astype(jnp.int32), labels)
+    with pytest.raises(ValueError, match="integer"):
+        jaxloss.sequence_log_probs(logits, labels.astype(jnp.float32))
+    with pytest.raises(ValueError, match=re.escape("labels.shape=(2,)")):
+        jaxloss.sequence_log_probs(logits, labels[0])
+    with pytest.raises(ValueError, match=re.escape("`where` of shape (2, 3)")):
+        jaxloss.sequence_log_probs(logits, labels, where=jnp.ones((2, 3), bool))
+    compiled = jax.jit(jaxloss.sequence_log_probs)
+    _assert_nan_only_at(compiled(logits.at[1, 0, 0].set(jnp.nan), labels), (1,))
+    _assert_nan_only_at(compiled(logits, labels.at[1, 1].set(3)), (1,))
+    assert compiled(logits[:0], labels[:0]).shape == (0,)
 
 
 # --------------------------------------------------------------- the Keras-style layer

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 import jaxloss
+from jaxloss import losses
+from jaxloss.train import objectives
 
 
 def _squared(e, delta):
@@ -227,3 +229,127 @@ def test_absolute_error_gradient_at_zero_error_is_zero():
     np.testing.assert_array_equal(grad, [0.0, 0.0, 0.0])
     grad = jax.jit(jax.grad(lambda x: jnp.sum(jaxloss.absolute_error(x))))(p)
     np.testing.assert_array_equal(grad, [0.0, 1.0, -1.0])
+
+
+# ------------------------------------------------------------------- quantile (pinball)
+
+
+def _pinball(predictions, targets, q):
+    """float64 ``max(q e, (q - 1) e)``, ``e = targets - predictions``, and d/dpredictions."""
+    e = np.float64(targets) - np.float64(predictions)
+    q = np.float64(q)
+    grad = np.where(e > 0, -q, np.where(e < 0, 1 - q, 0.5 - q))
+    return np.maximum(q * e, (q - 1) * e), grad
+
+
+@jax.jit
+def _quantile_value_and_grad(predictions, targets, quantile, where=None):
+    def total(p):
+        return jnp.sum(jaxloss.quantile_loss(p, targets, quantile=quantile, where=where))
+
+    loss = jaxloss.quantile_loss(predictions, targets, quantile=quantile, where=where)
+    return loss, jax.grad(total)(predictions)
+
+
+QUANTILES = [0.0, 0.1, 0.5, 0.9, 1.0, np.array([0.05, 0.5, 0.95], np.float32)]
+
+
+@pytest.mark.parametrize("quantile", QUANTILES, ids=str)
+def test_quantile_loss_matches_float64_with_gradients(quantile, rng):
+    """Levels traced (one compilation for all): a number, or one per entry of the last axis."""
+    predictions = rng.normal(size=(4, 3)).astype(np.float32)
+    targets = rng.normal(size=(4, 3)).astype(np.float32)
+    targets[0, 0] = predictions[0, 0]  # e = 0: the subgradient 0.5 - q
+    q = np.broadcast_to(np.float32(quantile), (4, 3))
+    loss, grad = _quantile_value_and_grad(predictions, targets, q)
+    want, want_grad = _pinball(predictions, targets, q)
+    np.testing.assert_allclose(loss, want, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-6)
+    direct = jaxloss.quantile_loss(predictions, targets, quantile=quantile)
+    np.testing.assert_allclose(direct, want, rtol=1e-6, atol=1e-7)
+
+
+def test_quantile_one_half_is_half_the_absolute_error_and_levels_are_asymmetric(rng):
+    predictions = rng.normal(size=(4, 3)).astype(np.float32)
+    targets = predictions + rng.normal(size=(4, 3)).astype(np.float32)
+    targets[1, 1] = predictions[1, 1]
+    q = np.full((4, 3), 0.5, np.float32)
+    loss, grad = _quantile_value_and_grad(predictions, targets, q)
+    absolute = jax.jit(jax.value_and_grad(lambda p: jnp.sum(jaxloss.absolute_error(p, targets))))
+    total, absolute_grad = absolute(predictions)
+    np.testing.assert_allclose(loss, 0.5 * jaxloss.absolute_error(predictions, targets), rtol=1e-6)
+    np.testing.assert_allclose(np.sum(loss), 0.5 * total, rtol=1e-6)
+    np.testing.assert_allclose(grad, 0.5 * np.asarray(absolute_grad), rtol=1e-6)
+    # Under-predicting by 1 costs q, over-predicting by 1 costs 1 - q.
+    under, _ = _quantile_value_and_grad(np.zeros((4, 3), np.float32), np.ones((4, 3), np.float32),
+                                        np.full((4, 3), 0.9, np.float32))
+    over, _ = _quantile_value_and_grad(np.ones((4, 3), np.float32), np.zeros((4, 3), np.float32),
+                                       np.full((4, 3), 0.9, np.float32))
+    np.testing.assert_allclose(under, 0.9, rtol=1e-6)
+    np.testing.assert_allclose(over, 0.1, rtol=1e-6)
+
+
+def test_quantile_loss_where_vmap_dtypes_and_extremes(rng):
+    predictions = rng.normal(size=(4, 3)).astype(np.float32)
+    targets = rng.normal(size=(4, 3)).astype(np.float32)
+    q = np.full((4, 3), 0.3, np.float32)
+    mask = np.arange(12).reshape(4, 3) % 3 != 0
+    spoiled = predictions.copy()
+    spoiled[~mask] = 3e38  # an error that overflows, masked: gradient 0, not NaN
+    targets_far = targets.copy()
+    targets_far[~mask] = -3e38
+    loss, grad = _quantile_value_and_grad(spoiled, targets_far, q, mask)
+    want, want_grad = _pinball(predictions, targets, q)
+    np.testing.assert_allclose(loss, np.where(mask, want, 0.0), rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(np.asarray(grad)[~mask], 0.0)
+    np.testing.assert_allclose(np.asarray(grad)[mask], want_grad[mask], rtol=1e-6)
+    huge, huge_grad = _quantile_value_and_grad(np.full((4, 3), 1e38, np.float32),
+                                               np.full((4, 3), -1e38, np.float32), q)
+    np.testing.assert_allclose(huge, 0.7 * 2e38, rtol=1e-6)
+    np.testing.assert_allclose(huge_grad, 0.7, rtol=1e-6)
+    levels = np.array([0.1, 0.5, 0.9], np.float32)
+    mapped = jax.vmap(lambda p, t: jaxloss.quantile_loss(p, t, quantile=levels))(
+        np.stack([predictions, predictions[::-1]]), np.stack([targets, targets[::-1]])
+    )
+    np.testing.assert_allclose(mapped[1], _pinball(predictions[::-1], targets[::-1], levels)[0],
+                               rtol=1e-6, atol=1e-7)
+    half = jaxloss.quantile_loss(predictions.astype(jnp.bfloat16), targets.astype(jnp.bfloat16))
+    assert half.dtype == jnp.float32
+    rounded = [np.asarray(jnp.asarray(a, jnp.bfloat16), np.float64) for a in (predictions, targets)]
+    np.testing.assert_allclose(half, _pinball(*rounded, 0.5)[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"quantile": 1.5}, r"`quantile` must lie in \[0.0, 1.0\], got 1.5"),
+        ({"quantile": -0.1}, r"`quantile` must lie in \[0.0, 1.0\]"),
+        ({"quantile": float("nan")}, r"`quantile` must lie in \[0.0, 1.0\]"),
+        ({"quantile": (0.1, 1.2, 0.5)}, r"`quantile` must lie in \[0.0, 1.0\]"),
+        ({"quantile": np.array([0.1, 0.5])}, r"`quantile` of shape \(2,\) does not broadcast"),
+        ({"where": np.ones((4, 2), bool)}, r"`where` of shape \(4, 2\)"),
+    ],
+)
+def test_quantile_loss_bad_inputs_raise(kwargs, match):
+    predictions = np.zeros((4, 3), np.float32)
+    with pytest.raises(ValueError, match=match):
+        jaxloss.quantile_loss(predictions, predictions, **kwargs)
+    with pytest.raises(ValueError, match="targets"):
+        jaxloss.quantile_loss(predictions, predictions[:, :2])
+    with pytest.raises(ValueError, match="`predictions` must have a floating-point dtype"):
+        jaxloss.quantile_loss(predictions.astype(np.int32), predictions)
+
+
+def test_keras_quantile_class_is_the_mean_pinball_loss_over_the_last_axis(rng):
+    y_true = rng.normal(size=(4, 3)).astype(np.float32)
+    y_pred = rng.normal(size=(4, 3)).astype(np.float32)
+    levels = (0.1, 0.5, 0.9)
+    want = _pinball(y_pred, y_true, np.array(levels))[0].mean(-1)
+    np.testing.assert_allclose(losses.quantile_loss(y_true, y_pred, quantile=levels), want,
+                               rtol=1e-6)
+    loss = losses.Quantile(quantile=levels)
+    np.testing.assert_allclose(jax.jit(loss)(y_true, y_pred), want.mean(), rtol=1e-6)
+    restored = losses.deserialize(losses.serialize(loss))
+    np.testing.assert_allclose(restored(y_true, y_pred), want.mean(), rtol=1e-6)
+    assert losses.get("quantile_loss") is losses.quantile_loss
+    assert isinstance(objectives.resolve_loss(losses.Quantile), losses.Quantile)

@@ -1,4 +1,4 @@
-"""Elementwise regression losses: squared, absolute, Huber, smooth L1 and log-cosh errors.
+"""Elementwise regression losses: squared, absolute, Huber, smooth L1, log-cosh, quantile.
 
 Each function takes ``predictions`` and ``targets`` of the same shape and returns
 one loss per element (no reduction). ``targets=None`` means all-zero targets, so
@@ -12,7 +12,8 @@ log-cosh at huge errors).
 
 Input rules (``ValueError`` at trace time, naming the argument):
 non-floating ``predictions``; ``targets`` of another shape; a non-boolean
-``where`` or one that does not broadcast to ``predictions``; ``delta <= 0``; ``beta < 0``.
+``where`` or one that does not broadcast to ``predictions``; ``delta <= 0``; ``beta < 0``;
+``quantile`` outside ``[0, 1]`` or not broadcasting to ``predictions``.
 """
 
 from __future__ import annotations
@@ -302,3 +303,60 @@ def _log_cosh_jvp(primals, tangents):
     abs_errors, v = _log_cosh_expm1(errors)
     w = v * (v + 2.0)
     return _log_cosh_value(abs_errors, v), jnp.sign(errors) * (w / (w + 2.0)) * tangent
+
+
+def _check_quantile(quantile: jax.typing.ArrayLike, shape: tuple) -> None:
+    """Raise unless ``quantile`` lies in ``[0, 1]`` and broadcasts to the predictions."""
+    validation.check_in_interval("quantile", quantile, 0.0, 1.0)
+    validation.check_broadcasts("quantile", quantile, shape, "predictions")
+
+
+def quantile_loss(
+    predictions: jax.typing.ArrayLike,
+    targets: jax.typing.ArrayLike,
+    *,
+    quantile: jax.typing.ArrayLike = 0.5,
+    where: jax.typing.ArrayLike | None = None,
+) -> jax.Array:
+    """Elementwise quantile (pinball) loss.
+
+    With the error ``e = targets - predictions`` and ``q = quantile``::
+
+        loss = max(q e, (q - 1) e)
+
+    minimised in expectation by the ``q``-quantile of the targets' distribution:
+    under-predictions cost ``q`` per unit, over-predictions ``1 - q``. ``q = 0.5`` is half
+    the absolute error. ``quantile`` may be an array broadcasting against
+    ``predictions``, e.g. ``[Q]`` levels against ``predictions`` of shape ``[..., Q]``,
+    one predicted quantile per level. The gradient with respect to ``predictions`` is
+    ``-q`` where ``e > 0``, ``1 - q`` where ``e < 0`` and ``0.5 - q`` at ``e = 0``.
+
+    Args:
+      predictions: floating array of any shape, the predicted quantiles.
+      targets: array of the same shape (cast to the compute dtype).
+      quantile: the quantile level(s) in ``[0, 1]``: a number or an array broadcasting
+        to ``predictions``.
+      where: optional boolean mask broadcastable to ``predictions``; masked elements
+        give loss 0 and gradient 0.
+
+    Returns:
+      The loss, shape of ``predictions``; float32 for half inputs.
+
+    >>> import jax.numpy as jnp
+    >>> from jaxloss import quantile_loss
+    >>> quantile_loss(jnp.array([1.0, 1.0]), jnp.array([3.0, 0.0]), quantile=0.75)
+    Array([1.5 , 0.25], dtype=float32)
+    >>> quantile_loss(jnp.zeros((1, 3)), jnp.ones((1, 3)), quantile=jnp.array([0.1, 0.5, 0.9]))
+    Array([[0.1, 0.5, 0.9]], dtype=float32)
+
+    References:
+      Koenker and Bassett, "Regression Quantiles", Econometrica 46(1), 1978.
+    """
+    if isinstance(quantile, (list, tuple)):
+        quantile = np.asarray(quantile, np.float64)
+    _check_quantile(quantile, jnp.shape(predictions))
+    errors, where = _errors(predictions, targets, where, "quantile_loss")
+    q = jnp.broadcast_to(jnp.asarray(quantile).astype(errors.dtype), errors.shape)
+    # e = targets - predictions = -errors.
+    loss = jnp.maximum(-q * errors, (1 - q) * errors)
+    return validation.apply_where(loss, where)

@@ -46,6 +46,8 @@ from jaxloss.losses._cross_entropy import (
 )
 from jaxloss.losses._ctc import CTC as CTC
 from jaxloss.losses._ctc import ctc as ctc
+from jaxloss.losses._distillation import Distillation as Distillation
+from jaxloss.losses._distillation import distillation as distillation
 from jaxloss.losses._divergence import KLDivergence as KLDivergence
 from jaxloss.losses._divergence import Poisson as Poisson
 from jaxloss.losses._divergence import kl_divergence as kl_divergence
@@ -81,10 +83,12 @@ from jaxloss.losses._regression import Huber as Huber
 from jaxloss.losses._regression import LogCosh as LogCosh
 from jaxloss.losses._regression import MeanAbsoluteError as MeanAbsoluteError
 from jaxloss.losses._regression import MeanSquaredError as MeanSquaredError
+from jaxloss.losses._regression import Quantile as Quantile
 from jaxloss.losses._regression import huber as huber
 from jaxloss.losses._regression import log_cosh as log_cosh
 from jaxloss.losses._regression import mean_absolute_error as mean_absolute_error
 from jaxloss.losses._regression import mean_squared_error as mean_squared_error
+from jaxloss.losses._regression import quantile_loss as quantile_loss
 from jaxloss.losses._relative_error import (
     MeanAbsolutePercentageError as MeanAbsolutePercentageError,
 )

@@ -1,4 +1,4 @@
-"""Regression losses: squared error, absolute error, Huber and log-cosh.
+"""Regression losses: squared error, absolute error, Huber, log-cosh and quantile.
 
 Each function form gives one value per example (the mean over the last axis);
 each class reduces them as :class:`Loss` does.
@@ -54,6 +54,18 @@ def log_cosh(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> jax.
 
 
 @register
+def quantile_loss(
+    y_true: jax.typing.ArrayLike,
+    y_pred: jax.typing.ArrayLike,
+    quantile: float | tuple[float, ...] = 0.5,
+) -> jax.Array:
+    """Mean over the last axis of the pinball loss ``max(q e, (q - 1) e)``, ``e = y_true -
+    y_pred``; ``quantile`` a level in [0, 1], or one level per entry of the last axis."""
+    y_true, y_pred = match_pair(y_true, y_pred)
+    return jnp.mean(regression.quantile_loss(y_pred, y_true, quantile=quantile), axis=-1)
+
+
+@register
 class MeanSquaredError(LossFunctionWrapper):
     """Mean of squares of errors: :func:`mean_squared_error` per example."""
 
@@ -83,3 +95,20 @@ class LogCosh(LossFunctionWrapper):
 
     def __init__(self, reduction="sum_over_batch_size", name="log_cosh", dtype=None):
         super().__init__(log_cosh, **constructor_arguments(locals()))
+
+
+@register
+class Quantile(LossFunctionWrapper):
+    """Quantile (pinball) loss at level(s) ``quantile``: :func:`quantile_loss` per example.
+
+    >>> import jax.numpy as jnp
+    >>> from jaxloss import losses
+    >>> levels = losses.Quantile(quantile=(0.1, 0.5, 0.9))
+    >>> levels(jnp.ones((1, 3)), jnp.zeros((1, 3)))  # each prediction 1 below its target
+    Array(0.5, dtype=float32)
+    """
+
+    def __init__(
+        self, quantile=0.5, reduction="sum_over_batch_size", name="quantile_loss", dtype=None
+    ):
+        super().__init__(quantile_loss, **constructor_arguments(locals()))
