@@ -26,6 +26,9 @@ from jaxloss._src.cross_entropy.sparse_softmax import (
     sparse_softmax_cross_entropy as sparse_softmax_cross_entropy,
 )
 from jaxloss._src.ctc import ctc_loss as ctc_loss
+from jaxloss._src.detection import complete_box_iou_loss as complete_box_iou_loss
+from jaxloss._src.detection import distance_box_iou_loss as distance_box_iou_loss
+from jaxloss._src.detection import generalized_box_iou_loss as generalized_box_iou_loss
 from jaxloss._src.divergence import kl_divergence as kl_divergence
 from jaxloss._src.divergence import poisson_loss as poisson_loss
 from jaxloss._src.focal.probability import binary_focal_cross_entropy as binary_focal_cross_entropy

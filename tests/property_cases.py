@@ -234,6 +234,48 @@ def ref_dice(p, t, epsilon=1e-7, axis=-1):
     return 1 - 2 * np.sum(t * p, axis) / (np.sum(t, axis) + np.sum(p, axis) + epsilon)
 
 
+def box_overlap_parts(b1, b2, eps=1e-7):
+    b1, b2 = _f64(b1), _f64(b2)
+    side = lambda a, b, i: np.clip(np.minimum(a[..., i + 2], b[..., i + 2])  # noqa: E731
+                                   - np.maximum(a[..., i], b[..., i]), 0, None)
+    inter = side(b1, b2, 0) * side(b1, b2, 1)
+    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
+    union = area(b1) + area(b2) - inter
+    cw = np.maximum(b1[..., 2], b2[..., 2]) - np.minimum(b1[..., 0], b2[..., 0])
+    ch = np.maximum(b1[..., 3], b2[..., 3]) - np.minimum(b1[..., 1], b2[..., 1])
+    return b1, b2, inter / (union + eps), union, cw, ch
+
+
+def ref_giou(b1, b2, eps=1e-7):
+    """Rezatofighi et al. (2019), torchvision's eps."""
+    _, _, iou, union, cw, ch = box_overlap_parts(b1, b2, eps)
+    return 1 - iou + (cw * ch - union) / (cw * ch + eps)
+
+
+def ref_diou(b1, b2, eps=1e-7):
+    """Zheng et al. (2020), torchvision's eps."""
+    b1, b2, iou, _, cw, ch = box_overlap_parts(b1, b2, eps)
+    centers = (b1[..., :2] + b1[..., 2:]) / 2 - (b2[..., :2] + b2[..., 2:]) / 2
+    return 1 - iou + np.sum(centers**2, -1) / (cw**2 + ch**2 + eps)
+
+
+def box_aspect_term(b1, b2):
+    """CIoU's v, 0 where a box is a point (no aspect ratio); atan2 gives flat boxes pi / 2."""
+    b1, b2 = _f64(b1), _f64(b2)
+    w1, h1, w2, h2 = b1[..., 2] - b1[..., 0], b1[..., 3] - b1[..., 1], \
+        b2[..., 2] - b2[..., 0], b2[..., 3] - b2[..., 1]
+    v = 4 / np.pi**2 * (np.arctan2(w2, h2) - np.arctan2(w1, h1)) ** 2
+    return np.where(((w1 > 0) | (h1 > 0)) & ((w2 > 0) | (h2 > 0)), v, 0.0)
+
+
+def ref_ciou(b1, b2, eps=1e-7, alpha=None):
+    """Zheng et al. (2021); ``alpha`` given: held fixed (no gradient flows through it)."""
+    _, _, iou, _, _, _ = box_overlap_parts(b1, b2, eps)
+    v = box_aspect_term(b1, b2)
+    alpha = v / (1 - iou + v + eps) if alpha is None else alpha
+    return ref_diou(b1, b2, eps) + alpha * v
+
+
 def ref_negative_cosine(p, t, epsilon=1e-7):
     p, t = _f64(p), _f64(t)
     norm_p = np.maximum(np.linalg.norm(p, axis=-1, keepdims=True), epsilon)
@@ -371,6 +413,23 @@ def _error_overflows(p, t):
 def _logit_scale(x, *_):
     """float32 resolution of each row's largest logit (the loss is formed against it)."""
     return 4 * EPS32 * np.max(np.abs(_f64(x)), axis=-1)
+
+
+@st.composite
+def boxes(draw, shape):
+    """Valid boxes ``(x1, y1, x2, y2)``: corners in [-50, 50], sides in [0.01, 50] or 0."""
+    corners = draw(arrays(shape + (2,), floats(-50, 50)))
+    sides = draw(arrays(shape + (2,), st.one_of(st.just(0.0), floats(0.01, 50))))
+    return np.concatenate([corners, corners + sides], -1).astype(np.float32)
+
+
+def _box_scale(b1, b2):
+    """float32 resolution of the corners relative to the smallest positive side."""
+    b1, b2 = _f64(b1), _f64(b2)
+    sides = np.concatenate([b1[..., 2:] - b1[..., :2], b2[..., 2:] - b2[..., :2]], -1)
+    smallest = np.where(sides > 0, sides, np.inf).min(-1)
+    largest = np.maximum(np.abs(b1).max(-1), np.abs(b2).max(-1))
+    return 64 * EPS32 * (1 + largest / np.minimum(smallest, largest + 1)) ** 2
 
 
 _MESH = None
@@ -547,6 +606,16 @@ CASES = {case.name: case for case in (
         hparams=({}, {"q": 0.1}, {"q": 1.0}), where_shape=(BATCH,),
         # d/dp (1 - p^q)/q = -p^(q-1): infinite at p = 0 for q < 1 (documented).
         grad_may_overflow=lambda p, y: np.take_along_axis(_f64(p), y[:, None], -1) == 0,
+    ),
+    # ---- detection (detection.py): pairs of boxes
+    *(
+        Case(name, getattr(jaxloss, name), _pair(boxes((BATCH,)), boxes((BATCH,))), reference,
+             hparams=({}, {"eps": 1e-3}), where_shape=(BATCH,), scale=_box_scale)
+        for name, reference in (
+            ("generalized_box_iou_loss", ref_giou),
+            ("distance_box_iou_loss", ref_diou),
+            ("complete_box_iou_loss", ref_ciou),
+        )
     ),
     # ---- fused (fused.py): hidden [B, 3] @ weight [3, 7]
     Case(

@@ -50,7 +50,10 @@ KERNELS = {
     "tversky_loss": ("batch", PROBS, ONE_HOT),
 }
 # Public callables with their own argument structure, tested one by one below.
-SPECIAL = {"ctc_loss", "circle_loss", "fused_linear_cross_entropy", "gaussian_nll_loss"}
+SPECIAL = {
+    "ctc_loss", "circle_loss", "fused_linear_cross_entropy", "gaussian_nll_loss",
+    "generalized_box_iou_loss", "distance_box_iou_loss", "complete_box_iou_loss",
+}  # fmt: skip
 # Not losses (checked mode; see tests/test_checks.py), or multi-device only (tests/test_fused.py).
 NOT_LOSSES = {"checks", "raised_check_error", "CheckError", "fused_linear_cross_entropy_sharded"}
 
@@ -367,6 +370,29 @@ def test_gaussian_nll_loss_bad_values_spoil_only_their_element(argument, value):
     loss = np.asarray(_gaussian_nll(*arguments))
     assert not np.isfinite(loss[1, 1])
     assert np.isfinite(np.delete(loss.ravel(), 1 * 3 + 1)).all()
+
+
+BOX_LOSSES = ("generalized_box_iou_loss", "distance_box_iou_loss", "complete_box_iou_loss")
+
+
+@pytest.mark.parametrize("name", BOX_LOSSES)
+def test_box_iou_loss_rules(name):
+    """Boxes [..., 4]: trace-time errors naming the argument; an unordered or NaN box gives
+    NaN for its pair only (torchvision returns a finite number for x2 < x1)."""
+    boxes = jnp.array([[0.0, 0.0, 2.0, 2.0], [1.0, 1.0, 3.0, 4.0]])
+    with pytest.raises(ValueError, match=r"`boxes1` must have a floating-point dtype"):
+        _call(name, boxes.astype(jnp.int32), boxes)
+    with pytest.raises(ValueError, match=re.escape("boxes1.shape=(2, 4) and boxes2.shape=(2,)")):
+        _call(name, boxes, boxes[:, 0])
+    with pytest.raises(ValueError, match=re.escape("last axis of 4 corners")):
+        _call(name, boxes.T, boxes.T)
+    with pytest.raises(ValueError, match=r"`where` of shape \(3,\) does not broadcast"):
+        _call(name, boxes, boxes, where=jnp.ones((3,), bool))
+    for bad in (boxes.at[1, 2].set(0.0), boxes.at[1, 3].set(jnp.nan), boxes.at[1, 0].set(jnp.inf)):
+        for first, second in ((bad, boxes[::-1]), (boxes[::-1], bad)):
+            loss = np.asarray(_call(name, first, second))
+            assert np.isfinite(loss[0]) and np.isnan(loss[1]), (bad, loss)
+    assert _call(name, boxes[:0], boxes[:0]).shape == (0,)
 
 
 # --------------------------------------------------------------- the Keras-style layer
