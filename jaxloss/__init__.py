@@ -58,5 +58,10 @@ from jaxloss._src.regression import squared_error as squared_error
 from jaxloss._src.relative_error import absolute_percentage_error as absolute_percentage_error
 from jaxloss._src.relative_error import squared_logarithmic_error as squared_logarithmic_error
 from jaxloss._src.robust import generalized_cross_entropy as generalized_cross_entropy
-from jaxloss._src.segmentation import dice_loss as dice_loss
-from jaxloss._src.segmentation import tversky_loss as tversky_loss
+from jaxloss._src.segmentation.lovasz import lovasz_hinge_loss as lovasz_hinge_loss
+from jaxloss._src.segmentation.lovasz import lovasz_softmax_loss as lovasz_softmax_loss
+from jaxloss._src.segmentation.overlap import dice_loss as dice_loss
+from jaxloss._src.segmentation.overlap import focal_tversky_loss as focal_tversky_loss
+from jaxloss._src.segmentation.overlap import generalized_dice_loss as generalized_dice_loss
+from jaxloss._src.segmentation.overlap import multiclass_dice_loss as multiclass_dice_loss
+from jaxloss._src.segmentation.overlap import tversky_loss as tversky_loss

@@ -276,6 +276,64 @@ def ref_ciou(b1, b2, eps=1e-7, alpha=None):
     return ref_diou(b1, b2, eps) + alpha * v
 
 
+def _lovasz(errors, foreground):
+    """The Lovász extension of the Jaccard loss at ``max(errors, 0)`` (1-D), from the sets:
+    sorted errors weighted by the steps of ``J(S) = |S| / |fg ∪ S|``."""
+    order = np.argsort(-errors, kind="stable")
+    fg = np.asarray(foreground, bool)[order]
+    sizes = np.arange(1, len(errors) + 1)
+    jaccard = sizes / (fg.sum() + np.cumsum(~fg))
+    steps = np.diff(np.concatenate([[0.0], jaccard]))
+    return np.dot(np.maximum(errors[order], 0.0), steps)
+
+
+def ref_lovasz_hinge(logits, labels):
+    x, y = _f64(logits).reshape(len(logits), -1), _f64(labels).reshape(len(logits), -1)
+    return np.array([_lovasz(1 - xi * (2 * yi - 1), yi > 0) for xi, yi in zip(x, y)])
+
+
+def ref_lovasz_softmax(probs, labels, classes="present"):
+    p = _f64(probs).reshape(len(probs), -1, np.shape(probs)[-1])
+    y = np.asarray(labels).reshape(len(probs), -1)
+    out = []
+    for pi, yi in zip(p, y):
+        per_class = [(_lovasz(np.abs((yi == c) - pi[:, c]), yi == c), np.any(yi == c))
+                     for c in range(p.shape[-1])]
+        kept = [v for v, present in per_class if present or classes == "all"]
+        out.append(np.mean(kept) if kept else 0.0)
+    return np.array(out)
+
+
+def ref_focal_tversky(p, t, alpha=0.5, beta=0.5, gamma=0.75, axis=-1):
+    return np.maximum(ref_tversky(p, t, alpha, beta, axis=axis), 0.0) ** gamma
+
+
+def ref_generalized_dice(p, t, epsilon=1e-7):
+    """Sudre et al. (2017): weights 1 / T_c**2 over the pixel axes (all but first and last),
+    normalised to a largest weight of 1; absent classes take the largest weight."""
+    p, t = _f64(p), _f64(t)
+    axes = tuple(range(1, p.ndim - 1))
+    sizes = t.sum(axes)
+    with np.errstate(divide="ignore"):
+        weights = np.where(sizes > 0, 1 / np.where(sizes > 0, sizes, 1) ** 2, 0.0)
+    largest = weights.max(-1, keepdims=True)
+    weights = np.where(sizes > 0, weights, largest)
+    weights = np.where(largest > 0, weights / np.where(largest > 0, largest, 1), 1.0)
+    overlap = np.sum(weights * np.sum(t * p, axes), -1)
+    return 1 - 2 * overlap / (np.sum(weights * np.sum(t + p, axes), -1) + epsilon)
+
+
+def ref_multiclass_dice(p, t, false_positive_weight=0.5, false_negative_weight=0.5, smooth=1.0,
+                        class_reduction="mean"):
+    """optax.losses.dice_loss's formula, summed over the pixel axes (all but first and last)."""
+    p, t = _f64(p), _f64(t)
+    axes = tuple(range(1, p.ndim - 1))
+    overlap, predicted, target = np.sum(p * t, axes), np.sum(p, axes), np.sum(t, axes)
+    loss = 1 - (overlap + smooth) / (overlap + false_positive_weight * (predicted - overlap)
+                                     + false_negative_weight * (target - overlap) + smooth)
+    return loss.mean(-1) if class_reduction == "mean" else loss.sum(-1)
+
+
 def ref_negative_cosine(p, t, epsilon=1e-7):
     p, t = _f64(p), _f64(t)
     norm_p = np.maximum(np.linalg.norm(p, axis=-1, keepdims=True), epsilon)
@@ -581,6 +639,33 @@ CASES = {case.name: case for case in (
         "tversky_loss", functools.partial(jaxloss.tversky_loss, axis=1), ref_tversky,
         PROB, LABEL, shape=(BATCH, 6), masked_value=1.0,
         hparams=({}, {"alpha": 0.7, "beta": 0.3}),
+    ),
+    _elementwise(
+        "focal_tversky_loss", functools.partial(jaxloss.focal_tversky_loss, axis=1),
+        ref_focal_tversky, PROB, LABEL, shape=(BATCH, 6), masked_value=1.0,
+        hparams=({}, {"alpha": 0.7, "beta": 0.3, "gamma": 2.0}),
+    ),
+    Case(
+        "generalized_dice_loss", jaxloss.generalized_dice_loss,
+        _pair(arrays((BATCH, 4, 3), PROB), arrays((BATCH, 4, 3), LABEL)), ref_generalized_dice,
+        where_shape=(BATCH, 1, 1), masked_value=1.0,
+    ),
+    Case(
+        "multiclass_dice_loss", jaxloss.multiclass_dice_loss,
+        _pair(arrays((BATCH, 4, 3), PROB), arrays((BATCH, 4, 3), LABEL)), ref_multiclass_dice,
+        hparams=({}, {"false_positive_weight": 0.7, "false_negative_weight": 0.3,
+                      "smooth": 1e-3, "class_reduction": "sum"}),
+        where_shape=(BATCH, 1, 1),
+    ),
+    Case(
+        "lovasz_hinge_loss", jaxloss.lovasz_hinge_loss,
+        _pair(arrays((BATCH, 6), LOGIT), arrays((BATCH, 6), st.sampled_from([0.0, 1.0]))),
+        ref_lovasz_hinge,
+    ),
+    Case(
+        "lovasz_softmax_loss", jaxloss.lovasz_softmax_loss,
+        _pair(probability_rows((BATCH, 6, 3)), class_indices((BATCH, 6), 3)), ref_lovasz_softmax,
+        hparams=({}, {"classes": "all"}),
     ),
     # ---- metric learning (metric_learning.py)
     _elementwise(

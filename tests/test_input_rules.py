@@ -48,6 +48,11 @@ KERNELS = {
     "negative_cosine_similarity": ("rowwise", LOGITS, ONE_HOT),
     "dice_loss": ("batch", PROBS, ONE_HOT),
     "tversky_loss": ("batch", PROBS, ONE_HOT),
+    "focal_tversky_loss": ("batch", PROBS, ONE_HOT),
+    "generalized_dice_loss": ("rowwise", PROBS, ONE_HOT),
+    "multiclass_dice_loss": ("rowwise", PROBS, ONE_HOT),
+    "lovasz_hinge_loss": ("rowwise", LOGITS, ONE_HOT),
+    "lovasz_softmax_loss": ("sparse_probs", PROBS, LABELS),
 }
 # Public callables with their own argument structure, tested one by one below.
 SPECIAL = {

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import jax
 
-from jaxloss._src import segmentation
+from jaxloss._src.segmentation import overlap
 from jaxloss.losses._base import EPSILON, LossFunctionWrapper, constructor_arguments, match_pair
 from jaxloss.losses._registry import register
 
@@ -27,7 +27,7 @@ def dice(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, axis=None) 
     the whole batch.
     """
     y_true, y_pred = match_pair(y_true, y_pred)
-    return segmentation.dice_loss(y_pred, y_true, axis=axis, epsilon=EPSILON)
+    return overlap.dice_loss(y_pred, y_true, axis=axis, epsilon=EPSILON)
 
 
 @register
@@ -40,7 +40,7 @@ def tversky(
 ) -> jax.Array:
     """Tversky loss, sums over ``axis`` (``None``: all axes); see :func:`jaxloss.tversky_loss`."""
     y_true, y_pred = match_pair(y_true, y_pred)
-    return segmentation.tversky_loss(
+    return overlap.tversky_loss(
         y_pred, y_true, alpha=alpha, beta=beta, axis=axis, epsilon=EPSILON
     )
 
