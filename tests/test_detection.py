@@ -11,6 +11,7 @@ from kernel_properties import numeric_grad
 from property_cases import box_overlap_parts, box_aspect_term, ref_ciou, ref_diou, ref_giou
 
 import jaxloss
+from jaxloss import losses
 from jaxloss import complete_box_iou_loss, distance_box_iou_loss, generalized_box_iou_loss
 
 PARITY = json.loads(
@@ -193,3 +194,12 @@ def test_bad_inputs_raise_naming_the_argument(name):
         loss(boxes1, boxes2, where=np.ones((2, 13), bool))
     with pytest.raises(ValueError, match="eps"):
         loss(boxes1, boxes2, eps=-1.0)
+
+
+def test_keras_classes_average_the_kernels():
+    boxes1, boxes2 = _boxes()
+    for cls, name in zip((losses.GeneralizedBoxIoU, losses.DistanceBoxIoU, losses.CompleteBoxIoU),
+                         NAMES):
+        expected = np.mean(getattr(jaxloss, name)(boxes2, boxes1, eps=1e-3))
+        np.testing.assert_allclose(jax.jit(cls(eps=1e-3))(boxes1, boxes2), expected, rtol=1e-6)
+        assert cls.from_config(cls(eps=1e-3).get_config()).get_config()["eps"] == 1e-3

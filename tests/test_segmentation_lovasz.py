@@ -8,7 +8,7 @@ from kernel_properties import check_half_precision, check_values_and_grads, chec
 from property_cases import ref_lovasz_hinge, ref_lovasz_softmax
 
 import jaxloss
-from jaxloss import lovasz_hinge_loss, lovasz_softmax_loss
+from jaxloss import losses, lovasz_hinge_loss, lovasz_softmax_loss
 
 
 def _binary(shape=(3, 4, 5)):
@@ -154,3 +154,21 @@ def test_bad_inputs_raise_naming_the_argument():
         lovasz_softmax_loss(probs, classes[:, :3])
     with pytest.raises(ValueError, match="classes"):
         lovasz_softmax_loss(probs, classes, classes="some")
+
+
+def test_keras_classes():
+    logits, labels = _binary((3, 4))
+    np.testing.assert_allclose(
+        jax.jit(losses.LovaszHinge())(labels, logits), ref_lovasz_hinge(logits, labels).mean(),
+        rtol=1e-6,
+    )
+    probs, classes = _multiclass((3, 4))
+    float_labels = classes.astype(np.float32)
+    per_image = losses.LovaszSoftmax(classes="all", reduction="none")
+    np.testing.assert_allclose(
+        jax.jit(per_image)(float_labels, probs), ref_lovasz_softmax(probs, classes, "all"),
+        rtol=1e-6,
+    )
+    float_labels[1, 0] = 1.7  # not a class: NaN for its image, as the sparse losses do
+    values = np.asarray(jax.jit(per_image)(float_labels, probs))
+    assert np.isnan(values[1]) and np.isfinite(values[[0, 2]]).all()
