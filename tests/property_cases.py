@@ -482,13 +482,16 @@ def boxes(draw, shape):
 
 
 def _box_scale(b1, b2):
-    """float32 resolution of the corners relative to the smallest positive side."""
+    """float32 resolution of the corners relative to the smallest positive length (a side,
+    or the enclosing diagonal): sides and centres are formed from corners in float32."""
     b1, b2 = _f64(b1), _f64(b2)
-    sides = np.concatenate([b1[..., 2:] - b1[..., :2], b2[..., 2:] - b2[..., :2]], -1)
-    smallest = np.where(sides > 0, sides, np.inf).min(-1)
-    largest = np.maximum(np.abs(b1).max(-1), np.abs(b2).max(-1))
-    return 64 * EPS32 * (1 + largest / np.minimum(smallest, largest + 1)) ** 2
-
+    _, _, _, _, cw, ch = box_overlap_parts(b1, b2)
+    lengths = np.concatenate(
+        [b1[..., 2:] - b1[..., :2], b2[..., 2:] - b2[..., :2], np.hypot(cw, ch)[..., None]], -1
+    )
+    smallest = np.where(lengths > 0, lengths, np.inf).min(-1)
+    largest = np.maximum(np.abs(b1).max(-1), np.abs(b2).max(-1)) + 1
+    return 64 * EPS32 * (1 + largest / np.minimum(smallest, largest))
 
 _MESH = None
 

@@ -223,3 +223,13 @@ def test_binary_probabilities_where_optax_raises():
     got = multiclass_dice_loss(probs[..., None], targets[..., None])
     np.testing.assert_allclose(got, ref_multiclass_dice(probs[..., None], targets[..., None])[
         ..., 0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("fn", [generalized_dice_loss, multiclass_dice_loss, focal_tversky_loss])
+def test_where_against_slicing_and_half_precision(fn):
+    logits, targets = _classes()
+    probs = _softmax(logits).astype(np.float32)
+    mask = (np.arange(4) < 3)[:, None, None]
+    masked = jax.jit(lambda p, t, m: fn(p, t, where=m))(probs, targets, mask)
+    np.testing.assert_allclose(masked, fn(probs[:, :3], targets[:, :3]), rtol=1e-6)
+    check_half_precision(fn, probs, targets)

@@ -43,11 +43,13 @@ def _prepare(name, boxes1, boxes2, where, eps):
     boxes1 = jnp.asarray(boxes1).astype(dtype)
     boxes2 = jnp.asarray(boxes2).astype(dtype)
     invalid = jnp.zeros(shape[:-1], bool)
+    corner_where = None if where is None else where[..., None]
     for argument, boxes in (("boxes1", boxes1), ("boxes2", boxes2)):
-        checks.check_finite(name, argument, boxes)
+        checks.check_finite(name, argument, boxes, where=corner_where)
         sizes = boxes[..., 2:] - boxes[..., :2]
-        checks.check_non_negative(name, f"{argument} width and height (x2 - x1, y2 - y1)", sizes,
-                                  where=None if where is None else where[..., None])
+        checks.check_non_negative(
+            name, f"{argument} width and height (x2 - x1, y2 - y1)", sizes, where=corner_where
+        )
         invalid = invalid | jnp.any(sizes < 0, axis=-1)
     if where is not None:
         # A unit box at the masked pairs, so that their gradient is 0, not 0 * NaN.
