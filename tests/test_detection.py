@@ -152,7 +152,7 @@ def test_reversed_corners_give_nan_only_for_their_pair_and_raise_in_checked_mode
     bad[2] = bad[2, [2, 1, 0, 3]]  # x2 < x1
     losses = np.asarray(jax.jit(getattr(jaxloss, name))(bad, boxes2))
     assert np.isnan(losses[2]) and np.isfinite(np.delete(losses, 2)).all()
-    swapped = np.asarray(getattr(jaxloss, name)(boxes1, bad[:, [0, 3, 2, 1]]))
+    swapped = np.asarray(jax.jit(getattr(jaxloss, name))(boxes1, bad[:, [0, 3, 2, 1]]))
     assert np.isnan(swapped).any()  # y2 < y1 in the second argument
     with jaxloss.checks(), pytest.raises(ValueError, match="boxes1 width and height"):
         getattr(jaxloss, name)(bad, boxes2)
@@ -163,19 +163,19 @@ def test_where_vmap_and_half_precision(name):
     boxes1, boxes2 = _boxes()
     loss = getattr(jaxloss, name)
     mask = np.arange(len(boxes1)) % 3 != 0
-    masked = jax.jit(lambda a, b, m: loss(a, b, where=m))(boxes1, boxes2, mask)
-    np.testing.assert_allclose(masked, np.where(mask, loss(boxes1, boxes2), 0.0), rtol=1e-6)
-    grad = jax.grad(lambda a: jnp.sum(loss(a, boxes2, where=mask)))(jnp.asarray(boxes1))
+    plain = jax.jit(loss)(boxes1, boxes2)
+    masked, grad = jax.jit(lambda a, b, m: (
+        loss(a, b, where=m), jax.grad(lambda x: jnp.sum(loss(x, b, where=m)))(a)
+    ))(boxes1, boxes2, mask)
+    np.testing.assert_allclose(masked, np.where(mask, plain, 0.0), rtol=1e-6)
     assert np.all(np.asarray(grad)[~mask] == 0)
-    stacked = jax.vmap(loss)(np.stack([boxes1, boxes2]), np.stack([boxes2, boxes1]))
-    np.testing.assert_allclose(stacked, np.stack([loss(boxes1, boxes2)] * 2), rtol=1e-6)
-    half = loss(jnp.asarray(boxes1, jnp.bfloat16), jnp.asarray(boxes2, jnp.bfloat16))
+    stacked = jax.jit(jax.vmap(loss))(np.stack([boxes1, boxes2]), np.stack([boxes2, boxes1]))
+    np.testing.assert_allclose(stacked, np.stack([plain] * 2), rtol=1e-6)
+    half1, half2 = (jnp.asarray(b, jnp.bfloat16) for b in (boxes1, boxes2))
+    half = jax.jit(loss)(half1, half2)
     assert half.dtype == jnp.float32
     np.testing.assert_allclose(
-        half,
-        loss(jnp.asarray(boxes1, jnp.bfloat16).astype(jnp.float32),
-             jnp.asarray(boxes2, jnp.bfloat16).astype(jnp.float32)),
-        rtol=1e-6,
+        half, jax.jit(loss)(half1.astype(jnp.float32), half2.astype(jnp.float32)), rtol=1e-6
     )
 
 
