@@ -32,6 +32,9 @@ from jaxloss._src.distillation import (
     jensen_shannon_distillation_loss as jensen_shannon_distillation_loss,
 )
 from jaxloss._src.distillation import reverse_distillation_loss as reverse_distillation_loss
+from jaxloss._src.detection import complete_box_iou_loss as complete_box_iou_loss
+from jaxloss._src.detection import distance_box_iou_loss as distance_box_iou_loss
+from jaxloss._src.detection import generalized_box_iou_loss as generalized_box_iou_loss
 from jaxloss._src.divergence import kl_divergence as kl_divergence
 from jaxloss._src.divergence import poisson_loss as poisson_loss
 from jaxloss._src.focal.probability import binary_focal_cross_entropy as binary_focal_cross_entropy
@@ -77,5 +80,10 @@ from jaxloss._src.regression import squared_error as squared_error
 from jaxloss._src.relative_error import absolute_percentage_error as absolute_percentage_error
 from jaxloss._src.relative_error import squared_logarithmic_error as squared_logarithmic_error
 from jaxloss._src.robust import generalized_cross_entropy as generalized_cross_entropy
-from jaxloss._src.segmentation import dice_loss as dice_loss
-from jaxloss._src.segmentation import tversky_loss as tversky_loss
+from jaxloss._src.segmentation.lovasz import lovasz_hinge_loss as lovasz_hinge_loss
+from jaxloss._src.segmentation.lovasz import lovasz_softmax_loss as lovasz_softmax_loss
+from jaxloss._src.segmentation.overlap import dice_loss as dice_loss
+from jaxloss._src.segmentation.overlap import focal_tversky_loss as focal_tversky_loss
+from jaxloss._src.segmentation.overlap import generalized_dice_loss as generalized_dice_loss
+from jaxloss._src.segmentation.overlap import multiclass_dice_loss as multiclass_dice_loss
+from jaxloss._src.segmentation.overlap import tversky_loss as tversky_loss

@@ -150,6 +150,24 @@ def sparse_logits_ignored(rng, *shape):
     return y_true, y_pred
 
 
+def box_pairs(rng, *shape):
+    """Boxes (x1, y1, x2, y2) of shape [*shape[:-1], 4]: overlapping, nested and disjoint."""
+    corners = rng.uniform(0.0, 4.0, shape[:-1] + (2, 2))
+    sides = rng.uniform(0.5, 3.0, shape[:-1] + (2, 2))
+    boxes = np.concatenate([corners, corners + sides], -1).astype(np.float32)
+    return boxes[..., 0, :], boxes[..., 1, :]
+
+
+def pixel_labels(rng, *shape):
+    """Binary masks and logits [batch, pixels]."""
+    return rng.integers(0, 2, shape).astype(np.float32), _floats(rng, *shape, low=-3.0, high=3.0)
+
+
+def pixel_classes(rng, *shape):
+    """Class indices [batch, pixels] and softmax probabilities [batch, pixels, classes]."""
+    return rng.integers(0, shape[-1], shape[:-1]).astype(np.float32), _probs(rng, *shape)
+
+
 # (input shape, sample-weight kinds) pairs a case is checked with.
 PER_ENTRY = (
     ((BATCH, CLASSES), ("none", "sample", "sample1")),
@@ -279,6 +297,14 @@ EXTENSION_CASES = (
     Case("PoissonNegativeLogLikelihood", {}, counts),
     Case("Quantile", {"quantile": 0.25}, regression),
     Case("Distillation", {"temperature": 2.0}, regression),
+    Case("GeneralizedBoxIoU", {}, box_pairs, (((BATCH, 4), ("none", "sample")),)),
+    Case("DistanceBoxIoU", {}, box_pairs, (((BATCH, 4), ("none", "sample")),)),
+    Case("CompleteBoxIoU", {"eps": 1e-6}, box_pairs, (((BATCH, 4), ("none", "sample")),)),
+    Case("FocalTversky", {"gamma": 2.0, "axis": (1, 2)}, masks, PER_BATCH),
+    Case("LovaszHinge", {}, pixel_labels, (((BATCH, 6), ("none", "sample")),)),
+    Case(
+        "LovaszSoftmax", {"classes": "all"}, pixel_classes, (((BATCH, 6, 3), ("none", "sample")),)
+    ),
 )
 
 

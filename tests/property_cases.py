@@ -266,6 +266,106 @@ def ref_dice(p, t, epsilon=1e-7, axis=-1):
     return 1 - 2 * np.sum(t * p, axis) / (np.sum(t, axis) + np.sum(p, axis) + epsilon)
 
 
+def box_overlap_parts(b1, b2, eps=1e-7):
+    b1, b2 = _f64(b1), _f64(b2)
+    side = lambda a, b, i: np.clip(np.minimum(a[..., i + 2], b[..., i + 2])  # noqa: E731
+                                   - np.maximum(a[..., i], b[..., i]), 0, None)
+    inter = side(b1, b2, 0) * side(b1, b2, 1)
+    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
+    union = area(b1) + area(b2) - inter
+    cw = np.maximum(b1[..., 2], b2[..., 2]) - np.minimum(b1[..., 0], b2[..., 0])
+    ch = np.maximum(b1[..., 3], b2[..., 3]) - np.minimum(b1[..., 1], b2[..., 1])
+    return b1, b2, inter / (union + eps), union, cw, ch
+
+
+def ref_giou(b1, b2, eps=1e-7):
+    """Rezatofighi et al. (2019), torchvision's eps."""
+    _, _, iou, union, cw, ch = box_overlap_parts(b1, b2, eps)
+    return 1 - iou + (cw * ch - union) / (cw * ch + eps)
+
+
+def ref_diou(b1, b2, eps=1e-7):
+    """Zheng et al. (2020), torchvision's eps."""
+    b1, b2, iou, _, cw, ch = box_overlap_parts(b1, b2, eps)
+    centers = (b1[..., :2] + b1[..., 2:]) / 2 - (b2[..., :2] + b2[..., 2:]) / 2
+    return 1 - iou + np.sum(centers**2, -1) / (cw**2 + ch**2 + eps)
+
+
+def box_aspect_term(b1, b2):
+    """CIoU's v, 0 where a box is a point (no aspect ratio); atan2 gives flat boxes pi / 2."""
+    b1, b2 = _f64(b1), _f64(b2)
+    w1, h1, w2, h2 = b1[..., 2] - b1[..., 0], b1[..., 3] - b1[..., 1], \
+        b2[..., 2] - b2[..., 0], b2[..., 3] - b2[..., 1]
+    v = 4 / np.pi**2 * (np.arctan2(w2, h2) - np.arctan2(w1, h1)) ** 2
+    return np.where(((w1 > 0) | (h1 > 0)) & ((w2 > 0) | (h2 > 0)), v, 0.0)
+
+
+def ref_ciou(b1, b2, eps=1e-7, alpha=None):
+    """Zheng et al. (2021); ``alpha`` given: held fixed (no gradient flows through it)."""
+    _, _, iou, _, _, _ = box_overlap_parts(b1, b2, eps)
+    v = box_aspect_term(b1, b2)
+    alpha = v / (1 - iou + v + eps) if alpha is None else alpha
+    return ref_diou(b1, b2, eps) + alpha * v
+
+
+def _lovasz(errors, foreground):
+    """The Lovász extension of the Jaccard loss at ``max(errors, 0)`` (1-D), from the sets:
+    sorted errors weighted by the steps of ``J(S) = |S| / |fg ∪ S|``."""
+    order = np.argsort(-errors, kind="stable")
+    fg = np.asarray(foreground, bool)[order]
+    sizes = np.arange(1, len(errors) + 1)
+    jaccard = sizes / (fg.sum() + np.cumsum(~fg))
+    steps = np.diff(np.concatenate([[0.0], jaccard]))
+    return np.dot(np.maximum(errors[order], 0.0), steps)
+
+
+def ref_lovasz_hinge(logits, labels):
+    x, y = _f64(logits).reshape(len(logits), -1), _f64(labels).reshape(len(logits), -1)
+    return np.array([_lovasz(1 - xi * (2 * yi - 1), yi > 0) for xi, yi in zip(x, y)])
+
+
+def ref_lovasz_softmax(probs, labels, classes="present"):
+    p = _f64(probs).reshape(len(probs), -1, np.shape(probs)[-1])
+    y = np.asarray(labels).reshape(len(probs), -1)
+    out = []
+    for pi, yi in zip(p, y):
+        per_class = [(_lovasz(np.abs((yi == c) - pi[:, c]), yi == c), np.any(yi == c))
+                     for c in range(p.shape[-1])]
+        kept = [v for v, present in per_class if present or classes == "all"]
+        out.append(np.mean(kept) if kept else 0.0)
+    return np.array(out)
+
+
+def ref_focal_tversky(p, t, alpha=0.5, beta=0.5, gamma=0.75, axis=-1):
+    return np.maximum(ref_tversky(p, t, alpha, beta, axis=axis), 0.0) ** gamma
+
+
+def ref_generalized_dice(p, t, epsilon=1e-7):
+    """Sudre et al. (2017): weights 1 / T_c**2 over the pixel axes (all but first and last),
+    normalised to a largest weight of 1; absent classes take the largest weight."""
+    p, t = _f64(p), _f64(t)
+    axes = tuple(range(1, p.ndim - 1))
+    sizes = t.sum(axes)
+    with np.errstate(divide="ignore"):
+        weights = np.where(sizes > 0, 1 / np.where(sizes > 0, sizes, 1) ** 2, 0.0)
+    largest = weights.max(-1, keepdims=True)
+    weights = np.where(sizes > 0, weights, largest)
+    weights = np.where(largest > 0, weights / np.where(largest > 0, largest, 1), 1.0)
+    overlap = np.sum(weights * np.sum(t * p, axes), -1)
+    return 1 - 2 * overlap / (np.sum(weights * np.sum(t + p, axes), -1) + epsilon)
+
+
+def ref_multiclass_dice(p, t, false_positive_weight=0.5, false_negative_weight=0.5, smooth=1.0,
+                        class_reduction="mean"):
+    """optax.losses.dice_loss's formula, summed over the pixel axes (all but first and last)."""
+    p, t = _f64(p), _f64(t)
+    axes = tuple(range(1, p.ndim - 1))
+    overlap, predicted, target = np.sum(p * t, axes), np.sum(p, axes), np.sum(t, axes)
+    loss = 1 - (overlap + smooth) / (overlap + false_positive_weight * (predicted - overlap)
+                                     + false_negative_weight * (target - overlap) + smooth)
+    return loss.mean(-1) if class_reduction == "mean" else loss.sum(-1)
+
+
 def ref_negative_cosine(p, t, epsilon=1e-7):
     p, t = _f64(p), _f64(t)
     norm_p = np.maximum(np.linalg.norm(p, axis=-1, keepdims=True), epsilon)
@@ -485,6 +585,26 @@ def _dpo_reward_margin(*log_probs, **kwargs):
     chosen, rejected = jaxloss.dpo_rewards(*log_probs, **kwargs)
     return chosen - rejected
 
+
+@st.composite
+def boxes(draw, shape):
+    """Valid boxes ``(x1, y1, x2, y2)``: corners in [-50, 50], sides in [0.01, 50] or 0."""
+    corners = draw(arrays(shape + (2,), floats(-50, 50)))
+    sides = draw(arrays(shape + (2,), st.one_of(st.just(0.0), floats(0.01, 50))))
+    return np.concatenate([corners, corners + sides], -1).astype(np.float32)
+
+
+def _box_scale(b1, b2):
+    """float32 resolution of the corners relative to the smallest positive length (a side,
+    or the enclosing diagonal): sides and centres are formed from corners in float32."""
+    b1, b2 = _f64(b1), _f64(b2)
+    _, _, _, _, cw, ch = box_overlap_parts(b1, b2)
+    lengths = np.concatenate(
+        [b1[..., 2:] - b1[..., :2], b2[..., 2:] - b2[..., :2], np.hypot(cw, ch)[..., None]], -1
+    )
+    smallest = np.where(lengths > 0, lengths, np.inf).min(-1)
+    largest = np.maximum(np.abs(b1).max(-1), np.abs(b2).max(-1)) + 1
+    return 64 * EPS32 * (1 + largest / np.minimum(smallest, largest))
 
 _MESH = None
 
@@ -736,6 +856,33 @@ CASES = {case.name: case for case in (
         PROB, LABEL, shape=(BATCH, 6), masked_value=1.0,
         hparams=({}, {"alpha": 0.7, "beta": 0.3}),
     ),
+    _elementwise(
+        "focal_tversky_loss", functools.partial(jaxloss.focal_tversky_loss, axis=1),
+        ref_focal_tversky, PROB, LABEL, shape=(BATCH, 6), masked_value=1.0,
+        hparams=({}, {"alpha": 0.7, "beta": 0.3, "gamma": 2.0}),
+    ),
+    Case(
+        "generalized_dice_loss", jaxloss.generalized_dice_loss,
+        _pair(arrays((BATCH, 4, 3), PROB), arrays((BATCH, 4, 3), LABEL)), ref_generalized_dice,
+        where_shape=(BATCH, 1, 1), masked_value=1.0,
+    ),
+    Case(
+        "multiclass_dice_loss", jaxloss.multiclass_dice_loss,
+        _pair(arrays((BATCH, 4, 3), PROB), arrays((BATCH, 4, 3), LABEL)), ref_multiclass_dice,
+        hparams=({}, {"false_positive_weight": 0.7, "false_negative_weight": 0.3,
+                      "smooth": 1e-3, "class_reduction": "sum"}),
+        where_shape=(BATCH, 1, 1),
+    ),
+    Case(
+        "lovasz_hinge_loss", jaxloss.lovasz_hinge_loss,
+        _pair(arrays((BATCH, 6), LOGIT), arrays((BATCH, 6), st.sampled_from([0.0, 1.0]))),
+        ref_lovasz_hinge,
+    ),
+    Case(
+        "lovasz_softmax_loss", jaxloss.lovasz_softmax_loss,
+        _pair(probability_rows((BATCH, 6, 3)), class_indices((BATCH, 6), 3)), ref_lovasz_softmax,
+        hparams=({}, {"classes": "all"}),
+    ),
     # ---- metric learning (metric_learning.py)
     _elementwise(
         "negative_cosine_similarity", jaxloss.negative_cosine_similarity, ref_negative_cosine,
@@ -760,6 +907,16 @@ CASES = {case.name: case for case in (
         hparams=({}, {"q": 0.1}, {"q": 1.0}), where_shape=(BATCH,),
         # d/dp (1 - p^q)/q = -p^(q-1): infinite at p = 0 for q < 1 (documented).
         grad_may_overflow=lambda p, y: np.take_along_axis(_f64(p), y[:, None], -1) == 0,
+    ),
+    # ---- detection (detection.py): pairs of boxes
+    *(
+        Case(name, getattr(jaxloss, name), _pair(boxes((BATCH,)), boxes((BATCH,))), reference,
+             hparams=({}, {"eps": 1e-3}), where_shape=(BATCH,), scale=_box_scale)
+        for name, reference in (
+            ("generalized_box_iou_loss", ref_giou),
+            ("distance_box_iou_loss", ref_diou),
+            ("complete_box_iou_loss", ref_ciou),
+        )
     ),
     # ---- fused (fused.py): hidden [B, 3] @ weight [3, 7]
     Case(

@@ -61,6 +61,11 @@ KERNELS = {
     "negative_cosine_similarity": ("rowwise", LOGITS, ONE_HOT),
     "dice_loss": ("batch", PROBS, ONE_HOT),
     "tversky_loss": ("batch", PROBS, ONE_HOT),
+    "focal_tversky_loss": ("batch", PROBS, ONE_HOT),
+    "generalized_dice_loss": ("rowwise", PROBS, ONE_HOT),
+    "multiclass_dice_loss": ("rowwise", PROBS, ONE_HOT),
+    "lovasz_hinge_loss": ("rowwise", LOGITS, ONE_HOT),
+    "lovasz_softmax_loss": ("sparse_probs", PROBS, LABELS),
 }
 # Public callables with their own argument structure, tested one by one below.
 SPECIAL = {
@@ -75,6 +80,9 @@ SPECIAL = {
     "ipo_loss",
     "simpo_loss",
     "sequence_log_probs",
+    "generalized_box_iou_loss",
+    "distance_box_iou_loss",
+    "complete_box_iou_loss",
 }
 # Not losses (checked mode; see tests/test_checks.py), or multi-device only (tests/test_fused.py).
 NOT_LOSSES = {"checks", "raised_check_error", "CheckError", "fused_linear_cross_entropy_sharded"}
@@ -439,6 +447,8 @@ def test_multilabel_margin_loss_rules():
     for scores, bad_targets in spoiled:
         loss, empty = run(scores, bad_targets, LOGITS[:0])
         assert np.isfinite(loss[0]) and np.isnan(loss[1]) and empty.shape == (0,)
+
+
 # Per-pair log-probabilities: policy chosen, policy rejected, reference chosen, reference rejected.
 LOG_PROBS = tuple(
     -jnp.array(pair) for pair in ([1.0, 2.0], [3.0, 1.5], [2.0, 2.0], [2.5, 1.0])
@@ -486,6 +496,29 @@ def test_sequence_log_probs_rules():
     _assert_nan_only_at(compiled(logits.at[1, 0, 0].set(jnp.nan), labels), (1,))
     _assert_nan_only_at(compiled(logits, labels.at[1, 1].set(3)), (1,))
     assert compiled(logits[:0], labels[:0]).shape == (0,)
+
+
+BOX_LOSSES = ("generalized_box_iou_loss", "distance_box_iou_loss", "complete_box_iou_loss")
+
+
+@pytest.mark.parametrize("name", BOX_LOSSES)
+def test_box_iou_loss_rules(name):
+    """Boxes [..., 4]: trace-time errors naming the argument; an unordered or NaN box gives
+    NaN for its pair only (torchvision returns a finite number for x2 < x1)."""
+    boxes = jnp.array([[0.0, 0.0, 2.0, 2.0], [1.0, 1.0, 3.0, 4.0]])
+    with pytest.raises(ValueError, match=r"`boxes1` must have a floating-point dtype"):
+        _call(name, boxes.astype(jnp.int32), boxes)
+    with pytest.raises(ValueError, match=re.escape("boxes1.shape=(2, 4) and boxes2.shape=(2,)")):
+        _call(name, boxes, boxes[:, 0])
+    with pytest.raises(ValueError, match=re.escape("last axis of 4 corners")):
+        _call(name, boxes.T, boxes.T)
+    with pytest.raises(ValueError, match=r"`where` of shape \(3,\) does not broadcast"):
+        _call(name, boxes, boxes, where=jnp.ones((3,), bool))
+    for bad in (boxes.at[1, 2].set(0.0), boxes.at[1, 3].set(jnp.nan), boxes.at[1, 0].set(jnp.inf)):
+        for first, second in ((bad, boxes[::-1]), (boxes[::-1], bad)):
+            loss = np.asarray(_call(name, first, second))
+            assert np.isfinite(loss[0]) and np.isnan(loss[1]), (bad, loss)
+    assert _call(name, boxes[:0], boxes[:0]).shape == (0,)
 
 
 # --------------------------------------------------------------- the Keras-style layer

@@ -11,7 +11,15 @@ from kernel_properties import (
     check_vmap,
 )
 
-from jaxloss import dice_loss, tversky_loss
+from property_cases import ref_generalized_dice
+
+from jaxloss import (
+    dice_loss,
+    focal_tversky_loss,
+    generalized_dice_loss,
+    multiclass_dice_loss,
+    tversky_loss,
+)
 
 
 def _dice(p, t, axis=None):
@@ -70,3 +78,158 @@ def test_where_empty_masks_and_bad_axes():
         dice_loss(predictions, targets, axis=(1, -2))
     with pytest.raises(ValueError, match="out of range"):
         dice_loss(predictions, targets, axis=3)
+
+
+# ------------------------------------------- focal Tversky, generalised and multi-class Dice
+
+
+def _classes(shape=(2, 4, 3, 3), seed=2):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=shape).astype(np.float32) * 2
+    labels = rng.integers(0, shape[-1], shape[:-1])
+    labels[1] = np.where(labels[1] == 2, 0, labels[1])  # class 2 absent from example 1
+    return logits, np.eye(shape[-1], dtype=np.float32)[labels]
+
+
+def _softmax(x):
+    e = np.exp(np.asarray(x, np.float64) - np.max(x, -1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+@pytest.mark.parametrize("gamma", [0.75, 2.0])
+def test_focal_tversky(gamma):
+    predictions, targets = _masks()
+    fn = lambda p, t, **kw: focal_tversky_loss(  # noqa: E731
+        p, t, alpha=0.7, beta=0.3, gamma=gamma, axis=(1, 2), **kw
+    )
+    check_values_and_grads(fn, lambda p, t: _tversky(p, t) ** gamma, predictions, targets)
+    np.testing.assert_allclose(
+        focal_tversky_loss(predictions, targets, gamma=1.0, axis=-1),
+        tversky_loss(predictions, targets, axis=-1),
+        rtol=1e-6,
+    )
+    # A perfect prediction without epsilon: loss 0 and gradient 0 (not x**0.75's inf slope).
+    perfect, grad = jax.jit(jax.value_and_grad(
+        lambda p: jnp.sum(focal_tversky_loss(p, targets, epsilon=0.0, axis=(1, 2)))))(targets)
+    assert perfect == 0.0 and np.all(np.asarray(grad) == 0.0)
+    with pytest.raises(ValueError, match="gamma"):
+        focal_tversky_loss(predictions, targets, gamma=0.0)
+
+
+def test_generalized_dice():
+    logits, targets = _classes()
+    probs = _softmax(logits).astype(np.float32)
+    check_values_and_grads(generalized_dice_loss, ref_generalized_dice, probs, targets)
+    check_vmap(generalized_dice_loss, probs, targets)
+    # One class weighs nothing against itself: with one class present it is the Dice loss.
+    single = np.zeros_like(targets)
+    single[..., 0] = 1.0
+    np.testing.assert_allclose(
+        generalized_dice_loss(probs, single),
+        ref_generalized_dice(probs, single),
+        rtol=1e-6,
+    )
+    empty = jnp.zeros((2, 3, 2))
+    np.testing.assert_allclose(generalized_dice_loss(empty, empty), [1.0, 1.0])
+    with pytest.raises(ValueError, match="class axis"):
+        generalized_dice_loss(probs, targets, axis=-1)
+    outside = probs.copy()
+    outside[1, 0, 0, 0] = 1.5
+    loss = np.asarray(generalized_dice_loss(outside, targets))
+    assert np.isfinite(loss[0]) and np.isnan(loss[1])
+
+
+def ref_multiclass_dice(p, t, fp=0.5, fn=0.5, smooth=1.0, axes=(1, 2)):
+    p, t = np.asarray(p, np.float64), np.asarray(t, np.float64)
+    overlap, predicted, target = np.sum(p * t, axes), np.sum(p, axes), np.sum(t, axes)
+    return 1 - (overlap + smooth) / (
+        overlap + fp * (predicted - overlap) + fn * (target - overlap) + smooth
+    )
+
+
+def test_multiclass_dice_values_gradients_and_options():
+    logits, targets = _classes()
+    probs = _softmax(logits).astype(np.float32)
+    fn = lambda p, t: multiclass_dice_loss(  # noqa: E731
+        p, t, false_positive_weight=0.3, false_negative_weight=0.7, class_reduction="none"
+    )
+    check_values_and_grads(
+        fn, lambda p, t: ref_multiclass_dice(p, t, 0.3, 0.7), probs, targets
+    )
+    weights = np.array([0.5, 1.0, 2.0], np.float32)
+    per_class = ref_multiclass_dice(probs, targets) * weights
+    np.testing.assert_allclose(
+        jax.jit(lambda p, t: multiclass_dice_loss(
+            p, t, class_weights=weights, ignore_background=True, class_reduction="sum"))(
+            probs, targets),
+        per_class[:, 1:].sum(-1), rtol=1e-6,
+    )
+    np.testing.assert_allclose(
+        multiclass_dice_loss(logits, targets, from_logits=True),
+        ref_multiclass_dice(_softmax(logits), targets).mean(-1), rtol=1e-6,
+    )
+    with pytest.raises(ValueError, match="class_weights"):
+        multiclass_dice_loss(probs, targets, class_weights=np.ones(2, np.float32))
+    with pytest.raises(ValueError, match="class_reduction"):
+        multiclass_dice_loss(probs, targets, class_reduction="batch")
+
+
+def test_multiclass_dice_gives_optax_numbers():
+    """Live optax: each optax function is multiclass_dice_loss with renamed arguments."""
+    optax_losses = pytest.importorskip("optax.losses")
+    logits, targets = _classes()
+    probs = _softmax(logits).astype(np.float32)
+    weights = np.array([0.5, 1.0, 2.0], np.float32)
+    with jax.numpy_rank_promotion("allow"):  # optax broadcasts its class weights implicitly
+        _compare_with_optax(optax_losses, logits, targets, probs, weights)
+
+
+def _compare_with_optax(optax_losses, logits, targets, probs, weights):
+    pairs = [
+        (optax_losses.dice_loss(logits, targets), multiclass_dice_loss(
+            logits, targets, from_logits=True)),
+        (optax_losses.dice_loss(
+            logits, targets, alpha=0.3, beta=0.7, smooth=0.5, class_weights=weights,
+            ignore_background=True, reduction="none", axis=(1, 2)),
+         multiclass_dice_loss(
+            logits, targets, from_logits=True, false_positive_weight=0.3,
+            false_negative_weight=0.7, smooth=0.5, class_weights=weights,
+            ignore_background=True, class_reduction="none", axis=(1, 2))),
+        (optax_losses.dice_loss(probs, targets, apply_softmax=False, reduction="sum"),
+         multiclass_dice_loss(probs, targets, class_reduction="sum")),
+        (optax_losses.binary_dice_loss(logits[..., 0], targets[..., 0], smooth=0.1),
+         multiclass_dice_loss(logits[..., :1], targets[..., :1], from_logits=True, smooth=0.1)),
+    ]
+    sizes = targets.sum((0, 1, 2))
+    skin_weights = 1.0 / (sizes**2 + 1e-7)
+    skin_weights = skin_weights / skin_weights.sum() * 3
+    pairs.append((
+        optax_losses.multiclass_generalized_dice_loss(logits, targets, ignore_background=True),
+        jnp.mean(multiclass_dice_loss(logits, targets, from_logits=True,
+                                      class_weights=skin_weights.astype(np.float32),
+                                      ignore_background=True, class_reduction="none")),
+    ))
+    for expected, got in pairs:
+        np.testing.assert_allclose(got, expected, rtol=2e-6, atol=1e-7)
+
+
+def test_binary_probabilities_where_optax_raises():
+    """optax.losses.binary_dice_loss(apply_sigmoid=False) checks that the single class
+    sums to 1, so it rejects every probability map but all ones; the formula's number."""
+    optax_losses = pytest.importorskip("optax.losses")
+    probs, targets = _masks()
+    with pytest.raises(ValueError, match="sum to 1"):
+        optax_losses.binary_dice_loss(jnp.asarray(probs), jnp.asarray(targets), apply_sigmoid=False)
+    got = multiclass_dice_loss(probs[..., None], targets[..., None])
+    np.testing.assert_allclose(got, ref_multiclass_dice(probs[..., None], targets[..., None])[
+        ..., 0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("fn", [generalized_dice_loss, multiclass_dice_loss, focal_tversky_loss])
+def test_where_against_slicing_and_half_precision(fn):
+    logits, targets = _classes()
+    probs = _softmax(logits).astype(np.float32)
+    mask = (np.arange(4) < 3)[:, None, None]
+    masked = jax.jit(lambda p, t, m: fn(p, t, where=m))(probs, targets, mask)
+    np.testing.assert_allclose(masked, fn(probs[:, :3], targets[:, :3]), rtol=1e-6)
+    check_half_precision(fn, probs, targets)

@@ -48,6 +48,12 @@ from jaxloss.losses._ctc import CTC as CTC
 from jaxloss.losses._ctc import ctc as ctc
 from jaxloss.losses._distillation import Distillation as Distillation
 from jaxloss.losses._distillation import distillation as distillation
+from jaxloss.losses._detection import CompleteBoxIoU as CompleteBoxIoU
+from jaxloss.losses._detection import DistanceBoxIoU as DistanceBoxIoU
+from jaxloss.losses._detection import GeneralizedBoxIoU as GeneralizedBoxIoU
+from jaxloss.losses._detection import complete_box_iou as complete_box_iou
+from jaxloss.losses._detection import distance_box_iou as distance_box_iou
+from jaxloss.losses._detection import generalized_box_iou as generalized_box_iou
 from jaxloss.losses._divergence import KLDivergence as KLDivergence
 from jaxloss.losses._divergence import Poisson as Poisson
 from jaxloss.losses._divergence import kl_divergence as kl_divergence
@@ -108,8 +114,14 @@ from jaxloss.losses._robust import (
     categorical_generalized_cross_entropy as categorical_generalized_cross_entropy,
 )
 from jaxloss.losses._segmentation import Dice as Dice
+from jaxloss.losses._segmentation import FocalTversky as FocalTversky
+from jaxloss.losses._segmentation import LovaszHinge as LovaszHinge
+from jaxloss.losses._segmentation import LovaszSoftmax as LovaszSoftmax
 from jaxloss.losses._segmentation import Tversky as Tversky
 from jaxloss.losses._segmentation import dice as dice
+from jaxloss.losses._segmentation import focal_tversky as focal_tversky
+from jaxloss.losses._segmentation import lovasz_hinge as lovasz_hinge
+from jaxloss.losses._segmentation import lovasz_softmax as lovasz_softmax
 from jaxloss.losses._segmentation import tversky as tversky
 from jaxloss.losses._serialization import deserialize as deserialize
 from jaxloss.losses._serialization import get as get

@@ -1,4 +1,4 @@
-"""Overlap losses for segmentation masks: Dice and Tversky.
+"""Segmentation losses: Dice, Tversky, focal Tversky, and the Lovász hinge and softmax.
 
 >>> import jax.numpy as jnp
 >>> from jaxloss import losses
@@ -8,14 +8,23 @@
 Array(0.220339, dtype=float32)
 >>> losses.Dice(axis=1, reduction="none")(masks, predictions)
 Array([0.16666663, 0.3043478 ], dtype=float32)
+>>> losses.LovaszHinge(reduction="none")(masks, jnp.array([[2.0, 0.5, -1.0], [0.0, 1.0, 0.5]]))
+Array([0.25     , 0.9166666], dtype=float32)
 """
 
 from __future__ import annotations
 
 import jax
 
-from jaxloss._src import segmentation
-from jaxloss.losses._base import EPSILON, LossFunctionWrapper, constructor_arguments, match_pair
+from jaxloss._src.segmentation import lovasz, overlap
+from jaxloss.losses._base import (
+    EPSILON,
+    LossFunctionWrapper,
+    as_float_array,
+    constructor_arguments,
+    match_pair,
+)
+from jaxloss.losses._labels import sparse_labels
 from jaxloss.losses._registry import register
 
 
@@ -27,7 +36,7 @@ def dice(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, axis=None) 
     the whole batch.
     """
     y_true, y_pred = match_pair(y_true, y_pred)
-    return segmentation.dice_loss(y_pred, y_true, axis=axis, epsilon=EPSILON)
+    return overlap.dice_loss(y_pred, y_true, axis=axis, epsilon=EPSILON)
 
 
 @register
@@ -40,9 +49,45 @@ def tversky(
 ) -> jax.Array:
     """Tversky loss, sums over ``axis`` (``None``: all axes); see :func:`jaxloss.tversky_loss`."""
     y_true, y_pred = match_pair(y_true, y_pred)
-    return segmentation.tversky_loss(
+    return overlap.tversky_loss(
         y_pred, y_true, alpha=alpha, beta=beta, axis=axis, epsilon=EPSILON
     )
+
+
+@register
+def focal_tversky(
+    y_true: jax.typing.ArrayLike,
+    y_pred: jax.typing.ArrayLike,
+    alpha: float = 0.5,
+    beta: float = 0.5,
+    gamma: float = 0.75,
+    axis=None,
+) -> jax.Array:
+    """Tversky loss to the power ``gamma``; see :func:`jaxloss.focal_tversky_loss`."""
+    y_true, y_pred = match_pair(y_true, y_pred)
+    return overlap.focal_tversky_loss(
+        y_pred, y_true, alpha=alpha, beta=beta, gamma=gamma, axis=axis, epsilon=EPSILON
+    )
+
+
+@register
+def lovasz_hinge(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike) -> jax.Array:
+    """Lovász hinge of each image: 0/1 ``y_true`` and logits ``y_pred`` ``[batch, pixels...]``;
+    see :func:`jaxloss.lovasz_hinge_loss`."""
+    y_true, y_pred = match_pair(y_true, y_pred)
+    return lovasz.lovasz_hinge_loss(y_pred, y_true)
+
+
+@register
+def lovasz_softmax(
+    y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, classes: str = "present"
+) -> jax.Array:
+    """Lovász-Softmax of each image: class indices ``y_true`` ``[batch, pixels...]`` and
+    probabilities ``y_pred`` ``[batch, pixels..., classes]``; see
+    :func:`jaxloss.lovasz_softmax_loss`. Float labels that are not whole numbers give NaN."""
+    y_pred = as_float_array(y_pred)
+    labels = sparse_labels(y_true, y_pred, -1, "lovasz_softmax")
+    return lovasz.lovasz_softmax_loss(y_pred, labels, classes=classes)
 
 
 def _axis_config(axis):
@@ -74,3 +119,40 @@ class Tversky(LossFunctionWrapper):
     ):
         axis = _axis_config(axis)
         super().__init__(tversky, **constructor_arguments(locals()))
+
+
+@register
+class FocalTversky(LossFunctionWrapper):
+    """Focal Tversky loss: :func:`focal_tversky` over ``axis`` (``None``: the whole batch)."""
+
+    def __init__(
+        self,
+        alpha=0.5,
+        beta=0.5,
+        gamma=0.75,
+        reduction="sum_over_batch_size",
+        name="focal_tversky",
+        axis=None,
+        dtype=None,
+    ):
+        axis = _axis_config(axis)
+        super().__init__(focal_tversky, **constructor_arguments(locals()))
+
+
+@register
+class LovaszHinge(LossFunctionWrapper):
+    """Binary Lovász hinge loss: :func:`lovasz_hinge` per image."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="lovasz_hinge", dtype=None):
+        super().__init__(lovasz_hinge, **constructor_arguments(locals()))
+
+
+@register
+class LovaszSoftmax(LossFunctionWrapper):
+    """Multi-class Lovász-Softmax loss over the classes present (or ``"all"``):
+    :func:`lovasz_softmax` per image."""
+
+    def __init__(
+        self, classes="present", reduction="sum_over_batch_size", name="lovasz_softmax", dtype=None
+    ):
+        super().__init__(lovasz_softmax, **constructor_arguments(locals()))
