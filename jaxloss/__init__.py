@@ -28,6 +28,13 @@ from jaxloss._src.cross_entropy.sparse_softmax import (
 from jaxloss._src.ctc import ctc_loss as ctc_loss
 from jaxloss._src.divergence import kl_divergence as kl_divergence
 from jaxloss._src.divergence import poisson_loss as poisson_loss
+from jaxloss._src.embedding import cosine_distance as cosine_distance
+from jaxloss._src.embedding import cosine_embedding_loss as cosine_embedding_loss
+from jaxloss._src.embedding import cosine_similarity as cosine_similarity
+from jaxloss._src.embedding import triplet_margin_loss as triplet_margin_loss
+from jaxloss._src.embedding import (
+    triplet_margin_with_distance_loss as triplet_margin_with_distance_loss,
+)
 from jaxloss._src.focal.probability import binary_focal_cross_entropy as binary_focal_cross_entropy
 from jaxloss._src.focal.probability import (
     categorical_focal_cross_entropy as categorical_focal_cross_entropy,
@@ -48,6 +55,7 @@ from jaxloss._src.likelihood import gaussian_nll_loss as gaussian_nll_loss
 from jaxloss._src.likelihood import poisson_nll_loss as poisson_nll_loss
 from jaxloss._src.metric_learning import circle_loss as circle_loss
 from jaxloss._src.metric_learning import negative_cosine_similarity as negative_cosine_similarity
+from jaxloss._src.ranking import ranking_softmax_loss as ranking_softmax_loss
 from jaxloss._src.regression import absolute_error as absolute_error
 from jaxloss._src.regression import huber_loss as huber_loss
 from jaxloss._src.regression import log_cosh as log_cosh
