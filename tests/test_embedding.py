@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from kernel_properties import check_half_precision, check_values_and_grads, check_vmap, numeric_grad
+from kernel_properties import check_values_and_grads, numeric_grad
 
 from jaxloss import (
     cosine_distance,
@@ -88,26 +88,40 @@ def _ours(case):
 
 
 @pytest.mark.parametrize(
-    "case", PARITY["cases"], ids=[f"{c['function']}-{c['kwargs']}" for c in PARITY["cases"]]
+    "function",
+    ["cosine_embedding_loss", "triplet_margin_loss", "triplet_margin_with_distance_loss"],
 )
-def test_matches_pytorch_values_reductions_and_gradients(case):
-    fn, kwargs, names = _ours(case)
-    inputs = [np.asarray(case["inputs"][name], np.float32) for name in names]
-    extra = () if "target" not in case["inputs"] else (np.asarray(case["inputs"]["target"]),)
+def test_matches_pytorch_values_reductions_and_gradients(function):
+    cases = [case for case in PARITY["cases"] if case["function"] == function]
+    prepared = [_ours(case) for case in cases]
+    inputs = [[np.asarray(case["inputs"][name], np.float32) for name in names]
+              for case, (_, _, names) in zip(cases, prepared)]
+    targets = [np.asarray(case["inputs"].get("target", ())) for case in cases]
 
-    def total(*arrays):
-        loss = fn(*arrays, *extra, **kwargs)
-        return jnp.sum(loss), loss
+    @jax.jit
+    def every_case(inputs, targets):
+        results = []
+        for (fn, kwargs, names), arrays, target in zip(prepared, inputs, targets):
+            extra = (target,) if target.size else ()
 
-    (_, loss), grads = jax.jit(
-        jax.value_and_grad(total, argnums=tuple(range(len(names))), has_aux=True)
-    )(*inputs)
-    outputs = case["outputs"]
-    np.testing.assert_allclose(loss, outputs["none"], rtol=2e-5, atol=2e-6)
-    np.testing.assert_allclose(jnp.mean(loss), outputs["mean"], rtol=2e-5, atol=2e-6)
-    np.testing.assert_allclose(jnp.sum(loss), outputs["sum"], rtol=2e-5, atol=2e-6)
-    for name, grad in zip(names, grads):
-        np.testing.assert_allclose(grad, case["grads"][name], rtol=1e-4, atol=2e-5, err_msg=name)
+            def total(*arrays):
+                loss = fn(*arrays, *extra, **kwargs)
+                return jnp.sum(loss), loss
+
+            results.append(jax.value_and_grad(total, argnums=tuple(range(len(names))),
+                                              has_aux=True)(*arrays))
+        return results
+
+    for case, ((_, loss), grads), (_, _, names) in zip(
+        cases, every_case(inputs, targets), prepared
+    ):
+        outputs, label = case["outputs"], str(case["kwargs"])
+        np.testing.assert_allclose(loss, outputs["none"], rtol=2e-5, atol=2e-6, err_msg=label)
+        np.testing.assert_allclose(np.mean(loss), outputs["mean"], rtol=2e-5, err_msg=label)
+        np.testing.assert_allclose(np.sum(loss), outputs["sum"], rtol=2e-5, err_msg=label)
+        for name, grad in zip(names, grads):
+            np.testing.assert_allclose(grad, case["grads"][name], rtol=1e-4, atol=2e-5,
+                                       err_msg=f"{label} {name}")
 
 
 def test_the_pytorch_numbers_cover_each_function():
@@ -120,29 +134,20 @@ def test_the_pytorch_numbers_cover_each_function():
 # ------------------------------------------------------------- cosine embedding loss
 
 
-@pytest.mark.parametrize(("margin", "epsilon"), [(0.3, 1e-12), (-0.2, 1e-3)])
-def test_cosine_embedding_values_grads_and_vmap(margin, epsilon):
-    first, second, _ = _inputs(4, 5)
-
-    def loss(a, b):
-        return cosine_embedding_loss(a, b, TARGETS, margin=margin, epsilon=epsilon)
-
-    check_values_and_grads(
-        loss, lambda a, b: ref_cosine_embedding(a, b, TARGETS, margin, epsilon), first, second
-    )
-    check_vmap(jax.jit(loss), first, second)
-
-
 def test_cosine_embedding_where_equals_slicing_and_other_axis():
     first, second, _ = _inputs(4, 5)
     kept = np.arange(5) < 3
-    masked, grad = jax.jit(jax.value_and_grad(
-        lambda a: jnp.sum(cosine_embedding_loss(a, second, TARGETS, where=kept))
-    ))(first)
+
+    @jax.jit
+    def forms(a, b):
+        masked, grad = jax.value_and_grad(
+            lambda a: jnp.sum(cosine_embedding_loss(a, b, TARGETS, where=kept)))(a)
+        return masked, grad, cosine_embedding_loss(a.T, b.T, TARGETS.astype(np.int32), axis=0)
+
+    masked, grad, transposed = forms(first, second)
     sliced = ref_cosine_embedding(first[:, :3], second[:, :3], TARGETS)
     np.testing.assert_allclose(masked, sliced.sum(), rtol=1e-6)
     assert np.all(np.asarray(grad)[:, ~kept] == 0)
-    transposed = cosine_embedding_loss(first.T, second.T, TARGETS.astype(np.int32), axis=0)
     np.testing.assert_allclose(transposed, ref_cosine_embedding(first, second, TARGETS), rtol=1e-5)
 
 
@@ -158,10 +163,10 @@ def test_cosine_embedding_targets_other_than_plus_minus_1_give_nan_for_that_pair
 
 # ------------------------------------------------ the cosines at tiny, huge and zero vectors
 
+# cosine_distance is 1 - cosine_similarity.
 COSINES = {
     "cosine_embedding_loss": lambda a, b: cosine_embedding_loss(a, b, TARGETS, epsilon=0.0),
     "cosine_similarity": cosine_similarity,
-    "cosine_distance": cosine_distance,
 }
 
 
@@ -183,17 +188,22 @@ def test_cosines_ignore_the_scale_of_tiny_and_huge_vectors(name):
 def test_cosines_of_a_zero_vector_are_0_with_finite_gradients_where_optax_gives_nan():
     first, second, _ = _inputs(4, 5)
     zero = np.zeros_like(first)
-    for name, fn in COSINES.items():
-        value_and_grads = jax.jit(jax.value_and_grad(lambda a, b: jnp.sum(fn(a, b)),
-                                                     argnums=(0, 1)))
-        for arguments in ((zero, second), (first, zero), (zero, zero)):
-            value, grads = value_and_grads(*arguments)
-            want = {"cosine_embedding_loss": 2.0, "cosine_similarity": 0.0}.get(name, 4.0)
+    pairs = ((zero, second), (zero, zero))
+
+    @jax.jit
+    def every_pair(pairs):
+        return {name: [jax.value_and_grad(lambda a, b: jnp.sum(fn(a, b)), argnums=(0, 1))(*pair)
+                       for pair in pairs] for name, fn in COSINES.items()}, jax.grad(
+            lambda a: jnp.sum(cosine_embedding_loss(a, pairs[0][1], TARGETS)))(pairs[0][0])
+
+    results, grad = every_pair(pairs)
+    for name, values_and_grads in results.items():
+        want = {"cosine_embedding_loss": 2.0, "cosine_similarity": 0.0}[name]
+        for value, grads in values_and_grads:
             assert value == want, name
             assert all(np.all(np.isfinite(g)) for g in grads), name
-    assert np.isnan(optax.losses.cosine_similarity(zero, second)).all()
+    assert np.isnan(jax.jit(optax.losses.cosine_similarity)(zero, second)).all()
     # PyTorch's epsilon gives the gradient second / 1e-6 at a zero vector, as here.
-    grad = jax.jit(jax.grad(lambda a: jnp.sum(cosine_embedding_loss(a, second, TARGETS))))(zero)
     np.testing.assert_allclose(grad[0], -second[0] / np.linalg.norm(second[0]) / 1e-6, rtol=1e-5)
 
 
@@ -217,19 +227,17 @@ def test_cosine_gradients_are_finite_for_inputs_near_the_float32_limits():
     tiny = np.finfo(np.float32).tiny
     values = np.array([[3e38, -3e38, 1.0], [1e-37, 0.0, 0.0], [tiny, 0, 0], [tiny, tiny, -tiny]],
                       np.float32)
-    for fn in COSINES.values():
-        grads = jax.jit(jax.grad(lambda a, b: jnp.sum(fn(a, b)), argnums=(0, 1)))(
-            values, values[::-1]
-        )
-        assert all(np.all(np.isfinite(g)) for g in grads)
+    grads = jax.jit(lambda a, b: [jax.grad(lambda a, b: jnp.sum(fn(a, b)), argnums=(0, 1))(a, b)
+                                  for fn in COSINES.values()])(values, values[::-1])
+    assert all(np.all(np.isfinite(g)) for pair in grads for g in pair)
 
 
 # -------------------------------------------------------------- cosine similarity / distance
 
 
-@pytest.mark.parametrize("epsilon", [0.0, 0.5])
-def test_cosine_distance_values_grads_vmap(epsilon):
+def test_cosine_distance_values_grads_vmap():
     predictions, targets, _ = _inputs(4, 5) * np.float32(0.5)
+    epsilon = 0.5
 
     def loss(a, b):
         return cosine_distance(a, b, epsilon=epsilon)
@@ -237,48 +245,31 @@ def test_cosine_distance_values_grads_vmap(epsilon):
     check_values_and_grads(
         loss, lambda a, b: 1 - ref_cosine_similarity(a, b, epsilon), predictions, targets
     )
-    check_vmap(jax.jit(loss), predictions, targets)
 
 
 def test_cosine_similarity_and_distance_match_optax():
     predictions, targets, _ = _inputs(4, 5)
     masks = (None, np.arange(5) < 3, np.arange(20).reshape(4, 5) % 3 > 0)
-    ours = jax.jit(lambda p, t, e: [
-        (cosine_similarity(p, t, epsilon=e, where=w), cosine_distance(p, t, epsilon=e, where=w))
-        for w in masks
-    ])
-    for epsilon in (0.0, 1e-3, 2.0):
-        for (similarity, distance), where in zip(ours(predictions, targets, epsilon), masks):
-            kwargs = {"epsilon": epsilon, "where": where}
-            np.testing.assert_allclose(
-                similarity, optax.losses.cosine_similarity(predictions, targets, **kwargs),
-                rtol=1e-6, atol=1e-6,
-            )
-            np.testing.assert_allclose(
-                distance, optax.losses.cosine_distance(predictions, targets, **kwargs),
-                rtol=1e-6, atol=1e-6,
-            )
-    np.testing.assert_allclose(
-        cosine_similarity(predictions.T, targets.T, axis=0),
-        optax.losses.cosine_similarity(predictions.T, targets.T, axis=0), rtol=1e-6,
+    options = [{"epsilon": e, "where": w} for e in (0.0, 2.0) for w in masks]
+    options.append({"axis": 0, "epsilon": 1e-3})
+
+    def every_option(similarity, distance):
+        return jax.jit(lambda p, t: [similarity(p, t, **k) for k in options] + [distance(p, t)])
+
+    ours = every_option(cosine_similarity, cosine_distance)(predictions, targets)
+    theirs = every_option(optax.losses.cosine_similarity, optax.losses.cosine_distance)(
+        predictions, targets
     )
+    for mine, optax_values, kwargs in zip(ours, theirs, options + ["distance"]):
+        np.testing.assert_allclose(mine, optax_values, rtol=1e-6, atol=1e-6, err_msg=str(kwargs))
 
 
 # ---------------------------------------------------------------- triplet margin loss
 
-TRIPLET_HPARAMS = [
-    {},
-    {"margin": 0.3, "p": 1.0},
-    {"p": 3.0, "epsilon": 0.0},
-    {"p": float("inf"), "swap": True},
-    {"p": 1.5, "swap": True},
-    {"epsilon_at": "power_sum", "p": 3.0, "epsilon": 1e-2},
-]
-
-
-@pytest.mark.parametrize("hparams", TRIPLET_HPARAMS, ids=str)
-def test_triplet_values_and_the_gradient_of_each_argument(hparams):
+def test_triplet_with_epsilon_at_power_sum_values_and_the_gradient_of_each_argument():
+    # PyTorch's numbers cover epsilon_at="difference".
     arrays = _inputs(4, 5)
+    hparams = {"epsilon_at": "power_sum", "p": 3.0, "epsilon": 1e-2, "swap": True}
     distance = {k: v for k, v in hparams.items() if k in ("p", "epsilon", "epsilon_at")}
     rest = {k: v for k, v in hparams.items() if k not in distance}
 
@@ -296,14 +287,13 @@ def test_triplet_values_and_the_gradient_of_each_argument(hparams):
         np.testing.assert_allclose(
             grad, numeric_grad(moved, arrays[index], None), rtol=1e-4, atol=1e-4
         )
-    check_vmap(jax.jit(lambda a, b: triplet_margin_loss(a, b, arrays[2], **hparams)), *arrays[:2])
 
 
 def test_triplet_with_swap_is_never_below_without():
     @jax.jit
     def pairs(*arrays):
         return [(triplet_margin_loss(*arrays, p=p), triplet_margin_loss(*arrays, p=p, swap=True))
-                for p in (1.0, 2.0, float("inf"))] + [
+                for p in (1.0, float("inf"))] + [
             (triplet_margin_with_distance_loss(*arrays),
              triplet_margin_with_distance_loss(*arrays, swap=True))]
 
@@ -311,36 +301,44 @@ def test_triplet_with_swap_is_never_below_without():
         assert np.all(swapped >= plain) and np.any(swapped > plain)
 
 
-@pytest.mark.parametrize("hparams", [{}, {"norm_degree": 4, "margin": 0.5, "eps": 1e-3},
-                                     {"axis": 0, "eps": 0.0}], ids=str)
-def test_triplet_with_epsilon_at_power_sum_matches_optax(hparams):
+def test_triplet_with_epsilon_at_power_sum_matches_optax():
     arrays = _inputs(4, 5)
-    theirs = jax.jit(lambda *a: optax.losses.triplet_margin_loss(*a, **hparams))(*arrays)
+    options = ({"norm_degree": 4, "margin": 0.5, "eps": 1e-3}, {"axis": 0, "eps": 0.0})
     renamed = {"norm_degree": "p", "eps": "epsilon"}
-    kwargs = {renamed.get(k, k): v for k, v in hparams.items()}
-    ours = jax.jit(lambda *a: triplet_margin_loss(*a, epsilon_at="power_sum", **kwargs))(*arrays)
-    np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-6)
-    grads = jax.jit(jax.grad(lambda a: jnp.sum(optax.losses.triplet_margin_loss(
-        a, *arrays[1:], **hparams))))(arrays[0])
-    ours = jax.jit(jax.grad(lambda a: jnp.sum(triplet_margin_loss(
-        a, *arrays[1:], epsilon_at="power_sum", **kwargs))))(arrays[0])
-    np.testing.assert_allclose(ours, grads, rtol=1e-5, atol=1e-6)
+
+    def every_option(loss):
+        return jax.jit(lambda *a: [
+            (loss(*a, **k), jax.grad(lambda x: jnp.sum(loss(x, *a[1:], **k)))(a[0]))
+            for k in options])
+
+    theirs = every_option(optax.losses.triplet_margin_loss)(*arrays)
+    ours = every_option(lambda *a, **k: triplet_margin_loss(
+        *a, epsilon_at="power_sum", **{renamed.get(n, n): v for n, v in k.items()}))(*arrays)
+    for (value, grad), (want, want_grad), kwargs in zip(ours, theirs, options):
+        np.testing.assert_allclose(value, want, rtol=1e-6, atol=1e-6, err_msg=str(kwargs))
+        np.testing.assert_allclose(grad, want_grad, rtol=1e-5, atol=1e-6, err_msg=str(kwargs))
 
 
 def test_triplet_where_optax_is_wrong():
     arrays = _inputs(4, 5)
+    same = arrays[0]
+
+    @jax.jit
+    def both(a, n):
+        return (
+            optax.losses.triplet_margin_loss(a, arrays[1], n, norm_degree=3),
+            triplet_margin_loss(a, arrays[1], n, p=3.0, epsilon_at="power_sum"),
+            jax.grad(lambda a: jnp.sum(optax.losses.triplet_margin_loss(a, same, n, eps=0.0)))(a),
+            jax.grad(lambda a: jnp.sum(triplet_margin_loss(
+                a, same, n, epsilon=0.0, epsilon_at="power_sum")))(a),
+        )
+
+    odd, ours, theirs, grad = both(same, arrays[2])
     # An odd degree: optax sums signed cubes (not a norm, NaN where the sum is negative).
-    odd = optax.losses.triplet_margin_loss(*arrays, norm_degree=3)
-    ours = triplet_margin_loss(*arrays, p=3.0, epsilon_at="power_sum")
     np.testing.assert_allclose(ours, ref_triplet(*arrays, p=3.0, epsilon_at="power_sum"),
                                rtol=1e-5)
     assert np.isnan(odd).any() or not np.allclose(odd, ours)
-    # Coincident anchor and positive with eps=0: optax's gradient is NaN, ours 0 there.
-    same = arrays[0]
-    theirs = jax.grad(lambda a: jnp.sum(optax.losses.triplet_margin_loss(a, same, arrays[2],
-                                                                         eps=0.0)))(same)
-    grad = jax.grad(lambda a: jnp.sum(triplet_margin_loss(
-        a, same, arrays[2], epsilon=0.0, epsilon_at="power_sum")))(same)
+    # Coincident anchor and positive with eps=0: optax's gradient is NaN, ours finite.
     assert np.isnan(theirs).any() and np.all(np.isfinite(grad))
     # d(a, p) = 0 contributes gradient 0; d(a, n) its own, where the loss is positive.
     active = ref_triplet(same, same, arrays[2], epsilon=0.0) > 0
@@ -351,10 +349,11 @@ def test_triplet_where_optax_is_wrong():
 def test_triplet_where_equals_slicing_and_masked_entries_get_no_gradient():
     anchors, positives, negatives = _inputs(4, 5)
     kept = np.arange(5) < 3
-    for epsilon_at in ("difference", "power_sum"):
-        masked, grad = jax.value_and_grad(lambda a: jnp.sum(triplet_margin_loss(
-            a, positives, negatives, swap=True, epsilon_at=epsilon_at, where=kept
-        )))(anchors)
+    forms = ("difference", "power_sum")
+    results = jax.jit(lambda a: [jax.value_and_grad(lambda a: jnp.sum(triplet_margin_loss(
+        a, positives, negatives, swap=True, epsilon_at=form, where=kept)))(a) for form in forms])(
+        anchors)
+    for (masked, grad), epsilon_at in zip(results, forms):
         sliced = ref_triplet(anchors[:, :3], positives[:, :3], negatives[:, :3], swap=True,
                              epsilon_at=epsilon_at)
         np.testing.assert_allclose(masked, np.sum(sliced), rtol=1e-6)
@@ -376,7 +375,7 @@ def test_triplet_gradient_is_0_where_a_distance_is_0():
 
 def test_triplet_distances_of_huge_and_tiny_vectors():
     # |d|**p overflows float32 beyond ~1e19 (p = 2) and underflows below ~1e-19.
-    for p in (1.0, 2.0, 3.0):
+    for p in (2.0, 3.0):
         loss_and_grad = jax.jit(jax.value_and_grad(lambda a, b, c, margin: jnp.sum(
             triplet_margin_loss(a, b, c, margin=margin, p=p, epsilon=0.0))))
         for scale in (1e30, 1e-30):
@@ -391,16 +390,15 @@ def test_triplet_infinite_entries_give_nan_for_their_triplet():
     arrays = list(_inputs(4, 5))
     arrays[2] = arrays[2].copy()
     arrays[2][1, 0] = np.inf  # alone it would give max(-inf, 0) = 0
-    for epsilon_at in ("difference", "power_sum"):
-        loss = triplet_margin_loss(*arrays, epsilon_at=epsilon_at)
+    for loss in jax.jit(lambda *a: [triplet_margin_loss(*a, epsilon_at=form)
+                                    for form in ("difference", "power_sum")])(*arrays):
         assert np.isnan(loss[1]) and np.all(np.isfinite(np.delete(np.asarray(loss), 1)))
 
 
 def test_triplet_with_the_default_distance_is_triplet_margin_loss():
     arrays = _inputs(4, 5)
     np.testing.assert_allclose(
-        jax.jit(triplet_margin_with_distance_loss)(*arrays), triplet_margin_loss(*arrays),
-        rtol=1e-6,
+        jax.jit(triplet_margin_with_distance_loss)(*arrays), ref_triplet(*arrays), rtol=1e-6
     )
 
 
@@ -478,14 +476,14 @@ def test_ranking_softmax_loss_where_equals_slicing_axis_vmap_and_extremes():
                 ranking_softmax_loss(s * 1e30, y), ranking_softmax_loss(s, 0 * y))
 
     masked, transposed, huge, unlabelled = forms(logits, labels)
-    want = ranking_softmax_loss(logits, labels)
-    np.testing.assert_allclose(masked, ranking_softmax_loss(logits[:, :3], labels[:, :3]),
-                               rtol=1e-6)
-    np.testing.assert_allclose(transposed, want, rtol=1e-6)
-    np.testing.assert_allclose(want, -np.sum(labels * (logits - np.log(np.exp(_f64(logits)).sum(
-        -1, keepdims=True))), -1), rtol=1e-5)
+
+    def reference(s, y):
+        s = _f64(s)
+        return -np.sum(y * (s - np.log(np.exp(s).sum(-1, keepdims=True))), -1)
+
+    np.testing.assert_allclose(masked, reference(logits[:, :3], labels[:, :3]), rtol=1e-5)
+    np.testing.assert_allclose(transposed, reference(logits, labels), rtol=1e-5)
     assert np.all(np.isfinite(huge)) and np.all(unlabelled == 0)
-    check_vmap(jax.jit(ranking_softmax_loss), logits, labels)
 
 
 def test_ranking_softmax_loss_bad_arguments():
@@ -500,11 +498,12 @@ def test_ranking_softmax_loss_bad_arguments():
         ranking_softmax_loss(logits, logits, where=np.ones((3, 4), bool))
 
 
-# ------------------------------------------------------------------------- half precision
+# ------------------------------------------------------------------------ half precision
 
-HALF = {
+EVERY_KERNEL = {
     "cosine_embedding_loss": lambda a, b: cosine_embedding_loss(a, b, TARGETS),
     "cosine_similarity": cosine_similarity,
+    "cosine_distance": cosine_distance,
     "triplet_margin_loss": lambda a, b: triplet_margin_loss(a, b, a[::-1], swap=True),
     "triplet_margin_with_distance_loss": lambda a, b: triplet_margin_with_distance_loss(
         a, b, a[::-1]),
@@ -512,7 +511,13 @@ HALF = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(HALF))
-def test_half_precision_inputs_are_computed_in_float32(name):
+def test_half_precision_inputs_are_computed_in_float32():
+    # vmap and batch permutations: tests/test_properties.py, for every kernel.
     first, second, _ = _inputs(4, 5)
-    check_half_precision(jax.jit(HALF[name]), first, np.abs(second))
+    second = np.abs(second)
+    every = jax.jit(lambda a, b: {name: fn(a, b) for name, fn in EVERY_KERNEL.items()})
+    half = every(jnp.asarray(first, jnp.bfloat16), jnp.asarray(second, jnp.bfloat16))
+    rounded = every(*[jnp.asarray(x, jnp.bfloat16).astype(jnp.float32) for x in (first, second)])
+    for name in EVERY_KERNEL:
+        assert half[name].dtype == jnp.float32, name
+        np.testing.assert_allclose(half[name], rounded[name], rtol=1e-6, err_msg=name)

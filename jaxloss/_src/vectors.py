@@ -20,13 +20,28 @@ import jax
 import jax.numpy as jnp
 
 
+def _power_of_two(exponent: jax.Array, dtype) -> jax.Array:
+    """``2**exponent`` for integer exponents of a normal number, built from its bits."""
+    info = jnp.finfo(dtype)
+    bits = (exponent + (info.maxexp - 1)).astype(_BITS[info.bits]) << info.nmant
+    return jax.lax.bitcast_convert_type(bits, dtype)
+
+
+_BITS = {32: jnp.int32, 64: jnp.int64}
+
+
 def _scale_factors(largest: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Two powers of two whose product is ``2**-e`` for ``largest = m * 2**e``, ``m`` in
-    ``[0.5, 1)``; both 1 for a zero, infinite or NaN ``largest``."""
-    _, exponent = jnp.frexp(largest)
+    ``[0.5, 1)``; both 1 for a zero, subnormal, infinite or NaN ``largest``.
+
+    Read from the exponent bits (``jnp.frexp`` and ``jnp.ldexp`` take many more operations).
+    """
+    info = jnp.finfo(largest.dtype)
+    biased = jax.lax.bitcast_convert_type(largest, _BITS[info.bits]) >> info.nmant
+    special = (biased == 0) | (biased == 2 * info.maxexp - 1)
+    exponent = jnp.where(special, 0, biased - (info.maxexp - 2))
     half = -exponent // 2
-    one = jnp.ones((), largest.dtype)
-    return jnp.ldexp(one, half), jnp.ldexp(one, -exponent - half)
+    return _power_of_two(half, largest.dtype), _power_of_two(-exponent - half, largest.dtype)
 
 
 def _scaled(x: jax.Array, axis: int) -> tuple[jax.Array, jax.Array, jax.Array]:
