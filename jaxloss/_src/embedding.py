@@ -329,10 +329,15 @@ def cosine_similarity(
     References:
       optax 0.2.8, ``optax.losses.cosine_similarity``.
     """
+    return _optax_cosine("cosine_similarity", predictions, targets, epsilon, axis, where)
+
+
+def _optax_cosine(loss: str, predictions, targets, epsilon, axis: int, where) -> jax.Array:
+    """optax's cosine along ``axis``, its checks naming the public ``loss``."""
     axis, where = _check_embeddings(("predictions", "targets"), (predictions, targets), where, axis)
     validation.check_non_negative("epsilon", epsilon)
-    checks.check_finite("cosine_similarity", "predictions", predictions, where=where)
-    checks.check_finite("cosine_similarity", "targets", targets, where=where)
+    checks.check_finite(loss, "predictions", predictions, where=where)
+    checks.check_finite(loss, "targets", targets, where=where)
     predictions, targets = _cast(where, predictions, targets)
     norm_epsilon = _norm_epsilon(epsilon)
     return jnp.sum(
@@ -376,4 +381,4 @@ def cosine_distance(
     References:
       optax 0.2.8, ``optax.losses.cosine_distance``.
     """
-    return 1.0 - cosine_similarity(predictions, targets, epsilon=epsilon, axis=axis, where=where)
+    return 1.0 - _optax_cosine("cosine_distance", predictions, targets, epsilon, axis, where)

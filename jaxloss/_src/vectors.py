@@ -68,9 +68,9 @@ def unit_vectors(x: jax.Array, axis: int, norm_epsilon, add_epsilon: bool) -> ja
     """``x / sqrt(||x||**2 + e**2)`` (``add_epsilon``, PyTorch's cosine rule) or
     ``x / max(||x||, e)`` along ``axis``, for the norm epsilon ``e = norm_epsilon >= 0``.
 
-    A zero vector gives 0, also for ``e = 0``, with derivative 0 there (``t / e`` for ``e > 0``). The
-    derivative ``(t - c u <u, t>) / n`` (``c = 0`` where the floor holds) is formed from
-    the unit vectors ``u``; its scale ``1 / n`` is capped at the inverse of the smallest
+    A zero vector gives 0, also for ``e = 0``, with derivative 0 there (``t / e`` for
+    ``e > 0``). The derivative ``(t - c u <u, t>) / n`` (``c = 0`` where the floor holds) is
+    formed from the unit vectors ``u``; its scale ``1 / n`` is capped at the inverse of the smallest
     normal number, so that it stays finite for vectors whose norm is subnormal. NaN or
     infinite entries give NaN for their vector.
 
