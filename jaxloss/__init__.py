@@ -37,6 +37,13 @@ from jaxloss._src.detection import distance_box_iou_loss as distance_box_iou_los
 from jaxloss._src.detection import generalized_box_iou_loss as generalized_box_iou_loss
 from jaxloss._src.divergence import kl_divergence as kl_divergence
 from jaxloss._src.divergence import poisson_loss as poisson_loss
+from jaxloss._src.embedding import cosine_distance as cosine_distance
+from jaxloss._src.embedding import cosine_embedding_loss as cosine_embedding_loss
+from jaxloss._src.embedding import cosine_similarity as cosine_similarity
+from jaxloss._src.embedding import triplet_margin_loss as triplet_margin_loss
+from jaxloss._src.embedding import (
+    triplet_margin_with_distance_loss as triplet_margin_with_distance_loss,
+)
 from jaxloss._src.focal.probability import binary_focal_cross_entropy as binary_focal_cross_entropy
 from jaxloss._src.focal.probability import (
     categorical_focal_cross_entropy as categorical_focal_cross_entropy,
@@ -71,6 +78,7 @@ from jaxloss._src.preference import dpo_rewards as dpo_rewards
 from jaxloss._src.preference import ipo_loss as ipo_loss
 from jaxloss._src.preference import sequence_log_probs as sequence_log_probs
 from jaxloss._src.preference import simpo_loss as simpo_loss
+from jaxloss._src.ranking import ranking_softmax_loss as ranking_softmax_loss
 from jaxloss._src.regression import absolute_error as absolute_error
 from jaxloss._src.regression import huber_loss as huber_loss
 from jaxloss._src.regression import log_cosh as log_cosh

@@ -386,6 +386,57 @@ def ref_circle(embeddings, labels, gamma=80.0, margin=0.4):
     return np.where(ok, softplus(np.where(ok, lse_pos + lse_neg, 0.0)), 0.0)
 
 
+def ref_cosine_embedding(x1, x2, y, margin=0.0, epsilon=1e-12):
+    x1, x2 = _f64(x1), _f64(x2)
+    denominator = np.sqrt((np.sum(x1**2, -1) + epsilon) * (np.sum(x2**2, -1) + epsilon))
+    cos = np.sum(x1 * x2, -1) / np.where(denominator > 0, denominator, 1.0)
+    return np.where(_f64(y) == 1, 1 - cos, np.maximum(cos - margin, 0.0))
+
+
+def ref_pairwise_distance(x, y, p=2.0, epsilon=1e-6, epsilon_at="difference"):
+    difference = _f64(x) - _f64(y)
+    if epsilon_at == "power_sum":
+        return np.linalg.norm(np.concatenate(
+            [difference, np.full(difference.shape[:-1] + (1,), epsilon ** (1 / p))], -1
+        ), ord=p, axis=-1)
+    return np.linalg.norm(difference + epsilon, ord=p, axis=-1)
+
+
+def ref_triplet(a, pos, neg, margin=1.0, swap=False, **distance):
+    negative = ref_pairwise_distance(a, neg, **distance)
+    if swap:
+        negative = np.minimum(negative, ref_pairwise_distance(pos, neg, **distance))
+    return np.maximum(ref_pairwise_distance(a, pos, **distance) - negative + margin, 0.0)
+
+
+def ref_ranking_softmax(logits, labels):
+    return -np.sum(_f64(labels) * log_softmax(_f64(logits), axis=-1), -1)
+
+
+def _ranking_scale(logits, labels):
+    """float32 resolution of the largest logit, times the labels' total."""
+    return 4 * EPS32 * np.max(np.abs(_f64(logits)), -1) * (1 + np.sum(_f64(labels), -1))
+
+
+def _triplet_scale(a, pos, neg):
+    """float32 resolution of the distances, which may cancel (the largest of any degree)."""
+    return 8 * EPS32 * sum(np.abs(_f64(x) - _f64(y)).sum(-1) for x, y in
+                           ((a, pos), (a, neg), (pos, neg)))
+
+
+def ref_cosine_similarity(p, t, epsilon=0.0):
+    return 1 - ref_cosine_distance(p, t, epsilon)
+
+
+def ref_cosine_distance(p, t, epsilon=0.0):
+    p, t = _f64(p), _f64(t)
+    norm_p = np.sqrt(np.maximum(np.sum(p**2, -1, keepdims=True), epsilon))
+    norm_t = np.sqrt(np.maximum(np.sum(t**2, -1, keepdims=True), epsilon))
+    # A zero vector has cosine 0 (optax: NaN for epsilon=0).
+    norm_p, norm_t = np.where(norm_p > 0, norm_p, 1.0), np.where(norm_t > 0, norm_t, 1.0)
+    return 1 - np.sum(p / norm_p * t / norm_t, -1)
+
+
 def _collapse(path, blank=0):
     merged = [a for i, a in enumerate(path) if i == 0 or a != path[i - 1]]
     return tuple(a for a in merged if a != blank)
@@ -893,6 +944,45 @@ CASES = {case.name: case for case in (
         _pair(unit_vectors((BATCH, 3)), class_indices((BATCH,), 2)), ref_circle,
         hparams=({}, {"gamma": 1.0}, {"gamma": 256.0, "margin": 0.25}),
         where_shape=(BATCH,), masked_grad_is_zero=False,
+    ),
+    # ---- embedding (embedding.py). The loss of a fully masked pair depends on its target
+    # (1 - 0 for a similar pair, max(-margin, 0) for a dissimilar one): tests/test_embedding.py
+    # compares `where` with slicing instead.
+    Case(
+        "cosine_embedding_loss", jaxloss.cosine_embedding_loss,
+        st.tuples(arrays((BATCH, 3), ANY), arrays((BATCH, 3), ANY),
+                  arrays((BATCH,), st.sampled_from([-1.0, 1.0]))),
+        ref_cosine_embedding, hparams=({"margin": 0.5}, {"epsilon": 0.0}, {}),
+        where_shape=None, batch_axes=(0, 0, 0),
+    ),
+    _elementwise(
+        "cosine_distance", jaxloss.cosine_distance, ref_cosine_distance, ANY, ANY,
+        hparams=({"epsilon": 1e-3}, {}), masked_value=1.0,
+    ),
+    _elementwise(
+        "cosine_similarity", jaxloss.cosine_similarity, ref_cosine_similarity, ANY, ANY,
+        hparams=({"epsilon": 2.0}, {}),
+    ),
+    # The last hyperparameters (the mask's) have margin 1: a fully masked triplet's loss.
+    Case(
+        "triplet_margin_loss", jaxloss.triplet_margin_loss,
+        st.tuples(arrays((BATCH, 3)), arrays((BATCH, 3)), arrays((BATCH, 3))), ref_triplet,
+        hparams=({"p": 1.0}, {"p": 3.0, "margin": 0.5}, {"swap": True},
+                 {"p": float("inf"), "epsilon_at": "difference"},
+                 {"epsilon_at": "power_sum", "epsilon": 1e-3}, {}),
+        masked_value=1.0, batch_axes=(0, 0, 0), scale=_triplet_scale,
+    ),
+    Case(
+        "triplet_margin_with_distance_loss", jaxloss.triplet_margin_with_distance_loss,
+        st.tuples(arrays((BATCH, 3)), arrays((BATCH, 3)), arrays((BATCH, 3))), ref_triplet,
+        hparams=({"swap": True, "margin": 0.5}, {}),
+        where_shape=None, batch_axes=(0, 0, 0), scale=_triplet_scale,
+    ),
+    # ---- ranking (ranking.py): relevance labels 0 to 3
+    Case(
+        "ranking_softmax_loss", jaxloss.ranking_softmax_loss,
+        _pair(arrays(_CE_SHAPE), arrays(_CE_SHAPE, values(0.0, 1.0, 2.0, 3.0))),
+        ref_ranking_softmax, scale=_ranking_scale,
     ),
     # ---- CTC (ctc.py): 4 frames, 3 classes (blank 0), 2 labels
     Case(

@@ -6,6 +6,7 @@ can raise), never a plausible finite loss and never an error from deep inside XL
 """
 
 import inspect
+import itertools
 import re
 
 import jax
@@ -59,6 +60,9 @@ KERNELS = {
     "multiclass_hinge_loss": ("sparse_logits", LOGITS, LABELS),
     "multiclass_perceptron_loss": ("sparse_logits", LOGITS, LABELS),
     "negative_cosine_similarity": ("rowwise", LOGITS, ONE_HOT),
+    "cosine_distance": ("rowwise", LOGITS, ONE_HOT),
+    "cosine_similarity": ("rowwise", LOGITS, ONE_HOT),
+    "ranking_softmax_loss": ("rowwise", LOGITS, ONE_HOT),
     "dice_loss": ("batch", PROBS, ONE_HOT),
     "tversky_loss": ("batch", PROBS, ONE_HOT),
     "focal_tversky_loss": ("batch", PROBS, ONE_HOT),
@@ -83,6 +87,9 @@ SPECIAL = {
     "generalized_box_iou_loss",
     "distance_box_iou_loss",
     "complete_box_iou_loss",
+    "cosine_embedding_loss",
+    "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
 }
 # Not losses (checked mode; see tests/test_checks.py), or multi-device only (tests/test_fused.py).
 NOT_LOSSES = {"checks", "raised_check_error", "CheckError", "fused_linear_cross_entropy_sharded"}
@@ -519,6 +526,63 @@ def test_box_iou_loss_rules(name):
             loss = np.asarray(_call(name, first, second))
             assert np.isfinite(loss[0]) and np.isnan(loss[1]), (bad, loss)
     assert _call(name, boxes[:0], boxes[:0]).shape == (0,)
+
+
+def test_cosine_embedding_loss_rules():
+    """The pair's rules, the targets' shape, and NaN for a NaN input or a target not +-1."""
+    targets = jnp.array([1.0, -1.0])
+    with pytest.raises(ValueError, match=r"`first` must have a floating-point dtype, got int32"):
+        _call("cosine_embedding_loss", LOGITS.astype(jnp.int32), ONE_HOT, targets=targets)
+    with pytest.raises(ValueError, match=re.escape("second.shape=(3, 3)")):
+        _call("cosine_embedding_loss", LOGITS, jnp.ones((3, 3)), targets=targets)
+    with pytest.raises(ValueError, match=re.escape("(2,), got targets.shape=(3,)")):
+        _call("cosine_embedding_loss", LOGITS, ONE_HOT, targets=jnp.ones(3))
+    with pytest.raises(ValueError, match=r"`where` of shape \(3, 1\) does not broadcast"):
+        _call(
+            "cosine_embedding_loss", LOGITS, ONE_HOT, targets=targets, where=jnp.ones((3, 1), bool)
+        )
+    for first, second, bad in (
+        (LOGITS.at[1, 1].set(jnp.nan), ONE_HOT, targets),
+        (LOGITS, ONE_HOT.at[1, 1].set(jnp.inf), targets),
+        (LOGITS, ONE_HOT, targets.at[1].set(0.0)),
+    ):
+        loss = _call("cosine_embedding_loss", first, second, targets=bad)
+        assert np.isfinite(loss[0]) and np.isnan(loss[1])
+    empty = _call("cosine_embedding_loss", LOGITS[:0], ONE_HOT[:0], targets=targets[:0])
+    assert empty.shape == (0,)
+
+
+def test_triplet_margin_loss_rules():
+    """The triplet's rules, and NaN for a NaN or infinite entry of any of its vectors."""
+    with pytest.raises(ValueError, match=r"`negatives` must have a floating-point dtype"):
+        jaxloss.triplet_margin_loss(LOGITS, ONE_HOT, LABELS)
+    with pytest.raises(ValueError, match=re.escape("negatives.shape=(3, 3)")):
+        jaxloss.triplet_margin_loss(LOGITS, ONE_HOT, jnp.ones((3, 3)))
+    with pytest.raises(ValueError, match=r"`where` of shape \(3, 1\) does not broadcast"):
+        jaxloss.triplet_margin_loss(LOGITS, ONE_HOT, PROBS, where=jnp.ones((3, 1), bool))
+    triplet = jax.jit(jaxloss.triplet_margin_loss)
+    for argument, value in itertools.product(range(3), (jnp.nan, jnp.inf)):
+        arguments = [LOGITS, ONE_HOT, PROBS]
+        arguments[argument] = arguments[argument].at[1, 1].set(value)
+        loss = triplet(*arguments)
+        assert np.isfinite(loss[0]) and np.isnan(loss[1]), (argument, value, loss)
+    assert triplet(LOGITS[:0], ONE_HOT[:0], PROBS[:0]).shape == (0,)
+
+
+def test_triplet_margin_with_distance_loss_rules():
+    """The triplet's shapes and dtypes, a callable distance, and NaN from a NaN input."""
+    with pytest.raises(ValueError, match=r"`negatives` must have a floating-point dtype"):
+        jaxloss.triplet_margin_with_distance_loss(LOGITS, ONE_HOT, LABELS)
+    with pytest.raises(ValueError, match=re.escape("positives.shape=(3, 3)")):
+        jaxloss.triplet_margin_with_distance_loss(LOGITS, jnp.ones((3, 3)), PROBS)
+    with pytest.raises(ValueError, match="`distance_function` must be callable"):
+        jaxloss.triplet_margin_with_distance_loss(LOGITS, ONE_HOT, PROBS, distance_function=1)
+    triplet = jax.jit(jaxloss.triplet_margin_with_distance_loss)
+    for argument in range(3):
+        arguments = [LOGITS, ONE_HOT, PROBS]
+        arguments[argument] = arguments[argument].at[1, 1].set(jnp.nan)
+        loss = triplet(*arguments)
+        assert np.isfinite(loss[0]) and np.isnan(loss[1]), (argument, loss)
 
 
 # --------------------------------------------------------------- the Keras-style layer

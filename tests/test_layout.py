@@ -35,6 +35,7 @@ MACHINERY = {
     "jaxloss._src.row_tiling",
     "jaxloss._src.softmax_rows",
     "jaxloss._src.validation",
+    "jaxloss._src.vectors",
     # Helpers shared by the forms of one family.
     "jaxloss._src.cross_entropy.class_labels",
     "jaxloss._src.focal.inputs",

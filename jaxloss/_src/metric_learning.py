@@ -15,22 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxloss._src import checks, softmax_rows, validation
-
-
-def _normalise(x: jax.Array, axis: int, epsilon: float) -> jax.Array:
-    """``x / max(||x||, epsilon)`` along ``axis``, with a finite gradient at 0.
-
-    A vector with an entry above 2**60 is multiplied by 2**-100 first (exact), so that
-    ``||x||**2`` cannot overflow; the factor cancels in ``x / ||x||``. (Dividing by
-    ``max|x|`` instead would not do: XLA:CPU divides by multiplying with the reciprocal,
-    which is flushed to 0 for divisors above 2**126.)
-    """
-    big = jax.lax.stop_gradient(jnp.max(jnp.abs(x), axis=axis, keepdims=True)) > 2.0**60
-    scaled = jnp.where(big, x * 2.0**-100, x)
-    square_sum = jnp.sum(jnp.square(scaled), axis=axis, keepdims=True)
-    large = big | (square_sum > epsilon**2)
-    safe = jnp.where(large, square_sum, 1.0)
-    return jnp.where(large, scaled * jax.lax.rsqrt(safe), x / epsilon)
+from jaxloss._src.vectors import unit_vectors
 
 
 def negative_cosine_similarity(
@@ -75,8 +60,8 @@ def negative_cosine_similarity(
     checks.check_finite("negative_cosine_similarity", "predictions", predictions)
     checks.check_finite("negative_cosine_similarity", "targets", targets)
     axis = validation.canonical_axis(axis, predictions.ndim)
-    predictions = _normalise(predictions, axis, epsilon)
-    targets = _normalise(targets, axis, epsilon)
+    predictions = unit_vectors(predictions, axis, epsilon, False)
+    targets = unit_vectors(targets, axis, epsilon, False)
     return -jnp.sum(predictions * targets, axis=axis)
 
 

@@ -1,0 +1,123 @@
+"""Norms and unit vectors along an axis, exact over the whole floating range.
+
+The similarity and embedding losses read vectors through these two rules:
+
+- :func:`unit_vectors`: ``x / n`` with ``n`` the Euclidean norm combined with a norm
+  epsilon ``e`` (``sqrt(||x||**2 + e**2)`` or ``max(||x||, e)``); 0 for a zero vector.
+- :func:`p_norm`: ``(sum |x|**p + offset)**(1/p)``; 0, with gradient 0, at a zero vector.
+
+Both first multiply the vectors by a power of two (exact) that brings their largest entry
+into ``[0.5, 1)``, so that neither ``x**2`` nor ``|x|**p`` overflows or underflows where
+the result itself fits; the factor is applied in two halves so that each stays a normal
+number.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+
+def _power_of_two(exponent: jax.Array, dtype) -> jax.Array:
+    """``2**exponent`` for integer exponents of a normal number, built from its bits."""
+    info = jnp.finfo(dtype)
+    bits = (exponent + (info.maxexp - 1)).astype(_BITS[info.bits]) << info.nmant
+    return jax.lax.bitcast_convert_type(bits, dtype)
+
+
+_BITS = {32: jnp.int32, 64: jnp.int64}
+
+
+def _scale_factors(largest: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Two powers of two whose product is ``2**-e`` for ``largest = m * 2**e``, ``m`` in
+    ``[0.5, 1)``; both 1 for a zero, subnormal, infinite or NaN ``largest``.
+
+    Read from the exponent bits (``jnp.frexp`` and ``jnp.ldexp`` take many more operations).
+    """
+    info = jnp.finfo(largest.dtype)
+    biased = jax.lax.bitcast_convert_type(largest, _BITS[info.bits]) >> info.nmant
+    special = (biased == 0) | (biased == 2 * info.maxexp - 1)
+    exponent = jnp.where(special, 0, biased - (info.maxexp - 2))
+    half = -exponent // 2
+    return _power_of_two(half, largest.dtype), _power_of_two(-exponent - half, largest.dtype)
+
+
+def _scaled(x: jax.Array, axis: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``x`` times ``first * second``, the factors that bring its largest entry along
+    ``axis`` into ``[0.5, 1)``, and the two factors (constants for autodiff)."""
+    largest = jax.lax.stop_gradient(jnp.max(jnp.abs(x), axis=axis, keepdims=True))
+    first, second = _scale_factors(largest)
+    return x * first * second, first, second
+
+
+def _scaled_norm(x: jax.Array, axis: int, norm_epsilon, add_epsilon: bool):
+    """The scaled vectors ``s = x * f``, their norm with epsilon ``n * f``, whether the
+    norm is the vectors' own (not the floor), and the factors ``f`` as a pair."""
+    scaled, first, second = _scaled(x, axis)
+    norm = jnp.sqrt(jnp.sum(jnp.square(scaled), axis=axis, keepdims=True))
+    root = jnp.asarray(norm_epsilon, x.dtype) * first * second
+    if add_epsilon:
+        return scaled, jnp.hypot(norm, root), jnp.ones((), bool), (first, second)
+    return scaled, jnp.maximum(norm, root), norm >= root, (first, second)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 3))
+def unit_vectors(x: jax.Array, axis: int, norm_epsilon, add_epsilon: bool) -> jax.Array:
+    """``x / sqrt(||x||**2 + e**2)`` (``add_epsilon``, PyTorch's cosine rule) or
+    ``x / max(||x||, e)`` along ``axis``, for the norm epsilon ``e = norm_epsilon >= 0``.
+
+    A zero vector gives 0, also for ``e = 0``, with derivative 0 there (``t / e`` for
+    ``e > 0``). The derivative ``(t - c u <u, t>) / n`` (``c = 0`` where the floor holds) is
+    formed from the unit vectors ``u``; its scale ``1 / n`` is capped at the inverse of the smallest
+    normal number, so that it stays finite for vectors whose norm is subnormal. NaN or
+    infinite entries give NaN for their vector.
+
+    >>> import jax.numpy as jnp
+    >>> unit_vectors(jnp.array([[3e-30, 4e-30], [0.0, 0.0]]), -1, 0.0, False)
+    Array([[0.6, 0.8],
+           [0. , 0. ]], dtype=float32)
+    """
+    scaled, norm, _, _ = _scaled_norm(x, axis, norm_epsilon, add_epsilon)
+    nonzero = norm != 0  # NaN stays NaN
+    return jnp.where(nonzero, scaled / jnp.where(nonzero, norm, 1.0), 0.0)
+
+
+@unit_vectors.defjvp
+def _unit_vectors_jvp(axis, add_epsilon, primals, tangents):
+    x, norm_epsilon = primals
+    tangent, _ = tangents
+    scaled, norm, own_norm, (first, second) = _scaled_norm(x, axis, norm_epsilon, add_epsilon)
+    nonzero = norm != 0
+    units = jnp.where(nonzero, scaled / jnp.where(nonzero, norm, 1.0), 0.0)
+    largest_inverse = 1.0 / jnp.finfo(x.dtype).tiny
+    inverse_norm = jnp.minimum(first / jnp.where(nonzero, norm, 1.0) * second, largest_inverse)
+    inverse_norm = jnp.where(nonzero, inverse_norm, 0.0)
+    along = jnp.where(own_norm, jnp.sum(units * tangent, axis=axis, keepdims=True), 0.0)
+    return units, (tangent - units * along) * inverse_norm
+
+
+def p_norm(x: jax.Array, axis: int, p: float, offset=0.0) -> jax.Array:
+    """``(sum |x|**p + offset)**(1/p)`` along ``axis`` (the axis dropped), for ``p >= 1``
+    (``max |x|`` for ``p = inf``, where ``offset`` must be 0) and ``offset >= 0``.
+
+    The offset enters as one more entry ``offset**(1/p)`` of the vector. A zero result has
+    gradient 0 (the subgradient PyTorch's norms take there).
+
+    >>> import jax.numpy as jnp
+    >>> p_norm(jnp.array([[3e30, -4e30], [0.0, 0.0]]), -1, 2.0)
+    Array([5.e+30, 0.e+00], dtype=float32)
+    """
+    if p == float("inf"):
+        largest = jnp.max(jnp.abs(x), axis=axis)
+        return jnp.where(largest != 0, largest, jnp.zeros((), x.dtype))  # jnp.abs' = 1 at 0
+    magnitude = jnp.abs(x)
+    extra = jnp.power(jnp.asarray(offset, x.dtype), 1.0 / p)
+    largest = jnp.maximum(jnp.max(magnitude, axis=axis, keepdims=True), extra)
+    first, second = _scale_factors(jax.lax.stop_gradient(largest))
+    power_sum = jnp.sum(jnp.power(magnitude * first * second, p), axis=axis, keepdims=True)
+    power_sum = power_sum + jnp.power(extra * first * second, p)
+    nonzero = power_sum != 0  # NaN stays NaN
+    norm = jnp.power(jnp.where(nonzero, power_sum, 1.0), 1.0 / p) / first / second
+    return jnp.squeeze(jnp.where(nonzero, norm, 0.0), axis=axis)
