@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 from jaxloss._src.checks import CheckError as CheckError
 from jaxloss._src.checks import checks as checks
 from jaxloss._src.checks import raised_check_error as raised_check_error
+from jaxloss._src.cross_entropy.poly import poly_loss_cross_entropy as poly_loss_cross_entropy
 from jaxloss._src.cross_entropy.probability import binary_cross_entropy as binary_cross_entropy
 from jaxloss._src.cross_entropy.probability import (
     categorical_cross_entropy as categorical_cross_entropy,
@@ -26,8 +27,15 @@ from jaxloss._src.cross_entropy.sparse_softmax import (
     sparse_softmax_cross_entropy as sparse_softmax_cross_entropy,
 )
 from jaxloss._src.ctc import ctc_loss as ctc_loss
+from jaxloss._src.ctc import ctc_loss_with_forward_probs as ctc_loss_with_forward_probs
+from jaxloss._src.divergence import generalized_kl_divergence as generalized_kl_divergence
 from jaxloss._src.divergence import kl_divergence as kl_divergence
+from jaxloss._src.divergence import log_space_kl_divergence as log_space_kl_divergence
 from jaxloss._src.divergence import poisson_loss as poisson_loss
+from jaxloss._src.fenchel_young import make_fenchel_young_loss as make_fenchel_young_loss
+from jaxloss._src.fenchel_young import multiclass_sparsemax_loss as multiclass_sparsemax_loss
+from jaxloss._src.fenchel_young import sparsemax as sparsemax
+from jaxloss._src.fenchel_young import sparsemax_loss as sparsemax_loss
 from jaxloss._src.focal.probability import binary_focal_cross_entropy as binary_focal_cross_entropy
 from jaxloss._src.focal.probability import (
     categorical_focal_cross_entropy as categorical_focal_cross_entropy,
@@ -50,6 +58,7 @@ from jaxloss._src.metric_learning import circle_loss as circle_loss
 from jaxloss._src.metric_learning import negative_cosine_similarity as negative_cosine_similarity
 from jaxloss._src.regression import absolute_error as absolute_error
 from jaxloss._src.regression import huber_loss as huber_loss
+from jaxloss._src.regression import l2_loss as l2_loss
 from jaxloss._src.regression import log_cosh as log_cosh
 from jaxloss._src.regression import squared_error as squared_error
 from jaxloss._src.relative_error import absolute_percentage_error as absolute_percentage_error
