@@ -88,7 +88,8 @@ def l2_loss(
 ) -> jax.Array:
     """Elementwise half squared error (optax's ``l2_loss``).
 
-    ``loss = 0.5 * (predictions - targets) ** 2``, whose gradient is the error itself.
+    ``loss = 0.5 * (predictions - targets) ** 2``, whose gradient is the error itself;
+    formed as ``(e / 2) * e``, so it is finite wherever its exact value fits float32.
 
     Args:
       predictions: floating array of any shape.
@@ -108,7 +109,8 @@ def l2_loss(
       Bishop, "Pattern Recognition and Machine Learning", 2006, eq. 1.2.
     """
     errors, where = _errors(predictions, targets, where, "l2_loss")
-    return validation.apply_where(0.5 * jnp.square(errors), where)
+    # (e / 2) * e rounds once and overflows only where e^2 / 2 does (not from e^2's 3.4e38).
+    return validation.apply_where((0.5 * errors) * errors, where)
 
 
 def absolute_error(
