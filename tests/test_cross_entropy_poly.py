@@ -29,7 +29,10 @@ def test_epsilon_zero_is_the_cross_entropy(logits, soft_labels):
     def both(x, y):
         return [
             jax.value_and_grad(lambda a, f=f: jnp.sum(f(a, y)))(x)
-            for f in (lambda a, b: poly_loss_cross_entropy(a, b, epsilon=0.0), softmax_cross_entropy)
+            for f in (
+                lambda a, b: poly_loss_cross_entropy(a, b, epsilon=0.0),
+                softmax_cross_entropy,
+            )
         ]
 
     (poly, poly_grad), (ce, ce_grad) = jax.jit(both)(logits, soft_labels)

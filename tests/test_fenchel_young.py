@@ -40,7 +40,8 @@ def test_sparsemax_is_the_projection_with_its_jacobian_in_both_modes():
     np.testing.assert_allclose(jax.jacrev(sparsemax)(row), jacobian, atol=1e-6)
     half = sparsemax(jnp.asarray(SCORES, jnp.bfloat16))
     assert half.dtype == jnp.float32
-    np.testing.assert_allclose(half, sparsemax(jnp.asarray(SCORES, jnp.bfloat16).astype(jnp.float32)))
+    rounded = jnp.asarray(SCORES, jnp.bfloat16).astype(jnp.float32)
+    np.testing.assert_allclose(half, sparsemax(rounded))
     # A -inf score has probability 0 and does not spoil the others.
     np.testing.assert_allclose(sparsemax(np.array([1.0, -np.inf, 1.0])), [0.5, 0.0, 0.5])
 
@@ -101,6 +102,6 @@ def test_fenchel_young_loss_of_logsumexp_is_the_softmax_cross_entropy():
     stacked = loss(np.stack([SCORES, SCORES]), np.stack([one_hot, one_hot]))
     assert stacked.shape == (2, 4)
     # Extra arguments reach max_fun unchanged.
-    scaled = make_fenchel_young_loss(lambda row, temperature: temperature * logsumexp(row / temperature))
+    scaled = make_fenchel_young_loss(lambda row, scale: scale * logsumexp(row / scale))
     np.testing.assert_allclose(scaled(SCORES[:1], one_hot[:1], 1.0), loss(SCORES[:1], one_hot[:1]),
                                rtol=1e-6)

@@ -30,6 +30,9 @@ HARD = jax.nn.one_hot(jnp.array([0, 3, 1, 4]), 5)
 INTEGER = jnp.array([0, 3, 1, 4])
 CLASS_MASK = jnp.asarray(RNG.uniform(size=(4, 5)) > 0.3).at[:, 0].set(True)
 ROW_MASK = jnp.array([True, False, True, True])
+MASKED_DISTRIBUTIONS = jnp.where(CLASS_MASK, DISTRIBUTIONS, 0.0)
+SAFE_LOGITS, SAFE_LABELS = LOGITS.at[:, 2].set(-jnp.inf), HARD.at[:, 2].set(0.0)
+LOG_P = jnp.log(DISTRIBUTIONS)
 PREDICTIONS, TARGETS = _normal(4, 3, scale=2.0), _normal(4, 3, scale=2.0)
 BINARY = jnp.asarray(RNG.uniform(size=(4, 5)) > 0.5, jnp.float32)
 CTC_LOGITS = _normal(3, 6, 4, scale=1.5)
@@ -43,7 +46,8 @@ CASES = {
     "squared_error": [((PREDICTIONS, TARGETS), {}, (0, 1)), ((PREDICTIONS, None), {}, (0,)),
                       ],
     "l2_loss": [((PREDICTIONS, TARGETS), {}, (0, 1)), ((PREDICTIONS,), {}, (0,))],
-    "huber_loss": [((PREDICTIONS, TARGETS[:1]), {}, (0,)), ((PREDICTIONS, TARGETS), {"delta": 0.5}, (0,))],
+    "huber_loss": [((PREDICTIONS, TARGETS[:1]), {}, (0,)),
+                   ((PREDICTIONS, TARGETS), {"delta": 0.5}, (0,))],
     "log_cosh": [((PREDICTIONS, TARGETS), {}, (0, 1)), ((PREDICTIONS,), {}, (0,))],
     "sigmoid_binary_cross_entropy": [((LOGITS, BINARY), {}, (0,)),
                                      ((LOGITS, DISTRIBUTIONS), {}, (0, 1))],
@@ -52,10 +56,10 @@ CASES = {
     "softmax_cross_entropy": [((LOGITS, DISTRIBUTIONS), {}, (0, 1)),
                               ((LOGITS_3D, _distribution(2, 3, 4)), {"axis": (1, 2)}, (0,)),
                               ((LOGITS_3D, _distribution(2, 3, 4)), {"axis": None}, (0,)),
-                              ((LOGITS, jnp.where(CLASS_MASK, DISTRIBUTIONS, 0.0)), {"where": CLASS_MASK}, (0,)),
+                              ((LOGITS, MASKED_DISTRIBUTIONS), {"where": CLASS_MASK}, (0,)),
                               ((LOGITS, DISTRIBUTIONS), {"where": ROW_MASK}, (0,))],
     "safe_softmax_cross_entropy": [((LOGITS, DISTRIBUTIONS), {}, (0,)),
-                                   ((LOGITS.at[:, 2].set(-jnp.inf), HARD.at[:, 2].set(0.0)), {}, (0,))],
+                                   ((SAFE_LOGITS, SAFE_LABELS), {}, (0,))],
     "softmax_cross_entropy_with_integer_labels": [
         ((LOGITS, INTEGER), {}, (0,)),
         ((LOGITS_3D, jnp.array([3, 11])), {"axis": (1, 2)}, (0,)),
@@ -64,19 +68,19 @@ CASES = {
     "poly_loss_cross_entropy": [((LOGITS, DISTRIBUTIONS), {}, (0, 1)),
                                 ((LOGITS, HARD), {"epsilon": -1.0}, (0,)),
                                 ((LOGITS_3D, _distribution(2, 3, 4)), {"axis": (1, 2)}, (0,)),
-                                ((LOGITS, jnp.where(CLASS_MASK, DISTRIBUTIONS, 0.0)), {"where": CLASS_MASK}, (0,))],
+                                ((LOGITS, MASKED_DISTRIBUTIONS), {"where": CLASS_MASK}, (0,))],
     "smooth_labels": [((HARD, 0.1), {}, (0,)), ((HARD, 0.3), {"axis": 0}, (0,)),
                       ((HARD, 0.2), {"where": CLASS_MASK}, (0,)),
                       ((_distribution(2, 3, 4), 0.2), {"axis": (0, 2)}, (0,))],
-    "kl_divergence": [((jnp.log(DISTRIBUTIONS), DISTRIBUTIONS[::-1]), {}, (0, 1)),
-                      ((jnp.log(DISTRIBUTIONS), HARD), {}, (0,)),
-                      ((jnp.log(DISTRIBUTIONS), DISTRIBUTIONS[::-1]), {"axis": None}, (0,)),
+    "kl_divergence": [((LOG_P, DISTRIBUTIONS[::-1]), {}, (0, 1)),
+                      ((LOG_P, HARD), {}, (0,)),
+                      ((LOG_P, DISTRIBUTIONS[::-1]), {"axis": None}, (0,)),
                       ((jax.nn.log_softmax(LOGITS_3D, (0, 2)), _distribution(2, 3, 4)),
                        {"axis": (0, 2)}, (0,)),
-                      ((jnp.log(DISTRIBUTIONS), DISTRIBUTIONS[::-1]), {"where": CLASS_MASK}, (0, 1))],
+                      ((LOG_P, DISTRIBUTIONS[::-1]), {"where": CLASS_MASK}, (0, 1))],
     "kl_divergence_with_log_targets": [
-        ((jnp.log(DISTRIBUTIONS), jnp.log(DISTRIBUTIONS[::-1])), {}, (0, 1)),
-        ((jnp.log(DISTRIBUTIONS), jnp.log(DISTRIBUTIONS[::-1])), {"axis": 0, "where": CLASS_MASK},
+        ((LOG_P, jnp.log(DISTRIBUTIONS[::-1])), {}, (0, 1)),
+        ((LOG_P, jnp.log(DISTRIBUTIONS[::-1])), {"axis": 0, "where": CLASS_MASK},
          (0, 1))],
     "generalized_kl_divergence": [((LOGITS, jnp.exp(LOGITS[::-1])), {}, (0, 1)),
                                   ((LOGITS, HARD), {"axis": None}, (0,)),

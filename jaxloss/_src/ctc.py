@@ -192,7 +192,8 @@ def ctc_loss_with_forward_probs(
     Example:
       >>> import jax.numpy as jnp
       >>> from jaxloss import ctc_loss_with_forward_probs
-      >>> loss, blank, label = ctc_loss_with_forward_probs(jnp.zeros((1, 3, 3)), jnp.array([[1, 2]]))
+      >>> logits, labels = jnp.zeros((1, 3, 3)), jnp.array([[1, 2]])
+      >>> loss, blank, label = ctc_loss_with_forward_probs(logits, labels)
       >>> loss, blank.shape, label.shape
       (Array([1.686399], dtype=float32), (3, 1, 3), (3, 1, 2))
 

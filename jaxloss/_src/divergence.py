@@ -261,7 +261,7 @@ def generalized_kl_divergence(
     which is ``p`` where ``t = 0``. Each term is formed from ``r`` (by its series for
     ``|r| <= 1``), so that it keeps float32's relative precision near its minimum
     ``p = t``, where optax's form (the KL sum plus ``sum(p - t)``) cancels: at ``t = 1``,
-    ``log p = 1e-3`` optax's term is off by 12%. The gradient with respect to
+    ``log p = 1e-3`` optax's term is off by 5%. The gradient with respect to
     ``log_predictions`` is ``p - t``.
 
     Args:

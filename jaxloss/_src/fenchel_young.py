@@ -153,7 +153,8 @@ def multiclass_sparsemax_loss(
     Example:
       >>> import jax.numpy as jnp
       >>> from jaxloss import multiclass_sparsemax_loss
-      >>> multiclass_sparsemax_loss(jnp.array([[1.5, 1.0, -2.0], [3.0, 0.0, 0.0]]), jnp.array([1, 0]))
+      >>> scores = jnp.array([[1.5, 1.0, -2.0], [3.0, 0.0, 0.0]])
+      >>> multiclass_sparsemax_loss(scores, jnp.array([1, 0]))
       Array([0.5625, 0.    ], dtype=float32)
 
     References:

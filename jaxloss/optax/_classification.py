@@ -169,7 +169,8 @@ def smooth_labels(
         smoothed = jnp.where(where, smoothed, masked)
     if axes is not None:
         moved_shape = tuple(shape[a] for a in order)
-        smoothed = jnp.transpose(smoothed.reshape(moved_shape), tuple(int(a) for a in np.argsort(order)))
+        inverse = tuple(int(a) for a in np.argsort(order))
+        smoothed = jnp.transpose(smoothed.reshape(moved_shape), inverse)
     return smoothed
 
 

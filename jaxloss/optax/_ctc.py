@@ -40,7 +40,8 @@ def ctc_loss(
 
     >>> import jax.numpy as jnp
     >>> from jaxloss import optax
-    >>> optax.ctc_loss(jnp.zeros((1, 3, 3)), jnp.zeros((1, 3)), jnp.array([[1, 2]]), jnp.zeros((1, 2)))
+    >>> logits, labels = jnp.zeros((1, 3, 3)), jnp.array([[1, 2]])
+    >>> optax.ctc_loss(logits, jnp.zeros((1, 3)), labels, jnp.zeros((1, 2)))
     Array([1.686399], dtype=float32)
     """
     return ctc_loss_with_forward_probs(
