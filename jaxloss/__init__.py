@@ -12,6 +12,7 @@ from jaxloss._src.checks import CheckError as CheckError
 from jaxloss._src.checks import checks as checks
 from jaxloss._src.checks import raised_check_error as raised_check_error
 from jaxloss._src.cross_entropy.log_probability import nll_loss as nll_loss
+from jaxloss._src.cross_entropy.poly import poly_loss_cross_entropy as poly_loss_cross_entropy
 from jaxloss._src.cross_entropy.probability import binary_cross_entropy as binary_cross_entropy
 from jaxloss._src.cross_entropy.probability import (
     categorical_cross_entropy as categorical_cross_entropy,
@@ -35,7 +36,10 @@ from jaxloss._src.distillation import reverse_distillation_loss as reverse_disti
 from jaxloss._src.detection import complete_box_iou_loss as complete_box_iou_loss
 from jaxloss._src.detection import distance_box_iou_loss as distance_box_iou_loss
 from jaxloss._src.detection import generalized_box_iou_loss as generalized_box_iou_loss
+from jaxloss._src.ctc import ctc_loss_with_forward_probs as ctc_loss_with_forward_probs
+from jaxloss._src.divergence import generalized_kl_divergence as generalized_kl_divergence
 from jaxloss._src.divergence import kl_divergence as kl_divergence
+from jaxloss._src.divergence import log_space_kl_divergence as log_space_kl_divergence
 from jaxloss._src.divergence import poisson_loss as poisson_loss
 from jaxloss._src.embedding import cosine_distance as cosine_distance
 from jaxloss._src.embedding import cosine_embedding_loss as cosine_embedding_loss
@@ -44,6 +48,10 @@ from jaxloss._src.embedding import triplet_margin_loss as triplet_margin_loss
 from jaxloss._src.embedding import (
     triplet_margin_with_distance_loss as triplet_margin_with_distance_loss,
 )
+from jaxloss._src.fenchel_young import make_fenchel_young_loss as make_fenchel_young_loss
+from jaxloss._src.fenchel_young import multiclass_sparsemax_loss as multiclass_sparsemax_loss
+from jaxloss._src.fenchel_young import sparsemax as sparsemax
+from jaxloss._src.fenchel_young import sparsemax_loss as sparsemax_loss
 from jaxloss._src.focal.probability import binary_focal_cross_entropy as binary_focal_cross_entropy
 from jaxloss._src.focal.probability import (
     categorical_focal_cross_entropy as categorical_focal_cross_entropy,
@@ -81,6 +89,7 @@ from jaxloss._src.preference import simpo_loss as simpo_loss
 from jaxloss._src.ranking import ranking_softmax_loss as ranking_softmax_loss
 from jaxloss._src.regression import absolute_error as absolute_error
 from jaxloss._src.regression import huber_loss as huber_loss
+from jaxloss._src.regression import l2_loss as l2_loss
 from jaxloss._src.regression import log_cosh as log_cosh
 from jaxloss._src.regression import smooth_l1_loss as smooth_l1_loss
 from jaxloss._src.regression import quantile_loss as quantile_loss

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from jax.scipy.special import logsumexp as jax_logsumexp
 from scipy.special import log_softmax, logsumexp
 
 import jaxloss
@@ -227,6 +228,76 @@ def ref_multilabel_margin(x, targets):
 def ref_kl(p, t, epsilon=1e-7):
     p, t = np.clip(_f64(p), epsilon, 1), np.clip(_f64(t), epsilon, 1)
     return np.sum(t * np.log(t / p), -1)
+
+
+def ref_log_space_kl(log_p, t):
+    log_p, t = _f64(log_p), _f64(t)
+    return np.sum(np.where(t > 0, t * (np.log(np.where(t > 0, t, 1)) - log_p), 0.0), -1)
+
+
+def _log_space_kl_scale(log_p, t):
+    """float32 resolution of the terms, which may cancel across a row."""
+    log_p, t = _f64(log_p), _f64(t)
+    return 4 * EPS32 * np.sum(t * (np.abs(log_p) + np.abs(np.log(np.where(t > 0, t, 1)))), -1)
+
+
+def ref_generalized_kl(log_p, t):
+    log_p, t = _f64(log_p), _f64(t)
+    safe_t = np.where(t > 0, t, 1)
+    ratio = log_p - np.log(safe_t)
+    terms = np.where(t > 0, safe_t * (np.expm1(ratio) - ratio), np.exp(log_p))
+    return np.sum(terms, -1)
+
+
+def _generalized_kl_scale(log_p, t):
+    """float32 rounding of ``log p - log t``, times the term's slope ``p - t``."""
+    log_p, t = _f64(log_p), _f64(t)
+    slope = np.abs(np.exp(log_p) - t)
+    return 4 * EPS32 * np.sum(slope * (np.abs(log_p) + np.abs(np.log(np.where(t > 0, t, 1)))), -1)
+
+
+def ref_poly(x, y, epsilon=2.0):
+    probs = np.exp(log_softmax(_f64(x), axis=-1))
+    return ref_softmax_ce(x, y) + epsilon * np.sum(_f64(y) * (1 - probs), -1)
+
+
+def ref_sparsemax(x):
+    z = _f64(x)
+    z = z - z.max(-1, keepdims=True)
+    descending = -np.sort(-z, -1)
+    ranks = np.arange(1, z.shape[-1] + 1)
+    partial = np.cumsum(descending, -1)
+    support = 1 + ranks * descending > partial
+    size = support.sum(-1, keepdims=True)
+    threshold = (np.sum(np.where(support, descending, 0.0), -1, keepdims=True) - 1) / size
+    return np.maximum(z - threshold, 0.0)
+
+
+def ref_multiclass_sparsemax(x, y):
+    x, probs = _f64(x), ref_sparsemax(x)
+    gaps = np.where(probs > 0, x - np.take_along_axis(x, y[:, None], -1), 0.0)
+    return np.sum(probs * gaps, -1) + 0.5 * (1 - np.sum(probs**2, -1))
+
+
+def _sparse_plus(x):
+    return np.where(x <= -1, 0.0, np.where(x >= 1, x, (x + 1) ** 2 / 4))
+
+
+def ref_binary_sparsemax(x, y):
+    x, y = _f64(x), _f64(y)
+    return y * _sparse_plus(-x) + (1 - y) * _sparse_plus(x) - y * (1 - y)
+
+
+def ref_fenchel_young_logsumexp(x, y):
+    return logsumexp(_f64(x), axis=-1) - np.sum(_f64(y) * _f64(x), -1)
+
+
+def _fenchel_young_logsumexp(x, y):
+    return _LOGSUMEXP_FENCHEL_YOUNG(x, y)
+
+
+def _ctc_loss_of_forward_probs(logits, labels):
+    return jaxloss.ctc_loss_with_forward_probs(logits, labels)[0]
 
 
 def ref_poisson(p, t, epsilon=1e-7):
@@ -674,6 +745,7 @@ def _fused(h, w, labels, **kwargs):
 
 
 _CE_SHAPE = (BATCH, CLASSES)
+_LOGSUMEXP_FENCHEL_YOUNG = jaxloss.make_fenchel_young_loss(jax_logsumexp)
 # Every gamma, and alpha both off and on (one compilation per pair: not all ten pairs).
 _FOCAL_HPARAMS = tuple(
     {"alpha": alpha, "gamma": gamma}
@@ -716,6 +788,11 @@ CASES = {case.name: case for case in (
         _pair(probability_rows(_CE_SHAPE), class_indices((BATCH,))),
         lambda p, y: ref_categorical_ce(p, one_hot(y)), documented_nan=_zero_rows,
     ),
+    Case(
+        "poly_loss_cross_entropy", jaxloss.poly_loss_cross_entropy,
+        _pair(arrays(_CE_SHAPE), distributions(_CE_SHAPE)), ref_poly,
+        hparams=({}, {"epsilon": -1.0}), scale=lambda x, y: 4 * _logit_scale(x, y),
+    ),
     # ---- focal (the focal package)
     _elementwise(
         "sigmoid_focal_loss", jaxloss.sigmoid_focal_loss, ref_sigmoid_focal, LOGIT, LABEL,
@@ -746,6 +823,10 @@ CASES = {case.name: case for case in (
     # ---- regression (regression.py)
     _elementwise(
         "squared_error", jaxloss.squared_error, lambda p, t: (_f64(p) - _f64(t)) ** 2,
+        grad_may_overflow=_error_overflows,
+    ),
+    _elementwise(
+        "l2_loss", jaxloss.l2_loss, lambda p, t: 0.5 * (_f64(p) - _f64(t)) ** 2,
         grad_may_overflow=_error_overflows,
     ),
     _elementwise("absolute_error", jaxloss.absolute_error, lambda p, t: np.abs(_f64(p) - _f64(t))),
@@ -823,6 +904,16 @@ CASES = {case.name: case for case in (
     Case(
         "kl_divergence", jaxloss.kl_divergence,
         _pair(probability_rows(_CE_SHAPE), distributions(_CE_SHAPE)), ref_kl,
+    ),
+    Case(
+        "log_space_kl_divergence", jaxloss.log_space_kl_divergence,
+        _pair(arrays(_CE_SHAPE), distributions(_CE_SHAPE)), ref_log_space_kl,
+        scale=_log_space_kl_scale,
+    ),
+    Case(
+        "generalized_kl_divergence", jaxloss.generalized_kl_divergence,
+        _pair(arrays(_CE_SHAPE, LOG_RATE), arrays(_CE_SHAPE, NON_NEGATIVE)), ref_generalized_kl,
+        scale=_generalized_kl_scale,
     ),
     _elementwise(
         "poisson_loss", jaxloss.poisson_loss, ref_poisson, NON_NEGATIVE, NON_NEGATIVE,
@@ -989,6 +1080,29 @@ CASES = {case.name: case for case in (
         "ctc_loss", jaxloss.ctc_loss,
         _pair(arrays((BATCH, 4, 3)), class_indices((BATCH, 2), 3).map(lambda y: 1 + y % 2)),
         ref_ctc, where_shape=(BATCH,),
+    ),
+    Case(
+        "ctc_loss_with_forward_probs", _ctc_loss_of_forward_probs,
+        _pair(arrays((BATCH, 4, 3)), class_indices((BATCH, 2), 3).map(lambda y: 1 + y % 2)),
+        ref_ctc, where_shape=None,
+    ),
+    # ---- Fenchel-Young (fenchel_young.py)
+    Case(
+        "sparsemax", jaxloss.sparsemax, arrays(_CE_SHAPE).map(lambda x: (x,)), ref_sparsemax,
+        where_shape=None, batch_axes=(0,),
+    ),
+    Case(
+        "multiclass_sparsemax_loss", jaxloss.multiclass_sparsemax_loss,
+        _pair(arrays(_CE_SHAPE), class_indices((BATCH,))), ref_multiclass_sparsemax,
+        where_shape=None, scale=_logit_scale,
+    ),
+    _elementwise(
+        "sparsemax_loss", jaxloss.sparsemax_loss, ref_binary_sparsemax, LOGIT, LABEL,
+    ),
+    Case(
+        "make_fenchel_young_loss", _fenchel_young_logsumexp,
+        _pair(arrays(_CE_SHAPE), distributions(_CE_SHAPE)), ref_fenchel_young_logsumexp,
+        where_shape=None, scale=_logit_scale,
     ),
     # ---- robust (robust.py)
     Case(

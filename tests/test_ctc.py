@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxloss import ctc_loss
+from jaxloss import ctc_loss, ctc_loss_with_forward_probs
 
 
 def _collapse(path, blank=0):
@@ -78,3 +78,46 @@ def test_loss_above_1e5_is_not_capped_by_log_epsilon():
     value, grad = jax.jit(jax.value_and_grad(lambda x: ctc_loss(x, labels).sum()))(logits)
     np.testing.assert_allclose(value, _brute_force(logits[0], labels[0]), rtol=1e-6)
     assert np.all(np.isfinite(grad))
+
+
+def test_zero_infinity_zeroes_only_impossible_sequences_and_their_gradient():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(3, 3, 4)).astype(np.float32)
+    # [1, 1, 2] needs 4 frames (a blank between the repeats); [1, 2] and [3, 3] fit in 3.
+    labels = np.array([[1, 1, 2], [1, 2, 0], [3, 3, 0]])
+    label_paddings = np.array([[0, 0, 0], [0, 0, 1], [0, 0, 1]], np.float32)
+
+    def total(x, zero_infinity):
+        loss = ctc_loss(x, labels, label_paddings=label_paddings, zero_infinity=zero_infinity)
+        return jnp.sum(loss), loss
+
+    (_, plain), _ = jax.value_and_grad(total, has_aux=True)(logits, False)
+    (_, zeroed), grad = jax.jit(jax.value_and_grad(total, has_aux=True), static_argnums=1)(
+        logits, True
+    )
+    assert plain[0] > 1e4 and zeroed[0] == 0.0
+    np.testing.assert_allclose(zeroed[1:], plain[1:], rtol=1e-6)
+    np.testing.assert_allclose(zeroed[1], _brute_force(logits[1], [1, 2]), rtol=1e-5)
+    assert np.all(grad[0] == 0) and np.all(np.isfinite(grad)) and np.any(grad[1] != 0)
+    short = np.array([[0, 0, 1]] * 3, np.float32)  # two real frames: [1, 2] still fits
+    shortened = ctc_loss(logits, labels, logit_paddings=short, label_paddings=label_paddings,
+                         zero_infinity=True)
+    assert shortened[0] == 0.0 and shortened[2] == 0.0 and shortened[1] > 0
+
+
+def test_forward_probs_give_the_loss_and_the_recursion_s_variables():
+    rng = np.random.default_rng(2)
+    logits = rng.normal(size=(2, 4, 3)).astype(np.float32)
+    labels = np.array([[1, 2], [2, 2]])
+    loss, log_alpha_blank, log_alpha_label = jax.jit(ctc_loss_with_forward_probs)(logits, labels)
+    np.testing.assert_allclose(loss, ctc_loss(logits, labels), rtol=1e-6)
+    assert log_alpha_blank.shape == (4, 2, 3) and log_alpha_label.shape == (4, 2, 2)
+    log_probs = jax.nn.log_softmax(logits.astype(np.float64))
+    # After the first frame: the empty prefix on a blank, or the first label emitted.
+    np.testing.assert_allclose(log_alpha_blank[0, :, 0], log_probs[:, 0, 0], rtol=1e-5)
+    np.testing.assert_allclose(
+        log_alpha_label[0, :, 0], log_probs[np.arange(2), 0, labels[:, 0]], rtol=1e-5
+    )
+    # At the last frame the blank variable of the full sequence has the label's merged in:
+    # it is the log-likelihood.
+    np.testing.assert_allclose(log_alpha_blank[-1, :, 2], -loss, rtol=1e-5)

@@ -24,18 +24,22 @@ from jaxloss import losses
 KERNELS = {
     "sigmoid_binary_cross_entropy": ("binary_logits", LOGITS, ONE_HOT),
     "sigmoid_focal_loss": ("binary_logits", LOGITS, ONE_HOT),
+    "sparsemax_loss": ("binary_logits", LOGITS, ONE_HOT),
     "binary_cross_entropy": ("binary_probs", PROBS, ONE_HOT),
     "binary_focal_cross_entropy": ("binary_probs", PROBS, ONE_HOT),
     "softmax_cross_entropy": ("dense_logits", LOGITS, ONE_HOT),
     "softmax_focal_loss": ("dense_logits", LOGITS, ONE_HOT),
+    "poly_loss_cross_entropy": ("dense_logits", LOGITS, ONE_HOT),
     "categorical_cross_entropy": ("dense_probs", PROBS, ONE_HOT),
     "categorical_focal_cross_entropy": ("dense_probs", PROBS, ONE_HOT),
     "sparse_softmax_cross_entropy": ("sparse_logits", LOGITS, LABELS),
     "sparse_softmax_focal_loss": ("sparse_logits", LOGITS, LABELS),
     "nll_loss": ("sparse_logits", LOGITS, LABELS),  # log-probabilities: the logits' rules
+    "multiclass_sparsemax_loss": ("sparse_logits", LOGITS, LABELS),
     "sparse_categorical_cross_entropy": ("sparse_probs", PROBS, LABELS),
     "generalized_cross_entropy": ("sparse_probs", PROBS, LABELS),
     "squared_error": ("elementwise", LOGITS, ONE_HOT),
+    "l2_loss": ("elementwise", LOGITS, ONE_HOT),
     "absolute_error": ("elementwise", LOGITS, ONE_HOT),
     "huber_loss": ("elementwise", LOGITS, ONE_HOT),
     "smooth_l1_loss": ("elementwise", LOGITS, ONE_HOT),
@@ -54,6 +58,8 @@ KERNELS = {
     "distillation_loss": ("rowwise", LOGITS, LOGITS[::-1]),
     "reverse_distillation_loss": ("rowwise", LOGITS, LOGITS[::-1]),
     "jensen_shannon_distillation_loss": ("rowwise", LOGITS, LOGITS[::-1]),
+    "log_space_kl_divergence": ("rowwise", LOGITS, PROBS[::-1]),
+    "generalized_kl_divergence": ("rowwise", LOGITS, PROBS[::-1]),
     "categorical_hinge_loss": ("rowwise", LOGITS, ONE_HOT),
     "multilabel_soft_margin_loss": ("rowwise", LOGITS, ONE_HOT),
     "multi_margin_loss": ("sparse_logits", LOGITS, LABELS),
@@ -90,6 +96,9 @@ SPECIAL = {
     "cosine_embedding_loss",
     "triplet_margin_loss",
     "triplet_margin_with_distance_loss",
+    "ctc_loss_with_forward_probs",
+    "sparsemax",
+    "make_fenchel_young_loss",
 }
 # Not losses (checked mode; see tests/test_checks.py), or multi-device only (tests/test_fused.py).
 NOT_LOSSES = {"checks", "raised_check_error", "CheckError", "fused_linear_cross_entropy_sharded"}
@@ -353,6 +362,31 @@ def test_ctc_loss_rules():
         jaxloss.ctc_loss(logits[0], labels)
     loss = jax.jit(jaxloss.ctc_loss)(logits.at[1, 0, 0].set(jnp.nan), labels)
     assert np.isfinite(loss[0]) and np.isnan(loss[1])
+
+
+def test_ctc_loss_with_forward_probs_rules():
+    logits = jnp.zeros((2, 4, 3))
+    labels = jnp.array([[1, 2], [2, 1]])
+    with pytest.raises(ValueError, match="floating-point dtype"):
+        jaxloss.ctc_loss_with_forward_probs(logits.astype(jnp.int32), labels)
+    with pytest.raises(ValueError, match=re.escape("`label_paddings` must have shape (2, 2)")):
+        jaxloss.ctc_loss_with_forward_probs(logits, labels, label_paddings=jnp.zeros((2, 3)))
+    loss, _, _ = jax.jit(jaxloss.ctc_loss_with_forward_probs)(logits, labels.at[1, 0].set(7))
+    assert np.isfinite(loss[0]) and np.isnan(loss[1])
+
+
+def test_sparsemax_and_fenchel_young_rules():
+    with pytest.raises(ValueError, match="`scores` must have a floating-point dtype"):
+        jaxloss.sparsemax(LABELS)
+    with pytest.raises(ValueError, match=re.escape("at least one (class) axis, got shape ()")):
+        jaxloss.sparsemax(jnp.float32(1.0))
+    probs = jax.jit(jaxloss.sparsemax)(LOGITS.at[1, 1].set(jnp.nan))
+    assert np.isnan(probs[1]).all() and np.isfinite(probs[0]).all()
+    loss = jaxloss.make_fenchel_young_loss(jax.nn.logsumexp)
+    with pytest.raises(ValueError, match=re.escape("(2, 3)") + ".*" + re.escape("(2,)")):
+        loss(LOGITS, LABELS.astype(jnp.float32))
+    with pytest.raises(ValueError, match="`scores` must have a floating-point dtype"):
+        loss(LABELS, LABELS)
 
 
 def test_circle_loss_rules():

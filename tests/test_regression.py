@@ -14,6 +14,10 @@ def _squared(e, delta):
     return e**2, 2 * e
 
 
+def _half_squared(e, delta):
+    return 0.5 * e**2, e
+
+
 def _absolute(e, delta):
     return np.abs(e), np.sign(e)
 
@@ -40,6 +44,7 @@ def _log_cosh(e, delta):
 
 LOSSES = {
     "squared_error": (jaxloss.squared_error, _squared),
+    "l2_loss": (jaxloss.l2_loss, _half_squared),
     "absolute_error": (jaxloss.absolute_error, _absolute),
     "huber_loss": (jaxloss.huber_loss, _huber),
     "smooth_l1_loss": (jaxloss.smooth_l1_loss, _smooth_l1),
@@ -103,7 +108,7 @@ def test_log_cosh_keeps_relative_precision_for_tiny_and_huge_errors():
 def test_gradients_finite_at_extremes_and_kinks(name):
     # Huber's kink at |e| = delta, the absolute value's kink at 0, and huge errors (the
     # squared error's true gradient 2e overflows float32 beyond 1.7e38).
-    huge = 1e19 if name == "squared_error" else 3e38
+    huge = 1e19 if name in ("squared_error", "l2_loss") else 3e38
     errors = jnp.array([0.0, 1.0, -1.0, 1e-30, 1e19, -1e19, huge, -huge], jnp.float32)
     grad = jax.jit(jax.grad(lambda e: jnp.sum(_call(name, e))))(errors)
     assert np.all(np.isfinite(grad)), grad

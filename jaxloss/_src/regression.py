@@ -1,4 +1,4 @@
-"""Elementwise regression losses: squared, absolute, Huber, smooth L1, log-cosh, quantile.
+"""Elementwise regression losses: squared (and half), absolute, Huber, smooth L1, log-cosh, quantile.
 
 Each function takes ``predictions`` and ``targets`` of the same shape and returns
 one loss per element (no reduction). ``targets=None`` means all-zero targets, so
@@ -80,6 +80,39 @@ def squared_error(
     """
     errors, where = _errors(predictions, targets, where, "squared_error")
     return validation.apply_where(jnp.square(errors), where)
+
+
+def l2_loss(
+    predictions: jax.typing.ArrayLike,
+    targets: jax.typing.ArrayLike | None = None,
+    *,
+    where: jax.typing.ArrayLike | None = None,
+) -> jax.Array:
+    """Elementwise half squared error (optax's ``l2_loss``).
+
+    ``loss = 0.5 * (predictions - targets) ** 2``, whose gradient is the error itself;
+    formed as ``(e / 2) * e``, so it is finite wherever its exact value fits float32.
+
+    Args:
+      predictions: floating array of any shape.
+      targets: array of the same shape (cast to the compute dtype), or ``None`` for zeros.
+      where: optional boolean mask broadcastable to ``predictions``; masked elements
+        give loss 0 and gradient 0.
+
+    Returns:
+      The loss, shape of ``predictions``; float32 for half inputs.
+
+    >>> import jax.numpy as jnp
+    >>> from jaxloss import l2_loss
+    >>> l2_loss(jnp.array([1.0, 2.0]), jnp.array([0.0, 4.0]))
+    Array([0.5, 2. ], dtype=float32)
+
+    References:
+      Bishop, "Pattern Recognition and Machine Learning", 2006, eq. 1.2.
+    """
+    errors, where = _errors(predictions, targets, where, "l2_loss")
+    # (e / 2) * e rounds once and overflows only where e^2 / 2 does (not from e^2's 3.4e38).
+    return validation.apply_where((0.5 * errors) * errors, where)
 
 
 def absolute_error(
