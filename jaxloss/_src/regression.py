@@ -1,4 +1,4 @@
-"""Elementwise regression losses: squared (and half), absolute, Huber, smooth L1, log-cosh, quantile.
+"""Elementwise regression losses: squared (l2), absolute, Huber, smooth L1, log-cosh, quantile.
 
 Each function takes ``predictions`` and ``targets`` of the same shape and returns
 one loss per element (no reduction). ``targets=None`` means all-zero targets, so
