@@ -111,7 +111,8 @@ def _logsumexps_bwd(chunk_size, with_columns, axis_name, residuals, cotangents):
         d_keys = lax.dynamic_update_slice_in_dim(d_keys, d_block, start, axis=0)
         return d_queries, d_keys
 
-    carry = _varying_over(axis_name, (jnp.zeros_like(queries), jnp.zeros_like(keys)))
+    carry = _varying_over(axis_name, (jnp.zeros(queries.shape, queries.dtype),
+                                      jnp.zeros(keys.shape, keys.dtype)))
     d_queries, d_keys = _over_chunks(block_grads, carry, keys.shape[0], chunk_size)
     no_gradient = [None if v is None else np.zeros(v.shape, jax.dtypes.float0)
                    for v in (query_valid, key_valid)]

@@ -79,6 +79,8 @@ def masked_logsumexp(values: jax.Array, mask: jax.Array | None, axis: int) -> ja
 
     An axis without any entry gives ``-inf``; the gradient stays finite (0 there).
     """
+    if values.shape[axis] == 0:  # no entries (an empty batch): max has no identity
+        return jnp.full(values.shape[:axis] + values.shape[axis + 1:], -jnp.inf, values.dtype)
     maximum, log_sum_exp = softmax_rows.two_pass_row_statistics(values, mask, axis=axis)
     total = jnp.squeeze(maximum + log_sum_exp, axis)
     if mask is None:
