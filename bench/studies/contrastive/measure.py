@@ -7,6 +7,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -119,7 +120,9 @@ def main(argv=None) -> None:
                f"{load_before:.1f} before / {facts['load_average_1min'][1]:.1f} after, "
                f"{date:%Y-%m-%d %H:%M} UTC, commit {commit}")
     cores = facts["cores"]
-    label = "gpu" if facts.get("accelerator") else f"cpu-{cores}-core{'s' if cores > 1 else ''}"
+    label = facts.get("accelerator") or (
+        f"cpu {facts['cpu_model']} {cores} core{'s' if cores > 1 else ''}")
+    label = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
     stem = os.path.join(args.out, f"{label}-{date:%Y%m%d}-{commit}"
                         + ("-quick" if args.quick else ""))
     os.makedirs(args.out, exist_ok=True)
