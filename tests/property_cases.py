@@ -420,6 +420,12 @@ def _sharded(h, w, labels, **kwargs):
     )
 
 
+def _similarity_scale(*_):
+    """float32 resolution of logits up to 20 (unit vectors over temperature 0.07, SigLIP's
+    scale 10 and bias -10): a reordered log-sum-exp rounds differently at that size."""
+    return 8 * EPS32 * 20
+
+
 def _contrastive_sharded(q, k, **kwargs):
     global _MESH
     if _MESH is None:
@@ -581,31 +587,33 @@ CASES = {case.name: case for case in (
         "contrastive_loss", jaxloss.contrastive_loss,
         _pair(unit_vectors((BATCH, 3)), unit_vectors((BATCH, 3))), ref_contrastive,
         hparams=({}, {"symmetric": False, "temperature": 1.0}), where_shape=None,
+        scale=_similarity_scale,
     ),
     Case(
         "chunked_contrastive_loss", jaxloss.chunked_contrastive_loss,
         _pair(unit_vectors((BATCH, 3)), unit_vectors((BATCH, 3))), ref_contrastive,
         hparams=({"symmetric": False, "chunk_size": 1}, {"chunk_size": 3}), where_shape=None,
+        scale=_similarity_scale,
     ),
     Case(
         "chunked_contrastive_loss_sharded", _contrastive_sharded,
         _pair(unit_vectors((BATCH, 3)), unit_vectors((BATCH, 3))), ref_contrastive,
-        hparams=({"chunk_size": 3},), where_shape=None,
+        hparams=({"chunk_size": 3},), where_shape=None, scale=_similarity_scale,
     ),
     Case(
         "sigmoid_contrastive_loss", jaxloss.sigmoid_contrastive_loss,
         _pair(unit_vectors((BATCH, 3)), unit_vectors((BATCH, 3))), ref_sigmoid_contrastive,
-        where_shape=None,
+        where_shape=None, scale=_similarity_scale,
     ),
     Case(
         "supervised_contrastive_loss", jaxloss.supervised_contrastive_loss,
         _pair(unit_vectors((BATCH, 3)), class_indices((BATCH,), 2)),
-        ref_supervised_contrastive, where_shape=None,
+        ref_supervised_contrastive, where_shape=None, scale=_similarity_scale,
     ),
     Case(
         "ntxent_loss", jaxloss.ntxent_loss,
         _pair(arrays((BATCH, 3), floats(-1, 1)), class_indices((BATCH,), 2)), ref_ntxent,
-        where_shape=None,
+        where_shape=None, scale=_similarity_scale,
     ),
     # ---- CTC (ctc.py): 4 frames, 3 classes (blank 0), 2 labels
     Case(
