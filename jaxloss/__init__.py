@@ -27,6 +27,16 @@ from jaxloss._src.cross_entropy.softmax import softmax_cross_entropy as softmax_
 from jaxloss._src.cross_entropy.sparse_softmax import (
     sparse_softmax_cross_entropy as sparse_softmax_cross_entropy,
 )
+from jaxloss._src.contrastive.chunked import chunked_contrastive_loss as chunked_contrastive_loss
+from jaxloss._src.contrastive.chunked import (
+    chunked_contrastive_loss_sharded as chunked_contrastive_loss_sharded,
+)
+from jaxloss._src.contrastive.infonce import contrastive_loss as contrastive_loss
+from jaxloss._src.contrastive.sigmoid import sigmoid_contrastive_loss as sigmoid_contrastive_loss
+from jaxloss._src.contrastive.supervised import ntxent_loss as ntxent_loss
+from jaxloss._src.contrastive.supervised import (
+    supervised_contrastive_loss as supervised_contrastive_loss,
+)
 from jaxloss._src.ctc import ctc_loss as ctc_loss
 from jaxloss._src.distillation import distillation_loss as distillation_loss
 from jaxloss._src.distillation import (

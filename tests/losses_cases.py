@@ -67,6 +67,13 @@ def embeddings(rng, *shape):
     return labels, x
 
 
+def paired_embeddings(rng, *shape):
+    """Unit-norm pairs: ``y_true`` the keys, ``y_pred`` the queries, ``[batch, features]``."""
+    keys, queries = rng.normal(size=(2, shape[0], CLASSES)).astype(np.float32)
+    return (keys / np.linalg.norm(keys, axis=-1, keepdims=True),
+            queries / np.linalg.norm(queries, axis=-1, keepdims=True))
+
+
 def sequences(rng, *shape):
     labels = rng.integers(1, CLASSES, (shape[0], 2)).astype(np.int32)
     labels[0, 1] = 0  # a shorter sequence, padded with the blank 0
@@ -305,6 +312,9 @@ EXTENSION_CASES = (
     Case(
         "LovaszSoftmax", {"classes": "all"}, pixel_classes, (((BATCH, 6, 3), ("none", "sample")),)
     ),
+    Case("Contrastive", {"temperature": 0.5}, paired_embeddings,
+         (((BATCH, CLASSES), ("none", "sample")),)),
+    Case("SigmoidContrastive", {}, paired_embeddings, (((BATCH, CLASSES), ("none", "sample")),)),
 )
 
 

@@ -508,6 +508,41 @@ def ref_cosine_distance(p, t, epsilon=0.0):
     return 1 - np.sum(p / norm_p * t / norm_t, -1)
 
 
+def ref_contrastive(q, k, temperature=0.07, symmetric=True, chunk_size=None):
+    s = _f64(q) @ _f64(k).T / temperature
+    rows = logsumexp(s, axis=1) - np.diag(s)
+    if not symmetric:
+        return rows
+    return 0.5 * (rows + logsumexp(s, axis=0) - np.diag(s))
+
+
+def ref_sigmoid_contrastive(q, k, scale=10.0, bias=-10.0):
+    x = scale * (_f64(q) @ _f64(k).T) + bias
+    z = 2 * np.eye(len(x)) - 1
+    return softplus(-z * x).sum(1)
+
+
+def ref_supervised_contrastive(e, labels, temperature=0.1):
+    s = _f64(e) @ _f64(e).T / temperature
+    eye = np.eye(len(s), dtype=bool)
+    log_p = s - logsumexp(np.where(eye, -np.inf, s), axis=1, keepdims=True)
+    positive = (labels[:, None] == labels[None, :]) & ~eye
+    total = np.where(positive, -log_p, 0.0).sum(1)
+    return total / np.maximum(positive.sum(1), 1)
+
+
+def ref_ntxent(e, labels, temperature=0.07):
+    e = _f64(e)
+    norms = np.sqrt(np.maximum((e**2).sum(1, keepdims=True), np.finfo(np.float32).eps))
+    s = (e / norms) @ (e / norms).T / temperature
+    positive = (labels[:, None] == labels[None, :]) & ~np.eye(len(s), dtype=bool)
+    negative = labels[:, None] != labels[None, :]
+    with np.errstate(divide="ignore"):
+        lse_neg = logsumexp(np.where(negative, s, -np.inf), axis=1, keepdims=True)
+    pair = np.logaddexp(s, lse_neg) - s
+    return np.where(positive, pair, 0.0).sum(1) / np.maximum(positive.sum(1), 1)
+
+
 def _collapse(path, blank=0):
     merged = [a for i, a in enumerate(path) if i == 0 or a != path[i - 1]]
     return tuple(a for a in merged if a != blank)
@@ -738,6 +773,19 @@ def _sharded(h, w, labels, **kwargs):
     return jaxloss.fused_linear_cross_entropy_sharded(
         h, w, labels, mesh=_MESH, axis_name="vocab", reduction="none", **kwargs
     )
+
+
+def _similarity_scale(*_):
+    """float32 resolution of logits up to 20 (unit vectors over temperature 0.07, SigLIP's
+    scale 10 and bias -10): a reordered log-sum-exp rounds differently at that size."""
+    return 8 * EPS32 * 20
+
+
+def _contrastive_sharded(q, k, **kwargs):
+    global _MESH
+    if _MESH is None:
+        _MESH = jax.make_mesh((1,), ("vocab",))
+    return jaxloss.chunked_contrastive_loss_sharded(q, k, mesh=_MESH, axis_name="vocab", **kwargs)
 
 
 def _fused(h, w, labels, **kwargs):
@@ -1074,6 +1122,39 @@ CASES = {case.name: case for case in (
         "ranking_softmax_loss", jaxloss.ranking_softmax_loss,
         _pair(arrays(_CE_SHAPE), arrays(_CE_SHAPE, values(0.0, 1.0, 2.0, 3.0))),
         ref_ranking_softmax, scale=_ranking_scale,
+    ),
+    # ---- contrastive (the contrastive package): unit-norm embeddings, as the papers use
+    Case(
+        "contrastive_loss", jaxloss.contrastive_loss,
+        _pair(unit_vectors((BATCH, 3)), unit_vectors((BATCH, 3))), ref_contrastive,
+        hparams=({}, {"symmetric": False, "temperature": 1.0}), where_shape=None,
+        scale=_similarity_scale,
+    ),
+    Case(
+        "chunked_contrastive_loss", jaxloss.chunked_contrastive_loss,
+        _pair(unit_vectors((BATCH, 3)), unit_vectors((BATCH, 3))), ref_contrastive,
+        hparams=({"symmetric": False, "chunk_size": 1}, {"chunk_size": 3}), where_shape=None,
+        scale=_similarity_scale,
+    ),
+    Case(
+        "chunked_contrastive_loss_sharded", _contrastive_sharded,
+        _pair(unit_vectors((BATCH, 3)), unit_vectors((BATCH, 3))), ref_contrastive,
+        hparams=({"chunk_size": 3},), where_shape=None, scale=_similarity_scale,
+    ),
+    Case(
+        "sigmoid_contrastive_loss", jaxloss.sigmoid_contrastive_loss,
+        _pair(unit_vectors((BATCH, 3)), unit_vectors((BATCH, 3))), ref_sigmoid_contrastive,
+        where_shape=None, scale=_similarity_scale,
+    ),
+    Case(
+        "supervised_contrastive_loss", jaxloss.supervised_contrastive_loss,
+        _pair(unit_vectors((BATCH, 3)), class_indices((BATCH,), 2)),
+        ref_supervised_contrastive, where_shape=None, scale=_similarity_scale,
+    ),
+    Case(
+        "ntxent_loss", jaxloss.ntxent_loss,
+        _pair(arrays((BATCH, 3), floats(-1, 1)), class_indices((BATCH,), 2)), ref_ntxent,
+        where_shape=None, scale=_similarity_scale,
     ),
     # ---- CTC (ctc.py): 4 frames, 3 classes (blank 0), 2 labels
     Case(

@@ -99,9 +99,15 @@ SPECIAL = {
     "ctc_loss_with_forward_probs",
     "sparsemax",
     "make_fenchel_young_loss",
+    "contrastive_loss",
+    "chunked_contrastive_loss",
+    "sigmoid_contrastive_loss",
+    "supervised_contrastive_loss",
+    "ntxent_loss",
 }
 # Not losses (checked mode; see tests/test_checks.py), or multi-device only (tests/test_fused.py).
 NOT_LOSSES = {"checks", "raised_check_error", "CheckError", "fused_linear_cross_entropy_sharded"}
+NOT_LOSSES |= {"chunked_contrastive_loss_sharded"}  # tests/test_contrastive.py
 
 
 def _family(*families):
@@ -416,6 +422,45 @@ def test_fused_linear_cross_entropy_rules():
         hidden, weight, labels.at[1].set(5)
     )
     assert np.isfinite(loss[0]) and np.isnan(loss[1])
+
+
+@pytest.mark.parametrize(
+    "name", ["contrastive_loss", "chunked_contrastive_loss", "sigmoid_contrastive_loss"]
+)
+def test_paired_embedding_rules(name):
+    """Two floating [batch, features] arrays of one shape; NaN spoils the batch, not more."""
+    queries, keys = LOGITS, LOGITS[::-1]
+    with pytest.raises(ValueError, match=r"`queries` must have a floating-point dtype"):
+        _call(name, queries.astype(jnp.int32), keys)
+    with pytest.raises(ValueError, match=re.escape("`keys` must have shape [batch, features]")):
+        _call(name, queries, LABELS.astype(jnp.float32))
+    with pytest.raises(ValueError, match=re.escape("queries.shape=(2, 3) and keys.shape=(3, 3)")):
+        _call(name, queries, jnp.ones((3, 3)))
+    with pytest.raises(ValueError, match=re.escape("`queries` must have shape [batch, features]")):
+        _call(name, queries[0], keys[0])
+    with pytest.raises(ValueError, match=r"`where` of shape \(3,\) does not broadcast"):
+        _call(name, queries, keys, where=jnp.ones(3, bool))
+    loss = _call(name, queries.at[1, 1].set(jnp.nan), keys)
+    assert np.isnan(loss[1])
+    # A masked example's NaN reaches no other example.
+    masked = _call(name, queries.at[1, 1].set(jnp.nan), keys, where=jnp.array([True, False]))
+    assert np.isfinite(masked).all() and masked[1] == 0
+    assert _call(name, queries[:0], keys[:0]).shape == (0,)
+
+
+@pytest.mark.parametrize("name", ["supervised_contrastive_loss", "ntxent_loss"])
+def test_labelled_embedding_rules(name):
+    """Floating [batch, features] embeddings and integer [batch] labels."""
+    with pytest.raises(ValueError, match=r"`embeddings` must have a floating-point dtype"):
+        _call(name, LOGITS.astype(jnp.int32), LABELS)
+    with pytest.raises(ValueError, match="`labels` must hold integer class indices"):
+        _call(name, LOGITS, LABELS.astype(jnp.float32))
+    with pytest.raises(ValueError, match=re.escape("got labels.shape=(2, 3)")):
+        _call(name, LOGITS, ONE_HOT.astype(jnp.int32))
+    with pytest.raises(ValueError, match=re.escape("`temperature` must lie in (0.0, inf]")):
+        _call(name, LOGITS, LABELS, temperature=-1.0)
+    assert np.isnan(_call(name, LOGITS.at[1, 1].set(jnp.nan), jnp.array([0, 0]))).all()
+    assert _call(name, LOGITS[:0], LABELS[:0]).shape == (0,)
 
 
 def _gaussian_nll(predictions, targets, variances, **kwargs):

@@ -38,6 +38,7 @@ MACHINERY = {
     "jaxloss._src.vectors",
     # Helpers shared by the forms of one family.
     "jaxloss._src.cross_entropy.class_labels",
+    "jaxloss._src.contrastive.inputs",
     "jaxloss._src.focal.inputs",
     "jaxloss._src.focal.modulation",
 }

@@ -44,6 +44,10 @@ from jaxloss.losses._cross_entropy import (
 from jaxloss.losses._cross_entropy import (
     weighted_binary_crossentropy as weighted_binary_crossentropy,
 )
+from jaxloss.losses._contrastive import Contrastive as Contrastive
+from jaxloss.losses._contrastive import SigmoidContrastive as SigmoidContrastive
+from jaxloss.losses._contrastive import contrastive as contrastive
+from jaxloss.losses._contrastive import sigmoid_contrastive as sigmoid_contrastive
 from jaxloss.losses._ctc import CTC as CTC
 from jaxloss.losses._ctc import ctc as ctc
 from jaxloss.losses._distillation import Distillation as Distillation

@@ -1,0 +1,17 @@
+"""Chunked against explicit contrastive loss: compiled temporary memory and step time.
+
+The forward+backward step ``value_and_grad`` over (queries, keys) of the mean CLIP loss
+(``symmetric=True``) is compiled twice at each batch size: with
+:func:`jaxloss.chunked_contrastive_loss` (keys streamed in blocks, no ``[B, B]`` logits)
+and with :func:`jaxloss.contrastive_loss` (explicit logits, the reference). Memory comes from
+XLA's ``compiled.memory_analysis()`` (compile only); time is measured at the batch sizes in
+``--time``: one warm-up call, then ``--repeats`` calls of each interleaved (chunked,
+explicit, chunked, ...) so that a change in the machine's load hits both alike. Wall time
+(``perf_counter``) and the process's CPU time (``process_time``) are recorded::
+
+    python -m bench.studies.contrastive
+    python -m bench.studies.contrastive --quick   # small shapes, seconds
+
+Writes ``<machine>-<date>-<commit>.json`` and ``.md`` to ``--out``, by default
+``bench/results/contrastive/``; both name the command that made them.
+"""
