@@ -146,7 +146,7 @@ for x, a, b, g in zip(logits, naive, stable, grad_stable):
 # and PyTorch, because
 # `log(sum(exp(x - max)))` is stored as a number next to 1. `precise=True` computes it from the
 # other classes alone and keeps such losses, and their gradients, to float32's relative precision
-# (at a measured cost in time: see the README's benchmark section).
+# (at a measured cost in time: see the docs' performance guide).
 
 # %%
 confident = jnp.array([[20.0, 0.0, 0.0], [30.0, 0.0, 0.0], [6.0, 0.0, 0.0]])

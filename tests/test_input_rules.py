@@ -1,4 +1,4 @@
-"""The bad inputs users really make, fed to every public entry point (README "Input rules").
+"""The bad inputs users really make, fed to every public entry point (docs/guides/input_rules.md).
 
 Each rule gives a clear ``ValueError`` naming the argument and the shapes at trace time,
 or a documented value: NaN where the problem depends on the values (under ``jit`` nothing

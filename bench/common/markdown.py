@@ -1,4 +1,4 @@
-"""Markdown tables as the result files and the README show them."""
+"""Markdown tables as the result files and the docs show them."""
 
 from __future__ import annotations
 

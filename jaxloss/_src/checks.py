@@ -29,7 +29,7 @@ How it behaves
       in a collective for a device that stopped.
     * Off (the default) nothing is added: the compiled code is the same as without
       this module (tested: no callback in the lowered text). On, it costs the extra
-      reductions; ``bench/studies/checks_overhead/`` measures it (README).
+      reductions; ``bench/studies/checks_overhead/`` measures it (the docs' input-rules guide).
 
 Example:
   >>> import jax.numpy as jnp

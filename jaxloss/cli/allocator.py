@@ -3,8 +3,8 @@
 Why: XLA:CPU allocates fresh output buffers on every call. Under glibc's malloc
 large buffers come from ``mmap`` and are faulted in page by page on each step;
 a caching allocator reuses them. On the document's MNIST CNN this alone cut a
-training step substantially (see ``bench/studies/mnist_step/`` and the README for the
-measured figures). The library itself never needs it: only the command line
+training step substantially (see ``bench/studies/mnist_step/`` and the docs'
+MNIST-step guide for the measured figures). The library itself never needs it: only the command line
 (``python -m jaxloss``) re-executes itself with ``LD_PRELOAD`` when one of these
 libraries is installed, else with ``GLIBC_TUNABLES`` (below), and
 ``JAXLOSS_NO_PRELOAD=1`` turns both off.
@@ -40,7 +40,7 @@ the MNIST step's faults, but glibc then serves every big block of the main
 thread from the main heap, which fragments (on a loop over arrays of varying
 size, ``bench/studies/glibc_tunables/``, the resident memory ended 6 to 11 times
 higher than under glibc's defaults), and XLA's threads still map blocks too
-big for their 64 MiB heaps. Measured figures: the README's MNIST-step section,
+big for their 64 MiB heaps. Measured figures: the docs' MNIST-step guide,
 ``python -m bench.studies.mnist_step --allocators glibc,glibc-tunables,mimalloc`` and
 ``python -m bench.studies.glibc_tunables``.
 """

@@ -163,7 +163,7 @@ def chunked_contrastive_loss(
     Args:
       queries, keys, temperature, symmetric, where: as :func:`jaxloss.contrastive_loss`.
       chunk_size: keys per block; ``None`` picks about 32 MiB of float32 logits per block
-        (the rule of :func:`jaxloss._src.fused.default_chunk_size`). ``B`` need not be a
+        (the rule of ``jaxloss._src.fused.default_chunk_size``). ``B`` need not be a
         multiple: the remainder is a last, smaller block.
 
     Returns:
