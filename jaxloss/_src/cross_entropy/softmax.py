@@ -22,43 +22,76 @@ __all__ = ["softmax_cross_entropy"]
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
 def _softmax_cross_entropy_kernel(logits, labels, mask, axis, precise):
     # Not differentiated: loss = sum(y (L - (x - m))), the fewest elementwise operations.
-    # Its only failure is a row spanning more than float32's range, where x - m overflows
-    # to -inf (and 0 * inf is NaN): such rows, found after the fact, are recomputed from
-    # halves (x - m) / 2, which cannot overflow; the recomputation runs only if one exists
-    # (under jax.vmap the condition is batched and both run).
     row_max, log_sum_exp = softmax_rows.row_statistics(logits, mask, axis, precise)
     loss = jnp.sum(labels * (log_sum_exp - (logits - row_max)), axis=axis)
+    return _repair_non_finite(loss, logits, labels, mask, axis)
+
+
+def _repair_non_finite(loss, logits, labels, mask, axis):
+    """Recompute the rows whose loss came out non-finite, if any row did.
+
+    Two inputs make the fast formula fail: a row spanning more than float32's range, where
+    ``x - m`` overflows to ``-inf``, and a ``-inf`` logit, where ``x - m`` is ``-inf``; both
+    meet a label of 0 as ``0 * inf = NaN``. Such rows are recomputed from halves
+    ``(x - m) / 2``, which cannot overflow, with the term of a ``-inf`` logit whose label is 0
+    taken as 0 (the class is masked). The recomputation runs only if such a row exists (under
+    ``jax.vmap`` the condition is batched and both run).
+    """
     return lax.cond(
         jnp.all(jnp.isfinite(loss)),
         lambda: loss,
         lambda: jnp.where(
-            jnp.isfinite(loss), loss, _softmax_cross_entropy_from_halves(logits, labels, mask, axis)
+            jnp.isfinite(loss),
+            loss,
+            _softmax_cross_entropy_from_halves(logits, labels, mask, axis),
         ),
     )
 
 
 def _softmax_cross_entropy_from_halves(logits, labels, mask, axis):
-    """The loss as 2 sum(y (L / 2 - h)) with h = (x - m) / 2: finite whenever it fits float32."""
+    """The loss as 4 sum(y L / 4 - y q) with q = (x - m) / 4: finite whenever it fits float32.
+
+    ``y q`` as :func:`_labelled_quarter_gap` writes it, so a ``-inf`` logit whose label is 0
+    adds 0 (masked classes have labels 0 and, unless their logit is ``-inf``, a finite q).
+    """
     row_max = softmax_rows.row_max(logits, mask, axis)
     half_gap = softmax_rows.half_gap(softmax_rows.masked_logits(logits, mask), row_max)
     sum_exp = jnp.sum(jnp.exp(half_gap + half_gap), axis=axis, keepdims=True)
-    log_sum_exp = softmax_rows.log_of_sum(sum_exp, mask)
-    # Masked classes have labels 0 and half_gap -inf: their term is 0, not 0 * inf.
-    weighted = labels * (log_sum_exp * 0.5 - softmax_rows.half_gap(logits, row_max))
-    half_loss = jnp.sum(weighted, axis=axis)
-    return half_loss + half_loss
+    log_sum_exp = softmax_rows.log_of_sum(sum_exp)
+    labelled_gap = _labelled_quarter_gap(labels, softmax_rows.half_gap(logits, row_max))
+    quarter_loss = jnp.sum(labels * (log_sum_exp * 0.25) - labelled_gap, axis=axis)
+    return (quarter_loss + quarter_loss) + (quarter_loss + quarter_loss)
+
+
+def _labelled_quarter_gap(labels, half_gap):
+    """``y q`` with ``q = (x - m) / 4`` from the half gap, taking ``0 * (-inf) = 0`` (a
+    ``-inf`` logit with label 0 is a mask) while a label above 0 on a ``-inf`` logit still
+    gives ``-inf``.
+
+    ``q >= -largest / 2`` for every finite logit (a row may span float32's whole range), so
+    ``q`` is clamped to minus the largest float, and a clamped class with a label adds
+    ``-inf`` through its excess beyond three quarters of the largest float (0 for every
+    finite logit), scaled until it overflows. Arithmetic only, inside the row sum: a
+    select, or a ``lax.cond`` that recomputed such rows, was measured to materialise a
+    logits-sized temporary on XLA:CPU.
+    """
+    largest = float(jnp.finfo(half_gap.dtype).max)
+    clamped = jnp.maximum(half_gap * 0.5, -largest)
+    excess = jnp.maximum(-0.75 * largest - clamped, 0.0)
+    return labels * clamped - jnp.sign(labels) * excess * largest
 
 
 def _softmax_cross_entropy_fwd(logits, labels, mask, axis, precise):
     row_max, log_sum_exp = softmax_rows.row_statistics(logits, mask, axis, precise)
-    # loss = sum_c y_c (lse - x_c) = sum(y) * log_sum_exp - 2 * sum(y * (x - m) / 2),
-    # two non-negative parts; masked labels are already 0.
+    # loss = sum_c y_c (lse - x_c) = sum(y) * log_sum_exp - 4 * sum(y * (x - m) / 4),
+    # non-negative parts; masked labels are already 0.
     label_sum = jnp.sum(labels, axis=axis, keepdims=True)
     half_gap = softmax_rows.half_gap(logits, row_max)
-    weighted_gap = jnp.sum(labels * half_gap, axis=axis, keepdims=True)
-    loss = label_sum * log_sum_exp - weighted_gap - weighted_gap
+    weighted_gap = jnp.sum(_labelled_quarter_gap(labels, half_gap), axis=axis, keepdims=True)
+    loss = label_sum * log_sum_exp - weighted_gap - weighted_gap - weighted_gap - weighted_gap
+    loss = jnp.squeeze(loss, axis)
     residuals = (logits, labels, mask, row_max, log_sum_exp, label_sum)
-    return jnp.squeeze(loss, axis), residuals
+    return loss, residuals
 
 
 def _softmax_cross_entropy_bwd(axis, precise, residuals, cotangent):
@@ -102,6 +135,10 @@ def softmax_cross_entropy(
     with ``y`` smoothed as Keras does, ``y (1 - s) + s / C``. Only ``m`` and ``L``
     (one number each per row) are saved for the backward pass
     ``g (softmax(x) sum(y) - y)``.
+
+    A ``-inf`` logit on a class whose label is 0 is a mask
+    (the loss without that class, gradient 0 there); label weight on a ``-inf`` class costs
+    ``inf`` (with a finite logit gradient); a ``+inf`` logit gives NaN for its row.
 
     Args:
       logits: floating array with a class axis.

@@ -49,7 +49,10 @@ def _log_sum_exp_around_label(logits, mask, axis, row_max, labels, label_gap):
         not_label = (lax.broadcasted_iota(jnp.int32, logits.shape, axis) != labels).astype(dtype)
     shifted_exp = jnp.exp(softmax_rows.masked_logits(logits, mask) - row_max)
     rest = jnp.sum(not_label * shifted_exp, axis=axis, keepdims=True)
-    log_sum_exp = jnp.log1p(jnp.expm1(label_gap) + rest)
+    # expm1(x_y - m) + rest >= 0 unless the row is nothing but -inf (-1 + 0): lifted to 0
+    # there, L = 0 (as softmax_rows.log_of_sum does, without gradient and without a select).
+    excess = jnp.expm1(label_gap) + rest
+    log_sum_exp = jnp.log1p(excess + lax.stop_gradient(jnp.maximum(-excess, 0.0)))
     if mask is not None:
         active = softmax_rows.active_rows(mask, axis)
         log_sum_exp = jnp.where(active, log_sum_exp, jnp.zeros((), dtype))
@@ -82,8 +85,10 @@ def _sparse_forward_plain(logits, labels, axis):
 
     def two_passes(logits):
         row_max = lax.stop_gradient(jnp.max(logits, axis=axis))
+        # A row of nothing but -inf: m = 0 and L = 0, as a fully masked row.
+        row_max = jnp.where(jnp.isneginf(row_max), jnp.zeros((), row_max.dtype), row_max)
         sum_exp = jnp.sum(jnp.exp(logits - jnp.expand_dims(row_max, axis)), axis=axis)
-        return row_max, jnp.log(sum_exp)
+        return row_max, softmax_rows.log_of_sum(sum_exp)
 
     def one_pass(logits):
         return softmax_rows.online_row_statistics(logits, jnp.ones((), logits.dtype), axis)
@@ -224,6 +229,7 @@ def sparse_softmax_cross_entropy(
     non-negative and linear parts use ``(x - m) / 2``, so the loss is finite whenever
     its exact value is; the gradient ``g w_y (softmax(x) - (1 - s) [c = y] - s / C)``
     is computed in one fused elementwise pass from the saved per-row ``m`` and ``L``.
+    Infinite logits as in :func:`softmax_cross_entropy`.
 
     Args:
       logits: floating array with a class axis of size ``C``.
