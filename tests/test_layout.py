@@ -33,6 +33,7 @@ MACHINERY = {
     "jaxloss._src.platform",
     "jaxloss._src.reduction",
     "jaxloss._src.row_tiling",
+    "jaxloss._src.soft_cap_and_z_loss",
     "jaxloss._src.softmax_rows",
     "jaxloss._src.validation",
     "jaxloss._src.vectors",

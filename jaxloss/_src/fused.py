@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxloss._src import checks, validation
+from jaxloss._src import checks, soft_cap_and_z_loss, validation
 from jaxloss._src import reduction as reductions
 from jaxloss._src.label_smoothing import smoothing_weights
 
@@ -77,7 +77,7 @@ def _chunk_logits(hidden, weight, bias, start, size, soft_cap, accum_dtype):
         raw = raw + b[None, :]
     if soft_cap is None:
         return raw
-    return soft_cap * jnp.tanh(raw / soft_cap)
+    return soft_cap_and_z_loss.soft_cap(raw, soft_cap)
 
 
 def _over_chunks(step, carry, vocab_size, chunk_size):
@@ -171,7 +171,7 @@ def _logit_stats_bwd(chunk_size, soft_cap, with_sum, axis_name, residuals, cotan
         if g_sum is not None:
             d_z = d_z + g_sum
         if soft_cap is not None:
-            d_z = d_z * (1.0 - jnp.square(z / soft_cap))
+            d_z = d_z * soft_cap_and_z_loss.soft_cap_derivative(z, soft_cap)
         w = lax.dynamic_slice_in_dim(weight, start, size, axis=1)
         matmul_dtype = jnp.promote_types(hidden.dtype, w.dtype)
         d_z_mm = d_z.astype(matmul_dtype)
@@ -203,16 +203,6 @@ def _logit_stats_bwd(chunk_size, soft_cap, with_sum, axis_name, residuals, cotan
 
 
 _logit_stats.defvjp(_logit_stats_fwd, _logit_stats_bwd)
-
-
-def _static_float(name: str, value) -> float:
-    """A hyperparameter that shapes the computation: it must be a concrete Python number."""
-    if validation.is_traced(value):
-        raise ValueError(
-            f"`{name}` must be a concrete number, not a traced value (got {value!r}); "
-            "pass it as a static argument of `jax.jit`."
-        )
-    return float(value)
 
 
 def _check_inputs(
@@ -251,13 +241,9 @@ def _check_inputs(
         raise ValueError(f"`chunk_size` must be None or an int >= 1, got {chunk_size!r}.")
     validation.check_ignore_index(ignore_index)
     reductions.check_reduction(reduction, reductions.TORCH_REDUCTIONS)
-    label_smoothing = _static_float("label_smoothing", label_smoothing)
+    label_smoothing = soft_cap_and_z_loss.static_float("label_smoothing", label_smoothing)
     validation.check_label_smoothing(label_smoothing)
-    z_loss = _static_float("z_loss", z_loss)
-    validation.check_non_negative("z_loss", z_loss)
-    if logit_soft_cap is not None:
-        logit_soft_cap = _static_float("logit_soft_cap", logit_soft_cap)
-        validation.check_positive("logit_soft_cap", logit_soft_cap)
+    z_loss, logit_soft_cap = soft_cap_and_z_loss.check_z_loss_and_soft_cap(z_loss, logit_soft_cap)
     local_vocab = weight_shape[1] // vocab_shards
     if chunk_size is None:
         num_tokens = int(np.prod(labels_shape, dtype=np.int64))
@@ -277,7 +263,7 @@ def _per_token_loss(stats, labels, vocab_size, ignore_index, label_smoothing, z_
     if label_smoothing:
         loss = loss - spread * stats.logit_sum
     if z_loss:
-        loss = loss + z_loss * jnp.square(lse)
+        loss = loss + soft_cap_and_z_loss.z_loss_term(lse, z_loss)
     ignored = (
         jnp.zeros(labels.shape, jnp.bool_) if ignore_index is None else labels == ignore_index
     )

@@ -4,8 +4,9 @@ A softmax over a class axis needs only these two numbers per row: ``softmax(x) =
 exp(x - m - L)`` and ``logsumexp(x) = m + L``. The softmax kernels save them as their
 backward pass's residuals. Every function here takes an optional boolean ``mask``, already
 broadcast to the logits, and treats masked classes as if they were sliced away; a row with
-every class masked gets ``m = 0`` and ``L = 0``. Statistics keep the class axis (size 1)
-unless said otherwise.
+every class masked gets ``m = 0`` and ``L = 0``. A ``-inf`` logit is a masked class too
+(``exp(-inf) = 0``), so a row of nothing but ``-inf`` also gets ``m = 0`` and ``L = 0``; the
+guard costs one select per row. Statistics keep the class axis (size 1) unless said otherwise.
 
 The forms, all with the same mathematics:
 
@@ -46,9 +47,8 @@ def masked_logits(logits: jax.Array, mask: jax.Array | None) -> jax.Array:
 
 
 def row_max(logits: jax.Array, mask: jax.Array | None, axis: int) -> jax.Array:
-    """``m = max(logits)`` over the unmasked classes (keepdims), 0 for a fully masked row.
-
-    No gradient flows through it.
+    """``m = max(logits)`` over the unmasked classes (keepdims), 0 for a row that is fully
+    masked or all ``-inf``. No gradient flows through it.
     """
     return lax.stop_gradient(row_max_with_gradient(logits, mask, axis))
 
@@ -56,17 +56,21 @@ def row_max(logits: jax.Array, mask: jax.Array | None, axis: int) -> jax.Array:
 def row_max_with_gradient(logits: jax.Array, mask: jax.Array | None, axis: int) -> jax.Array:
     """As :func:`row_max`, with the maximum's gradient (to the classes at the max)."""
     maximum = jnp.max(masked_logits(logits, mask), axis=axis, keepdims=True)
-    if mask is not None:
-        maximum = jnp.where(jnp.isneginf(maximum), jnp.zeros((), maximum.dtype), maximum)
-    return maximum
+    return jnp.where(jnp.isneginf(maximum), jnp.zeros((), maximum.dtype), maximum)
 
 
-def log_of_sum(sum_exp: jax.Array, mask: jax.Array | None) -> jax.Array:
-    """``log(sum_exp)``, and 0 for a fully masked row (whose sum is 0)."""
-    log_sum_exp = jnp.log(sum_exp)
-    if mask is not None:
-        log_sum_exp = jnp.where(sum_exp > 0, log_sum_exp, jnp.zeros((), log_sum_exp.dtype))
-    return log_sum_exp
+def log_of_sum(sum_exp: jax.Array) -> jax.Array:
+    """``log(sum_exp)``, and 0 for a row that is fully masked or all ``-inf`` (its sum is 0).
+
+    A row with anything unmasked sums to at least 1 (its maximum's ``exp(0)``), so adding
+    ``max(1 - sum, 0)`` (without gradient) changes only the empty rows, raising their sum to
+    1. Arithmetic, it leaves XLA:CPU's fusion of the row sum alone, where a select on
+    ``sum > 0`` (or adding ``sum == 0``) was measured to materialise a logits-sized
+    temporary; and unlike a floor ``max(sum, 1)`` its gradient is 1 also at a sum of
+    exactly 1 (one class), not the half a tie gets.
+    """
+    shortfall = lax.stop_gradient(jnp.maximum(1.0 - sum_exp, 0.0))
+    return jnp.log(sum_exp + shortfall)
 
 
 def active_rows(mask: jax.Array, axis: int) -> jax.Array:
@@ -96,7 +100,7 @@ def two_pass_row_statistics(
     """``(m, L)``: the maximum in one pass over the row, the sum of exponentials in a second."""
     maximum = row_max(logits, mask, axis)
     sum_exp = jnp.sum(jnp.exp(masked_logits(logits, mask) - maximum), axis=axis, keepdims=True)
-    return maximum, log_of_sum(sum_exp, mask)
+    return maximum, log_of_sum(sum_exp)
 
 
 def one_pass_row_statistics(
@@ -153,7 +157,8 @@ def online_row_statistics(
         _combine_max_and_sum,
         (axis,),
     )
-    empty = sum_exp == 0
+    # Empty: fully masked, or all -inf (whose pairs (-inf, 1) would otherwise sum to C).
+    empty = jnp.isneginf(maximum)
     maximum = jnp.where(empty, jnp.zeros((), dtype), maximum)
     log_sum_exp = jnp.where(empty, jnp.zeros((), dtype), jnp.log(sum_exp))
     return maximum, log_sum_exp
@@ -188,10 +193,10 @@ def precise_row_statistics(
     below_max = jnp.sign(gap)
     count = jnp.sum(1 + below_max, axis=axis, keepdims=True)
     rest = jnp.sum(-below_max * jnp.exp(gap), axis=axis, keepdims=True)
-    log_sum_exp = jnp.log1p((count - 1) + rest)
-    if mask is not None:
-        log_sum_exp = jnp.where(count > 0, log_sum_exp, jnp.zeros((), log_sum_exp.dtype))
-    return maximum, log_sum_exp
+    # (count - 1) + rest >= 0 unless the row is empty (count 0): lifted to 0 there, L = 0
+    # (as in log_of_sum, without gradient and without a select).
+    excess = (count - 1) + rest
+    return maximum, jnp.log1p(excess + lax.stop_gradient(jnp.maximum(-excess, 0.0)))
 
 
 def row_statistics(

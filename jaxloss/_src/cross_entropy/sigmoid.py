@@ -25,12 +25,17 @@ def _sigmoid_binary_cross_entropy_kernel(logits, labels, pos_weight):
 
 def _sigmoid_binary_cross_entropy_fwd(logits, labels, pos_weight):
     # -log(sigmoid(x)) = softplus(-x), -log(1 - sigmoid(x)) = softplus(x): both >= 0.
+    # An infinite logit makes one softplus inf; a term whose weight is 0 is 0 there, not NaN.
     softplus_pos, softplus_neg = _softplus_parts(logits)
-    positive = labels * softplus_neg
-    if pos_weight is not None:
-        positive = pos_weight * positive
-    loss = positive + (1.0 - labels) * softplus_pos
+    positive_weight = labels if pos_weight is None else pos_weight * labels
+    positive = _weighted(positive_weight, softplus_neg)
+    loss = positive + _weighted(1.0 - labels, softplus_pos)
     return loss, (logits, labels, pos_weight)
+
+
+def _weighted(weight, value):
+    """``weight * value``, and 0 where ``weight`` is 0 (also when ``value`` is inf)."""
+    return jnp.where(weight == 0, jnp.zeros((), value.dtype), weight * value)
 
 
 def _sigmoid_binary_cross_entropy_bwd(residuals, cotangent):
@@ -45,9 +50,9 @@ def _sigmoid_binary_cross_entropy_bwd(residuals, cotangent):
         positive = pos_weight * positive
     logits_grad = cotangent * ((1.0 - labels) * sigmoid_pos - positive)
     softplus_pos, softplus_neg = _softplus_parts(logits)
-    weighted_neg = softplus_neg if pos_weight is None else pos_weight * softplus_neg
+    weighted_neg = softplus_neg if pos_weight is None else _weighted(pos_weight, softplus_neg)
     labels_grad = cotangent * (weighted_neg - softplus_pos)
-    pos_weight_grad = None if pos_weight is None else cotangent * labels * softplus_neg
+    pos_weight_grad = None if pos_weight is None else cotangent * _weighted(labels, softplus_neg)
     return logits_grad, labels_grad, pos_weight_grad
 
 

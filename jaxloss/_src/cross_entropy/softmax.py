@@ -13,59 +13,112 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxloss._src import checks, softmax_rows, validation
+from jaxloss._src import checks, soft_cap_and_z_loss, softmax_rows, validation
 from jaxloss._src.label_smoothing import cast_and_smooth
 
 __all__ = ["softmax_cross_entropy"]
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
-def _softmax_cross_entropy_kernel(logits, labels, mask, axis, precise):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5, 6))
+def _softmax_cross_entropy_kernel(logits, labels, mask, axis, precise, z_loss, soft_cap):
+    if z_loss or soft_cap is not None:
+        return _softmax_cross_entropy_fwd(
+            logits, labels, mask, axis, precise, z_loss, soft_cap
+        )[0]
     # Not differentiated: loss = sum(y (L - (x - m))), the fewest elementwise operations.
-    # Its only failure is a row spanning more than float32's range, where x - m overflows
-    # to -inf (and 0 * inf is NaN): such rows, found after the fact, are recomputed from
-    # halves (x - m) / 2, which cannot overflow; the recomputation runs only if one exists
-    # (under jax.vmap the condition is batched and both run).
     row_max, log_sum_exp = softmax_rows.row_statistics(logits, mask, axis, precise)
     loss = jnp.sum(labels * (log_sum_exp - (logits - row_max)), axis=axis)
+    return _repair_non_finite(loss, logits, labels, mask, axis)
+
+
+def _repair_non_finite(loss, logits, labels, mask, axis):
+    """Recompute the rows whose loss came out non-finite, if any row did.
+
+    Two inputs make the fast formula fail: a row spanning more than float32's range, where
+    ``x - m`` overflows to ``-inf``, and a ``-inf`` logit, where ``x - m`` is ``-inf``; both
+    meet a label of 0 as ``0 * inf = NaN``. Such rows are recomputed from halves
+    ``(x - m) / 2``, which cannot overflow, with the term of a ``-inf`` logit whose label is 0
+    taken as 0 (the class is masked). The recomputation runs only if such a row exists (under
+    ``jax.vmap`` the condition is batched and both run).
+    """
     return lax.cond(
         jnp.all(jnp.isfinite(loss)),
         lambda: loss,
         lambda: jnp.where(
-            jnp.isfinite(loss), loss, _softmax_cross_entropy_from_halves(logits, labels, mask, axis)
+            jnp.isfinite(loss),
+            loss,
+            _softmax_cross_entropy_from_halves(logits, labels, mask, axis),
         ),
     )
 
 
 def _softmax_cross_entropy_from_halves(logits, labels, mask, axis):
-    """The loss as 2 sum(y (L / 2 - h)) with h = (x - m) / 2: finite whenever it fits float32."""
+    """The loss as 4 sum(y L / 4 - y q) with q = (x - m) / 4: finite whenever it fits float32.
+
+    ``y q`` as :func:`_labelled_quarter_gap` writes it, so a ``-inf`` logit whose label is 0
+    adds 0 (masked classes have labels 0 and, unless their logit is ``-inf``, a finite q).
+    """
     row_max = softmax_rows.row_max(logits, mask, axis)
     half_gap = softmax_rows.half_gap(softmax_rows.masked_logits(logits, mask), row_max)
     sum_exp = jnp.sum(jnp.exp(half_gap + half_gap), axis=axis, keepdims=True)
-    log_sum_exp = softmax_rows.log_of_sum(sum_exp, mask)
-    # Masked classes have labels 0 and half_gap -inf: their term is 0, not 0 * inf.
-    weighted = labels * (log_sum_exp * 0.5 - softmax_rows.half_gap(logits, row_max))
-    half_loss = jnp.sum(weighted, axis=axis)
-    return half_loss + half_loss
+    log_sum_exp = softmax_rows.log_of_sum(sum_exp)
+    labelled_gap = _labelled_quarter_gap(labels, softmax_rows.half_gap(logits, row_max))
+    quarter_loss = jnp.sum(labels * (log_sum_exp * 0.25) - labelled_gap, axis=axis)
+    return (quarter_loss + quarter_loss) + (quarter_loss + quarter_loss)
 
 
-def _softmax_cross_entropy_fwd(logits, labels, mask, axis, precise):
-    row_max, log_sum_exp = softmax_rows.row_statistics(logits, mask, axis, precise)
-    # loss = sum_c y_c (lse - x_c) = sum(y) * log_sum_exp - 2 * sum(y * (x - m) / 2),
-    # two non-negative parts; masked labels are already 0.
+def _labelled_quarter_gap(labels, half_gap):
+    """``y q`` with ``q = (x - m) / 4`` from the half gap, taking ``0 * (-inf) = 0`` (a
+    ``-inf`` logit with label 0 is a mask) while a label above 0 on a ``-inf`` logit still
+    gives ``-inf``.
+
+    ``q >= -largest / 2`` for every finite logit (a row may span float32's whole range), so
+    ``q`` is clamped to minus the largest float, and a clamped class with a label adds
+    ``-inf`` through its excess beyond three quarters of the largest float (0 for every
+    finite logit), scaled until it overflows. Arithmetic only, inside the row sum: a
+    select, or a ``lax.cond`` that recomputed such rows, was measured to materialise a
+    logits-sized temporary on XLA:CPU.
+    """
+    largest = float(jnp.finfo(half_gap.dtype).max)
+    clamped = jnp.maximum(half_gap * 0.5, -largest)
+    excess = jnp.maximum(-0.75 * largest - clamped, 0.0)
+    return labels * clamped - jnp.sign(labels) * excess * largest
+
+
+def _capped(logits, soft_cap):
+    return logits if soft_cap is None else soft_cap_and_z_loss.soft_cap(logits, soft_cap)
+
+
+def _softmax_cross_entropy_fwd(logits, labels, mask, axis, precise, z_loss, soft_cap):
+    # Soft-capped, everything below reads z = c tanh(x / c); the backward pass recomputes it
+    # from the saved logits rather than keeping a second array of their size.
+    capped = _capped(logits, soft_cap)
+    row_max, log_sum_exp = softmax_rows.row_statistics(capped, mask, axis, precise)
+    # loss = sum_c y_c (lse - x_c) = sum(y) * log_sum_exp - 4 * sum(y * (x - m) / 4),
+    # non-negative parts; masked labels are already 0.
     label_sum = jnp.sum(labels, axis=axis, keepdims=True)
-    half_gap = softmax_rows.half_gap(logits, row_max)
-    weighted_gap = jnp.sum(labels * half_gap, axis=axis, keepdims=True)
-    loss = label_sum * log_sum_exp - weighted_gap - weighted_gap
+    half_gap = softmax_rows.half_gap(capped, row_max)
+    weighted_gap = jnp.sum(_labelled_quarter_gap(labels, half_gap), axis=axis, keepdims=True)
+    loss = label_sum * log_sum_exp - weighted_gap - weighted_gap - weighted_gap - weighted_gap
+    loss = jnp.squeeze(loss, axis)
+    if z_loss:
+        z_term = soft_cap_and_z_loss.z_loss_term(row_max + log_sum_exp, z_loss)
+        loss = loss + jnp.squeeze(z_term, axis)
     residuals = (logits, labels, mask, row_max, log_sum_exp, label_sum)
-    return jnp.squeeze(loss, axis), residuals
+    return loss, residuals
 
 
-def _softmax_cross_entropy_bwd(axis, precise, residuals, cotangent):
-    logits, labels, mask, row_max, log_sum_exp, label_sum = residuals
+def _softmax_cross_entropy_bwd(axis, precise, z_loss, soft_cap, residuals, cotangent):
+    raw_logits, labels, mask, row_max, log_sum_exp, label_sum = residuals
+    logits = _capped(raw_logits, soft_cap)
     cotangent = jnp.expand_dims(cotangent, axis)
     probs = softmax_rows.softmax_from_statistics(logits, mask, row_max, log_sum_exp)
-    logits_grad = probs * label_sum - labels
+    # The z-loss adds 2 z_loss lse softmax(z): one more term in the softmax's factor.
+    softmax_scale = label_sum
+    if z_loss:
+        z_scale = soft_cap_and_z_loss.z_loss_softmax_scale(row_max + log_sum_exp, z_loss)
+        softmax_scale = label_sum + z_scale
+    logits_grad = probs * softmax_scale - labels
     if precise:
         # At the max p = 1 / (1 + e) with e = expm1(L) the precise excess, so
         # p sum(y) - y = ((sum(y) - y) - y e) p: no 1 - 1 cancellation as p -> 1.
@@ -73,8 +126,12 @@ def _softmax_cross_entropy_bwd(axis, precise, residuals, cotangent):
         excess_form = ((label_sum - labels) - labels * jnp.expm1(log_sum_exp)) * jnp.exp(
             -log_sum_exp
         )
+        if z_loss:
+            excess_form = excess_form + z_scale * jnp.exp(-log_sum_exp)  # p = exp(-L) at the max
         logits_grad = jnp.where(at_max, excess_form, logits_grad)
     logits_grad = cotangent * logits_grad
+    if soft_cap is not None:
+        logits_grad = logits_grad * soft_cap_and_z_loss.soft_cap_derivative(logits, soft_cap)
     half_gap = softmax_rows.half_gap(logits, row_max)
     labels_grad = cotangent * (log_sum_exp - half_gap - half_gap)
     return logits_grad, labels_grad, None
@@ -91,6 +148,8 @@ def softmax_cross_entropy(
     label_smoothing: float = 0.0,
     where: jax.typing.ArrayLike | None = None,
     precise: bool = False,
+    z_loss: float = 0.0,
+    logit_soft_cap: float | None = None,
 ) -> jax.Array:
     r"""Softmax cross-entropy with dense (one-hot or soft) labels.
 
@@ -102,6 +161,13 @@ def softmax_cross_entropy(
     with ``y`` smoothed as Keras does, ``y (1 - s) + s / C``. Only ``m`` and ``L``
     (one number each per row) are saved for the backward pass
     ``g (softmax(x) sum(y) - y)``.
+
+    With ``logit_soft_cap=c`` the logits are first replaced by ``c tanh(x / c)`` (Gemma 2),
+    and ``z_loss`` adds ``z_loss * logsumexp(z)**2`` per example (PaLM; ``z`` the capped
+    logits, or the logits), both as :func:`jaxloss.fused_linear_cross_entropy` does
+    (:mod:`jaxloss._src.soft_cap_and_z_loss`), inside the same ``custom_vjp``. A ``-inf`` logit on a class whose label is 0 is a mask
+    (the loss without that class, gradient 0 there); label weight on a ``-inf`` class costs
+    ``inf`` (with a finite logit gradient); a ``+inf`` logit gives NaN for its row.
 
     Args:
       logits: floating array with a class axis.
@@ -117,6 +183,9 @@ def softmax_cross_entropy(
         Off, as in optax and PyTorch, such losses are accurate to ~1e-7 absolute
         (a loss whose exact value is below ~6e-8 can come out as 0). It costs extra
         work per logit: 1.07-2.7x the default's time on XLA:CPU, measured in the README.
+      z_loss: ``>= 0``, the weight of ``logsumexp**2`` (PaLM uses 1e-4); a Python number.
+      logit_soft_cap: ``None`` or a Python number ``c > 0``: the logits become
+        ``c tanh(x / c)`` before the softmax (a ``-inf`` logit stays ``-inf``).
 
     Returns:
       The loss per example: ``logits``'s shape without ``axis``.
@@ -128,11 +197,15 @@ def softmax_cross_entropy(
       Array([0.169846], dtype=float32)
 
     References:
-      optax ``softmax_cross_entropy``; Keras ``CategoricalCrossentropy(from_logits=True)``.
+      optax ``softmax_cross_entropy``; Keras ``CategoricalCrossentropy(from_logits=True)``;
+      Chowdhery et al., "PaLM", 2022 (z-loss); Gemma Team, "Gemma 2", 2024 (soft cap).
     """
     axis = validation.check_dense_labels("logits", logits, labels, axis, label_smoothing)
     validation.check_precise(precise)
+    z_loss, logit_soft_cap = soft_cap_and_z_loss.check_z_loss_and_soft_cap(z_loss, logit_soft_cap)
     logits, labels, mask = cast_and_smooth(logits, labels, label_smoothing, axis, where)
     checks.check_finite("softmax_cross_entropy", "logits", logits, where=mask)
     checks.check_non_negative("softmax_cross_entropy", "labels", labels, where=mask)
-    return _softmax_cross_entropy_kernel(logits, labels, mask, axis, bool(precise))
+    return _softmax_cross_entropy_kernel(
+        logits, labels, mask, axis, bool(precise), z_loss, logit_soft_cap
+    )

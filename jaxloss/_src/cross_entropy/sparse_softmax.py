@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxloss._src import checks, softmax_rows, validation
+from jaxloss._src import checks, soft_cap_and_z_loss, softmax_rows, validation
 from jaxloss._src.cross_entropy import class_labels
 from jaxloss._src.label_smoothing import mix_with_uniform, smoothing_applies
 from jaxloss._src.platform import per_platform
@@ -21,12 +21,12 @@ from jaxloss._src.platform import per_platform
 __all__ = ["sparse_softmax_cross_entropy"]
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5, 6))
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5, 6, 7, 8))
 def _sparse_softmax_cross_entropy_kernel(
-    logits, labels, mask, axis, ignore_index, smoothed, precise
+    logits, labels, mask, axis, ignore_index, smoothed, precise, z_loss, soft_cap
 ):
     return _sparse_softmax_cross_entropy_fwd(
-        logits, labels, mask, axis, ignore_index, smoothed, precise
+        logits, labels, mask, axis, ignore_index, smoothed, precise, z_loss, soft_cap
     )[0]
 
 
@@ -49,7 +49,10 @@ def _log_sum_exp_around_label(logits, mask, axis, row_max, labels, label_gap):
         not_label = (lax.broadcasted_iota(jnp.int32, logits.shape, axis) != labels).astype(dtype)
     shifted_exp = jnp.exp(softmax_rows.masked_logits(logits, mask) - row_max)
     rest = jnp.sum(not_label * shifted_exp, axis=axis, keepdims=True)
-    log_sum_exp = jnp.log1p(jnp.expm1(label_gap) + rest)
+    # expm1(x_y - m) + rest >= 0 unless the row is nothing but -inf (-1 + 0): lifted to 0
+    # there, L = 0 (as softmax_rows.log_of_sum does, without gradient and without a select).
+    excess = jnp.expm1(label_gap) + rest
+    log_sum_exp = jnp.log1p(excess + lax.stop_gradient(jnp.maximum(-excess, 0.0)))
     if mask is not None:
         active = softmax_rows.active_rows(mask, axis)
         log_sum_exp = jnp.where(active, log_sum_exp, jnp.zeros((), dtype))
@@ -82,8 +85,10 @@ def _sparse_forward_plain(logits, labels, axis):
 
     def two_passes(logits):
         row_max = lax.stop_gradient(jnp.max(logits, axis=axis))
+        # A row of nothing but -inf: m = 0 and L = 0, as a fully masked row.
+        row_max = jnp.where(jnp.isneginf(row_max), jnp.zeros((), row_max.dtype), row_max)
         sum_exp = jnp.sum(jnp.exp(logits - jnp.expand_dims(row_max, axis)), axis=axis)
-        return row_max, jnp.log(sum_exp)
+        return row_max, softmax_rows.log_of_sum(sum_exp)
 
     def one_pass(logits):
         return softmax_rows.online_row_statistics(logits, jnp.ones((), logits.dtype), axis)
@@ -97,7 +102,33 @@ def _sparse_forward_plain(logits, labels, axis):
     return loss, residuals
 
 
-def _sparse_softmax_cross_entropy_fwd(logits, labels, mask, axis, ignore_index, smoothed, precise):
+def _sparse_softmax_cross_entropy_fwd(
+    logits, labels, mask, axis, ignore_index, smoothed, precise, z_loss, soft_cap
+):
+    if not z_loss and soft_cap is None:
+        return _sparse_forward(logits, labels, mask, axis, ignore_index, smoothed, precise)
+    # Soft-capped, the loss reads z = c tanh(x / c); the logits are saved in its place and
+    # the backward pass recomputes it.
+    capped = logits if soft_cap is None else soft_cap_and_z_loss.soft_cap(logits, soft_cap)
+    outputs, residuals = _sparse_forward(
+        capped, labels, mask, axis, ignore_index, smoothed, precise
+    )
+    if z_loss:
+        _, _, _, row_max, log_sum_exp, factor, _, _ = residuals
+        z_term = soft_cap_and_z_loss.z_loss_term(row_max + log_sum_exp, z_loss)
+        if factor is not None:
+            z_term = z_term * factor  # 0 for ignored or fully masked rows, NaN for invalid
+        z_term = jnp.squeeze(z_term, axis)
+        if smoothed:
+            # The caller mixes the two halves and doubles: half the z-loss in each.
+            half_z = z_term * 0.5
+            outputs = (outputs[0] + half_z, outputs[1] + half_z)
+        else:
+            outputs = outputs + z_term
+    return outputs, (logits, *residuals[1:])
+
+
+def _sparse_forward(logits, labels, mask, axis, ignore_index, smoothed, precise):
     if mask is None and ignore_index is None and not smoothed and not precise:
         return _sparse_forward_plain(logits, labels, axis)
     num_classes = logits.shape[axis]
@@ -155,8 +186,12 @@ def _sparse_softmax_cross_entropy_fwd(logits, labels, mask, axis, ignore_index, 
     return outputs, residuals
 
 
-def _sparse_softmax_cross_entropy_bwd(axis, ignore_index, smoothed, precise, residuals, cotangents):
+def _sparse_softmax_cross_entropy_bwd(
+    axis, ignore_index, smoothed, precise, z_loss, soft_cap, residuals, cotangents
+):
     logits, safe_labels, mask, row_max, log_sum_exp, factor, inverse_count, label_gap = residuals
+    if soft_cap is not None:
+        logits = soft_cap_and_z_loss.soft_cap(logits, soft_cap)
     if factor is None:
         # Fast path: labels as given; one out of range matches no class and its row is NaN.
         in_range = (safe_labels >= 0) & (safe_labels < logits.shape[axis])
@@ -174,6 +209,11 @@ def _sparse_softmax_cross_entropy_bwd(axis, ignore_index, smoothed, precise, res
     if smoothed:
         total = label_cotangent + uniform_cotangent
     softmax_scale = total * jnp.exp(-log_sum_exp)
+    if z_loss:
+        # The z-loss's cotangent is `total` (half of it in each smoothed half): it adds
+        # total 2 z_loss lse softmax(z), one more term in the softmax's factor.
+        z_total = total * soft_cap_and_z_loss.z_loss_softmax_scale(row_max + log_sum_exp, z_loss)
+        softmax_scale = (total + z_total) * jnp.exp(-log_sum_exp)
     # One fused elementwise pass: g (softmax - [c = label]) (+ the uniform part).
     shifted_exp = jnp.exp(softmax_rows.masked_logits(logits, mask) - row_max)
     classes = lax.broadcasted_iota(jnp.int32, logits.shape, axis)
@@ -184,6 +224,8 @@ def _sparse_softmax_cross_entropy_bwd(axis, ignore_index, smoothed, precise, res
         label_term = label_cotangent * jnp.expm1(label_log_prob)
         if smoothed:
             label_term = label_term + uniform_cotangent * jnp.exp(label_log_prob)
+        if z_loss:
+            label_term = label_term + z_total * jnp.exp(label_log_prob)
         grad = jnp.where(is_label, label_term, shifted_exp * softmax_scale)
     else:
         grad = shifted_exp * softmax_scale - jnp.where(
@@ -194,6 +236,8 @@ def _sparse_softmax_cross_entropy_bwd(axis, ignore_index, smoothed, precise, res
         if mask is not None:
             uniform_share = jnp.where(mask, uniform_share, jnp.zeros((), logits.dtype))
         grad = grad - uniform_share
+    if soft_cap is not None:
+        grad = grad * soft_cap_and_z_loss.soft_cap_derivative(logits, soft_cap)
     return grad, None, None
 
 
@@ -212,6 +256,8 @@ def sparse_softmax_cross_entropy(
     class_weights: jax.typing.ArrayLike | None = None,
     where: jax.typing.ArrayLike | None = None,
     precise: bool = False,
+    z_loss: float = 0.0,
+    logit_soft_cap: float | None = None,
 ) -> jax.Array:
     r"""Softmax cross-entropy with integer labels; never builds a one-hot of the labels.
 
@@ -224,6 +270,9 @@ def sparse_softmax_cross_entropy(
     non-negative and linear parts use ``(x - m) / 2``, so the loss is finite whenever
     its exact value is; the gradient ``g w_y (softmax(x) - (1 - s) [c = y] - s / C)``
     is computed in one fused elementwise pass from the saved per-row ``m`` and ``L``.
+    ``logit_soft_cap`` and ``z_loss`` are those of :func:`softmax_cross_entropy` and
+    :func:`jaxloss.fused_linear_cross_entropy` (the z-loss is 0 for ignored examples, and
+    ``class_weights`` scale it with the rest of the example's loss); infinite logits too.
 
     Args:
       logits: floating array with a class axis of size ``C``.
@@ -241,6 +290,9 @@ def sparse_softmax_cross_entropy(
         Off, as in optax and PyTorch, such losses are accurate to ~1e-7 absolute
         (a loss whose exact value is below ~6e-8 can come out as 0). It costs extra
         work per logit: 1.07-2.7x the default's time on XLA:CPU, measured in the README.
+      z_loss: ``>= 0``, the weight of ``logsumexp**2`` (PaLM uses 1e-4); a Python number.
+      logit_soft_cap: ``None`` or a Python number ``c > 0``: the logits become
+        ``c tanh(x / c)`` before the softmax (a ``-inf`` logit stays ``-inf``).
 
     Returns:
       The loss per example, ``labels``'s shape. A label outside ``[0, C)`` that is
@@ -264,13 +316,15 @@ def sparse_softmax_cross_entropy(
     References:
       optax ``softmax_cross_entropy_with_integer_labels``; PyTorch
       ``torch.nn.CrossEntropyLoss`` (``weight``, ``ignore_index``,
-      ``label_smoothing``).
+      ``label_smoothing``); Chowdhery et al., "PaLM", 2022 (z-loss); Gemma Team,
+      "Gemma 2", 2024 (soft cap).
     """
     validation.check_floating("logits", logits)
     axis = validation.check_class_axis("logits", logits, axis)
     validation.check_sparse_labels("logits", logits, labels, axis)
     validation.check_label_smoothing(label_smoothing)
     validation.check_precise(precise)
+    z_loss, logit_soft_cap = soft_cap_and_z_loss.check_z_loss_and_soft_cap(z_loss, logit_soft_cap)
     num_classes = jnp.shape(logits)[axis]
     validation.check_class_weights(class_weights, num_classes)
     ignore_index = validation.check_ignore_index(ignore_index)
@@ -284,7 +338,7 @@ def sparse_softmax_cross_entropy(
         "sparse_softmax_cross_entropy", labels, num_classes, ignore_index=ignore_index
     )
     outputs = _sparse_softmax_cross_entropy_kernel(
-        logits, labels, mask, axis, ignore_index, smoothed, bool(precise)
+        logits, labels, mask, axis, ignore_index, smoothed, bool(precise), z_loss, logit_soft_cap
     )
     if smoothed:
         half_label, half_uniform = outputs

@@ -41,7 +41,8 @@ def _sigmoid_focal_parts(logits, labels, gamma):
     hard = w_hi == 0
     scaled_q = w_hi + w_lo * t  # (1 - p_t) (1 + t)
     safe_scaled_q = jnp.where(hard, one, scaled_q)
-    ce = w_hi * abs_logits + log1p_t
+    # w_hi = 0 at an infinite logit on the right side: its term is 0, not 0 * inf.
+    ce = jnp.where(hard, jnp.zeros((), dtype), w_hi * abs_logits) + log1p_t
     q = scaled_q * inv_1p_t
     log_q = jnp.where(hard, -abs_logits, jnp.log(safe_scaled_q)) - log1p_t
     weight = focal_weight(q, log_q, gamma)

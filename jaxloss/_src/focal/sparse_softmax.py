@@ -39,6 +39,9 @@ def _sparse_focal_rows(logits, labels, mask, axis, ignore_index, alpha, gamma):
     rest = jnp.sum(jnp.where(is_label, zero, jnp.exp(masked - row_max)), axis=axis, keepdims=True)
     label_gap = jnp.take_along_axis(logits, index, axis=axis) - row_max
     label_exp = jnp.exp(label_gap)
+    # A row of nothing but -inf has no mass at all: give it one phantom unit off the label
+    # (rest = 1), so that p_y = 0 there, as for any -inf label, instead of 0 / 0.
+    rest = jnp.where(label_exp + rest == 0, one, rest)
     log_sum = jnp.log1p((label_exp - 1) + rest)
     log_prob = label_gap - log_sum
     rest_pos = rest > 0
