@@ -46,7 +46,7 @@ Numerical stability (float32, every finite input, logits up to +-3.4e38)
     the classes tied at the max apart), and ``p - 1`` at the dominant class becomes
     ``expm1(log p)``; loss and gradient are then 1e-5 relative to float64 wherever the
     exact value is a normal float32 number. It costs extra work per logit on XLA:CPU
-    (``bench/precise_cost.py``; figures in the README). The sigmoid form has no floor.
+    (``bench/studies/precise_cost/``; figures in the docs' performance guide). The sigmoid form has no floor.
 
 Speed
     Under ``jit``, with the forward and backward passes compiled together, XLA computes
@@ -57,7 +57,7 @@ Speed
     one pass carrying both (an online log-sum-exp), so forward+backward reads the logits
     twice instead of three times (measured 1.24-1.35x faster on an NVIDIA H200 at 32000 and
     131072 classes). Figures for the CPU and the H200 against optax, PyTorch and
-    Liger-Kernel are in the README.
+    Liger-Kernel are in the docs' performance guide.
 
 dtypes
     float16 and bfloat16 inputs are read as such and computed in float32; the loss is

@@ -182,7 +182,7 @@ def softmax_cross_entropy(
         relative accuracy, and so does the gradient ``1 - p`` at the dominant class.
         Off, as in optax and PyTorch, such losses are accurate to ~1e-7 absolute
         (a loss whose exact value is below ~6e-8 can come out as 0). It costs extra
-        work per logit: 1.07-2.7x the default's time on XLA:CPU, measured in the README.
+        work per logit: 1.07-2.7x the default's time on XLA:CPU (the docs' performance guide).
       z_loss: ``>= 0``, the weight of ``logsumexp**2`` (PaLM uses 1e-4); a Python number.
       logit_soft_cap: ``None`` or a Python number ``c > 0``: the logits become
         ``c tanh(x / c)`` before the softmax (a ``-inf`` logit stays ``-inf``).
