@@ -46,7 +46,8 @@ Numerical stability (float32, every finite input, logits up to +-3.4e38)
     the classes tied at the max apart), and ``p - 1`` at the dominant class becomes
     ``expm1(log p)``; loss and gradient are then 1e-5 relative to float64 wherever the
     exact value is a normal float32 number. It costs extra work per logit on XLA:CPU
-    (``bench/studies/precise_cost/``; figures in the docs' performance guide). The sigmoid form has no floor.
+    (``bench/studies/precise_cost/``; figures in the docs' performance guide). The sigmoid
+    form has no floor.
 
 Speed
     Under ``jit``, with the forward and backward passes compiled together, XLA computes
