@@ -533,8 +533,8 @@ def test_values_and_gradients_match_optax_ties_and_kinks_included(index):
         ),
     ],
     ids=[
-        "p_3", "p_bool", "margin_array", "class_weights_length", "class_weights_int", "axis", "targets_float",
-        "targets_shape", "where_shape", "labels_shape",
+        "p_3", "p_bool", "margin_array", "class_weights_length", "class_weights_int", "axis",
+        "targets_float", "targets_shape", "where_shape", "labels_shape",
     ],
 )  # fmt: skip
 def test_bad_hyperparameters_and_shapes_raise_naming_the_argument(call, match):

@@ -10,8 +10,8 @@ Input rules (``ValueError`` at trace time, naming the argument): non-floating sc
 targets of another shape (integer labels: the shape without the class axis); a ``where``
 mask that is not boolean or does not broadcast to the scores; a ``margin`` that is not a
 scalar (any real margin is accepted, a negative one too, as in PyTorch); ``p`` other than 1
-or 2; ``class_weights`` that are not one floating weight per class. As in PyTorch, ``+-1`` targets are not checked: another finite
-value enters the formula as PyTorch writes it. Integer labels out of range give NaN for
+or 2; ``class_weights`` that are not one floating weight per class. As in PyTorch, ``+-1``
+targets are not checked: another finite value enters the formula as PyTorch writes it. Integer labels out of range give NaN for
 their example, where PyTorch raises. A NaN input gives NaN for its element (PyTorch's
 ``hinge_embedding_loss`` would give a finite loss for a NaN target).
 """
