@@ -341,9 +341,14 @@ def test_out_of_range_class_index_gives_nan_where_pytorch_raises():
         (F.cross_entropy, (jnp.ones(()), jnp.array(0)), "`input` must have a class axis"),
         (F.binary_cross_entropy, (jnp.full((2, 3), 0.5), jnp.ones((2, 3)), jnp.ones(2)),
          re.escape("`weight` of shape (2,) does not broadcast to input.shape=(2, 3)")),
+        (F.multi_margin_loss, (jnp.ones((2, 3)), jnp.array([0, 1]), 3), r"`p` must be 1 or 2"),
+        (F.multi_margin_loss, (jnp.ones((2, 3)), jnp.array([0, 1]), 1, 1.0, jnp.ones(2)),
+         re.escape("`class_weights` must have shape (3,)")),
+        (F.margin_ranking_loss, (jnp.ones(3), jnp.ones(3), jnp.ones(3), jnp.ones(3)),
+         re.escape("`margin` must be a scalar, got shape (3,)")),
     ],
     ids=["var_shape", "negative_float_var", "mse_weight", "ce_weight", "nll_weight", "scalar",
-         "bce_weight"],
+         "bce_weight", "multi_margin_p", "multi_margin_weight", "ranking_margin_shape"],
 )
 def test_bad_arguments_raise_naming_them(function, args, match):
     with pytest.raises(ValueError, match=match):
