@@ -931,7 +931,7 @@ CASES = {case.name: case for case in (
     _elementwise(
         "hinge_embedding_loss", jaxloss.hinge_embedding_loss,
         lambda p, t, margin=1.0: np.where(_f64(t) == 1, _f64(p), np.maximum(margin - _f64(p), 0)),
-        LOGIT, st.sampled_from([-1.0, 1.0]), hparams=({}, {"margin": 2.0}),
+        LOGIT, st.sampled_from([-1.0, 1.0]), hparams=({}, {"margin": 2.0}, {"margin": -0.5}),
     ),
     Case(
         "multilabel_soft_margin_loss", jaxloss.multilabel_soft_margin_loss,
@@ -941,7 +941,7 @@ CASES = {case.name: case for case in (
     Case(
         "multi_margin_loss", jaxloss.multi_margin_loss,
         _pair(arrays(_CE_SHAPE), class_indices((BATCH,))), ref_multi_margin,
-        hparams=({}, {"p": 2}, {"margin": 0.5}),
+        hparams=({}, {"p": 2}, {"margin": 0.5}, {"margin": -0.5}),
     ),
     Case(
         "multilabel_margin_loss", jaxloss.multilabel_margin_loss,

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxloss
 from jaxloss import torch as F
 
 DATA = json.loads((pathlib.Path(__file__).parent / "data" / "torch_parity.json").read_text())
@@ -24,11 +25,12 @@ WRAPPED = {name for name in DATA["losses"] if hasattr(F, name)}
 
 # The documented differences (jaxloss.torch's docstring), compared with their own values.
 EMPTY_MEAN_IS_ZERO = "every target ignored"
-CLIPPED_PROBABILITIES = "within 1e-7 of 0 or 1: PyTorch clamps the log at -100"
-PARITY_CASES = [
-    case for case in DATA["cases"]
-    if case["function"] in WRAPPED and case["note"] != CLIPPED_PROBABILITIES
-]
+PROBABILITIES_AT_0_AND_1 = "probabilities at 0 and 1: PyTorch clamps the log at -100"
+PARITY_CASES = [case for case in DATA["cases"] if case["function"] in WRAPPED]
+MARGIN_LOSSES = {
+    "soft_margin_loss", "multilabel_soft_margin_loss", "multi_margin_loss",
+    "multilabel_margin_loss", "margin_ranking_loss", "hinge_embedding_loss",
+}  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
@@ -128,22 +130,47 @@ def test_values_and_gradients_are_pytorchs(case):
             # log(0) behind a mask): a documented difference; here it is finite.
             assert np.isnan(want).any() and np.all(np.isfinite(got))
             want = np.where(np.isnan(want), np.asarray(got, np.float64), want)
+        if case["note"] == PROBABILITIES_AT_0_AND_1 and index == 1:
+            want = _clamped_target_gradient(case, want)
         _close(got, want, f"{gradient_reduction}: gradient of argument {index}")
 
 
-def test_binary_cross_entropy_clips_where_pytorch_clamps_the_log():
-    """A documented difference: probabilities within 1e-7 of 0 or 1 are clipped (loss at most
-    -log(1e-7)), where PyTorch clamps the logarithm at -100."""
-    (case,) = [c for c in DATA["cases"] if c["note"] == CLIPPED_PROBABILITIES]
+def _clamped_target_gradient(case, want):
+    """A documented difference: at p = 0 and 1 PyTorch's gradient in the target, -w logit(p),
+    is infinite; ours is the slope of the clamped loss, w (max(log(1 - p), -100) -
+    max(log p, -100)) = -100 w at p = 1 and +100 w at p = 0 (elsewhere PyTorch's)."""
+    (probs, _), kwargs = _inputs(case)
+    at_edge = (probs == 0) | (probs == 1)
+    assert np.array_equal(np.isinf(want), at_edge)
+    weight = kwargs.get("weight", np.ones_like(probs))
+    return np.where(at_edge, np.where(probs == 0, 100.0, -100.0) * weight, want)
+
+
+def test_binary_cross_entropy_clamps_the_log_where_the_keras_kernel_clips():
+    """p = 0 with target 1 costs 100 (PyTorch's clamp at -100) with PyTorch's gradient
+    -1/1e-12, while jaxloss.binary_cross_entropy keeps Keras's clip to [1e-7, 1 - 1e-7]:
+    -log(1e-7) = 16.1 with gradient 0."""
+    case = next(c for c in DATA["cases"] if c["note"] == PROBABILITIES_AT_0_AND_1)
     (probs, targets), _ = _inputs(case)
     torch_loss = np.asarray(case["outputs"]["none"])
-    # 1 - 1e-9 is 1.0 in float32: log(1 - p) = -inf, clamped to -100.
-    np.testing.assert_allclose(torch_loss, [-np.log(1e-9), 100.0, 0, 0], rtol=1e-6, atol=1e-12)
-    ours = jax.jit(lambda p, y: F.binary_cross_entropy(p, y, reduction="none"))(probs, targets)
-    low = np.float32(1e-7)
-    np.testing.assert_allclose(ours[:2], [-np.log(low), -np.log(np.float32(1) - (1 - low))],
-                               rtol=1e-5)
-    np.testing.assert_allclose(ours[2:], [0.0, 0.0], atol=2e-7)
+    np.testing.assert_allclose(torch_loss[:2], [100.0, 0.0])
+
+    @jax.jit
+    def both(p, y):
+        def ours(p):
+            return jnp.sum(F.binary_cross_entropy(p, y, reduction="none"))
+
+        def keras(p):
+            return jnp.sum(jaxloss.binary_cross_entropy(p, y))
+
+        return (F.binary_cross_entropy(p, y, reduction="none"), jax.grad(ours)(p),
+                jaxloss.binary_cross_entropy(p, y), jax.grad(keras)(p))
+
+    loss, grad, keras_loss, keras_grad = both(probs, targets)
+    _close(loss, torch_loss)
+    np.testing.assert_allclose(grad[0], -1.0 / np.float32(1e-12), rtol=1e-6)
+    np.testing.assert_allclose(keras_loss[0], -np.log(np.float32(1e-7)), rtol=1e-5)
+    assert keras_grad[0] == 0.0 and keras_loss.max() < 17.0
 
 
 # ------------------------------------------------------------------------- the API
@@ -235,6 +262,42 @@ def test_vmap_over_batches_equals_each_batch():
         np.testing.assert_allclose(grads[index], want_grad, rtol=1e-6, atol=1e-7)
 
 
+def test_vmap_of_the_margin_losses_equals_each_batch():
+    """Each margin loss, "mean" and its gradient, mapped over a leading axis of 3 batches;
+    the margin is a traced scalar, negative in one batch."""
+    rng = np.random.default_rng(2)
+    scores = rng.normal(size=(3, 4, 5)).astype(np.float32)
+    other = rng.normal(size=(3, 4, 5)).astype(np.float32)
+    signs = np.where(rng.random((3, 4, 5)) < 0.5, -1.0, 1.0).astype(np.float32)
+    labels = rng.integers(0, 5, (3, 4)).astype(np.int32)
+    lists = np.array([[3, 0, -1, 1, 2], [2, 2, 4, -1, -1], [-1, 0, 1, 2, 3], [0, 1, 2, 3, 4]])
+    lists = np.stack([lists, lists[::-1], lists[[1, 3, 0, 2]]]).astype(np.int32)
+    margins = np.array([1.0, -0.5, 0.3], np.float32)
+    weight = np.array([1.0, 2.0, 0.5, 3.0, 1.5], np.float32)
+
+    def losses(x, x2, y, label, listed, margin):
+        return jnp.stack([
+            F.soft_margin_loss(x, y),
+            F.multilabel_soft_margin_loss(x, (y > 0).astype(x.dtype), weight),
+            F.multi_margin_loss(x, label, 2, margin, weight),
+            F.multilabel_margin_loss(x, listed),
+            F.margin_ranking_loss(x, x2, y, margin),
+            F.hinge_embedding_loss(x, y, margin),
+        ])
+
+    def with_grad(*args):
+        return losses(*args), jax.grad(lambda x: jnp.sum(losses(x, *args[1:])))(args[0])
+
+    mapped, grads = jax.jit(jax.vmap(with_grad))(scores, other, signs, labels, lists, margins)
+    one = jax.jit(with_grad)
+    for index in range(3):
+        want, want_grad = one(scores[index], other[index], signs[index], labels[index],
+                              lists[index], margins[index])
+        np.testing.assert_allclose(mapped[index], want, rtol=1e-6)
+        np.testing.assert_allclose(grads[index], want_grad, rtol=1e-6, atol=1e-7)
+    assert np.all(np.isfinite(mapped)) and np.all(np.isfinite(grads))
+
+
 def test_cross_entropy_is_nll_of_log_softmax_for_every_option():
     rng = np.random.default_rng(1)
     logits = (rng.normal(size=(2, 5, 3)) * 3).astype(np.float32)
@@ -278,9 +341,14 @@ def test_out_of_range_class_index_gives_nan_where_pytorch_raises():
         (F.cross_entropy, (jnp.ones(()), jnp.array(0)), "`input` must have a class axis"),
         (F.binary_cross_entropy, (jnp.full((2, 3), 0.5), jnp.ones((2, 3)), jnp.ones(2)),
          re.escape("`weight` of shape (2,) does not broadcast to input.shape=(2, 3)")),
+        (F.multi_margin_loss, (jnp.ones((2, 3)), jnp.array([0, 1]), 3), r"`p` must be 1 or 2"),
+        (F.multi_margin_loss, (jnp.ones((2, 3)), jnp.array([0, 1]), 1, 1.0, jnp.ones(2)),
+         re.escape("`class_weights` must have shape (3,)")),
+        (F.margin_ranking_loss, (jnp.ones(3), jnp.ones(3), jnp.ones(3), jnp.ones(3)),
+         re.escape("`margin` must be a scalar, got shape (3,)")),
     ],
     ids=["var_shape", "negative_float_var", "mse_weight", "ce_weight", "nll_weight", "scalar",
-         "bce_weight"],
+         "bce_weight", "multi_margin_p", "multi_margin_weight", "ranking_margin_shape"],
 )
 def test_bad_arguments_raise_naming_them(function, args, match):
     with pytest.raises(ValueError, match=match):

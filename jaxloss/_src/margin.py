@@ -9,10 +9,9 @@ float32.
 Input rules (``ValueError`` at trace time, naming the argument): non-floating scores;
 targets of another shape (integer labels: the shape without the class axis); a ``where``
 mask that is not boolean or does not broadcast to the scores; a ``margin`` that is not a
-scalar, or negative where a negative margin means nothing (``multi_margin_loss``,
-``hinge_embedding_loss``); ``p`` other than 1 or 2; ``class_weights`` that are not one
-floating weight per class. As in PyTorch, ``+-1`` targets are not checked: another finite
-value enters the formula as PyTorch writes it. Integer labels out of range give NaN for
+scalar (any real margin is accepted, a negative one too, as in PyTorch); ``p`` other than 1
+or 2; ``class_weights`` that are not one floating weight per class. As in PyTorch, ``+-1``
+targets are not checked: another finite value enters the formula as PyTorch writes it. Integer labels out of range give NaN for
 their example, where PyTorch raises. A NaN input gives NaN for its element (PyTorch's
 ``hinge_embedding_loss`` would give a finite loss for a NaN target).
 """
@@ -28,13 +27,11 @@ from jaxloss._src.cross_entropy.class_labels import label_status
 from jaxloss._src.cross_entropy.sigmoid import sigmoid_binary_cross_entropy
 
 
-def _check_scalar_margin(margin: jax.typing.ArrayLike, *, non_negative: bool = False) -> None:
-    """Raise unless ``margin`` is a number or a scalar array (PyTorch takes a float), and,
-    where a negative margin means nothing, unless a concrete ``margin`` is ``>= 0``."""
+def _check_scalar_margin(margin: jax.typing.ArrayLike) -> None:
+    """Raise unless ``margin`` is a number or a scalar array (PyTorch takes a float of any
+    sign: every formula here is defined for a negative margin)."""
     if not validation.is_static_number(margin) and jnp.shape(margin) != ():
         raise ValueError(f"`margin` must be a scalar, got shape {jnp.shape(margin)}.")
-    if non_negative:
-        validation.check_non_negative("margin", margin)
 
 
 def _positive_part(values: jax.Array) -> jax.Array:
@@ -177,8 +174,9 @@ def hinge_embedding_loss(
     Args:
       predictions: floating array, any shape.
       targets: array of the same shape holding ``-1`` or ``+1``.
-      margin: the distance beyond which a dissimilar pair costs nothing, a scalar
-        ``>= 0`` (a negative one would make every non-negative distance free).
+      margin: the distance beyond which a dissimilar pair costs nothing, a scalar of
+        any sign, as in PyTorch (a negative one makes every distance above it free, so
+        non-negative distances of dissimilar pairs cost nothing).
       where: optional boolean mask broadcastable to ``predictions``; masked elements
         give loss 0 and gradient 0.
 
@@ -194,7 +192,7 @@ def hinge_embedding_loss(
       PyTorch, ``torch.nn.HingeEmbeddingLoss`` (pytorch.org/docs/stable/generated/
       torch.nn.HingeEmbeddingLoss.html).
     """
-    _check_scalar_margin(margin, non_negative=True)
+    _check_scalar_margin(margin)
     predictions, targets, mask = _cast_with_where(
         "hinge_embedding_loss", predictions, targets, where, "predictions"
     )
@@ -302,8 +300,9 @@ def multi_margin_loss(
       scores: floating array of raw class scores with a class axis of size ``C``.
       labels: integer class indices, ``scores``'s shape without ``axis``.
       p: 1 (hinge) or 2 (squared hinge), as in PyTorch.
-      margin: the required gap between the label's score and the others, a scalar
-        ``>= 0``.
+      margin: the required gap between the label's score and the others, a scalar of
+        any sign, as in PyTorch (a negative one tolerates another class scoring up to
+        ``-margin`` above the label).
       class_weights: optional ``[C]`` floating weights; an example's loss is multiplied
         by its label's weight.
       axis: the class axis.
@@ -331,7 +330,7 @@ def multi_margin_loss(
     validation.check_sparse_labels("scores", scores, labels, axis)
     if isinstance(p, bool) or p not in (1, 2):
         raise ValueError(f"`p` must be 1 or 2 (as in PyTorch), got {p!r}.")
-    _check_scalar_margin(margin, non_negative=True)
+    _check_scalar_margin(margin)
     shape = jnp.shape(scores)
     num_classes = shape[axis]
     validation.check_class_weights(class_weights, num_classes)

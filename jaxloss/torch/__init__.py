@@ -10,16 +10,19 @@ finite logit).
 
 Reductions
     ``reduction`` is ``"mean"``, ``"sum"`` or ``"none"``. ``"mean"`` divides by the number
-    of loss entries, except where PyTorch divides by a sum of weights: class-weighted
-    ``nll_loss`` and ``cross_entropy`` with class-index targets (the weights of the targets
-    that are not ``ignore_index``), and weighted ``l1_loss`` and ``mse_loss``. PyTorch's
+    of loss entries (of examples for ``multilabel_soft_margin_loss``, ``multi_margin_loss``
+    and ``multilabel_margin_loss``, which give one value per example), except where PyTorch
+    divides by a sum of weights: class-weighted ``nll_loss`` and ``cross_entropy`` with
+    class-index targets (the weights of the targets that are not ``ignore_index``), and
+    weighted ``l1_loss`` and ``mse_loss``. PyTorch's
     deprecated ``size_average`` and ``reduce`` raise ``ValueError`` naming the
     ``reduction`` to pass instead.
 
 Layout
     Class scores are ``[N, C]``, ``[N, C, d1, ...]`` (the class axis is 1) or one example
     ``[C]``; targets are class indices (integers, the scores' shape without axis 1) or, for
-    ``cross_entropy``, probabilities of the scores' shape.
+    ``cross_entropy``, probabilities of the scores' shape. The multi-class margin losses
+    take ``[N, C]`` or ``[C]``, as PyTorch does.
 
 Where the numbers differ from PyTorch's, by design
     * A value PyTorch rejects at run time (a class index out of range, a negative variance
@@ -27,12 +30,17 @@ Where the numbers differ from PyTorch's, by design
       ``jit`` nothing can raise (``jaxloss.checks()`` raises instead).
     * A ``"mean"`` with a zero divisor (every target ignored, an empty batch) gives 0 where
       PyTorch gives NaN.
-    * ``binary_cross_entropy`` clips probabilities to ``[1e-7, 1 - 1e-7]`` (a loss of at most
-      16.1) where PyTorch clamps the logarithm at -100.
+    * ``binary_cross_entropy``'s gradient in ``target`` at a probability of 0 or 1 is the
+      slope of the clamped loss, ``±100``, where PyTorch's (``-logit(p)``) is infinite; its
+      values and its gradient in ``input`` are PyTorch's (each log clamped at -100).
     * ``poisson_nll_loss(full=True)``'s gradient in the counts is finite at a count of 0,
       where PyTorch's is NaN (its Stirling term's ``log(0)`` behind a mask).
-    * ``input`` and ``target`` must have one shape where PyTorch broadcasts them with a
-      warning.
+    * ``soft_margin_loss`` is finite, with a finite gradient, for a wrong score beyond 88.7,
+      where PyTorch's float32 ``log1p(exp(.))`` is ``inf`` with a NaN gradient.
+    * A NaN ``hinge_embedding_loss`` target, and a ``multilabel_soft_margin_loss`` target
+      outside ``[0, 1]``, give NaN where PyTorch computes a number.
+    * ``input`` and ``target`` (``margin_ranking_loss``'s three arrays) must have one shape
+      where PyTorch broadcasts them.
 
 Shape and dtype errors are the kernels' ``ValueError``\\ s, raised at trace time; they name
 the kernels' arguments (``logits``, ``labels``, ``predictions``, ``targets``).
@@ -44,6 +52,12 @@ from jaxloss.torch._classification import (
 )
 from jaxloss.torch._classification import cross_entropy as cross_entropy
 from jaxloss.torch._classification import nll_loss as nll_loss
+from jaxloss.torch._margin import hinge_embedding_loss as hinge_embedding_loss
+from jaxloss.torch._margin import margin_ranking_loss as margin_ranking_loss
+from jaxloss.torch._margin import multi_margin_loss as multi_margin_loss
+from jaxloss.torch._margin import multilabel_margin_loss as multilabel_margin_loss
+from jaxloss.torch._margin import multilabel_soft_margin_loss as multilabel_soft_margin_loss
+from jaxloss.torch._margin import soft_margin_loss as soft_margin_loss
 from jaxloss.torch._regression import gaussian_nll_loss as gaussian_nll_loss
 from jaxloss.torch._regression import huber_loss as huber_loss
 from jaxloss.torch._regression import l1_loss as l1_loss
@@ -52,19 +66,13 @@ from jaxloss.torch._regression import poisson_nll_loss as poisson_nll_loss
 from jaxloss.torch._regression import smooth_l1_loss as smooth_l1_loss
 
 #: The losses of ``torch.nn.functional`` not wrapped yet: each waits for its kernel (the
-#: margin and embedding families, an elementwise log-space KL divergence, CTC's
-#: ``zero_infinity``). Wrapping one removes it from here; tests/test_torch.py fails when
-#: PyTorch has a loss that is neither wrapped nor listed, or one is both.
+#: embedding family, an elementwise log-space KL divergence, CTC's ``zero_infinity``).
+#: Wrapping one removes it from here; tests/test_torch.py fails when PyTorch has a loss that
+#: is neither wrapped nor listed, or one is both.
 PENDING = frozenset({
     "cosine_embedding_loss",
     "ctc_loss",
-    "hinge_embedding_loss",
     "kl_div",
-    "margin_ranking_loss",
-    "multi_margin_loss",
-    "multilabel_margin_loss",
-    "multilabel_soft_margin_loss",
-    "soft_margin_loss",
     "triplet_margin_loss",
     "triplet_margin_with_distance_loss",
 })

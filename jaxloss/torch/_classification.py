@@ -7,7 +7,9 @@ import jax.numpy as jnp
 
 from jaxloss._src import label_smoothing, validation
 from jaxloss._src.cross_entropy.log_probability import nll_loss as _nll_kernel
-from jaxloss._src.cross_entropy.probability import binary_cross_entropy as _bce_kernel
+from jaxloss._src.cross_entropy.probability import (
+    _log_floored_binary_cross_entropy as _bce_kernel,
+)
 from jaxloss._src.cross_entropy.sigmoid import sigmoid_binary_cross_entropy
 from jaxloss._src.cross_entropy.softmax import softmax_cross_entropy
 from jaxloss._src.cross_entropy.sparse_softmax import sparse_softmax_cross_entropy
@@ -62,11 +64,13 @@ def binary_cross_entropy(
 
     .. math:: \ell = -w \big(y \log p + (1 - y) \log(1 - p)\big)
 
-    reduced by ``reduction`` (``"mean"``: over every element). Computed by
-    :func:`jaxloss.binary_cross_entropy`, which clips ``p`` to ``[1e-7, 1 - 1e-7]``: a
-    probability closer to 0 or 1 gives at most ``-log(1e-7) = 16.1`` with gradient 0,
-    where PyTorch clamps the logarithm at -100 (a loss up to 100). Elsewhere the values
-    and gradients are PyTorch's. A probability or target outside ``[0, 1]`` gives NaN
+    reduced by ``reduction`` (``"mean"``: over every element), each logarithm clamped at
+    -100 as PyTorch clamps it (``p = 0`` with ``y = 1`` costs 100), not clipped as
+    :func:`jaxloss.binary_cross_entropy` clips for Keras. The gradient in ``input`` is
+    PyTorch's, ``w (p - y) / max(p (1 - p), 1e-12)``, finite at ``p`` = 0 and 1. The
+    gradient in ``target`` is the slope of the clamped loss, ``w (max(log(1 - p), -100) -
+    max(log p, -100))``: PyTorch's ``-w logit(p)`` elsewhere, ``±100 w`` at ``p`` = 0 and 1
+    where PyTorch's is infinite. A probability or target outside ``[0, 1]`` gives NaN
     where PyTorch raises.
 
     Args:

@@ -114,9 +114,14 @@ def classification_cases():
     p, y = uniform(0.02, 0.98, 3, 4), uniform(0, 1, 3, 4)
     case("binary_cross_entropy", p, y)
     case("binary_cross_entropy", p, y, weight=uniform(0.5, 2, 4))
-    case("binary_cross_entropy", np.array([1e-9, 1 - 1e-9, 0.0, 1.0], np.float32),
-         np.array([1.0, 0.0, 0.0, 1.0], np.float32), reductions=("none",),
-         note="within 1e-7 of 0 or 1: PyTorch clamps the log at -100")
+    # 1 - 2**-24 is the float32 below 1; PyTorch's gradient floors p (1 - p) at 1e-12.
+    edges = np.array([0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1e-9, 1 - 2.0**-24], np.float32)
+    edge_targets = np.array([1.0, 0.0, 0.3, 0.0, 1.0, 0.6, 1.0, 0.0], np.float32)
+    case("binary_cross_entropy", edges, edge_targets,
+         note="probabilities at 0 and 1: PyTorch clamps the log at -100")
+    case("binary_cross_entropy", edges, edge_targets,
+         weight=np.array([0.5, 2.0, 1.0, 1.5, 1.0, 0.25, 3.0, 1.0], np.float32),
+         note="probabilities at 0 and 1: PyTorch clamps the log at -100")
     x = normal(3, 4, scale=2)
     case("binary_cross_entropy_with_logits", x, y)
     case("binary_cross_entropy_with_logits", x, y, weight=uniform(0.5, 2, 3, 1),
@@ -233,6 +238,24 @@ def ctc_cases():
          reductions=("none",), note="blank is the last class")
 
 
+def margin_port_cases():
+    """Negative margins (PyTorch accepts any real margin) and one example without a batch axis."""
+    x, y = normal(3, 4, scale=2), signs(3, 4)
+    case("hinge_embedding_loss", x, y, margin=-0.5, note="a negative margin")
+    case("margin_ranking_loss", normal(5), normal(5), signs(5), margin=-0.3,
+         note="a negative margin")
+    case("multi_margin_loss", normal(3, 4), labels(4, 3), margin=-0.4, note="a negative margin")
+    case("multi_margin_loss", normal(3, 4), labels(4, 3), p=2, margin=-0.2,
+         weight=uniform(0.5, 2, 4), note="a negative margin")
+    case("multi_margin_loss", normal(4), np.asarray(labels(4)),
+         note="one example without a batch axis")
+    case("multilabel_margin_loss", normal(4), np.array([2, 0, -1, 3], np.int64),
+         note="one example without a batch axis")
+    multi_hot = (uniform(0, 1, 2, 3, 4) > 0.5).astype(np.float32)
+    case("multilabel_soft_margin_loss", normal(2, 3, 4), multi_hot, weight=uniform(0.5, 2, 4),
+         note="the class axis is the last")
+
+
 def signature(function):
     rows = []
     for parameter in inspect.signature(function).parameters.values():
@@ -251,6 +274,7 @@ def main():
     regression_and_likelihood_cases()
     embedding_cases()
     ctc_cases()
+    margin_port_cases()
     losses = sorted(
         name for name in dir(F) if name.endswith("_loss") or name in (
             "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "kl_div"

@@ -2,7 +2,8 @@
 
 Binary, categorical and sparse categorical: the categorical forms divide the scores by their
 row sum, then all clip to ``[epsilon, 1 - epsilon]``; the gradient is zero where the clip is
-active, as the clip's own.
+active, as the clip's own. PyTorch's binary rule, each logarithm floored at -100 instead of
+the clip, is here too (private: the kernel of ``jaxloss.torch.binary_cross_entropy``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from jaxloss._src import checks, softmax_rows, validation
@@ -52,6 +54,43 @@ def _binary_cross_entropy_bwd(epsilon, residuals, cotangent):
 
 
 _binary_cross_entropy_kernel.defvjp(_binary_cross_entropy_fwd, _binary_cross_entropy_bwd)
+
+# PyTorch's floor on each logarithm of its BCE, and the floor on p (1 - p) in its gradient
+# (a float32 constant, also in float64).
+TORCH_LOG_FLOOR = -100.0
+TORCH_GRAD_EPSILON = float(np.float32(1e-12))
+
+
+def _floored_logs(probs):
+    floor = jnp.asarray(TORCH_LOG_FLOOR, probs.dtype)
+    return jnp.maximum(jnp.log(probs), floor), jnp.maximum(jnp.log1p(-probs), floor)
+
+
+@jax.custom_vjp
+def _log_floored_binary_cross_entropy_kernel(probs, labels):
+    return _log_floored_binary_cross_entropy_fwd(probs, labels)[0]
+
+
+def _log_floored_binary_cross_entropy_fwd(probs, labels):
+    log_p, log_not_p = _floored_logs(probs)
+    loss = (labels - 1.0) * log_not_p - labels * log_p
+    return loss, (probs, labels)
+
+
+def _log_floored_binary_cross_entropy_bwd(residuals, cotangent):
+    probs, labels = residuals
+    # PyTorch's gradient: the exact slope (p - y) / (p (1 - p)), its denominator floored so
+    # that it is finite (and large) at p = 0 and 1, where the loss is floored.
+    denominator = jnp.maximum(probs * (1.0 - probs), jnp.asarray(TORCH_GRAD_EPSILON, probs.dtype))
+    log_p, log_not_p = _floored_logs(probs)
+    # The slope of the floored loss in the labels: finite at p = 0 and 1, where PyTorch's,
+    # -logit(p), is infinite.
+    return cotangent * (probs - labels) / denominator, cotangent * (log_not_p - log_p)
+
+
+_log_floored_binary_cross_entropy_kernel.defvjp(
+    _log_floored_binary_cross_entropy_fwd, _log_floored_binary_cross_entropy_bwd
+)
 
 
 def _normalised(probs, mask, axis):
@@ -177,10 +216,17 @@ def binary_cross_entropy(
     References:
       Keras ``keras.losses.binary_crossentropy`` (``from_logits=False``).
     """
+    validation.check_clip_epsilon(epsilon)
+    probs, labels, mask, invalid = _binary_inputs(probs, labels, label_smoothing, where)
+    loss = _binary_cross_entropy_kernel(probs, labels, float(epsilon))
+    return validation.apply_where(validation.nan_where(invalid, loss), mask)
+
+
+def _binary_inputs(probs, labels, label_smoothing, where):
+    """Checked and cast ``(probs, smoothed labels, mask, invalid)`` of a binary cross-entropy."""
     validation.check_floating("probs", probs)
     validation.check_same_shape("probs", probs, "labels", labels)
     validation.check_label_smoothing(label_smoothing)
-    validation.check_clip_epsilon(epsilon)
     mask = validation.broadcast_where(where, jnp.shape(probs))
     dtype = validation.compute_dtype(probs, labels)
     probs = jnp.asarray(probs).astype(dtype)
@@ -189,8 +235,30 @@ def binary_cross_entropy(
     labels = smooth_binary_labels(labels, label_smoothing)
     checks.check_unit_interval("binary_cross_entropy", "probs", probs, where=mask)
     checks.check_unit_interval("binary_cross_entropy", "labels", labels, where=mask)
-    loss = _binary_cross_entropy_kernel(probs, labels, float(epsilon))
-    return validation.apply_where(validation.nan_where(invalid, loss), mask)
+    return probs, labels, mask, invalid
+
+
+def _log_floored_binary_cross_entropy(
+    probs: jax.typing.ArrayLike, labels: jax.typing.ArrayLike
+) -> jax.Array:
+    r"""Binary cross-entropy from probabilities, each logarithm floored at -100 as PyTorch does.
+
+    .. math:: \ell = -y \max(\log p, -100) - (1 - y) \max(\log(1 - p), -100)
+
+    with PyTorch's gradients: ``(p - y) / max(p (1 - p), 1e-12)`` in ``p`` (finite at 0 and
+    1), and in ``y`` the slope of the floored loss, ``max(log(1 - p), -100) - max(log p,
+    -100)`` (PyTorch's is ``-logit(p)``, infinite at ``p`` = 0 and 1). Not clipped, unlike
+    :func:`binary_cross_entropy`: ``p = 0`` with ``y = 1`` costs 100. The rule of
+    :func:`jaxloss.torch.binary_cross_entropy`; the input rules are
+    :func:`binary_cross_entropy`'s.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> _log_floored_binary_cross_entropy(jnp.array([0.0, 0.9]), jnp.array([1.0, 1.0]))
+      Array([100.        ,   0.10536055], dtype=float32)
+    """
+    probs, labels, _, invalid = _binary_inputs(probs, labels, 0.0, None)
+    return validation.nan_where(invalid, _log_floored_binary_cross_entropy_kernel(probs, labels))
 
 
 def categorical_cross_entropy(
