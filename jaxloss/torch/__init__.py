@@ -42,8 +42,8 @@ Where the numbers differ from PyTorch's, by design
     * ``triplet_margin_loss``: a norm degree ``p`` below 1 raises; PyTorch takes it.
       ``triplet_margin_with_distance_loss`` takes any ``margin``; PyTorch raises for
       ``margin <= 0``.
-    * ``kl_div``: a target of 0 has gradient 0 in the target where PyTorch's is NaN, and
-      contributes 0 on an input of ``-inf`` where PyTorch gives NaN.
+    * ``kl_div``: a target of 0 has gradient 0 in the target (for a finite input) where
+      PyTorch's is NaN, and contributes 0 on an input of ``-inf`` where PyTorch gives NaN.
     * ``ctc_loss`` normalises ``log_probs`` (a ``log_softmax`` over the classes) before
       use: rows that are not log-probabilities give another value than PyTorch's. A
       sample no alignment can produce gives ``inf``, as in PyTorch, with gradient 0

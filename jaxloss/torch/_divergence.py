@@ -38,9 +38,10 @@ def kl_div(
     ``elementwise=True``. ``"mean"`` divides the sum by the number of *elements* (not the
     divergence's mean; PyTorch's definition), ``"batchmean"`` by the batch size
     ``input.shape[0]`` (the divergence per example when the last axes are the
-    distribution). A target of 0 contributes 0 with gradient 0 in the target, where
-    PyTorch's gradient there is NaN (``xlogy``'s ``log 0``); a target of 0 on an input of
-    ``-inf`` gives 0 where PyTorch gives NaN. A negative target gives NaN.
+    distribution). A target of 0 contributes 0, with gradient 0 in the target for a
+    finite input, where PyTorch's gradient there is NaN (``xlogy``'s ``log 0``); a target
+    of 0 on an input of ``-inf`` gives 0 where PyTorch gives NaN. A negative target gives
+    NaN.
 
     Args:
       input: log-probabilities, any shape.
@@ -58,7 +59,7 @@ def kl_div(
       >>> from jaxloss import torch as F
       >>> log_q = jnp.log(jnp.array([[0.5, 0.5], [0.75, 0.25]]))
       >>> F.kl_div(log_q, jnp.array([[1.0, 0.0], [0.5, 0.5]]), reduction="batchmean")
-      Array(0.41849408, dtype=float32)
+      Array(0.4184941, dtype=float32)
 
     References:
       PyTorch ``torch.nn.KLDivLoss``; Kullback and Leibler, "On information and
