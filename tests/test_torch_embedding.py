@@ -54,6 +54,14 @@ def test_ctc_takes_lengths_as_lists_and_concatenated_targets():
     np.testing.assert_allclose(got, np.mean(none / target_lengths), rtol=1e-5)
 
 
+def test_ctc_empty_targets_cost_the_blank_path_in_both_layouts():
+    log_probs = jnp.full((3, 2, 3), -np.log(3.0), jnp.float32)
+    lengths = jnp.array([3, 2])
+    for targets in (jnp.zeros((0,), jnp.int32), jnp.zeros((2, 0), jnp.int32)):
+        loss = F.ctc_loss(log_probs, targets, lengths, jnp.array([0, 0]), reduction="none")
+        np.testing.assert_allclose(loss, [3 * np.log(3.0), 2 * np.log(3.0)], rtol=1e-6)
+
+
 def test_ctc_normalises_log_probs_where_pytorch_uses_them_as_given():
     """A documented difference: a constant added to every log-probability changes nothing
     here; PyTorch's loss would drop by that constant times the input length."""

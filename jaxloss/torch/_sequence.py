@@ -43,9 +43,11 @@ def _padded_targets(targets: Array, target_lengths: Array, batch: int) -> Array:
             f"(concatenated), got targets.shape={targets.shape}."
         )
     total = targets.shape[0]
+    if total == 0:  # every target empty: nothing to gather
+        return jnp.zeros((batch, 0), targets.dtype)
     starts = jnp.cumsum(target_lengths) - target_lengths
     positions = starts[:, None] + jnp.arange(total)[None, :]
-    return jnp.take(targets, jnp.clip(positions, 0, max(total - 1, 0)), axis=0)
+    return jnp.take(targets, jnp.clip(positions, 0, total - 1), axis=0)
 
 
 def ctc_loss(
