@@ -26,6 +26,8 @@ WRAPPED = {name for name in DATA["losses"] if hasattr(F, name)}
 # The documented differences (jaxloss.torch's docstring), compared with their own values.
 EMPTY_MEAN_IS_ZERO = "every target ignored"
 PROBABILITIES_AT_0_AND_1 = "probabilities at 0 and 1: PyTorch clamps the log at -100"
+# The argument whose PyTorch gradient is NaN where it is 0 here, per function.
+NAN_GRADIENT_IS_ZERO = {"kl_div": 1, "ctc_loss": 0}
 PARITY_CASES = [case for case in DATA["cases"] if case["function"] in WRAPPED]
 MARGIN_LOSSES = {
     "soft_margin_loss", "multilabel_soft_margin_loss", "multi_margin_loss",
@@ -132,6 +134,14 @@ def test_values_and_gradients_are_pytorchs(case):
             want = np.where(np.isnan(want), np.asarray(got, np.float64), want)
         if case["note"] == PROBABILITIES_AT_0_AND_1 and index == 1:
             want = _clamped_target_gradient(case, want)
+        if NAN_GRADIENT_IS_ZERO.get(case["function"]) == index:
+            # PyTorch's gradient is NaN at a kl_div target of 0 (xlogy's log 0) and for an
+            # impossible CTC alignment (an infinite loss): documented differences; here 0.
+            kwargs = case["kwargs"]
+            nan_expected = kwargs.get("zero_infinity") is False or (
+                case["function"] == "kl_div" and not kwargs.get("log_target"))
+            assert np.isnan(want).any() == nan_expected
+            want = np.where(np.isnan(want), 0.0, want)
         _close(got, want, f"{gradient_reduction}: gradient of argument {index}")
 
 
@@ -176,12 +186,9 @@ def test_binary_cross_entropy_clamps_the_log_where_the_keras_kernel_clips():
 # ------------------------------------------------------------------------- the API
 
 
-def test_every_pytorch_loss_is_wrapped_or_pending():
+def test_every_pytorch_loss_is_wrapped():
     assert len(DATA["losses"]) == 21 and DATA["torch_version"].startswith("2.")
-    missing = set(DATA["losses"]) - WRAPPED - F.PENDING
-    assert missing == set(), "wrap these in jaxloss.torch or list them in PENDING"
-    assert WRAPPED & F.PENDING == set(), "remove the wrapped functions from PENDING"
-    assert F.PENDING <= set(DATA["losses"])
+    assert set(DATA["losses"]) - WRAPPED == set(), "wrap these in jaxloss.torch"
 
 
 def test_the_parity_file_covers_every_pytorch_loss():
@@ -233,8 +240,9 @@ def test_size_average_and_reduce_raise_naming_the_reduction(name):
         ):
             with pytest.raises(ValueError, match=re.escape(f"`reduction={reduction!r}`")):
                 function(*args, **kwargs, **legacy)
-    with pytest.raises(ValueError, match=r"Invalid `reduction`='batchmean'"):
-        function(*args, **kwargs, reduction="batchmean")
+    invalid = "sum_over_batch_size" if name == "kl_div" else "batchmean"
+    with pytest.raises(ValueError, match=rf"Invalid `reduction`='{invalid}'"):
+        function(*args, **kwargs, reduction=invalid)
 
 
 # ----------------------------------------------------------------- transformations

@@ -9,12 +9,14 @@ kernels, so they keep those kernels' stability (finite losses and gradients for 
 finite logit).
 
 Reductions
-    ``reduction`` is ``"mean"``, ``"sum"`` or ``"none"``. ``"mean"`` divides by the number
+    ``reduction`` is ``"mean"``, ``"sum"`` or ``"none"`` (``kl_div`` also takes
+    ``"batchmean"``, the sum divided by the batch size). ``"mean"`` divides by the number
     of loss entries (of examples for ``multilabel_soft_margin_loss``, ``multi_margin_loss``
     and ``multilabel_margin_loss``, which give one value per example), except where PyTorch
     divides by a sum of weights: class-weighted ``nll_loss`` and ``cross_entropy`` with
     class-index targets (the weights of the targets that are not ``ignore_index``), and
-    weighted ``l1_loss`` and ``mse_loss``. PyTorch's
+    weighted ``l1_loss`` and ``mse_loss``; ``ctc_loss`` divides each loss by its target
+    length, then averages over the batch. PyTorch's
     deprecated ``size_average`` and ``reduce`` raise ``ValueError`` naming the
     ``reduction`` to pass instead.
 
@@ -23,6 +25,8 @@ Layout
     ``[C]``; targets are class indices (integers, the scores' shape without axis 1) or, for
     ``cross_entropy``, probabilities of the scores' shape. The multi-class margin losses
     take ``[N, C]`` or ``[C]``, as PyTorch does.
+    ``ctc_loss`` takes PyTorch's time-first ``log_probs`` ``[T, N, C]``, ``targets``
+    padded ``[N, S]`` or 1-D concatenated, and lengths per sample (arrays under ``jit``).
 
 Where the numbers differ from PyTorch's, by design
     * A value PyTorch rejects at run time (a class index out of range, a negative variance
@@ -41,6 +45,17 @@ Where the numbers differ from PyTorch's, by design
       outside ``[0, 1]``, give NaN where PyTorch computes a number.
     * ``input`` and ``target`` (``margin_ranking_loss``'s three arrays) must have one shape
       where PyTorch broadcasts them.
+    * ``cosine_embedding_loss``: a target other than 1 or -1 gives NaN where PyTorch
+      gives 0.
+    * ``triplet_margin_loss``: a norm degree ``p`` below 1 raises; PyTorch takes it.
+      ``triplet_margin_with_distance_loss`` takes any ``margin``; PyTorch raises for
+      ``margin <= 0``.
+    * ``kl_div``: a target of 0 has gradient 0 in the target (for a finite input) where
+      PyTorch's is NaN, and contributes 0 on an input of ``-inf`` where PyTorch gives NaN.
+    * ``ctc_loss`` normalises ``log_probs`` (a ``log_softmax`` over the classes) before
+      use: rows that are not log-probabilities give another value than PyTorch's. A
+      sample no alignment can produce gives ``inf``, as in PyTorch, with gradient 0
+      where PyTorch's is NaN.
 
 Shape and dtype errors are the kernels' ``ValueError``\\ s, raised at trace time; they name
 the kernels' arguments (``logits``, ``labels``, ``predictions``, ``targets``).
@@ -58,21 +73,16 @@ from jaxloss.torch._margin import multi_margin_loss as multi_margin_loss
 from jaxloss.torch._margin import multilabel_margin_loss as multilabel_margin_loss
 from jaxloss.torch._margin import multilabel_soft_margin_loss as multilabel_soft_margin_loss
 from jaxloss.torch._margin import soft_margin_loss as soft_margin_loss
+from jaxloss.torch._divergence import kl_div as kl_div
+from jaxloss.torch._embedding import cosine_embedding_loss as cosine_embedding_loss
+from jaxloss.torch._embedding import triplet_margin_loss as triplet_margin_loss
+from jaxloss.torch._embedding import (
+    triplet_margin_with_distance_loss as triplet_margin_with_distance_loss,
+)
 from jaxloss.torch._regression import gaussian_nll_loss as gaussian_nll_loss
 from jaxloss.torch._regression import huber_loss as huber_loss
 from jaxloss.torch._regression import l1_loss as l1_loss
 from jaxloss.torch._regression import mse_loss as mse_loss
 from jaxloss.torch._regression import poisson_nll_loss as poisson_nll_loss
 from jaxloss.torch._regression import smooth_l1_loss as smooth_l1_loss
-
-#: The losses of ``torch.nn.functional`` not wrapped yet: each waits for its kernel (the
-#: embedding family, an elementwise log-space KL divergence, CTC's ``zero_infinity``).
-#: Wrapping one removes it from here; tests/test_torch.py fails when PyTorch has a loss that
-#: is neither wrapped nor listed, or one is both.
-PENDING = frozenset({
-    "cosine_embedding_loss",
-    "ctc_loss",
-    "kl_div",
-    "triplet_margin_loss",
-    "triplet_margin_with_distance_loss",
-})
+from jaxloss.torch._sequence import ctc_loss as ctc_loss
