@@ -15,6 +15,20 @@ while ``d hidden`` (``[N, H]``, small) is accumulated; streaming over tokens wou
 accumulate the whole ``[H, V]`` weight gradient once per token chunk. The default chunk
 size keeps one chunk's logits near 32 MiB; the measurements are in ``bench/``.
 
+Where the loss is reduced to a scalar (``reduction="mean"`` or ``"sum"``, as in training)
+the default ``schedule="forward"`` computes the gradients in the forward pass instead: the
+stream then runs over blocks of tokens, each with all of its ``V`` logits (``[T, V]``, about
+as many elements as one vocabulary chunk ``[N, chunk_size]``), so that each token's
+logsumexp, loss and loss cotangent are exact within its block. Per block: ``z = h_T @ W``,
+``d h_T = d_z @ W.T`` and ``d W += h_T.T @ d_z``: three matrix products in all, as with
+explicit logits, where the recomputing schedule needs four. A vocabulary stream cannot do
+this in one pass: ``d W[:, j] = sum_n h_n d_z[n, j]`` mixes tokens whose softmax
+normalisers are known only at the end of the stream, and a first pass for them costs the
+fourth product again. The backward pass then only scales the stored gradients by the
+cotangent; the price is one float32 ``[H, V]`` accumulator kept from the forward to the
+backward pass. An undifferentiated call computes no gradient (it streams the vocabulary for
+the loss alone).
+
 The per-token loss is assembled from three streamed statistics, so that every option
 (label smoothing, z-loss, ignored tokens, the reduction, a vocabulary split over devices)
 is ordinary differentiable JAX code around one custom-gradient kernel:
@@ -63,18 +77,23 @@ def default_chunk_size(num_tokens: int, vocab_size: int) -> int:
 
 
 def _chunk_logits(hidden, weight, bias, start, size, soft_cap, accum_dtype):
-    """Logits of vocabulary columns ``[start, start + size)``: raw and soft-capped, ``[N, size]``."""
+    """Soft-capped logits of vocabulary columns ``[start, start + size)``, ``[N, size]``."""
     w = lax.dynamic_slice_in_dim(weight, start, size, axis=1)
-    matmul_dtype = jnp.promote_types(hidden.dtype, w.dtype)
+    b = None if bias is None else lax.dynamic_slice_in_dim(bias, start, size)
+    return _project(hidden, w, b, soft_cap, accum_dtype)
+
+
+def _project(hidden, weight, bias, soft_cap, accum_dtype):
+    """``hidden @ weight + bias`` accumulated in ``accum_dtype``, then soft-capped."""
+    matmul_dtype = jnp.promote_types(hidden.dtype, weight.dtype)
     raw = lax.dot_general(
         hidden.astype(matmul_dtype),
-        w.astype(matmul_dtype),
+        weight.astype(matmul_dtype),
         (((1,), (0,)), ((), ())),
         preferred_element_type=accum_dtype,
     )
     if bias is not None:
-        b = lax.dynamic_slice_in_dim(bias, start, size).astype(accum_dtype)
-        raw = raw + b[None, :]
+        raw = raw + bias.astype(accum_dtype)[None, :]
     if soft_cap is None:
         return raw
     return soft_cap * jnp.tanh(raw / soft_cap)
@@ -152,6 +171,34 @@ def _logit_stats_fwd(hidden, weight, bias, labels, chunk_size, soft_cap, with_su
     return stats, (hidden, weight, bias, labels, logsumexp)
 
 
+def _logit_grads(z, probs, label_mask, g_lse, g_label, g_sum, soft_cap):
+    """``d loss / d raw logits`` of a chunk from the cotangents of its statistics (``[N, 1]``
+    each, ``g_sum`` may be ``None``): ``g_lse * softmax + g_label * onehot + g_sum``, times the
+    soft cap's derivative ``1 - (z / c)**2``."""
+    d_z = g_lse * probs + jnp.where(label_mask, g_label, jnp.zeros((), z.dtype))
+    if g_sum is not None:
+        d_z = d_z + g_sum
+    if soft_cap is not None:
+        d_z = d_z * (1.0 - jnp.square(z / soft_cap))
+    return d_z
+
+
+def _input_grads(hidden, weight, d_z, accum_dtype):
+    """``(d_z @ weight.T, hidden.T @ d_z)``: two matrix products, accumulated in
+    ``accum_dtype``."""
+    matmul_dtype = jnp.promote_types(hidden.dtype, weight.dtype)
+    d_z_mm = d_z.astype(matmul_dtype)
+    d_hidden = lax.dot_general(
+        d_z_mm, weight.astype(matmul_dtype), (((1,), (1,)), ((), ())),
+        preferred_element_type=accum_dtype,
+    )
+    d_weight = lax.dot_general(
+        hidden.astype(matmul_dtype), d_z_mm, (((0,), (0,)), ((), ())),
+        preferred_element_type=accum_dtype,
+    )
+    return d_hidden, d_weight
+
+
 def _logit_stats_bwd(chunk_size, soft_cap, with_sum, axis_name, residuals, cotangents):
     hidden, weight, bias, labels, logsumexp = residuals
     g_lse, g_label, g_sum = cotangents
@@ -164,25 +211,11 @@ def _logit_stats_bwd(chunk_size, soft_cap, with_sum, axis_name, residuals, cotan
     def chunk_grads(carry, start, size):
         d_hidden, d_weight, d_bias = carry
         z = _chunk_logits(hidden, weight, bias, start, size, soft_cap, accum_dtype)
-        probs = jnp.exp(z - logsumexp[:, None])
-        d_z = g_lse * probs + jnp.where(
-            _label_mask(labels, start, size), g_label, jnp.zeros((), accum_dtype)
-        )
-        if g_sum is not None:
-            d_z = d_z + g_sum
-        if soft_cap is not None:
-            d_z = d_z * (1.0 - jnp.square(z / soft_cap))
+        d_z = _logit_grads(z, jnp.exp(z - logsumexp[:, None]), _label_mask(labels, start, size),
+                           g_lse, g_label, g_sum, soft_cap)
         w = lax.dynamic_slice_in_dim(weight, start, size, axis=1)
-        matmul_dtype = jnp.promote_types(hidden.dtype, w.dtype)
-        d_z_mm = d_z.astype(matmul_dtype)
-        d_hidden = d_hidden + lax.dot_general(
-            d_z_mm, w.astype(matmul_dtype), (((1,), (1,)), ((), ())),
-            preferred_element_type=accum_dtype,
-        )
-        d_w = lax.dot_general(
-            hidden.astype(matmul_dtype), d_z_mm, (((0,), (0,)), ((), ())),
-            preferred_element_type=accum_dtype,
-        )
+        d_h, d_w = _input_grads(hidden, w, d_z, accum_dtype)
+        d_hidden = d_hidden + d_h
         d_weight = lax.dynamic_update_slice_in_dim(
             d_weight, d_w.astype(weight.dtype), start, axis=1
         )
@@ -296,6 +329,116 @@ def _reduce(loss, kept, reduction, shape):
     return reductions.reduce_losses(loss, reduction, counted=kept)
 
 
+SCHEDULES = ("forward", "recompute")
+
+
+def _token_block_size(num_tokens: int, vocab_size: int, chunk_size: int) -> int:
+    """Tokens per block of the ``"forward"`` schedule: a block's ``[T, V]`` logits hold about
+    as many elements as one vocabulary chunk's ``[N, chunk_size]``."""
+    return int(max(1, min(num_tokens, num_tokens * chunk_size // max(vocab_size, 1))))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5, 6, 7, 8, 9))
+def _scalar_loss(hidden, weight, bias, labels, chunk_size, soft_cap, ignore_index,
+                 label_smoothing, z_loss, reduction):
+    """The reduced loss. Not differentiated, it is the vocabulary stream of
+    ``_logit_stats_fwd`` and computes no gradient; the fwd rule below streams over tokens
+    and computes the gradients along with the loss."""
+    stats, _ = _logit_stats_fwd(hidden, weight, bias, labels, chunk_size, soft_cap,
+                                bool(label_smoothing), None)
+    loss, kept = _per_token_loss(stats, labels, weight.shape[1], ignore_index, label_smoothing,
+                                 z_loss)
+    return _reduce(loss, kept, reduction, labels.shape)
+
+
+def _scalar_loss_fwd(hidden, weight, bias, labels, chunk_size, soft_cap, ignore_index,
+                     label_smoothing, z_loss, reduction):
+    """Loss and gradients in one stream over blocks of tokens: three matrix products.
+
+    A block of ``T`` tokens has all ``V`` of its logits, so its logsumexp, its per-token loss
+    and that loss's cotangent (the reduction is linear; z-loss needs only the token's own
+    logsumexp) are exact within the block: ``logits = h_T @ W``, then ``d h_T = d_z @ W.T``
+    (written once) and ``d W += h_T.T @ d_z`` (accumulated).
+    """
+    accum_dtype = validation.compute_dtype(hidden, weight)
+    num_tokens, vocab_size = hidden.shape[0], weight.shape[1]
+    block = _token_block_size(num_tokens, vocab_size, chunk_size)
+    counted = (jnp.ones(labels.shape, jnp.bool_) if ignore_index is None
+               else labels != ignore_index)
+    # d loss / d per-token loss: the reduction is linear, so this does not depend on them.
+    loss_weights = jax.grad(lambda losses: _reduce(losses, counted, reduction, labels.shape))(
+        jnp.zeros(labels.shape, accum_dtype))
+    with_sum = bool(label_smoothing)
+
+    def block_step(carry, start, size):
+        losses, d_hidden, d_weight, d_bias = carry
+        h = lax.dynamic_slice_in_dim(hidden, start, size)
+        y = lax.dynamic_slice_in_dim(labels, start, size)
+        z = _project(h, weight, bias, soft_cap, accum_dtype)
+        row_max = jnp.max(z, axis=1)
+        scaled = jnp.exp(z - row_max[:, None])
+        scaled_sum = jnp.sum(scaled, axis=1)
+        mask = _label_mask(y, 0, vocab_size)
+        stats = _LogitStats(
+            row_max + jnp.log(scaled_sum),
+            jnp.sum(jnp.where(mask, z, jnp.zeros((), accum_dtype)), axis=1),
+            jnp.sum(z, axis=1) if with_sum else jnp.zeros((size,), accum_dtype),
+        )
+        per_token, pullback = jax.vjp(
+            lambda st: _per_token_loss(st, y, vocab_size, ignore_index, label_smoothing,
+                                       z_loss)[0], stats)
+        (g,) = pullback(lax.dynamic_slice_in_dim(loss_weights, start, size))
+        d_z = _logit_grads(z, scaled / scaled_sum[:, None], mask, g.logsumexp[:, None],
+                           g.label_logit[:, None], g.logit_sum[:, None] if with_sum else None,
+                           soft_cap)
+        d_h, d_w = _input_grads(h, weight, d_z, accum_dtype)
+        losses = lax.dynamic_update_slice_in_dim(losses, per_token, start, axis=0)
+        d_hidden = lax.dynamic_update_slice_in_dim(d_hidden, d_h, start, axis=0)
+        if d_bias is not None:
+            d_bias = d_bias + jnp.sum(d_z, axis=0)
+        return losses, d_hidden, d_weight + d_w, d_bias
+
+    init = (jnp.zeros(labels.shape, accum_dtype), jnp.zeros(hidden.shape, accum_dtype),
+            jnp.zeros(weight.shape, accum_dtype),
+            None if bias is None else jnp.zeros(bias.shape, accum_dtype))
+    losses, d_hidden, d_weight, d_bias = _over_chunks(block_step, init, num_tokens, block)
+    loss = _reduce(losses, counted, reduction, labels.shape)
+    grads = (d_hidden.astype(hidden.dtype), d_weight.astype(weight.dtype),
+             None if bias is None else d_bias.astype(bias.dtype))
+    return loss, (grads, labels)
+
+
+def _scalar_loss_bwd(chunk_size, soft_cap, ignore_index, label_smoothing, z_loss, reduction,
+                     residuals, cotangent):
+    (d_hidden, d_weight, d_bias), labels = residuals
+
+    def scaled(grad):
+        if grad is None:
+            return None
+        return (cotangent * grad.astype(cotangent.dtype)).astype(grad.dtype)
+
+    return (scaled(d_hidden), scaled(d_weight), scaled(d_bias),
+            np.zeros(labels.shape, jax.dtypes.float0))
+
+
+_scalar_loss.defvjp(_scalar_loss_fwd, _scalar_loss_bwd)
+
+
+def _pick_schedule(schedule, reduction, return_logsumexp):
+    """``schedule`` checked; ``None`` is ``"forward"`` for a scalar loss, else ``"recompute"``."""
+    if schedule is not None and schedule not in SCHEDULES:
+        raise ValueError(f"`schedule` must be None or one of {SCHEDULES}, got {schedule!r}.")
+    scalar = reduction != "none" and not return_logsumexp
+    if schedule == "forward" and not scalar:
+        raise ValueError(
+            "`schedule`='forward' needs a scalar loss without its logsumexp, got "
+            f"reduction={reduction!r} and return_logsumexp={return_logsumexp!r}."
+        )
+    if schedule is None:
+        return "forward" if scalar else "recompute"
+    return schedule
+
+
 def fused_linear_cross_entropy(
     hidden: jax.typing.ArrayLike,
     weight: jax.typing.ArrayLike,
@@ -309,6 +452,7 @@ def fused_linear_cross_entropy(
     logit_soft_cap: float | None = None,
     reduction: str = "mean",
     return_logsumexp: bool = False,
+    schedule: str | None = None,
 ) -> jax.Array | tuple[jax.Array, jax.Array]:
     r"""Softmax cross-entropy of ``hidden @ weight + bias`` without materialising the logits.
 
@@ -324,7 +468,10 @@ def fused_linear_cross_entropy(
     :math:`(1 - s)\,\mathrm{onehot}(y) + s / V`, plus the z-loss. The vocabulary is streamed
     in chunks of ``chunk_size`` columns of ``weight`` with an online logsumexp; the backward
     pass keeps only ``lse`` (and the inputs) and recomputes each chunk's logits, so no
-    ``[N, V]`` array exists in the forward or the backward pass. ``hidden`` and ``weight``
+    ``[N, V]`` array exists in the forward or the backward pass. A scalar loss, by default
+    (``schedule``), has its gradients computed in the forward pass instead, streaming blocks
+    of about ``N * chunk_size / V`` tokens with all their logits: three matrix products in
+    all instead of four. ``hidden`` and ``weight``
     may be bfloat16/float16: matrix products accumulate in float32. The products use JAX's
     default matrix precision, as ``hidden @ weight`` would: full float32 on a CPU, reduced on
     a GPU or TPU (on an NVIDIA H200 the float32 loss came out 2.6e-4 from float64, like the
@@ -353,6 +500,12 @@ def fused_linear_cross_entropy(
       reduction: ``"mean"`` over the non-ignored tokens, ``"sum"``, or ``"none"`` (shape
         ``labels.shape``, 0 at ignored tokens).
       return_logsumexp: also return the per-token ``lse`` (shape ``labels.shape``).
+      schedule: where the gradients are computed. ``"forward"``: in the forward pass, one
+        stream over blocks of tokens, three matrix products for loss and gradients (a
+        scalar loss only, without ``return_logsumexp``; it keeps a float32 ``[H, V]``
+        weight-gradient accumulator). ``"recompute"``: in the backward pass, recomputing
+        each vocabulary chunk's logits, four products. ``None``: ``"forward"`` where it
+        applies, else ``"recompute"``.
 
     Returns:
       The loss (float32 for half-precision inputs, else their dtype), and the logsumexp when
@@ -387,8 +540,13 @@ def fused_linear_cross_entropy(
         "fused_linear_cross_entropy", labels, vocab_size, ignore_index=ignore_index
     )
     flat_labels = labels.reshape(-1)
+    flat_hidden = hidden.reshape(-1, hidden.shape[-1])
+    if _pick_schedule(schedule, reduction, return_logsumexp) == "forward":
+        return _scalar_loss(flat_hidden, weight, bias, flat_labels, chunk_size, logit_soft_cap,
+                            validation.check_ignore_index(ignore_index), label_smoothing,
+                            z_loss, reduction)
     stats = _logit_stats(
-        hidden.reshape(-1, hidden.shape[-1]), weight, bias, flat_labels, chunk_size,
+        flat_hidden, weight, bias, flat_labels, chunk_size,
         logit_soft_cap, bool(label_smoothing), None,
     )
     loss, kept = _per_token_loss(
@@ -429,7 +587,8 @@ def fused_linear_cross_entropy_sharded(
         \qquad z_y = \sum_d z_{y,d},
 
     with one ``pmax`` and three ``psum`` of ``[N]`` vectors; the loss is then formed as in
-    the single-device function. In the backward pass each device recomputes only its own
+    the single-device function, whose ``schedule="recompute"`` it uses for every
+    reduction. In the backward pass each device recomputes only its own
     chunks, so it yields its shard of ``d weight`` and ``d bias`` and a partial
     ``d hidden`` that ``shard_map`` sums over the axis. No device holds more than
     ``[N, chunk_size]`` logits. Values and gradients equal the single-device function's.
