@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from jaxloss import fused_linear_cross_entropy, sparse_softmax_cross_entropy
-from jaxloss._src import fused
+from jaxloss._src import fused, fused_streams
 
 
 @pytest.fixture(autouse=True)
@@ -309,10 +309,10 @@ def test_forward_schedule_uses_three_matrix_products(reduction):
 
 
 def test_token_block_size():
-    assert fused._token_block_size(8192, 65536, 1024) == 128
-    assert fused._token_block_size(37, 301, 64) == 7
-    assert fused._token_block_size(5, 23, 1) == 1
-    assert fused._token_block_size(5, 23, 1000) == 5
+    assert fused_streams._token_block_size(8192, 65536, 1024) == 128
+    assert fused_streams._token_block_size(37, 301, 64) == 7
+    assert fused_streams._token_block_size(5, 23, 1) == 1
+    assert fused_streams._token_block_size(5, 23, 1000) == 5
 
 
 BAD_INPUTS = [
