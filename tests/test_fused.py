@@ -1,5 +1,6 @@
 """Tests for jaxloss.fused_linear_cross_entropy against float64 NumPy references."""
 
+import functools
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from jaxloss import fused_linear_cross_entropy, sparse_softmax_cross_entropy
-from jaxloss._src import fused
+from jaxloss._src import fused, fused_streams
 
 
 @pytest.fixture(autouse=True)
@@ -244,6 +245,76 @@ def test_large_logits_stay_finite(rng):
     assert np.isfinite(loss) and np.all(np.isfinite(d_w))
 
 
+def test_both_schedules_match_reference_for_mean_and_sum(rng):
+    """"forward" (gradients in the forward stream over token blocks) and "recompute"
+    (gradients in the backward, logits recomputed per vocabulary chunk), in one jit."""
+    h, w, b, y, cotangent = make_inputs(rng)  # 37 tokens, blocks of 7: a remainder block
+    clean = y.at[jnp.array([3, 10])].set(0)
+    # Every option with the default ("forward") schedule: test_matches_float64_reference.
+    cases = [(name, reduction, schedule) for name, reduction in
+             [("plain", "sum"), ("everything", "mean"), ("everything", "sum")]
+             for schedule in ("forward", "recompute")]
+
+    def labels_for(options):
+        return y if "ignore_index" in options else clean
+
+    @jax.jit
+    def all_cases(h, w, b):
+        return [jax.value_and_grad(
+            lambda h, w, b, name=name, reduction=reduction, schedule=schedule:
+                fused_linear_cross_entropy(h, w, labels_for(OPTIONS[name]), bias=b,
+                                           chunk_size=64, reduction=reduction,
+                                           schedule=schedule, **OPTIONS[name]),
+            argnums=(0, 1, 2))(h, w, b) for name, reduction, schedule in cases]
+
+    for (name, reduction, _), (loss, grads) in zip(cases, all_cases(h, w, b)):
+        options = OPTIONS[name]
+        expected_loss, _, expected_grads = reference(
+            h, w, b, labels_for(options), cotangent, reduction=reduction, **options)
+        assert_close(loss, expected_loss)
+        for actual, expected in zip(grads, expected_grads):
+            assert_close(actual, expected)
+
+
+def dot_products(fn, *args):
+    """The number of matrix products in the lowered program of ``jax.jit(fn)``."""
+    return jax.jit(fn).lower(*args).as_text().count("dot_general")
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_forward_schedule_uses_three_matrix_products(reduction):
+    """Explicit logits need three products for loss and gradients (logits, d hidden,
+    d weight); "forward" needs three too, "recompute" four; an undifferentiated call one."""
+    args = (jax.ShapeDtypeStruct((64, 16), jnp.float32),
+            jax.ShapeDtypeStruct((16, 256), jnp.float32),
+            jax.ShapeDtypeStruct((256,), jnp.float32))
+    y = jnp.arange(64, dtype=jnp.int32)  # 4 token blocks, 4 vocabulary chunks: no remainder
+
+    def loss(schedule):
+        return lambda h, w, b: fused_linear_cross_entropy(
+            h, w, y, bias=b, chunk_size=64, reduction=reduction, schedule=schedule,
+            **OPTIONS["everything"])
+
+    def explicit(h, w, b):
+        return jnp.sum(jax.nn.logsumexp(h @ w + b[None, :], axis=-1))
+
+    grad = functools.partial(jax.value_and_grad, argnums=(0, 1, 2))
+    assert dot_products(grad(explicit), *args) == 3
+    assert dot_products(grad(loss("forward")), *args) == 3
+    assert dot_products(grad(loss(None)), *args) == 3  # the default for a scalar loss
+    assert dot_products(grad(loss("recompute")), *args) == 4
+    # Not differentiated: the loss alone, no gradient computed.
+    assert dot_products(loss(None), *args) == 1
+    assert dot_products(loss("forward"), *args) == 1
+
+
+def test_token_block_size():
+    assert fused_streams._token_block_size(8192, 65536, 1024) == 128
+    assert fused_streams._token_block_size(37, 301, 64) == 7
+    assert fused_streams._token_block_size(5, 23, 1) == 1
+    assert fused_streams._token_block_size(5, 23, 1000) == 5
+
+
 BAD_INPUTS = [
     (dict(hidden=np.zeros((4, 8)), weight=np.zeros((7, 10))), "hidden_dim"),
     (dict(weight=np.zeros((8,))), r"weight.shape=\(8,\)"),
@@ -258,6 +329,9 @@ BAD_INPUTS = [
     (dict(z_loss=-1.0), "z_loss"),
     (dict(logit_soft_cap=0.0), "logit_soft_cap"),
     (dict(ignore_index=1.5), "ignore_index"),
+    (dict(schedule="fast"), "schedule"),
+    (dict(schedule="forward", reduction="none"), "schedule"),
+    (dict(schedule="forward", return_logsumexp=True), "schedule"),
 ]
 
 
@@ -367,16 +441,19 @@ def compiled_temp_bytes(loss_fn, num_tokens, hidden_dim, vocab_size):
 
 
 # The issue's shape with the default chunk, and a small one with a small chunk.
+@pytest.mark.parametrize("schedule", ["forward", "recompute"])
 @pytest.mark.parametrize("shape,chunk_size", [((8192, 1024, 65536), None),
                                               ((1024, 256, 8192), 512)])
-def test_temporary_memory_is_under_a_tenth_of_unfused(shape, chunk_size):
-    """Compile-only: forward+backward temporaries, fused against explicit logits."""
+def test_temporary_memory_is_under_a_tenth_of_unfused(shape, chunk_size, schedule):
+    """Compile-only: forward+backward temporaries, fused against explicit logits. The
+    "forward" schedule also holds the float32 weight gradient it accumulates."""
 
     def fused_loss(h, w, y):
-        return fused_linear_cross_entropy(h, w, y, chunk_size=chunk_size)
+        return fused_linear_cross_entropy(h, w, y, chunk_size=chunk_size, schedule=schedule)
 
     fused_bytes = compiled_temp_bytes(fused_loss, *shape)
     unfused_bytes = compiled_temp_bytes(unfused_loss, *shape)
-    num_tokens, _, vocab_size = shape
+    num_tokens, hidden_dim, vocab_size = shape
+    accumulator = hidden_dim * vocab_size * 4 if schedule == "forward" else 0
     assert unfused_bytes >= num_tokens * vocab_size * 4  # the logits are really there
-    assert fused_bytes <= 0.1 * unfused_bytes
+    assert fused_bytes <= 0.1 * unfused_bytes + accumulator

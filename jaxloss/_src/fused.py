@@ -15,6 +15,20 @@ while ``d hidden`` (``[N, H]``, small) is accumulated; streaming over tokens wou
 accumulate the whole ``[H, V]`` weight gradient once per token chunk. The default chunk
 size keeps one chunk's logits near 32 MiB; the measurements are in ``bench/``.
 
+Where the loss is reduced to a scalar (``reduction="mean"`` or ``"sum"``, as in training)
+the default ``schedule="forward"`` computes the gradients in the forward pass instead: the
+stream then runs over blocks of tokens, each with all of its ``V`` logits (``[T, V]``, about
+as many elements as one vocabulary chunk ``[N, chunk_size]``), so that each token's
+logsumexp, loss and loss cotangent are exact within its block. Per block: ``z = h_T @ W``,
+``d h_T = d_z @ W.T`` and ``d W += h_T.T @ d_z``: three matrix products in all, as with
+explicit logits, where the recomputing schedule needs four. A vocabulary stream cannot do
+this in one pass: ``d W[:, j] = sum_n h_n d_z[n, j]`` mixes tokens whose softmax
+normalisers are known only at the end of the stream, and a first pass for them costs the
+fourth product again. The backward pass then only scales the stored gradients by the
+cotangent; the price is one float32 ``[H, V]`` accumulator kept from the forward to the
+backward pass. An undifferentiated call computes no gradient (it streams the vocabulary for
+the loss alone).
+
 The per-token loss is assembled from three streamed statistics, so that every option
 (label smoothing, z-loss, ignored tokens, the reduction, a vocabulary split over devices)
 is ordinary differentiable JAX code around one custom-gradient kernel:
@@ -26,9 +40,6 @@ is ordinary differentiable JAX code around one custom-gradient kernel:
 
 from __future__ import annotations
 
-import functools
-from typing import NamedTuple
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -36,19 +47,18 @@ from jax import lax
 
 from jaxloss._src import checks, soft_cap_and_z_loss, validation
 from jaxloss._src import reduction as reductions
-from jaxloss._src.label_smoothing import smoothing_weights
+from jaxloss._src.fused_streams import (
+    SCHEDULES,
+    _logit_stats,
+    _LogitStats,
+    _per_token_loss,
+    _reduce,
+    _scalar_loss,
+)
 
 # One chunk's float32 logits take about this many bytes (N * chunk_size * 4).
 _TARGET_CHUNK_BYTES = 32 * 2**20
 _MIN_CHUNK = 128
-
-
-class _LogitStats(NamedTuple):
-    """Per-token statistics of the logits, each of shape ``[N]``."""
-
-    logsumexp: jax.Array
-    label_logit: jax.Array
-    logit_sum: jax.Array
 
 
 def default_chunk_size(num_tokens: int, vocab_size: int) -> int:
@@ -60,149 +70,6 @@ def default_chunk_size(num_tokens: int, vocab_size: int) -> int:
     chunk = _TARGET_CHUNK_BYTES // (4 * max(int(num_tokens), 1))
     chunk = max(_MIN_CHUNK, chunk // _MIN_CHUNK * _MIN_CHUNK)
     return int(min(chunk, vocab_size))
-
-
-def _chunk_logits(hidden, weight, bias, start, size, soft_cap, accum_dtype):
-    """Logits of vocabulary columns ``[start, start + size)``: raw and soft-capped, ``[N, size]``."""
-    w = lax.dynamic_slice_in_dim(weight, start, size, axis=1)
-    matmul_dtype = jnp.promote_types(hidden.dtype, w.dtype)
-    raw = lax.dot_general(
-        hidden.astype(matmul_dtype),
-        w.astype(matmul_dtype),
-        (((1,), (0,)), ((), ())),
-        preferred_element_type=accum_dtype,
-    )
-    if bias is not None:
-        b = lax.dynamic_slice_in_dim(bias, start, size).astype(accum_dtype)
-        raw = raw + b[None, :]
-    if soft_cap is None:
-        return raw
-    return soft_cap_and_z_loss.soft_cap(raw, soft_cap)
-
-
-def _over_chunks(step, carry, vocab_size, chunk_size):
-    """``carry = step(carry, start, size)`` over the vocabulary's chunks: a ``scan`` over the
-    full chunks, then the static remainder once."""
-    num_full = vocab_size // chunk_size
-    rest = vocab_size - num_full * chunk_size
-    if num_full:
-        carry, _ = lax.scan(
-            lambda c, i: (step(c, i * chunk_size, chunk_size), None),
-            carry,
-            jnp.arange(num_full, dtype=jnp.int32),
-        )
-    if rest:
-        carry = step(carry, num_full * chunk_size, rest)
-    return carry
-
-
-def _label_mask(labels, start, size):
-    """``[N, size]`` boolean: column ``j`` of the chunk is token n's label."""
-    columns = start + lax.broadcasted_iota(labels.dtype, (1, size), 1)
-    return columns == labels[:, None]
-
-
-def _varying_over(axis_name, values):
-    """Inside ``shard_map``, type loop-carry initial ``values`` as varying over ``axis_name``.
-
-    A chunk's results depend on the local weight shard, so they vary over the vocabulary
-    axis; the zeros they are accumulated into must be typed alike. ``None``: no mesh.
-    """
-    if axis_name is None:
-        return values
-    return jax.tree.map(lambda v: lax.pcast(v, (axis_name,), to="varying"), values)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5, 6, 7))
-def _logit_stats(hidden, weight, bias, labels, chunk_size, soft_cap, with_sum, axis_name):
-    stats, _ = _logit_stats_fwd(
-        hidden, weight, bias, labels, chunk_size, soft_cap, with_sum, axis_name
-    )
-    return stats
-
-
-def _logit_stats_fwd(hidden, weight, bias, labels, chunk_size, soft_cap, with_sum, axis_name):
-    accum_dtype = validation.compute_dtype(hidden, weight)
-    num_tokens = hidden.shape[0]
-    vocab_size = weight.shape[1]
-    zeros = jnp.zeros((num_tokens,), accum_dtype)
-    init = _varying_over(
-        axis_name, (jnp.full((num_tokens,), -jnp.inf, accum_dtype), zeros, zeros, zeros)
-    )
-
-    def fold(carry, start, size):
-        running_max, scaled_sum, label_logit, logit_sum = carry
-        z = _chunk_logits(hidden, weight, bias, start, size, soft_cap, accum_dtype)
-        new_max = jnp.maximum(running_max, jnp.max(z, axis=1))
-        scaled_sum = scaled_sum * jnp.exp(running_max - new_max) + jnp.sum(
-            jnp.exp(z - new_max[:, None]), axis=1
-        )
-        label_logit = label_logit + jnp.sum(
-            jnp.where(_label_mask(labels, start, size), z, jnp.zeros((), accum_dtype)), axis=1
-        )
-        if with_sum:
-            logit_sum = logit_sum + jnp.sum(z, axis=1)
-        return new_max, scaled_sum, label_logit, logit_sum
-
-    running_max, scaled_sum, label_logit, logit_sum = _over_chunks(
-        fold, init, vocab_size, chunk_size
-    )
-    logsumexp = running_max + jnp.log(scaled_sum)
-    stats = _LogitStats(logsumexp, label_logit, logit_sum)
-    return stats, (hidden, weight, bias, labels, logsumexp)
-
-
-def _logit_stats_bwd(chunk_size, soft_cap, with_sum, axis_name, residuals, cotangents):
-    hidden, weight, bias, labels, logsumexp = residuals
-    g_lse, g_label, g_sum = cotangents
-    accum_dtype = logsumexp.dtype
-    vocab_size = weight.shape[1]
-    g_lse = g_lse.astype(accum_dtype)[:, None]
-    g_label = g_label.astype(accum_dtype)[:, None]
-    g_sum = g_sum.astype(accum_dtype)[:, None] if with_sum else None
-
-    def chunk_grads(carry, start, size):
-        d_hidden, d_weight, d_bias = carry
-        z = _chunk_logits(hidden, weight, bias, start, size, soft_cap, accum_dtype)
-        probs = jnp.exp(z - logsumexp[:, None])
-        d_z = g_lse * probs + jnp.where(
-            _label_mask(labels, start, size), g_label, jnp.zeros((), accum_dtype)
-        )
-        if g_sum is not None:
-            d_z = d_z + g_sum
-        if soft_cap is not None:
-            d_z = d_z * soft_cap_and_z_loss.soft_cap_derivative(z, soft_cap)
-        w = lax.dynamic_slice_in_dim(weight, start, size, axis=1)
-        matmul_dtype = jnp.promote_types(hidden.dtype, w.dtype)
-        d_z_mm = d_z.astype(matmul_dtype)
-        d_hidden = d_hidden + lax.dot_general(
-            d_z_mm, w.astype(matmul_dtype), (((1,), (1,)), ((), ())),
-            preferred_element_type=accum_dtype,
-        )
-        d_w = lax.dot_general(
-            hidden.astype(matmul_dtype), d_z_mm, (((0,), (0,)), ((), ())),
-            preferred_element_type=accum_dtype,
-        )
-        d_weight = lax.dynamic_update_slice_in_dim(
-            d_weight, d_w.astype(weight.dtype), start, axis=1
-        )
-        if d_bias is not None:
-            d_bias = lax.dynamic_update_slice_in_dim(
-                d_bias, jnp.sum(d_z, axis=0).astype(bias.dtype), start, axis=0
-            )
-        return d_hidden, d_weight, d_bias
-
-    carry = _varying_over(axis_name, (
-        jnp.zeros(hidden.shape, accum_dtype),
-        jnp.zeros(weight.shape, weight.dtype),
-        None if bias is None else jnp.zeros(bias.shape, bias.dtype),
-    ))
-    d_hidden, d_weight, d_bias = _over_chunks(chunk_grads, carry, vocab_size, chunk_size)
-    d_labels = np.zeros(labels.shape, jax.dtypes.float0)
-    return d_hidden.astype(hidden.dtype), d_weight, d_bias, d_labels
-
-
-_logit_stats.defvjp(_logit_stats_fwd, _logit_stats_bwd)
 
 
 def _check_inputs(
@@ -251,35 +118,19 @@ def _check_inputs(
     return min(int(chunk_size), max(local_vocab, 1)), label_smoothing, z_loss, logit_soft_cap
 
 
-def _per_token_loss(stats, labels, vocab_size, ignore_index, label_smoothing, z_loss):
-    """Cross-entropy of each token from its logit statistics; 0 where ignored, NaN if invalid.
-
-    ``loss = lse - (1 - s) z_y - (s / V) sum_j z_j + z_loss * lse**2``.
-    """
-    lse = stats.logsumexp
-    # The smoothed one-hot is kept * one_hot(y) + spread on every class.
-    kept, spread = smoothing_weights(label_smoothing, vocab_size)
-    loss = lse - kept * stats.label_logit
-    if label_smoothing:
-        loss = loss - spread * stats.logit_sum
-    if z_loss:
-        loss = loss + soft_cap_and_z_loss.z_loss_term(lse, z_loss)
-    ignored = (
-        jnp.zeros(labels.shape, jnp.bool_) if ignore_index is None else labels == ignore_index
-    )
-    out_of_range = (labels < 0) | (labels >= vocab_size)
-    # Multiplying (not `where`) makes the gradient of an invalid token NaN as well.
-    poison = jnp.where(out_of_range & ~ignored, jnp.asarray(jnp.nan, loss.dtype),
-                       jnp.ones((), loss.dtype))
-    loss = jnp.where(ignored, jnp.zeros((), loss.dtype), loss * poison)
-    return loss, ~ignored
-
-
-def _reduce(loss, kept, reduction, shape):
-    """The per-token losses reduced; ``"none"`` gives them the labels' shape."""
-    if reduction == "none":
-        return loss.reshape(shape)
-    return reductions.reduce_losses(loss, reduction, counted=kept)
+def _pick_schedule(schedule, reduction, return_logsumexp):
+    """``schedule`` checked; ``None`` is ``"forward"`` for a scalar loss, else ``"recompute"``."""
+    if schedule is not None and schedule not in SCHEDULES:
+        raise ValueError(f"`schedule` must be None or one of {SCHEDULES}, got {schedule!r}.")
+    scalar = reduction != "none" and not return_logsumexp
+    if schedule == "forward" and not scalar:
+        raise ValueError(
+            "`schedule`='forward' needs a scalar loss without its logsumexp, got "
+            f"reduction={reduction!r} and return_logsumexp={return_logsumexp!r}."
+        )
+    if schedule is None:
+        return "forward" if scalar else "recompute"
+    return schedule
 
 
 def fused_linear_cross_entropy(
@@ -295,6 +146,7 @@ def fused_linear_cross_entropy(
     logit_soft_cap: float | None = None,
     reduction: str = "mean",
     return_logsumexp: bool = False,
+    schedule: str | None = None,
 ) -> jax.Array | tuple[jax.Array, jax.Array]:
     r"""Softmax cross-entropy of ``hidden @ weight + bias`` without materialising the logits.
 
@@ -310,7 +162,10 @@ def fused_linear_cross_entropy(
     :math:`(1 - s)\,\mathrm{onehot}(y) + s / V`, plus the z-loss. The vocabulary is streamed
     in chunks of ``chunk_size`` columns of ``weight`` with an online logsumexp; the backward
     pass keeps only ``lse`` (and the inputs) and recomputes each chunk's logits, so no
-    ``[N, V]`` array exists in the forward or the backward pass. ``hidden`` and ``weight``
+    ``[N, V]`` array exists in the forward or the backward pass. A scalar loss, by default
+    (``schedule``), has its gradients computed in the forward pass instead, streaming blocks
+    of about ``N * chunk_size / V`` tokens with all their logits: three matrix products in
+    all instead of four. ``hidden`` and ``weight``
     may be bfloat16/float16: matrix products accumulate in float32. The products use JAX's
     default matrix precision, as ``hidden @ weight`` would: full float32 on a CPU, reduced on
     a GPU or TPU (on an NVIDIA H200 the float32 loss came out 2.6e-4 from float64, like the
@@ -339,6 +194,12 @@ def fused_linear_cross_entropy(
       reduction: ``"mean"`` over the non-ignored tokens, ``"sum"``, or ``"none"`` (shape
         ``labels.shape``, 0 at ignored tokens).
       return_logsumexp: also return the per-token ``lse`` (shape ``labels.shape``).
+      schedule: where the gradients are computed. ``"forward"``: in the forward pass, one
+        stream over blocks of tokens, three matrix products for loss and gradients (a
+        scalar loss only, without ``return_logsumexp``; it keeps a float32 ``[H, V]``
+        weight-gradient accumulator). ``"recompute"``: in the backward pass, recomputing
+        each vocabulary chunk's logits, four products. ``None``: ``"forward"`` where it
+        applies, else ``"recompute"``.
 
     Returns:
       The loss (float32 for half-precision inputs, else their dtype), and the logsumexp when
@@ -373,8 +234,13 @@ def fused_linear_cross_entropy(
         "fused_linear_cross_entropy", labels, vocab_size, ignore_index=ignore_index
     )
     flat_labels = labels.reshape(-1)
+    flat_hidden = hidden.reshape(-1, hidden.shape[-1])
+    if _pick_schedule(schedule, reduction, return_logsumexp) == "forward":
+        return _scalar_loss(flat_hidden, weight, bias, flat_labels, chunk_size, logit_soft_cap,
+                            validation.check_ignore_index(ignore_index), label_smoothing,
+                            z_loss, reduction)
     stats = _logit_stats(
-        hidden.reshape(-1, hidden.shape[-1]), weight, bias, flat_labels, chunk_size,
+        flat_hidden, weight, bias, flat_labels, chunk_size,
         logit_soft_cap, bool(label_smoothing), None,
     )
     loss, kept = _per_token_loss(
@@ -415,7 +281,8 @@ def fused_linear_cross_entropy_sharded(
         \qquad z_y = \sum_d z_{y,d},
 
     with one ``pmax`` and three ``psum`` of ``[N]`` vectors; the loss is then formed as in
-    the single-device function. In the backward pass each device recomputes only its own
+    the single-device function, whose ``schedule="recompute"`` it uses for every
+    reduction. In the backward pass each device recomputes only its own
     chunks, so it yields its shard of ``d weight`` and ``d bias`` and a partial
     ``d hidden`` that ``shard_map`` sums over the axis. No device holds more than
     ``[N, chunk_size]`` logits. Values and gradients equal the single-device function's.

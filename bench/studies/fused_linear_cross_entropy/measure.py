@@ -31,9 +31,10 @@ def unfused_logsumexp_loss(hidden, weight, labels):
     return jnp.mean(lse - label_logits)
 
 
-def fused_loss(chunk_size):
+def fused_loss(chunk_size, schedule=None):
     def loss(hidden, weight, labels):
-        return fused_linear_cross_entropy(hidden, weight, labels, chunk_size=chunk_size)
+        return fused_linear_cross_entropy(hidden, weight, labels, chunk_size=chunk_size,
+                                          schedule=schedule)
 
     return loss
 
@@ -62,14 +63,19 @@ def time_interleaved(compiled, inputs, repeats):
                    "median_cpu_s": statistics.median(cpu[name])} for name in compiled}
 
 
-def run(num_tokens, hidden_dim, vocab_sizes, timed_sizes, repeats, chunk_size, dtype):
+def run(num_tokens, hidden_dim, vocab_sizes, timed_sizes, repeats, chunk_size, dtype,
+        schedules=("forward",)):
     rows = []
     for vocab_size in vocab_sizes:
         compiled = {}
         row = {"num_tokens": num_tokens, "hidden_dim": hidden_dim, "vocab_size": vocab_size,
-               "dtype": jnp.dtype(dtype).name, "chunk_size": chunk_size}
-        variants = (("fused", fused_loss(chunk_size)), ("unfused", unfused_loss),
-                    ("unfused_logsumexp", unfused_logsumexp_loss))
+               "dtype": jnp.dtype(dtype).name, "chunk_size": chunk_size,
+               "schedule": schedules[0]}
+        # "fused" is the first schedule; the others are "fused_<schedule>".
+        variants = ((("fused", fused_loss(chunk_size, schedules[0])),)
+                    + tuple((f"fused_{name}", fused_loss(chunk_size, name))
+                            for name in schedules[1:])
+                    + (("unfused", unfused_loss), ("unfused_logsumexp", unfused_logsumexp_loss)))
         for name, loss_fn in variants:
             compiled[name], row[name] = compile_step(loss_fn, num_tokens, hidden_dim,
                                                      vocab_size, dtype)
@@ -89,6 +95,10 @@ def run(num_tokens, hidden_dim, vocab_sizes, timed_sizes, repeats, chunk_size, d
                                               / row[base]["median_wall_s"])
                 row["cpu_ratio" + suffix] = (row["fused"]["median_cpu_s"]
                                              / row[base]["median_cpu_s"])
+            for name in schedules[1:]:
+                for kind in ("wall", "cpu"):
+                    row[f"{kind}_ratio_{name}"] = (row["fused"][f"median_{kind}_s"]
+                                                   / row[f"fused_{name}"][f"median_{kind}_s"])
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k not in dict(variants)}), flush=True)
     return rows
@@ -99,6 +109,9 @@ def markdown(rows, machine):
     header = ("N", "H", "V", "temp MiB fused", "temp MiB unfused", "fused / unfused",
               "wall s fused", "wall s unfused", "wall ratio", "CPU s fused", "CPU s unfused",
               "CPU ratio")
+    others = [key[len("fused_"):] for key in rows[0]
+              if key.startswith("fused_") and isinstance(rows[0][key], dict)]
+    header += tuple(f"{kind} fused / {name}" for name in others for kind in ("wall", "CPU"))
     table = []
     for row in rows:
         fused, unfused, plain = row["fused"], row["unfused"], row["unfused_logsumexp"]
@@ -113,9 +126,13 @@ def markdown(rows, machine):
                           f"{row[f'{kind}_ratio']:.2f} ({row[f'{kind}_ratio_logsumexp']:.2f})"]
         else:
             cells += ["-"] * 6
+        for name in others:
+            cells += [f"{row[f'{kind}_ratio_{name}']:.2f}" if f"{kind}_ratio_{name}" in row
+                      else "-" for kind in ("wall", "cpu")]
         table.append(cells)
     caption = (
-        f"Forward+backward of the loss over (hidden, weight), {rows[0]['dtype']}, {machine}. "
+        f"Forward+backward of the loss over (hidden, weight), {rows[0]['dtype']}, {machine}; "
+        f"fused schedule {rows[0]['schedule']!r}. "
         "Unfused: explicit logits, then `jaxloss.sparse_softmax_cross_entropy` (in brackets: "
         "a plain `jax.nn.logsumexp` cross-entropy). Times are medians; the CPU time of the "
         "process is less disturbed than the wall time by other work on a shared machine.")
@@ -134,6 +151,10 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--chunk-size", type=int, default=None)
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--schedule", nargs="+", default=["forward"],
+                        choices=["forward", "recompute"],
+                        help="the fused schedules to compile; the first is 'fused', the others "
+                             "'fused_<schedule>' (e.g. --schedule forward recompute)")
     parser.add_argument("--quick", action="store_true", help="small shapes: a smoke run")
     parser.add_argument("--out", default="bench/results/fused_linear_cross_entropy")
     args = parser.parse_args(argv)
@@ -144,7 +165,7 @@ def main(argv=None) -> None:
     facts = describe()
     load_before = os.getloadavg()[0]
     rows = run(args.tokens, args.hidden, args.vocab, set(args.time), args.repeats,
-               args.chunk_size, jnp.dtype(args.dtype))
+               args.chunk_size, jnp.dtype(args.dtype), tuple(args.schedule))
     facts["load_average_1min"] = [load_before, os.getloadavg()[0]]
     machine = (f"{machine_label(facts)}, jax {jax.__version__}, 1-min load average "
                f"{load_before:.1f} before / {facts['load_average_1min'][1]:.1f} after")

@@ -26,7 +26,8 @@ from jax import lax
 
 from jaxloss._src import checks, validation
 from jaxloss._src.contrastive import inputs
-from jaxloss._src.fused import _over_chunks, _varying_over, default_chunk_size
+from jaxloss._src.fused import default_chunk_size
+from jaxloss._src.fused_streams import _over_chunks, _varying_over
 
 
 def _block_logits(queries, keys, start, size, query_valid, key_valid):

@@ -1,0 +1,317 @@
+"""The streams behind :func:`jaxloss.fused_linear_cross_entropy` (see :mod:`jaxloss._src.fused`).
+
+Two custom-gradient kernels: ``_logit_stats``, a stream over vocabulary chunks giving each
+token's logsumexp, label logit and logit sum, whose backward recomputes each chunk's logits;
+and ``_scalar_loss``, the reduced loss, whose forward rule streams over token blocks and
+computes the gradients along with the loss (three matrix products), its backward only
+scaling them.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jaxloss._src import reduction as reductions
+from jaxloss._src import soft_cap_and_z_loss, validation
+from jaxloss._src.label_smoothing import smoothing_weights
+
+class _LogitStats(NamedTuple):
+    """Per-token statistics of the logits, each of shape ``[N]``."""
+
+    logsumexp: jax.Array
+    label_logit: jax.Array
+    logit_sum: jax.Array
+
+
+def _chunk_logits(hidden, weight, bias, start, size, soft_cap, accum_dtype):
+    """Soft-capped logits of vocabulary columns ``[start, start + size)``, ``[N, size]``."""
+    w = lax.dynamic_slice_in_dim(weight, start, size, axis=1)
+    b = None if bias is None else lax.dynamic_slice_in_dim(bias, start, size)
+    return _project(hidden, w, b, soft_cap, accum_dtype)
+
+
+def _project(hidden, weight, bias, soft_cap, accum_dtype):
+    """``hidden @ weight + bias`` accumulated in ``accum_dtype``, then soft-capped."""
+    matmul_dtype = jnp.promote_types(hidden.dtype, weight.dtype)
+    raw = lax.dot_general(
+        hidden.astype(matmul_dtype),
+        weight.astype(matmul_dtype),
+        (((1,), (0,)), ((), ())),
+        preferred_element_type=accum_dtype,
+    )
+    if bias is not None:
+        raw = raw + bias.astype(accum_dtype)[None, :]
+    if soft_cap is None:
+        return raw
+    return soft_cap_and_z_loss.soft_cap(raw, soft_cap)
+
+
+def _over_chunks(step, carry, vocab_size, chunk_size):
+    """``carry = step(carry, start, size)`` over the vocabulary's chunks: a ``scan`` over the
+    full chunks, then the static remainder once."""
+    num_full = vocab_size // chunk_size
+    rest = vocab_size - num_full * chunk_size
+    if num_full:
+        carry, _ = lax.scan(
+            lambda c, i: (step(c, i * chunk_size, chunk_size), None),
+            carry,
+            jnp.arange(num_full, dtype=jnp.int32),
+        )
+    if rest:
+        carry = step(carry, num_full * chunk_size, rest)
+    return carry
+
+
+def _label_mask(labels, start, size):
+    """``[N, size]`` boolean: column ``j`` of the chunk is token n's label."""
+    columns = start + lax.broadcasted_iota(labels.dtype, (1, size), 1)
+    return columns == labels[:, None]
+
+
+def _varying_over(axis_name, values):
+    """Inside ``shard_map``, type loop-carry initial ``values`` as varying over ``axis_name``.
+
+    A chunk's results depend on the local weight shard, so they vary over the vocabulary
+    axis; the zeros they are accumulated into must be typed alike. ``None``: no mesh.
+    """
+    if axis_name is None:
+        return values
+    return jax.tree.map(lambda v: lax.pcast(v, (axis_name,), to="varying"), values)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5, 6, 7))
+def _logit_stats(hidden, weight, bias, labels, chunk_size, soft_cap, with_sum, axis_name):
+    stats, _ = _logit_stats_fwd(
+        hidden, weight, bias, labels, chunk_size, soft_cap, with_sum, axis_name
+    )
+    return stats
+
+
+def _logit_stats_fwd(hidden, weight, bias, labels, chunk_size, soft_cap, with_sum, axis_name):
+    accum_dtype = validation.compute_dtype(hidden, weight)
+    num_tokens = hidden.shape[0]
+    vocab_size = weight.shape[1]
+    zeros = jnp.zeros((num_tokens,), accum_dtype)
+    init = _varying_over(
+        axis_name, (jnp.full((num_tokens,), -jnp.inf, accum_dtype), zeros, zeros, zeros)
+    )
+
+    def fold(carry, start, size):
+        running_max, scaled_sum, label_logit, logit_sum = carry
+        z = _chunk_logits(hidden, weight, bias, start, size, soft_cap, accum_dtype)
+        new_max = jnp.maximum(running_max, jnp.max(z, axis=1))
+        scaled_sum = scaled_sum * jnp.exp(running_max - new_max) + jnp.sum(
+            jnp.exp(z - new_max[:, None]), axis=1
+        )
+        label_logit = label_logit + jnp.sum(
+            jnp.where(_label_mask(labels, start, size), z, jnp.zeros((), accum_dtype)), axis=1
+        )
+        if with_sum:
+            logit_sum = logit_sum + jnp.sum(z, axis=1)
+        return new_max, scaled_sum, label_logit, logit_sum
+
+    running_max, scaled_sum, label_logit, logit_sum = _over_chunks(
+        fold, init, vocab_size, chunk_size
+    )
+    logsumexp = running_max + jnp.log(scaled_sum)
+    stats = _LogitStats(logsumexp, label_logit, logit_sum)
+    return stats, (hidden, weight, bias, labels, logsumexp)
+
+
+def _logit_grads(z, probs, label_mask, g_lse, g_label, g_sum, soft_cap):
+    """``d loss / d raw logits`` of a chunk from the cotangents of its statistics (``[N, 1]``
+    each, ``g_sum`` may be ``None``): ``g_lse * softmax + g_label * onehot + g_sum``, times the
+    soft cap's derivative ``1 - (z / c)**2``."""
+    d_z = g_lse * probs + jnp.where(label_mask, g_label, jnp.zeros((), z.dtype))
+    if g_sum is not None:
+        d_z = d_z + g_sum
+    if soft_cap is not None:
+        d_z = d_z * soft_cap_and_z_loss.soft_cap_derivative(z, soft_cap)
+    return d_z
+
+
+def _input_grads(hidden, weight, d_z, accum_dtype):
+    """``(d_z @ weight.T, hidden.T @ d_z)``: two matrix products, accumulated in
+    ``accum_dtype``."""
+    matmul_dtype = jnp.promote_types(hidden.dtype, weight.dtype)
+    d_z_mm = d_z.astype(matmul_dtype)
+    d_hidden = lax.dot_general(
+        d_z_mm, weight.astype(matmul_dtype), (((1,), (1,)), ((), ())),
+        preferred_element_type=accum_dtype,
+    )
+    d_weight = lax.dot_general(
+        hidden.astype(matmul_dtype), d_z_mm, (((0,), (0,)), ((), ())),
+        preferred_element_type=accum_dtype,
+    )
+    return d_hidden, d_weight
+
+
+def _logit_stats_bwd(chunk_size, soft_cap, with_sum, axis_name, residuals, cotangents):
+    hidden, weight, bias, labels, logsumexp = residuals
+    g_lse, g_label, g_sum = cotangents
+    accum_dtype = logsumexp.dtype
+    vocab_size = weight.shape[1]
+    g_lse = g_lse.astype(accum_dtype)[:, None]
+    g_label = g_label.astype(accum_dtype)[:, None]
+    g_sum = g_sum.astype(accum_dtype)[:, None] if with_sum else None
+
+    def chunk_grads(carry, start, size):
+        d_hidden, d_weight, d_bias = carry
+        z = _chunk_logits(hidden, weight, bias, start, size, soft_cap, accum_dtype)
+        d_z = _logit_grads(z, jnp.exp(z - logsumexp[:, None]), _label_mask(labels, start, size),
+                           g_lse, g_label, g_sum, soft_cap)
+        w = lax.dynamic_slice_in_dim(weight, start, size, axis=1)
+        d_h, d_w = _input_grads(hidden, w, d_z, accum_dtype)
+        d_hidden = d_hidden + d_h
+        d_weight = lax.dynamic_update_slice_in_dim(
+            d_weight, d_w.astype(weight.dtype), start, axis=1
+        )
+        if d_bias is not None:
+            d_bias = lax.dynamic_update_slice_in_dim(
+                d_bias, jnp.sum(d_z, axis=0).astype(bias.dtype), start, axis=0
+            )
+        return d_hidden, d_weight, d_bias
+
+    carry = _varying_over(axis_name, (
+        jnp.zeros(hidden.shape, accum_dtype),
+        jnp.zeros(weight.shape, weight.dtype),
+        None if bias is None else jnp.zeros(bias.shape, bias.dtype),
+    ))
+    d_hidden, d_weight, d_bias = _over_chunks(chunk_grads, carry, vocab_size, chunk_size)
+    d_labels = np.zeros(labels.shape, jax.dtypes.float0)
+    return d_hidden.astype(hidden.dtype), d_weight, d_bias, d_labels
+
+
+_logit_stats.defvjp(_logit_stats_fwd, _logit_stats_bwd)
+
+
+def _per_token_loss(stats, labels, vocab_size, ignore_index, label_smoothing, z_loss):
+    """Cross-entropy of each token from its logit statistics; 0 where ignored, NaN if invalid.
+
+    ``loss = lse - (1 - s) z_y - (s / V) sum_j z_j + z_loss * lse**2``.
+    """
+    lse = stats.logsumexp
+    # The smoothed one-hot is kept * one_hot(y) + spread on every class.
+    kept, spread = smoothing_weights(label_smoothing, vocab_size)
+    loss = lse - kept * stats.label_logit
+    if label_smoothing:
+        loss = loss - spread * stats.logit_sum
+    if z_loss:
+        loss = loss + soft_cap_and_z_loss.z_loss_term(lse, z_loss)
+    ignored = (
+        jnp.zeros(labels.shape, jnp.bool_) if ignore_index is None else labels == ignore_index
+    )
+    out_of_range = (labels < 0) | (labels >= vocab_size)
+    # Multiplying (not `where`) makes the gradient of an invalid token NaN as well.
+    poison = jnp.where(out_of_range & ~ignored, jnp.asarray(jnp.nan, loss.dtype),
+                       jnp.ones((), loss.dtype))
+    loss = jnp.where(ignored, jnp.zeros((), loss.dtype), loss * poison)
+    return loss, ~ignored
+
+
+def _reduce(loss, kept, reduction, shape):
+    """The per-token losses reduced; ``"none"`` gives them the labels' shape."""
+    if reduction == "none":
+        return loss.reshape(shape)
+    return reductions.reduce_losses(loss, reduction, counted=kept)
+
+
+SCHEDULES = ("forward", "recompute")
+
+
+def _token_block_size(num_tokens: int, vocab_size: int, chunk_size: int) -> int:
+    """Tokens per block of the ``"forward"`` schedule: a block's ``[T, V]`` logits hold about
+    as many elements as one vocabulary chunk's ``[N, chunk_size]``."""
+    return int(max(1, min(num_tokens, num_tokens * chunk_size // max(vocab_size, 1))))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5, 6, 7, 8, 9))
+def _scalar_loss(hidden, weight, bias, labels, chunk_size, soft_cap, ignore_index,
+                 label_smoothing, z_loss, reduction):
+    """The reduced loss. Not differentiated, it is the vocabulary stream of
+    ``_logit_stats_fwd`` and computes no gradient; the fwd rule below streams over tokens
+    and computes the gradients along with the loss."""
+    stats, _ = _logit_stats_fwd(hidden, weight, bias, labels, chunk_size, soft_cap,
+                                bool(label_smoothing), None)
+    loss, kept = _per_token_loss(stats, labels, weight.shape[1], ignore_index, label_smoothing,
+                                 z_loss)
+    return _reduce(loss, kept, reduction, labels.shape)
+
+
+def _scalar_loss_fwd(hidden, weight, bias, labels, chunk_size, soft_cap, ignore_index,
+                     label_smoothing, z_loss, reduction):
+    """Loss and gradients in one stream over blocks of tokens: three matrix products.
+
+    A block of ``T`` tokens has all ``V`` of its logits, so its logsumexp, its per-token loss
+    and that loss's cotangent (the reduction is linear; z-loss needs only the token's own
+    logsumexp) are exact within the block: ``logits = h_T @ W``, then ``d h_T = d_z @ W.T``
+    (written once) and ``d W += h_T.T @ d_z`` (accumulated).
+    """
+    accum_dtype = validation.compute_dtype(hidden, weight)
+    num_tokens, vocab_size = hidden.shape[0], weight.shape[1]
+    block = _token_block_size(num_tokens, vocab_size, chunk_size)
+    counted = (jnp.ones(labels.shape, jnp.bool_) if ignore_index is None
+               else labels != ignore_index)
+    # d loss / d per-token loss: the reduction is linear, so this does not depend on them.
+    loss_weights = jax.grad(lambda losses: _reduce(losses, counted, reduction, labels.shape))(
+        jnp.zeros(labels.shape, accum_dtype))
+    with_sum = bool(label_smoothing)
+
+    def block_step(carry, start, size):
+        losses, d_hidden, d_weight, d_bias = carry
+        h = lax.dynamic_slice_in_dim(hidden, start, size)
+        y = lax.dynamic_slice_in_dim(labels, start, size)
+        z = _project(h, weight, bias, soft_cap, accum_dtype)
+        row_max = jnp.max(z, axis=1)
+        scaled = jnp.exp(z - row_max[:, None])
+        scaled_sum = jnp.sum(scaled, axis=1)
+        mask = _label_mask(y, 0, vocab_size)
+        stats = _LogitStats(
+            row_max + jnp.log(scaled_sum),
+            jnp.sum(jnp.where(mask, z, jnp.zeros((), accum_dtype)), axis=1),
+            jnp.sum(z, axis=1) if with_sum else jnp.zeros((size,), accum_dtype),
+        )
+        per_token, pullback = jax.vjp(
+            lambda st: _per_token_loss(st, y, vocab_size, ignore_index, label_smoothing,
+                                       z_loss)[0], stats)
+        (g,) = pullback(lax.dynamic_slice_in_dim(loss_weights, start, size))
+        d_z = _logit_grads(z, scaled / scaled_sum[:, None], mask, g.logsumexp[:, None],
+                           g.label_logit[:, None], g.logit_sum[:, None] if with_sum else None,
+                           soft_cap)
+        d_h, d_w = _input_grads(h, weight, d_z, accum_dtype)
+        losses = lax.dynamic_update_slice_in_dim(losses, per_token, start, axis=0)
+        d_hidden = lax.dynamic_update_slice_in_dim(d_hidden, d_h, start, axis=0)
+        if d_bias is not None:
+            d_bias = d_bias + jnp.sum(d_z, axis=0)
+        return losses, d_hidden, d_weight + d_w, d_bias
+
+    init = (jnp.zeros(labels.shape, accum_dtype), jnp.zeros(hidden.shape, accum_dtype),
+            jnp.zeros(weight.shape, accum_dtype),
+            None if bias is None else jnp.zeros(bias.shape, accum_dtype))
+    losses, d_hidden, d_weight, d_bias = _over_chunks(block_step, init, num_tokens, block)
+    loss = _reduce(losses, counted, reduction, labels.shape)
+    grads = (d_hidden.astype(hidden.dtype), d_weight.astype(weight.dtype),
+             None if bias is None else d_bias.astype(bias.dtype))
+    return loss, (grads, labels)
+
+
+def _scalar_loss_bwd(chunk_size, soft_cap, ignore_index, label_smoothing, z_loss, reduction,
+                     residuals, cotangent):
+    (d_hidden, d_weight, d_bias), labels = residuals
+
+    def scaled(grad):
+        if grad is None:
+            return None
+        return (cotangent * grad.astype(cotangent.dtype)).astype(grad.dtype)
+
+    return (scaled(d_hidden), scaled(d_weight), scaled(d_bias),
+            np.zeros(labels.shape, jax.dtypes.float0))
+
+
+_scalar_loss.defvjp(_scalar_loss_fwd, _scalar_loss_bwd)
