@@ -313,20 +313,21 @@ def test_integer_labels_on_masked_or_missing_classes_give_nan():
 
 
 def test_dice_losses_of_probabilities_match_optax_where_it_takes_them():
-    # optax checks the probabilities eagerly (no jit): the rows sum to 1.
+    # optax checks the probabilities eagerly (no jit): here the rows sum to 1.
+    names = ("dice_loss", "multiclass_generalized_dice_loss")
     probabilities = jax.nn.softmax(SEGMENTATION_LOGITS)
-    for name in ("dice_loss", "multiclass_generalized_dice_loss"):
-        ours, theirs = (getattr(module, name) for module in (jo, optax.losses))
-        with jax.numpy_rank_promotion("allow"):
-            want = theirs(probabilities, SEGMENTATION_TARGETS, apply_softmax=False)
-            want_grad = jax.grad(
-                lambda p, f=theirs: jnp.sum(f(p, SEGMENTATION_TARGETS, apply_softmax=False))
-            )(probabilities)
-        got_grad = jax.grad(
-            lambda p, f=ours: jnp.sum(f(p, SEGMENTATION_TARGETS, apply_softmax=False))
-        )(probabilities)
-        _assert_close(ours(probabilities, SEGMENTATION_TARGETS, apply_softmax=False), want)
-        _assert_close(got_grad, want_grad)
+
+    def values_and_grads(module, p):
+        def loss(p, name):
+            return getattr(module, name)(p, SEGMENTATION_TARGETS, apply_softmax=False)
+
+        return [(loss(p, name), jax.grad(lambda p, n=name: jnp.sum(loss(p, n)))(p))
+                for name in names]
+
+    with jax.numpy_rank_promotion("allow"):
+        want = values_and_grads(optax.losses, probabilities)
+    got = jax.jit(lambda p: values_and_grads(jo, p))(probabilities)
+    jax.tree.map(_assert_close, got, want)
 
 
 def test_dice_of_probabilities_not_summing_to_1_is_the_formula_s():
@@ -343,37 +344,47 @@ def test_dice_of_probabilities_not_summing_to_1_is_the_formula_s():
 
 @pytest.mark.parametrize("name", ["cosine_similarity", "cosine_distance"])
 def test_cosine_of_a_zero_vector_is_zero(name):
-    predictions, targets = jnp.array([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0]]), PREDICTIONS[:2]
-    assert np.isnan(getattr(optax.losses, name)(predictions, targets)[0])
-    ours = getattr(jo, name)(predictions, targets)
+    def both(predictions, targets):
+        ours = getattr(jo, name)
+        grad = jax.grad(lambda p: jnp.sum(ours(p, targets)))(predictions)
+        return getattr(optax.losses, name)(predictions, targets), ours(predictions, targets), grad
+
+    predictions = jnp.array([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0]])
+    theirs, ours, grad = jax.jit(both)(predictions, PREDICTIONS[:2])
+    assert np.isnan(theirs[0])
     np.testing.assert_allclose(ours[0], 0.0 if name == "cosine_similarity" else 1.0)
-    grad = jax.grad(lambda p: jnp.sum(getattr(jo, name)(p, targets)))(predictions)
     assert np.isfinite(grad).all()
 
 
 def test_triplet_margin_loss_of_an_odd_degree_is_a_norm_s():
     # L1 distances 2 and 4 with margin 1: the loss is 0; optax's sum(x - y) is 0 for both.
-    anchors, negatives = jnp.zeros((1, 2)), jnp.array([[2.0, -2.0]])
-    args = (anchors, jnp.array([[1.0, -1.0]]), negatives)
-    np.testing.assert_allclose(optax.losses.triplet_margin_loss(*args, norm_degree=1, eps=0.0), [1])
-    np.testing.assert_allclose(jo.triplet_margin_loss(*args, norm_degree=1, eps=0.0), [0.0])
+    def both(anchors, positives, negatives):
+        def results(module):
+            def loss(a):  # the positive is the anchor: a distance of 0
+                return jnp.sum(module.triplet_margin_loss(a, anchors, negatives, eps=0.0))
 
-    def grads(module):  # the positive is the anchor: a distance of 0
-        def loss(a):
-            return jnp.sum(module.triplet_margin_loss(a, anchors, negatives, eps=0.0))
+            odd = module.triplet_margin_loss(anchors, positives, negatives, norm_degree=1, eps=0.0)
+            return odd, jax.grad(loss)(anchors)
 
-        return jax.grad(loss)(anchors)
+        return results(optax.losses), results(jo)
 
-    assert np.isnan(grads(optax.losses)).all()
-    np.testing.assert_array_equal(grads(jo), [[0.0, 0.0]])
+    (theirs, their_grad), (ours, our_grad) = jax.jit(both)(
+        jnp.zeros((1, 2)), jnp.array([[1.0, -1.0]]), jnp.array([[2.0, -2.0]])
+    )
+    np.testing.assert_allclose(theirs, [1.0])
+    np.testing.assert_allclose(ours, [0.0])
+    assert np.isnan(their_grad).all()
+    np.testing.assert_array_equal(our_grad, [[0.0, 0.0]])
 
 
 def test_ntxent_without_positive_pairs_is_zero():
-    embeddings, labels = EMBEDDINGS[:3], jnp.array([0, 1, 2])
-    with jax.numpy_dtype_promotion("standard"):
-        assert np.isnan(optax.losses.ntxent(embeddings, labels))
-    assert jo.ntxent(embeddings, labels) == 0.0
-    assert np.isfinite(jax.grad(jo.ntxent)(embeddings, labels)).all()
+    def both(embeddings, labels):
+        with jax.numpy_dtype_promotion("standard"):
+            theirs = optax.losses.ntxent(embeddings, labels)
+        return theirs, jo.ntxent(embeddings, labels), jax.grad(jo.ntxent)(embeddings, labels)
+
+    theirs, ours, grad = jax.jit(both)(EMBEDDINGS[:3], jnp.array([0, 1, 2]))
+    assert np.isnan(theirs) and ours == 0.0 and np.isfinite(grad).all()
 
 
 @pytest.mark.parametrize("name", ["multiclass_hinge_loss", "multiclass_perceptron_loss"])
