@@ -39,6 +39,17 @@ CTC_LOGITS = _normal(3, 6, 4, scale=1.5)
 CTC_LABELS = jnp.array([[1, 2, 2], [3, 1, 0], [2, 0, 0]])
 CTC_LABEL_PADDINGS = jnp.array([[0, 0, 0], [0, 0, 1], [0, 1, 1]], jnp.float32)
 CTC_LOGIT_PADDINGS = jnp.array([[0] * 6, [0, 0, 0, 0, 1, 1], [0, 0, 0, 1, 1, 1]], jnp.float32)
+SIGNS = jnp.where(RNG.uniform(size=(4, 3)) > 0.5, 1.0, -1.0).astype(jnp.float32)
+VECTORS_3D = _normal(2, 3, 4)
+VECTOR_MASK = jnp.asarray(RNG.uniform(size=(4, 3)) > 0.3).at[:, 0].set(True)
+TRIPLET = (_normal(4, 3), _normal(4, 3, scale=0.5), _normal(4, 3, scale=2.0))
+EMBEDDINGS, EMBEDDING_LABELS = _normal(6, 4), jnp.array([0, 0, 1, 1, 2, 0])
+RELEVANCE = jnp.asarray(RNG.integers(0, 3, size=(4, 5)), jnp.float32).at[:, 0].set(2.0)
+ITEM_MASK = CLASS_MASK.at[2].set(False)
+ITEM_WEIGHTS = jnp.asarray(RNG.uniform(0.5, 2.0, size=(4, 5)), jnp.float32)
+SEGMENTATION_LOGITS = _normal(2, 4, 4, 3, scale=2.0)
+SEGMENTATION_TARGETS = jax.nn.one_hot(jnp.asarray(RNG.integers(0, 3, size=(2, 4, 4))), 3)
+BINARY_MAP = jnp.asarray(RNG.uniform(size=(2, 4, 4)) > 0.5, jnp.float32)
 
 # name -> [(positional arguments, keyword arguments, argnums of the differentiated
 # arguments or None for values only), ...]
@@ -93,6 +104,43 @@ CASES = {
         ((CTC_LOGITS, CTC_LOGIT_PADDINGS, CTC_LABELS, CTC_LABEL_PADDINGS), {}, None)],
     "sparsemax_loss": [((LOGITS, BINARY), {}, (0,)), ((LOGITS / 4, BINARY > 0), {}, (0,))],
     "multiclass_sparsemax_loss": [((LOGITS, INTEGER), {}, (0,)), ((LOGITS / 5, INTEGER), {}, (0,))],
+    "hinge_loss": [((PREDICTIONS, SIGNS), {}, (0, 1)), ((PREDICTIONS, SIGNS[0]), {}, (0,))],
+    "perceptron_loss": [((PREDICTIONS, SIGNS), {}, (0, 1))],
+    "multiclass_hinge_loss": [((LOGITS, INTEGER), {}, (0,)), ((LOGITS / 4, INTEGER), {}, (0,))],
+    "multiclass_perceptron_loss": [((LOGITS, INTEGER), {}, (0,))],
+    "cosine_similarity": [((PREDICTIONS, TARGETS), {}, (0, 1)),
+                          ((PREDICTIONS / 4, TARGETS), {"epsilon": 0.5, "axis": 0}, (0, 1)),
+                          ((VECTORS_3D, VECTORS_3D[::-1]), {"axis": (0, 2)}, (0,)),
+                          ((PREDICTIONS, TARGETS), {"where": VECTOR_MASK}, (0, 1))],
+    "cosine_distance": [((PREDICTIONS, TARGETS), {}, (0, 1)),
+                        ((VECTORS_3D, VECTORS_3D[::-1]), {"axis": None, "epsilon": 0.1}, (0,))],
+    "triplet_margin_loss": [(TRIPLET, {}, (0, 1, 2)),
+                            (TRIPLET, {"norm_degree": 4, "margin": 3.0, "eps": 1e-3}, (0, 1, 2)),
+                            (TRIPLET, {"axis": 0, "margin": 2.0}, (0,))],
+    "ntxent": [((EMBEDDINGS, EMBEDDING_LABELS), {}, (0,)),
+               ((EMBEDDINGS, EMBEDDING_LABELS), {"temperature": 0.5}, (0,))],
+    "ranking_softmax_loss": [((LOGITS, RELEVANCE), {}, (0, 1)),
+                             ((LOGITS, RELEVANCE), {"where": ITEM_MASK}, (0,)),
+                             ((LOGITS, RELEVANCE), {"weights": ITEM_WEIGHTS}, (0,)),
+                             ((LOGITS, RELEVANCE), {"reduce_fn": jnp.sum, "where": ITEM_MASK},
+                              (0,)),
+                             ((LOGITS, RELEVANCE), {"reduce_fn": None, "where": ITEM_MASK}, (0,))],
+    "dice_loss": [
+        ((SEGMENTATION_LOGITS, SEGMENTATION_TARGETS), {}, (0, 1)),
+        ((SEGMENTATION_LOGITS, SEGMENTATION_TARGETS),
+         {"alpha": 0.3, "beta": 0.7, "smooth": 0.5, "reduction": "sum"}, (0,)),
+        ((SEGMENTATION_LOGITS, SEGMENTATION_TARGETS),
+         {"class_weights": jnp.array([0.5, 1.0, 2.0]), "ignore_background": True,
+          "reduction": "none"}, (0,)),
+        ((SEGMENTATION_LOGITS, SEGMENTATION_TARGETS), {"axis": (1,)}, (0,)),
+        ((SEGMENTATION_LOGITS[..., :1], BINARY_MAP), {}, (0,))],
+    "binary_dice_loss": [((SEGMENTATION_LOGITS[..., 0], BINARY_MAP), {}, (0, 1)),
+                         ((SEGMENTATION_LOGITS[..., :1], BINARY_MAP[..., None]), {"smooth": 0.1},
+                          (0,))],
+    "multiclass_generalized_dice_loss": [
+        ((SEGMENTATION_LOGITS, SEGMENTATION_TARGETS), {}, (0,)),
+        ((SEGMENTATION_LOGITS, SEGMENTATION_TARGETS), {"ignore_background": True, "smooth": 0.5},
+         (0,))],
 }
 
 
@@ -103,14 +151,12 @@ def _optax_names():
     }
 
 
-IMPLEMENTED = sorted(_optax_names() - jo.PENDING)
+IMPLEMENTED = sorted(_optax_names())
 
 
-def test_every_optax_loss_is_implemented_or_pending():
-    missing = _optax_names() - jo.PENDING - set(dir(jo))
-    assert missing == set(), "add these optax.losses names to jaxloss.optax, or to PENDING"
-    assert jo.PENDING <= _optax_names(), "PENDING names a loss optax does not have"
-    assert not {name for name in jo.PENDING if hasattr(jo, name)}, "wired in: drop from PENDING"
+def test_every_optax_loss_is_implemented():
+    missing = _optax_names() - set(dir(jo))
+    assert missing == set(), "add these optax.losses names to jaxloss.optax"
 
 
 @pytest.mark.parametrize("name", IMPLEMENTED)
@@ -150,11 +196,11 @@ def _values_and_grads(fn, cases, all_args):
 
 def _both(ours, theirs, cases):
     """Every case of both libraries in one compilation (optax is not written for strict
-    dtype promotion: its calls run under the standard rules)."""
+    dtype and rank promotion: its calls run under the standard rules)."""
 
     def run(all_args):
         got = _values_and_grads(ours, cases, all_args)
-        with jax.numpy_dtype_promotion("standard"):
+        with jax.numpy_dtype_promotion("standard"), jax.numpy_rank_promotion("allow"):
             want = _values_and_grads(theirs, cases, all_args)
         return got, want
 
@@ -262,3 +308,86 @@ def test_integer_labels_on_masked_or_missing_classes_give_nan():
     assert np.isnan(ours[1]) and np.isfinite(ours[jnp.array([0, 2, 3])]).all()
     _, out_of_range = jax.jit(both)(INTEGER.at[0].set(5), jnp.ones((4, 5), bool))
     assert np.isnan(out_of_range[0]) and np.isfinite(out_of_range[1:]).all()
+
+
+def test_dice_losses_of_probabilities_match_optax_where_it_takes_them():
+    # optax checks the probabilities eagerly (no jit): here the rows sum to 1.
+    names = ("dice_loss", "multiclass_generalized_dice_loss")
+    probabilities = jax.nn.softmax(SEGMENTATION_LOGITS)
+
+    def values_and_grads(module, p):
+        def loss(p, name):
+            return getattr(module, name)(p, SEGMENTATION_TARGETS, apply_softmax=False)
+
+        return [(loss(p, name), jax.grad(lambda p, n=name: jnp.sum(loss(p, n)))(p))
+                for name in names]
+
+    with jax.numpy_rank_promotion("allow"):
+        want = values_and_grads(optax.losses, probabilities)
+    got = jax.jit(lambda p: values_and_grads(jo, p))(probabilities)
+    jax.tree.map(_assert_close, got, want)
+
+
+def test_dice_of_probabilities_not_summing_to_1_is_the_formula_s():
+    probabilities = jnp.array([[0.6, 0.3, 0.9]])  # one class: a binary probability map
+    targets = jnp.array([[1.0, 0.0, 1.0]])
+    with pytest.raises(ValueError, match="sum to 1"):
+        optax.losses.binary_dice_loss(probabilities, targets, apply_sigmoid=False)
+    intersection, total = 1.5, 1.8 + 2.0
+    want = 1 - (intersection + 1) / (0.5 * total + 1)
+    np.testing.assert_allclose(
+        jo.binary_dice_loss(probabilities, targets, apply_sigmoid=False), [want], rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize("name", ["cosine_similarity", "cosine_distance"])
+def test_cosine_of_a_zero_vector_is_zero(name):
+    def both(predictions, targets):
+        ours = getattr(jo, name)
+        grad = jax.grad(lambda p: jnp.sum(ours(p, targets)))(predictions)
+        return getattr(optax.losses, name)(predictions, targets), ours(predictions, targets), grad
+
+    predictions = jnp.array([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0]])
+    theirs, ours, grad = jax.jit(both)(predictions, PREDICTIONS[:2])
+    assert np.isnan(theirs[0])
+    np.testing.assert_allclose(ours[0], 0.0 if name == "cosine_similarity" else 1.0)
+    assert np.isfinite(grad).all()
+
+
+def test_triplet_margin_loss_of_an_odd_degree_is_a_norm_s():
+    # L1 distances 2 and 4 with margin 1: the loss is 0; optax's sum(x - y) is 0 for both.
+    def both(anchors, positives, negatives):
+        def results(module):
+            def loss(a):  # the positive is the anchor: a distance of 0
+                return jnp.sum(module.triplet_margin_loss(a, anchors, negatives, eps=0.0))
+
+            odd = module.triplet_margin_loss(anchors, positives, negatives, norm_degree=1, eps=0.0)
+            return odd, jax.grad(loss)(anchors)
+
+        return results(optax.losses), results(jo)
+
+    (theirs, their_grad), (ours, our_grad) = jax.jit(both)(
+        jnp.zeros((1, 2)), jnp.array([[1.0, -1.0]]), jnp.array([[2.0, -2.0]])
+    )
+    np.testing.assert_allclose(theirs, [1.0])
+    np.testing.assert_allclose(ours, [0.0])
+    assert np.isnan(their_grad).all()
+    np.testing.assert_array_equal(our_grad, [[0.0, 0.0]])
+
+
+def test_ntxent_without_positive_pairs_is_zero():
+    def both(embeddings, labels):
+        with jax.numpy_dtype_promotion("standard"):
+            theirs = optax.losses.ntxent(embeddings, labels)
+        return theirs, jo.ntxent(embeddings, labels), jax.grad(jo.ntxent)(embeddings, labels)
+
+    theirs, ours, grad = jax.jit(both)(EMBEDDINGS[:3], jnp.array([0, 1, 2]))
+    assert np.isnan(theirs) and ours == 0.0 and np.isfinite(grad).all()
+
+
+@pytest.mark.parametrize("name", ["multiclass_hinge_loss", "multiclass_perceptron_loss"])
+def test_multiclass_margin_losses_of_an_infinite_label_score_or_a_bad_label(name):
+    scores, labels = jnp.array([[jnp.inf, 0.0, 1.0], [1.0, 0.0, 2.0]]), jnp.array([0, 3])
+    theirs, ours = getattr(optax.losses, name)(scores, labels), getattr(jo, name)(scores, labels)
+    assert np.isnan(theirs[0]) and np.isfinite(theirs[1])
+    assert ours[0] == 0.0 and np.isnan(ours[1])

@@ -1,5 +1,5 @@
 """optax's classification losses: sigmoid and softmax cross-entropies, focal, Poly-1, label
-smoothing and the sparsemax (Fenchel-Young) losses."""
+smoothing, the sparsemax (Fenchel-Young) losses, and the hinge and perceptron losses."""
 
 from __future__ import annotations
 
@@ -195,3 +195,39 @@ def multiclass_sparsemax_loss(
 def make_fenchel_young_loss(max_fun: Callable[..., jax.typing.ArrayLike]) -> Callable:
     """optax's ``make_fenchel_young_loss``, by :func:`jaxloss.make_fenchel_young_loss`."""
     return jaxloss.make_fenchel_young_loss(max_fun)
+
+
+def hinge_loss(
+    predictor_outputs: jax.typing.ArrayLike, targets: jax.typing.ArrayLike
+) -> jax.Array:
+    """optax's ``hinge_loss``: ``max(0, 1 - predictor_outputs * targets)``, targets in
+    ``{-1, 1}``, by :func:`jaxloss.hinge_loss` (the two broadcast, as in optax).
+
+    >>> import jax.numpy as jnp
+    >>> from jaxloss import optax
+    >>> optax.hinge_loss(jnp.array([0.5, 2.0, -1.0]), jnp.array([1.0, 1.0, 1.0]))
+    Array([0.5, 0. , 2. ], dtype=float32)
+    """
+    return jaxloss.hinge_loss(*broadcast_pair(predictor_outputs, targets))
+
+
+def perceptron_loss(
+    predictor_outputs: jax.typing.ArrayLike, targets: jax.typing.ArrayLike
+) -> jax.Array:
+    """optax's ``perceptron_loss``: ``max(0, -predictor_outputs * targets)``, targets in
+    ``{-1, 1}`` of the same shape, by :func:`jaxloss.perceptron_loss`."""
+    return jaxloss.perceptron_loss(predictor_outputs, targets)
+
+
+def multiclass_hinge_loss(scores: jax.typing.ArrayLike, labels: jax.typing.ArrayLike) -> jax.Array:
+    """optax's ``multiclass_hinge_loss`` (classes on the last axis, integer labels), by
+    :func:`jaxloss.multiclass_hinge_loss`."""
+    return jaxloss.multiclass_hinge_loss(scores, labels)
+
+
+def multiclass_perceptron_loss(
+    scores: jax.typing.ArrayLike, labels: jax.typing.ArrayLike
+) -> jax.Array:
+    """optax's ``multiclass_perceptron_loss`` (classes on the last axis, integer labels),
+    by :func:`jaxloss.multiclass_perceptron_loss`."""
+    return jaxloss.multiclass_perceptron_loss(scores, labels)
