@@ -42,7 +42,7 @@ def markers(section: str) -> tuple[str, str, str]:
 
 
 BEGIN, END, LONE = markers(CPU_SECTION)
-# Issue 5's targets: minimum speed-up of jaxloss over a peer, on forward+backward.
+# The suite's speed targets: minimum speed-up of jaxloss over a peer, on forward+backward.
 SOFTMAX_CE = ("sparse_softmax_cross_entropy", "softmax_cross_entropy")
 TARGETS = (
     ("optax", SOFTMAX_CE, 1.2),
@@ -263,7 +263,7 @@ def checks(results: dict) -> list[str]:
 
 
 def target_lines(results: dict) -> list[str]:
-    """Issue 5's targets, one line each per allocator: met, missed (with the numbers) or not
+    """The suite's speed targets, one line each per allocator: met, missed (with the numbers) or not
     measurable (a peer missing)."""
     table = index(results)
     lines = []
