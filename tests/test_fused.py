@@ -250,7 +250,7 @@ def test_both_schedules_match_reference_for_mean_and_sum(rng):
     (gradients in the backward, logits recomputed per vocabulary chunk), in one jit."""
     h, w, b, y, cotangent = make_inputs(rng)  # 37 tokens, blocks of 7: a remainder block
     clean = y.at[jnp.array([3, 10])].set(0)
-    # Every option with the default ("forward") schedule: test_matches_float64_reference.
+    # Every option with the default ("recompute") schedule: test_matches_float64_reference.
     cases = [(name, reduction, schedule) for name, reduction in
              [("plain", "sum"), ("everything", "mean"), ("everything", "sum")]
              for schedule in ("forward", "recompute")]
@@ -301,7 +301,7 @@ def test_forward_schedule_uses_three_matrix_products(reduction):
     grad = functools.partial(jax.value_and_grad, argnums=(0, 1, 2))
     assert dot_products(grad(explicit), *args) == 3
     assert dot_products(grad(loss("forward")), *args) == 3
-    assert dot_products(grad(loss(None)), *args) == 3  # the default for a scalar loss
+    assert dot_products(grad(loss(None)), *args) == 4  # the default: "recompute"
     assert dot_products(grad(loss("recompute")), *args) == 4
     # Not differentiated: the loss alone, no gradient computed.
     assert dot_products(loss(None), *args) == 1
