@@ -57,4 +57,4 @@ def soft_labels(rng):
     return (y / y.sum(-1, keepdims=True)).astype(np.float32)
 
 # The generators of the stored peer numbers run under PyTorch (`make torch-parity`), not here.
-collect_ignore_glob = ["data/*.py"]
+collect_ignore_glob = ["data/*.py", "multiprocess_workers/*.py"]
