@@ -27,8 +27,8 @@
 # %%
 import sys
 
-if "google.colab" in sys.modules:  # on Colab: install jaxloss from GitHub (ORG: see README)
-    %pip install -q "jaxloss[notebooks] @ git+https://github.com/ORG/jaxloss.git"
+if "google.colab" in sys.modules:  # on Colab: install jaxloss from GitHub
+    %pip install -q "jaxloss[notebooks] @ git+https://github.com/jaxloss/jaxloss.git"
 
 # %%
 import os

@@ -34,13 +34,12 @@ KERNEL_NAME = "jaxloss-notebooks"
 FAST_OUTPUT_DIR = REPO_ROOT / "build" / "notebooks-fast"
 
 # The first code cell of every notebook, verbatim (the tests check it): on Colab,
-# install jaxloss from its GitHub repository. ORG is a placeholder for the
-# organisation that hosts the repository (see README.md, "Notebooks").
+# install jaxloss from its GitHub repository, the address in pyproject.toml's project URLs.
 COLAB_INSTALL_CELL = """\
 import sys
 
-if "google.colab" in sys.modules:  # on Colab: install jaxloss from GitHub (ORG: see README)
-    %pip install -q "jaxloss[notebooks] @ git+https://github.com/ORG/jaxloss.git\""""
+if "google.colab" in sys.modules:  # on Colab: install jaxloss from GitHub
+    %pip install -q "jaxloss[notebooks] @ git+https://github.com/jaxloss/jaxloss.git\""""
 
 
 def sources() -> list[Path]:

@@ -90,6 +90,12 @@ def test_first_code_cell_installs_jaxloss_on_colab(source):
     assert build.code_sources(build.read_source(source))[0] == build.COLAB_INSTALL_CELL
 
 
+def test_colab_install_cell_installs_from_the_projects_repository():
+    pyproject = (build.REPO_ROOT / "pyproject.toml").read_text()
+    (source_url,) = re.findall(r'^Source = "(.+)"$', pyproject, flags=re.MULTILINE)
+    assert f'"jaxloss[notebooks] @ git+{source_url}.git"' in build.COLAB_INSTALL_CELL
+
+
 @pytest.mark.parametrize("source", SOURCES, ids=IDS)
 def test_prose_has_no_typed_numbers(source):
     markdown = [c.source for c in build.read_source(source).cells if c.cell_type == "markdown"]
@@ -99,7 +105,7 @@ def test_prose_has_no_typed_numbers(source):
 
 @pytest.mark.parametrize("source", SOURCES, ids=IDS)
 def test_readme_links_notebook_in_colab(source):
-    url = f"https://colab.research.google.com/github/ORG/jaxloss/blob/main/notebooks/{source.stem}.ipynb"
+    url = f"https://colab.research.google.com/github/jaxloss/jaxloss/blob/main/notebooks/{source.stem}.ipynb"
     assert url in README.read_text()
 
 
