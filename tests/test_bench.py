@@ -11,11 +11,13 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 
 import numpy as np
 import pytest
 
 from bench.common import device_study
+from bench.common.allocators import recorded_library_path
 from bench.suite import cases as cases_lib
 from bench.suite import report, run_all
 
@@ -147,6 +149,13 @@ def test_report_checks_catch_disagreeing_peers():
     problems = report.checks(_results(bad))
     assert any("inputs differ" in p for p in problems)
     assert any("loss disagrees" in p for p in problems)
+
+
+def test_a_library_path_is_recorded_without_the_machines_directories():
+    inside = os.path.join(sysconfig.get_path("platlib"), "cmeel.prefix", "lib", "libmimalloc.so")
+    assert recorded_library_path(inside) == "site-packages/cmeel.prefix/lib/libmimalloc.so"
+    assert recorded_library_path("/opt/lib/libtcmalloc.so.4") == "libtcmalloc.so.4"
+    assert recorded_library_path(None) is None
 
 
 def test_missing_mimalloc_is_recorded_not_fatal(tmp_path):

@@ -167,6 +167,14 @@ def test_no_network_without_permission(tmp_path, monkeypatch):
     assert source.startswith("FALLBACK") and "not allowed" in source
 
 
+def test_source_writes_the_home_directory_as_a_tilde(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("KERAS_HOME", raising=False)
+    *_, source = data.load_mnist(allow_package=False)
+    assert "no ~/.keras/datasets/mnist.npz and downloading not allowed" in source
+    assert str(tmp_path) not in source
+
+
 @pytest.fixture
 def local_server():
     """Serve ``routes[path] = bytes`` on 127.0.0.1 from a thread; yields (base_url, routes)."""

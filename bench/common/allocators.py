@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Mapping, Sequence
 
 from jaxloss.cli.allocator import ALLOCATOR_NAMES, GLIBC_TUNABLES_SETTING, find_allocator_library
@@ -37,6 +38,22 @@ def mimalloc_library() -> str | None:
     """
     found = find_allocator_library(("mimalloc",))
     return None if found is None else str(found)
+
+
+def recorded_library_path(path: str | None) -> str | None:
+    """``path`` as a results file records it, without the machine's own directories.
+
+    A library inside the running environment's site-packages is written
+    ``site-packages/<its path there>``; any other, by its file name.
+    """
+    if path is None:
+        return None
+    resolved = os.path.realpath(path)
+    for root in dict.fromkeys(sysconfig.get_path(name) for name in ("purelib", "platlib")):
+        root = os.path.realpath(root)
+        if os.path.commonpath([resolved, root]) == root:
+            return "site-packages/" + os.path.relpath(resolved, root).replace(os.sep, "/")
+    return os.path.basename(resolved)
 
 
 def allocator_environment(allocator: str, environ: Mapping[str, str]) -> dict[str, str] | None:

@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
     mimalloc = allocators.mimalloc_library()
     results = {
         "name": name, "size": size, "machine": facts, "threads": args.threads,
-        "mimalloc_library": mimalloc, "git_commit": git_commit(), "started": utc_now(),
+        "mimalloc_library": allocators.recorded_library_path(mimalloc), "git_commit": git_commit(), "started": utc_now(),
         "finished": None, "runs": [],
     }
     json_path = os.path.join(args.out_dir, f"{name}.json")

@@ -89,6 +89,14 @@ def default_cache_dir() -> Path:
     return Path(keras_home) / "datasets"
 
 
+def _shown(path: Path) -> str:
+    """``path`` for a message, with the home directory written ``~``."""
+    try:
+        return str(Path("~") / path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)
+
+
 def read_keras_npz(path: str | os.PathLike) -> MnistArrays:
     """Read and check an MNIST ``.npz`` file in Keras's format.
 
@@ -406,7 +414,7 @@ def load_mnist(
         "mnist.npz"
     )
     if cached.is_file():
-        return (*read_keras_npz(cached), f"Keras cache {cached}")
+        return (*read_keras_npz(cached), f"Keras cache {_shown(cached)}")
 
     if allow_download:
         try:
@@ -418,13 +426,13 @@ def load_mnist(
             logger.info("MNIST: downloaded %s (SHA-256 verified) to %s", url, cached)
             return (*read_keras_npz(cached), f"downloaded from {url}, SHA-256 verified")
     else:
-        reason = f"no {cached} and downloading not allowed"
+        reason = f"no {_shown(cached)} and downloading not allowed"
 
     package = installed_mnist_package() if allow_package else None
     if package is not None:
         arrays = mnist_from_csv(*(package / name for name in _PACKAGE_CSV.values()))
         source = (
-            f"package {MNIST_PACKAGE} at {package} (full MNIST; SHA-256 of the IDX encoding "
+            f"package {MNIST_PACKAGE} at {_shown(package)} (full MNIST; SHA-256 of the IDX encoding "
             "verified)"
         )
         logger.info("MNIST: %s", source)
