@@ -28,6 +28,8 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
+    # MathJax served from the site itself: formulas render without a network.
+    "sphinx-mathjax-offline",
 ]
 
 # Generated at build time, never committed: the API and benchmark pages, copies of the notebooks.
@@ -75,5 +77,6 @@ nitpick_ignore_regex = [
 
 html_theme = "furo"
 html_title = f"jaxloss {release}"
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["jaxloss.css"]
 templates_path = ["_templates"]
