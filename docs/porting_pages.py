@@ -1,12 +1,12 @@
 """Writes the porting guide's name tables from the layers' registries.
 
-Three tables, one per library a user ports from: Keras's class, ``jaxloss.losses``'s class
-(from the registry that ``jaxloss.losses.get`` reads) and the kernels it calls;
-``torch.nn.functional``'s name, ``jaxloss.torch``'s and its kernels; ``optax.losses``'s name,
-``jaxloss.optax``'s and its kernels. Which kernels a layer name calls is written in each
-layer's ``_kernels_used`` module; :func:`kernels_reached` reads the same answer off the
-code, and ``tests/test_porting_tables.py`` checks that the two agree.
-"""
+Three tables, one per library a user ports from: the Keras classes of ``jaxloss.losses``
+(from the registry that ``jaxloss.losses.get`` reads), the functions of ``jaxloss.torch``
+and those of ``jaxloss.optax``, each with the kernels it calls. A layer keeps the other
+library's names, so one column names both; the Keras classes that Keras does not have are
+marked. Which kernels a layer name calls is written in each layer's ``_kernels_used``
+module; :func:`kernels_reached` reads the same answer off the code, and
+``tests/test_porting_tables.py`` checks that the two agree."""
 
 from __future__ import annotations
 
@@ -108,17 +108,19 @@ def _kernel_links(kernels: tuple[str, ...]) -> str:
 
 
 def _table(layer: str, mapping_module: str, source: str) -> str:
+    """One row per name; the layer keeps the other library's names, so one column holds both."""
     mapping = importlib.import_module(mapping_module)
     notes = getattr(mapping, "NOTES", {})
     beyond = getattr(mapping, "BEYOND_KERAS", frozenset())
-    target = "class" if layer == "jaxloss.losses" else "function"
-    lines = [f"| `{source}` | `{layer}` {target} | kernel |", "|---|---|---|"]
+    lines = [f"| name in `{source}` and `{layer}` | kernel |", "|---|---|"]
     for name in layer_names(layer):
-        ported = "(none: jaxloss's own)" if name in beyond else f"`{name}`"
+        ported = f"{{py:obj}}`~{layer}.{name}`"
+        if name in beyond:
+            ported += " (jaxloss only)"
         kernels = _kernel_links(mapping.KERNELS[name]) or "(none)"
         if name in notes:
             kernels += f" ({notes[name]})"
-        lines.append(f"| {ported} | {{py:obj}}`~{layer}.{name}` | {kernels} |")
+        lines.append(f"| {ported} | {kernels} |")
     return "\n".join(lines) + "\n"
 
 
