@@ -53,6 +53,7 @@ HELPERS = {
 # Modules of the Keras layer that are not a family's wrapper.
 LOSSES_MACHINERY = {
     "jaxloss.losses._base",
+    "jaxloss.losses._kernels_used",
     "jaxloss.losses._labels",
     "jaxloss.losses._registry",
     "jaxloss.losses._serialization",
