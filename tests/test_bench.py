@@ -281,6 +281,35 @@ def test_platform_forms_quick_run_is_well_formed(tmp_path):
     assert table.count("\n| ") == len(record["rows"]) + 1
 
 
+def test_superset_quick_run_records_provenance_and_finite_ratios(tmp_path):
+    from bench.studies.superset import measure as superset
+    from bench.studies.superset.cases import OPTAX_CASES
+
+    import jax
+
+    with jax.numpy_dtype_promotion("standard"):  # optax's sparsemax mixes int32 and float32
+        superset.main(["--quick", "--out", str(tmp_path)])
+    record = json.loads(next(tmp_path.glob("*-quick.json")).read_text())
+    facts = record["provenance"]
+    for field in ("machine", "date", "finished", "commit", "command", "versions",
+                  "load_average_1min"):
+        assert facts[field], field
+    assert facts["command"] == f"python -m bench.studies.superset --quick --out {tmp_path}"
+    assert {"jax", "optax"} <= set(facts["versions"])
+    assert [row["case"] for row in record["optax_rows"]] == [case for case, *_ in OPTAX_CASES]
+    for row in record["optax_rows"]:
+        for side in ("jaxloss", "optax"):
+            assert row[side]["temp_bytes"] >= 0 and row[side]["median_cpu_s"] > 0
+        assert np.isfinite(row["cpu_ratio"]) and np.isfinite(row["wall_ratio"])
+        # The same loss from both: the drop-in layer keeps the peer's semantics.
+        np.testing.assert_allclose(row["jaxloss"]["loss"], row["optax"]["loss"], rtol=2e-5,
+                                   atol=1e-6)
+    assert np.isfinite(record["cpu_ratio_geomean_vs_optax"])
+    assert "not run" in record["torch_status"]
+    table = next(tmp_path.glob("*-quick.md")).read_text()
+    assert table.count("\n| `") == len(OPTAX_CASES) and facts["command"] in table
+
+
 def test_bench_pages_read_the_recorded_provenance(tmp_path):
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "docs"))
     try:
