@@ -4,18 +4,15 @@ their times."""
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import re
-import subprocess
 import sys
 
 import jax
 import jax.numpy as jnp
 
+from bench.common import provenance
 from bench.common.jax_entries import compile_with_memory
-from bench.common.machine import describe, machine_label
 from bench.common.markdown import captioned_table
 from bench.studies import contrastive as study
 from bench.studies.fused_linear_cross_entropy.measure import time_interleaved
@@ -59,7 +56,7 @@ def run(batch_sizes, features, timed_sizes, repeats, chunk_size):
     return rows
 
 
-def markdown(rows, machine, command):
+def markdown(rows, provenance_caption):
     mib = 2**20
     header = ("B", "D", "temp MiB chunked", "temp MiB explicit", "chunked / explicit",
               "wall s chunked", "wall s explicit", "wall ratio", "CPU s chunked",
@@ -78,20 +75,11 @@ def markdown(rows, machine, command):
             cells += ["-"] * 6
         table.append(cells)
     caption = (
-        f"Forward+backward of the mean CLIP loss over (queries, keys), float32, {machine}; "
-        f"`{command}`. Chunked: `jaxloss.chunked_contrastive_loss` (default chunk: about "
-        "32 MiB of logits per block); explicit: `jaxloss.contrastive_loss`. Times are "
+        "Forward+backward of the mean CLIP loss over (queries, keys), float32. Chunked: "
+        "`jaxloss.chunked_contrastive_loss` (default chunk: about 32 MiB of logits per block); explicit: `jaxloss.contrastive_loss`. Times are "
         "medians; the process's CPU time is less disturbed than the wall time by other "
-        "work on a shared machine.")
+        f"work on a shared machine. {provenance_caption}")
     return captioned_table(caption, header, table, text_columns=len(header))
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def main(argv=None) -> None:
@@ -106,29 +94,16 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="small shapes: a smoke run")
     parser.add_argument("--out", default="bench/results/contrastive")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    command = " ".join(["python -m bench.studies.contrastive",
-                        *(sys.argv[1:] if argv is None else argv)]).strip()
     if args.quick:
         args.batch, args.features, args.time = [256, 512], 64, [256, 512]
-    facts = describe()
-    load_before = os.getloadavg()[0]
+    facts = provenance.start("bench.studies.contrastive", argv)
     rows = run(args.batch, args.features, set(args.time), args.repeats, args.chunk_size)
-    facts["load_average_1min"] = [load_before, os.getloadavg()[0]]
-    date = datetime.datetime.now(datetime.timezone.utc)
-    commit = _commit()
-    machine = (f"{machine_label(facts)}, jax {jax.__version__}, 1-min load average "
-               f"{load_before:.1f} before / {facts['load_average_1min'][1]:.1f} after, "
-               f"{date:%Y-%m-%d %H:%M} UTC, commit {commit}")
-    cores = facts["cores"]
-    label = facts.get("accelerator") or (
-        f"cpu {facts['cpu_model']} {cores} core{'s' if cores > 1 else ''}")
-    label = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
-    stem = os.path.join(args.out, f"{label}-{date:%Y%m%d}-{commit}"
-                        + ("-quick" if args.quick else ""))
+    facts = provenance.finish(facts)
+    stem = provenance.file_stem(args.out, facts, args.quick)
     os.makedirs(args.out, exist_ok=True)
     with open(stem + ".json", "w") as f:
-        json.dump({"machine": facts, "jax": jax.__version__, "date": date.isoformat(),
-                   "commit": commit, "command": command, "rows": rows}, f, indent=1)
+        json.dump({"provenance": facts, "rows": rows}, f, indent=1)
+    text = markdown(rows, provenance.caption(facts))
     with open(stem + ".md", "w") as f:
-        f.write(markdown(rows, machine, command))
-    print(markdown(rows, machine, command))
+        f.write(text)
+    print(text)
