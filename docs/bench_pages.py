@@ -86,7 +86,9 @@ def _section(json_path: Path, root: Path, study: str, page_dir: Path) -> list[st
                   if line.startswith("#")]
         # The table file's top heading goes one level under this run's heading.
         offset = max(0, 3 - min(levels)) if levels else 0
-        lines += ["```{include} " + str(relative), f":heading-offset: {offset}", "```", ""]
+        # In smaller type (docs/_static/jaxloss.css), so that a table of many columns fits.
+        lines += ["````{container} wide-table", "```{include} " + str(relative),
+                  f":heading-offset: {offset}", "```", "````", ""]
     plot = json_path.with_suffix(".png")
     if plot.exists():
         target = page_dir / plot.name
