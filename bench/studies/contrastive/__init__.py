@@ -11,8 +11,9 @@ explicit, chunked, ...) so that a change in the machine's load hits both alike. 
 ``optax.losses.ntxent`` on SimCLR's batch (the ``2B`` embeddings of both views, each sample's
 views one label): :func:`jaxloss.ntxent_loss` on that batch (the same loss), and the chunked
 and explicit CLIP losses of the pair (another loss of the same inputs). optax's temporaries
-grow with the cube of the batch (25.8 GB to run at ``B = 1024``), so its times are taken at
-small batches and its memory beyond them from the compiler alone::
+grow as ``(2B)**2 D`` (its cosine similarities go through ``[2B, 2B, D]`` products; 25.8 GB
+to run at ``B = 1024``, ``D = 512``), so its times are taken at small batches and its memory
+beyond them from the compiler alone::
 
     python -m bench.studies.contrastive --batch 256 512 1024 2048 4096 --time 256 512
 
