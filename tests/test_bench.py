@@ -291,10 +291,10 @@ def test_platform_forms_quick_run_is_well_formed(tmp_path):
 
 
 def test_superset_quick_run_records_provenance_and_finite_ratios(tmp_path):
+    import jax
+
     from bench.studies.superset import measure as superset
     from bench.studies.superset.cases import OPTAX_CASES
-
-    import jax
 
     with jax.numpy_dtype_promotion("standard"):  # optax's sparsemax mixes int32 and float32
         superset.main(["--quick", "--out", str(tmp_path)])
@@ -334,6 +334,7 @@ def test_bench_pages_read_the_recorded_provenance(tmp_path):
     (study / "run.json").write_text(json.dumps({"provenance": facts, "rows": []}))
     bench_pages.write_pages(tmp_path, tmp_path / "pages")
     page = (tmp_path / "pages" / "some_study.md").read_text()
-    for text in ("Some CPU, 2 cores", "commit abc1234", "`python -m bench.studies.some_study "
-                 "--size 3`", "jax 0.1", "1.5 at the start, 2.5 at the end"):
+    command = "`python -m bench.studies.some_study --size 3`"
+    for text in ("Some CPU, 2 cores", "commit abc1234", command, "jax 0.1",
+                 "1.5 at the start, 2.5 at the end"):
         assert text in page

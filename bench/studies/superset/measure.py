@@ -63,9 +63,11 @@ def _loss(compiled, arrays) -> float:
     return float(compiled(*arrays)[0])
 
 
-def run_optax(size: str, repeats: int) -> list[dict]:
+def run_optax(size: str, repeats: int, only=None) -> list[dict]:
     rows = []
     for case, inputs, name in OPTAX_CASES:
+        if only and case not in only:
+            continue
         arguments, keywords = make(inputs, size)
         ours, ours_compiled, arrays, ours_memory = prepare(
             getattr(jaxloss.optax, name), arguments, keywords)
@@ -88,7 +90,8 @@ def run_optax(size: str, repeats: int) -> list[dict]:
     return rows
 
 
-def run_torch(size: str, repeats: int, torch_python: str) -> tuple[list[dict], dict]:
+def run_torch(size: str, repeats: int, torch_python: str, only=None
+              ) -> tuple[list[dict], dict]:
     with tempfile.TemporaryDirectory() as folder:
         out = os.path.join(folder, "torch.json")
         subprocess.run([torch_python, "-m", f"{MODULE}.torch_worker", size, str(repeats), out],
@@ -99,6 +102,8 @@ def run_torch(size: str, repeats: int, torch_python: str) -> tuple[list[dict], d
     by_case = {row["case"]: row for row in torch_side.pop("rows")}
     rows = []
     for case, inputs, name in TORCH_CASES:
+        if only and case not in only:
+            continue
         arguments, keywords = make(inputs, size)
         ours, ours_compiled, arrays, ours_memory = prepare(
             getattr(jaxloss.torch, name), arguments, keywords)
@@ -160,7 +165,8 @@ def markdown(record: dict) -> str:
             "runs in its own process after the JAX side, so its calls are not interleaved "
             "with jaxloss's.", header, table, text_columns=2))
     else:
-        parts.append(f"PyTorch: {record['torch_status']}\n")
+        status = record.get("torch_status", "no case of this run has a PyTorch peer.")
+        parts.append(f"PyTorch: {status}\n")
     return "\n".join(parts)
 
 
@@ -171,20 +177,24 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--torch-python", default=None,
                         help="an interpreter with PyTorch, for the PyTorch side")
+    parser.add_argument("--cases", nargs="+", default=None,
+                        help="only these cases (of either peer), e.g. to time them again")
     parser.add_argument("--out", default=os.path.join("bench", "results", "superset"))
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     size = "quick" if args.quick else "full"
     repeats = args.repeats or REPEATS[size]
     facts = provenance.start(MODULE, argv)
-    record = {"size": size, "repeats": repeats, "optax_rows": run_optax(size, repeats)}
+    record = {"size": size, "repeats": repeats, "optax_rows": run_optax(size, repeats, args.cases)}
     if args.torch_python:
-        record["torch_rows"], record["torch"] = run_torch(size, repeats, args.torch_python)
+        record["torch_rows"], record["torch"] = run_torch(size, repeats, args.torch_python,
+                                                            args.cases)
         facts["versions"]["torch"] = record["torch"]["torch"]
     else:
         record["torch_status"] = "not run (no --torch-python given)."
     record["provenance"] = provenance.finish(facts)
     ratios = [row["cpu_ratio"] for row in record["optax_rows"]]
-    record["cpu_ratio_geomean_vs_optax"] = math.exp(sum(map(math.log, ratios)) / len(ratios))
+    record["cpu_ratio_geomean_vs_optax"] = (math.exp(sum(map(math.log, ratios)) / len(ratios))
+                                            if ratios else None)
     stem = provenance.file_stem(args.out, record["provenance"], args.quick)
     os.makedirs(args.out, exist_ok=True)
     with open(stem + ".json", "w") as f:
