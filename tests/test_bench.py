@@ -338,3 +338,16 @@ def test_bench_pages_read_the_recorded_provenance(tmp_path):
     for text in ("Some CPU, 2 cores", "commit abc1234", command, "jax 0.1",
                  "1.5 at the start, 2.5 at the end"):
         assert text in page
+
+
+def test_provenance_names_a_program_outside_the_checkout_by_its_role(tmp_path):
+    from bench.common import provenance
+
+    python = tmp_path / "peer-env" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text("#!/bin/sh\n")
+    python.chmod(0o755)
+    command = provenance.command_line("bench.studies.x", ["--torch-python", str(python),
+                                                          "--out", str(tmp_path)])
+    # The output folder is an argument the reader may reuse; the interpreter's location is not.
+    assert command == f"python -m bench.studies.x --torch-python …/bin/python --out {tmp_path}"

@@ -44,10 +44,23 @@ def load_average() -> float | None:
         return None
 
 
+def _shown(argument: str) -> str:
+    """An argument as the record shows it: a program outside the checkout (the interpreter
+    of a peer's virtual environment, say) is named by its last two path components, since
+    where this machine keeps it means nothing elsewhere."""
+    path = Path(argument)
+    if not (path.is_absolute() and path.is_file() and os.access(path, os.X_OK)):
+        return argument
+    if path.is_relative_to(REPO_ROOT):
+        return argument
+    return "…/" + "/".join(path.parts[-2:])
+
+
 def command_line(module: str, argv: Sequence[str] | None = None) -> str:
-    """``python -m MODULE ARGS...`` as it was run (``argv`` defaults to ``sys.argv[1:]``)."""
+    """``python -m MODULE ARGS...`` as it was run (``argv`` defaults to ``sys.argv[1:]``);
+    a program outside the checkout is shown as ``…/bin/python``."""
     arguments = sys.argv[1:] if argv is None else list(argv)
-    return " ".join(["python -m", module, *arguments])
+    return " ".join(["python -m", module, *map(_shown, arguments)])
 
 
 def start(module: str, argv: Sequence[str] | None = None) -> dict:
