@@ -7,7 +7,7 @@ side by side and collects what they wrote:
   ``inputs="process_local"``, against the same runs on one device in the same process,
   and the bad setups (each caught in the worker);
 * ``killed``: a checkpointed fit in which process 1 is SIGKILLed mid-epoch; the survivor
-  must be terminated by the JAX runtime after the heartbeat timeout (3 s), not hang;
+  must be terminated by the JAX runtime after the heartbeat timeout (5 s), not hang;
 * ``resumed``: both processes restarted on the same checkpoint directory, then an
   uninterrupted run for comparison;
 * ``lonely``: process 0 of 2 alone, with a 3 s ``initialization_timeout``.

@@ -141,7 +141,11 @@ def _check_spans_processes(mesh: Mesh) -> None:
 
 
 def spans_processes(mesh: Mesh | None) -> bool:
-    """Whether ``mesh`` holds devices of other processes (``jax.distributed`` training)."""
+    """Whether ``mesh`` holds devices of other processes (``jax.distributed`` training).
+
+    >>> spans_processes(None), spans_processes(resolve_mesh(jax.local_devices()[:1]))
+    (False, False)
+    """
     return mesh is not None and any(
         device.process_index != jax.process_index() for device in mesh.devices.flat
     )
@@ -169,7 +173,11 @@ def process_order(mesh: Mesh) -> list[int]:
 
 
 def check_inputs(inputs: Any) -> str:
-    """``inputs`` as ``"global"`` or ``"process_local"``, or ``ValueError``."""
+    """``inputs`` as ``"global"`` or ``"process_local"``, or ``ValueError``.
+
+    >>> check_inputs("process_local")
+    'process_local'
+    """
     if inputs not in INPUTS:
         raise ValueError(f"`inputs` must be 'global' or 'process_local', got {inputs!r}.")
     return inputs
@@ -298,6 +306,14 @@ def check_processes_agree(
         ``ValueError`` naming the process(es) that failed; when no process failed
         but a value differs, the same ``ValueError`` in every process, naming the
         first value that differs and, for ints, each process's value.
+
+    On one process there is nothing to compare; this process's own error is raised:
+
+    >>> check_processes_agree(None, {"batch_size": 32})
+    >>> check_processes_agree(None, {}, ValueError("`x` is empty"))
+    Traceback (most recent call last):
+    ...
+    ValueError: `x` is empty
     """
     if not spans_processes(mesh):
         if error is not None:
@@ -333,7 +349,11 @@ def check_processes_agree(
 
 
 def data_fingerprint(tree: Any) -> tuple[Any, ...]:
-    """Shapes, dtypes and a CRC-32 of the first and last rows of every leaf (a cheap identity)."""
+    """Shapes, dtypes and a CRC-32 of the first and last rows of every leaf (a cheap identity).
+
+    >>> data_fingerprint(np.zeros((3, 2), np.float32)) == data_fingerprint(np.ones((3, 2), np.float32))
+    False
+    """
     parts = []
     for leaf in jax.tree.leaves(tree):
         array = np.asarray(leaf)
@@ -377,6 +397,11 @@ def initialize_distributed(
 
     Raises:
       ValueError: a timeout that is not a positive integer.
+
+    >>> initialize_distributed("127.0.0.1:1234", 2, 0, heartbeat_timeout=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: `heartbeat_timeout` must be a positive number of seconds (int), got 0.
     """
     for name, value in (("initialization_timeout", initialization_timeout),
                         ("heartbeat_timeout", heartbeat_timeout)):

@@ -35,7 +35,7 @@ from jaxloss.train import initialize_distributed
 initialize_distributed(
     f"127.0.0.1:{args.port}", args.num_processes, args.process_id,
     initialization_timeout=3 if args.mode == "never_joins" else 60,
-    heartbeat_timeout=3 if args.mode == "checkpoint" else 60,
+    heartbeat_timeout=5 if "kill" in args.rest else 60,  # the survivor's wait after the kill
 )
 
 import jax
