@@ -90,7 +90,10 @@ def default_cache_dir() -> Path:
 
 
 def _shown(path: Path) -> str:
-    """``path`` for a message, with the home directory written ``~``."""
+    """``path`` for a message: an installed package's files from ``site-packages`` on (where
+    the environment lives says nothing to the reader), else with the home directory written ``~``."""
+    if "site-packages" in path.parts:
+        return str(Path(*path.parts[path.parts.index("site-packages"):]))
     try:
         return str(Path("~") / path.relative_to(Path.home()))
     except ValueError:
