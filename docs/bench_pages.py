@@ -2,8 +2,10 @@
 
 Each study's directory (and the suite's files at the top) becomes one page that shows,
 for every run, the machine, the date and commit, the command, and the markdown table and
-plot that the study wrote beside its JSON. Where a results file does not record its date
-and commit, the page gives the commit that added the file, from git, and says so.
+plot that the study wrote beside its JSON. A file with a ``"provenance"`` entry
+(:mod:`bench.common.provenance`) gives all of these itself, its exact command included; where
+a results file does not record its date and commit, the page gives the commit that added the
+file, from git, and says so.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def _committed(path: Path, root: Path) -> str | None:
 def _machine(results: object) -> str | None:
     if not isinstance(results, dict):
         results = results[0] if isinstance(results, list) and results else {}
-    machine = results.get("machine") or {}
+    machine = results.get("provenance", {}).get("machine") or results.get("machine") or {}
     if isinstance(machine, dict) and machine:
         parts = [machine.get("accelerator"), machine.get("cpu_model")]
         cores = machine.get("cores")
@@ -49,6 +51,19 @@ def _run_facts(json_path: Path, root: Path, study: str) -> list[str]:
     machine = _machine(results)
     if machine:
         facts.append(f"machine: {machine}")
+    recorded = results.get("provenance") if isinstance(results, dict) else None
+    if recorded:
+        versions = ", ".join(f"{name} {version}"
+                             for name, version in recorded.get("versions", {}).items())
+        load = recorded.get("load_average_1min", {})
+        facts.append(f"run: {recorded.get('date')} to {recorded.get('finished')}, "
+                     f"commit {recorded.get('commit')}")
+        if versions:
+            facts.append(f"versions: {versions}")
+        facts.append(f"1-min load average: {load.get('start')} at the start, "
+                     f"{load.get('end')} at the end")
+        facts.append(f"command: `{recorded.get('command')}`")
+        return facts
     if isinstance(results, dict) and results.get("git_commit"):
         facts.append(f"run: {results.get('started')} to {results.get('finished')}, "
                      f"commit {results['git_commit']}")
@@ -71,7 +86,9 @@ def _section(json_path: Path, root: Path, study: str, page_dir: Path) -> list[st
                   if line.startswith("#")]
         # The table file's top heading goes one level under this run's heading.
         offset = max(0, 3 - min(levels)) if levels else 0
-        lines += ["```{include} " + str(relative), f":heading-offset: {offset}", "```", ""]
+        # In smaller type (docs/_static/jaxloss.css), so that a table of many columns fits.
+        lines += ["````{container} wide-table", "```{include} " + str(relative),
+                  f":heading-offset: {offset}", "```", "````", ""]
     plot = json_path.with_suffix(".png")
     if plot.exists():
         target = page_dir / plot.name

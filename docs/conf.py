@@ -15,6 +15,7 @@ sys.path.insert(0, str(DOCS))
 
 import api_pages  # noqa: E402
 import bench_pages  # noqa: E402
+import porting_pages  # noqa: E402
 
 import jaxloss  # noqa: E402
 
@@ -28,20 +29,26 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
+    # MathJax served from the site itself: formulas render without a network.
+    "sphinx-mathjax-offline",
 ]
 
-# Generated at build time, never committed: the API and benchmark pages, copies of the notebooks.
+# Generated at build time, never committed: the API and benchmark pages, copies of the notebooks,
+# the tables the guides include.
 API_DIR = DOCS / "api"
 NOTEBOOKS_DIR = DOCS / "notebooks"
 api_modules = api_pages.write_pages(API_DIR)
 bench_pages.write_pages(ROOT, DOCS / "benchmarks")
+# Tables that guides include (the porting guide's name tables), not pages of their own.
+GENERATED_DIR = DOCS / "_generated"
+porting_pages.write_pages(GENERATED_DIR)
 NOTEBOOKS_DIR.mkdir(exist_ok=True)
 for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
     target = NOTEBOOKS_DIR / notebook.name
     if not target.exists() or target.read_bytes() != notebook.read_bytes():
         shutil.copyfile(notebook, target)
 
-exclude_patterns = ["_build", "**/.ipynb_checkpoints", "README.md"]
+exclude_patterns = ["_build", "_generated", "**/.ipynb_checkpoints", "README.md"]
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 
 myst_enable_extensions = ["dollarmath", "colon_fence", "deflist"]
@@ -75,5 +82,6 @@ nitpick_ignore_regex = [
 
 html_theme = "furo"
 html_title = f"jaxloss {release}"
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["jaxloss.css"]
 templates_path = ["_templates"]

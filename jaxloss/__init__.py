@@ -72,7 +72,7 @@ from jaxloss._src.focal.sparse_softmax import (
     sparse_softmax_focal_loss as sparse_softmax_focal_loss,
 )
 from jaxloss._src.fused import fused_linear_cross_entropy as fused_linear_cross_entropy
-from jaxloss._src.fused import (
+from jaxloss._src.fused_sharded import (
     fused_linear_cross_entropy_sharded as fused_linear_cross_entropy_sharded,
 )
 from jaxloss._src.hinge import categorical_hinge_loss as categorical_hinge_loss

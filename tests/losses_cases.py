@@ -308,6 +308,7 @@ EXTENSION_CASES = (
     Case("DistanceBoxIoU", {}, box_pairs, (((BATCH, 4), ("none", "sample")),)),
     Case("CompleteBoxIoU", {"eps": 1e-6}, box_pairs, (((BATCH, 4), ("none", "sample")),)),
     Case("FocalTversky", {"gamma": 2.0, "axis": (1, 2)}, masks, PER_BATCH),
+    Case("GeneralizedDice", {}, masks, PER_BATCH),
     Case("LovaszHinge", {}, pixel_labels, (((BATCH, 6), ("none", "sample")),)),
     Case(
         "LovaszSoftmax", {"classes": "all"}, pixel_classes, (((BATCH, 6, 3), ("none", "sample")),)

@@ -288,3 +288,66 @@ def test_platform_forms_quick_run_is_well_formed(tmp_path):
             np.testing.assert_allclose(row["optax_loss"], row["cpu_forms_loss"], rtol=1e-5)
     table = next(tmp_path.glob("*-quick.md")).read_text()
     assert table.count("\n| ") == len(record["rows"]) + 1
+
+
+def test_superset_quick_run_records_provenance_and_finite_ratios(tmp_path):
+    import jax
+
+    from bench.studies.superset import measure as superset
+    from bench.studies.superset.cases import OPTAX_CASES
+
+    with jax.numpy_dtype_promotion("standard"):  # optax's sparsemax mixes int32 and float32
+        superset.main(["--quick", "--out", str(tmp_path)])
+    record = json.loads(next(tmp_path.glob("*-quick.json")).read_text())
+    facts = record["provenance"]
+    for field in ("machine", "date", "finished", "commit", "command", "versions",
+                  "load_average_1min"):
+        assert facts[field], field
+    assert facts["command"] == f"python -m bench.studies.superset --quick --out {tmp_path}"
+    assert {"jax", "optax"} <= set(facts["versions"])
+    assert [row["case"] for row in record["optax_rows"]] == [case for case, *_ in OPTAX_CASES]
+    for row in record["optax_rows"]:
+        for side in ("jaxloss", "optax"):
+            assert row[side]["temp_bytes"] >= 0 and row[side]["median_cpu_s"] > 0
+        assert np.isfinite(row["cpu_ratio"]) and np.isfinite(row["wall_ratio"])
+        # The same loss from both: the drop-in layer keeps the peer's semantics.
+        np.testing.assert_allclose(row["jaxloss"]["loss"], row["optax"]["loss"], rtol=2e-5,
+                                   atol=1e-6)
+    assert np.isfinite(record["cpu_ratio_geomean_vs_optax"])
+    assert "not run" in record["torch_status"]
+    table = next(tmp_path.glob("*-quick.md")).read_text()
+    assert table.count("\n| `") == len(OPTAX_CASES) and facts["command"] in table
+
+
+def test_bench_pages_read_the_recorded_provenance(tmp_path):
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "docs"))
+    try:
+        import bench_pages
+    finally:
+        sys.path.pop(0)
+    study = tmp_path / "bench" / "results" / "some_study"
+    study.mkdir(parents=True)
+    facts = {"machine": {"accelerator": None, "cpu_model": "Some CPU", "cores": 2},
+             "date": "2026-12-01T10:00:00+00:00", "finished": "2026-12-01T10:05:00+00:00",
+             "commit": "abc1234", "command": "python -m bench.studies.some_study --size 3",
+             "versions": {"jax": "0.1"}, "load_average_1min": {"start": 1.5, "end": 2.5}}
+    (study / "run.json").write_text(json.dumps({"provenance": facts, "rows": []}))
+    bench_pages.write_pages(tmp_path, tmp_path / "pages")
+    page = (tmp_path / "pages" / "some_study.md").read_text()
+    command = "`python -m bench.studies.some_study --size 3`"
+    for text in ("Some CPU, 2 cores", "commit abc1234", command, "jax 0.1",
+                 "1.5 at the start, 2.5 at the end"):
+        assert text in page
+
+
+def test_provenance_names_a_program_outside_the_checkout_by_its_role(tmp_path):
+    from bench.common import provenance
+
+    python = tmp_path / "peer-env" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text("#!/bin/sh\n")
+    python.chmod(0o755)
+    command = provenance.command_line("bench.studies.x", ["--torch-python", str(python),
+                                                          "--out", str(tmp_path)])
+    # The output folder is an argument the reader may reuse; the interpreter's location is not.
+    assert command == f"python -m bench.studies.x --torch-python …/bin/python --out {tmp_path}"

@@ -101,3 +101,32 @@ def test_precise_dense_agrees_with_default_on_ordinary_inputs(kwargs, rng):
     precise = loss_and_grad(jaxloss.softmax_cross_entropy, x, y, precise=True, **kwargs)
     for got, want in zip(precise, default, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=2.4e-7)
+
+
+_TEMP_ROWS, _TEMP_CLASSES = 256, 4096
+
+
+def _temporaries_over_logits(fn, *specs):
+    compiled = jax.jit(fn).lower(*specs).compile()
+    return compiled.memory_analysis().temp_size_in_bytes / (_TEMP_ROWS * _TEMP_CLASSES * 4)
+
+
+@pytest.mark.parametrize(
+    ("labels_form", "forward_limit", "step_limit"),
+    [("array", 0.01, 0.01), ("one_hot", 1.01, 1.01)],
+)
+def test_softmax_temporaries_stay_within_the_labels_it_must_hold(
+    labels_form, forward_limit, step_limit
+):
+    """Compile only: per-row temporaries for labels passed in; one labels-sized array (the
+    one-hot built inside jit) when they are built, forward alone or with the gradient."""
+    logits = jax.ShapeDtypeStruct((_TEMP_ROWS, _TEMP_CLASSES), np.float32)
+    if labels_form == "array":
+        labels = jax.ShapeDtypeStruct((_TEMP_ROWS, _TEMP_CLASSES), np.float32)
+        loss = jaxloss.softmax_cross_entropy
+    else:
+        labels = jax.ShapeDtypeStruct((_TEMP_ROWS,), np.int32)
+        loss = lambda x, y: jaxloss.softmax_cross_entropy(x, jax.nn.one_hot(y, _TEMP_CLASSES))
+    step = jax.value_and_grad(lambda x, y: loss(x, y).sum())
+    assert _temporaries_over_logits(loss, logits, labels) <= forward_limit
+    assert _temporaries_over_logits(step, logits, labels) <= step_limit

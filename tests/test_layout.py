@@ -47,10 +47,13 @@ MACHINERY = {
 HELPERS = {
     # The chunk size the fused loss picks; its docstring points to it.
     "jaxloss._src.fused.default_chunk_size",
+    # Which CTC label sequences have no alignment; the torch layer's zero_infinity uses it.
+    "jaxloss._src.ctc.needs_more_frames",
 }
 # Modules of the Keras layer that are not a family's wrapper.
 LOSSES_MACHINERY = {
     "jaxloss.losses._base",
+    "jaxloss.losses._kernels_used",
     "jaxloss.losses._labels",
     "jaxloss.losses._registry",
     "jaxloss.losses._serialization",

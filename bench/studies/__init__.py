@@ -11,6 +11,8 @@
   (``python -m bench.studies.fused_linear_cross_entropy``);
 - :mod:`bench.studies.mnist_step`: one training step of the document's MNIST CNN against
   tf.keras, under each allocator (``python -m bench.studies.mnist_step``);
+- :mod:`bench.studies.superset`: the kernels with an optax or PyTorch namesake against it,
+  time and temporaries (``python -m bench.studies.superset``);
 - :mod:`bench.studies.glibc_tunables`: page faults, time and memory of fresh XLA:CPU buffers
   under glibc settings (``python -m bench.studies.glibc_tunables``).
 """

@@ -83,8 +83,13 @@ def _out_of_range(labels, label_paddings, classes):
     return jnp.any(((labels < 0) | (labels >= classes)) & (label_paddings == 0), axis=1)
 
 
-def _infeasible(labels, logit_paddings, label_paddings):
-    """Per sequence: more frames needed (labels plus a blank between repeats) than given."""
+def needs_more_frames(labels, logit_paddings, label_paddings):
+    """Per sequence, whether no alignment exists: the labels need more frames than are given.
+
+    A label sequence of length ``L`` with ``R`` adjacent repeats needs ``L + R`` frames (a
+    blank must separate repeated symbols). Such a sequence has loss ``+inf``, which
+    ``zero_infinity`` replaces by 0.
+    """
     real = label_paddings == 0
     repeats = jnp.sum((labels[:, 1:] == labels[:, :-1]) & real[:, 1:], axis=1)
     needed = jnp.sum(real, axis=1) + repeats
@@ -151,7 +156,7 @@ def ctc_loss(
         log_epsilon=_log_epsilon(logits),
     )
     if zero_infinity:
-        infeasible = _infeasible(labels, logit_paddings, label_paddings)
+        infeasible = needs_more_frames(labels, logit_paddings, label_paddings)
         loss = jnp.where(infeasible, jnp.zeros((), loss.dtype), loss)
     loss = validation.nan_where(_out_of_range(labels, label_paddings, logits.shape[-1]), loss)
     return validation.apply_where(loss, where)

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 
 from jax import lax
 
-from jaxloss._src import checks, validation
+from jaxloss._src import checks, softmax_rows, validation
 from jaxloss._src.cross_entropy.class_labels import label_status
 
 
@@ -209,12 +209,21 @@ def _largest_gap(
     checks.check_finite(loss_name, "scores", scores, where=mask)
     checks.check_class_labels(loss_name, labels, num_classes)
     safe_labels, active, valid = label_status(labels, mask, num_classes, axis, None, shape)
-    is_label = lax.broadcasted_iota(jnp.int32, shape, axis) == safe_labels
     label_scores = jnp.take_along_axis(scores, safe_labels, axis)
-    gaps = jnp.where(is_label, jnp.zeros((), dtype), scores - label_scores + margin)
-    if mask is not None:
-        gaps = jnp.where(mask, gaps, jnp.asarray(-jnp.inf, dtype))
-    loss = jnp.max(gaps, axis=axis, keepdims=True)
+    if margin == 0:
+        # max_j x_j - x_y over the unmasked classes: one row reduction of the scores, where
+        # the per-class select below would be a scores-sized temporary (1.4x optax's time
+        # at [4096, 1000] on XLA:CPU). A label score at the row's +inf maximum gives 0, as
+        # its constant gap does below.
+        row_max = jnp.max(softmax_rows.masked_logits(scores, mask), axis=axis, keepdims=True)
+        at_infinite_max = jnp.isposinf(label_scores) & (label_scores == row_max)
+        loss = jnp.where(at_infinite_max, jnp.zeros((), dtype), row_max - label_scores)
+    else:
+        is_label = lax.broadcasted_iota(jnp.int32, shape, axis) == safe_labels
+        gaps = jnp.where(is_label, jnp.zeros((), dtype), scores - label_scores + margin)
+        if mask is not None:
+            gaps = jnp.where(mask, gaps, jnp.asarray(-jnp.inf, dtype))
+        loss = jnp.max(gaps, axis=axis, keepdims=True)
     loss = validation.apply_where(validation.nan_where(~valid, loss), active)
     return jnp.squeeze(loss, axis)
 

@@ -119,11 +119,13 @@ from jaxloss.losses._robust import (
 )
 from jaxloss.losses._segmentation import Dice as Dice
 from jaxloss.losses._segmentation import FocalTversky as FocalTversky
+from jaxloss.losses._segmentation import GeneralizedDice as GeneralizedDice
 from jaxloss.losses._segmentation import LovaszHinge as LovaszHinge
 from jaxloss.losses._segmentation import LovaszSoftmax as LovaszSoftmax
 from jaxloss.losses._segmentation import Tversky as Tversky
 from jaxloss.losses._segmentation import dice as dice
 from jaxloss.losses._segmentation import focal_tversky as focal_tversky
+from jaxloss.losses._segmentation import generalized_dice as generalized_dice
 from jaxloss.losses._segmentation import lovasz_hinge as lovasz_hinge
 from jaxloss.losses._segmentation import lovasz_softmax as lovasz_softmax
 from jaxloss.losses._segmentation import tversky as tversky

@@ -1,4 +1,5 @@
-"""Segmentation losses: Dice, Tversky, focal Tversky, and the Lovász hinge and softmax.
+"""Segmentation losses: Dice, generalised Dice, Tversky, focal Tversky, and the Lovász hinge
+and softmax.
 
 >>> import jax.numpy as jnp
 >>> from jaxloss import losses
@@ -8,6 +9,10 @@
 Array(0.220339, dtype=float32)
 >>> losses.Dice(axis=1, reduction="none")(masks, predictions)
 Array([0.16666663, 0.3043478 ], dtype=float32)
+>>> one_hot = jnp.array([[[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]]])
+>>> probs = jnp.array([[[0.6, 0.4], [0.2, 0.8], [0.2, 0.8], [0.2, 0.8]]])
+>>> losses.GeneralizedDice(reduction="none")(one_hot, probs)
+Array([0.39062494], dtype=float32)
 >>> losses.LovaszHinge(reduction="none")(masks, jnp.array([[2.0, 0.5, -1.0], [0.0, 1.0, 0.5]]))
 Array([0.25     , 0.9166666], dtype=float32)
 """
@@ -39,6 +44,17 @@ def dice(
     """
     y_true, y_pred = match_pair(y_true, y_pred)
     return overlap.dice_loss(y_pred, y_true, axis=axis, epsilon=EPSILON)
+
+
+@register
+def generalized_dice(
+    y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, axis=None
+) -> jax.Array:
+    """Generalised Dice loss of each example: class masks ``y_true`` and probabilities
+    ``y_pred`` ``[batch, pixels..., classes]``, sums over the pixel ``axis`` (``None``: all
+    but the first and the last); see :func:`jaxloss.generalized_dice_loss`."""
+    y_true, y_pred = match_pair(y_true, y_pred)
+    return overlap.generalized_dice_loss(y_pred, y_true, axis=axis, epsilon=EPSILON)
 
 
 @register
@@ -104,6 +120,18 @@ class Dice(LossFunctionWrapper):
     def __init__(self, reduction="sum_over_batch_size", name="dice", axis=None, dtype=None):
         axis = _axis_config(axis)
         super().__init__(dice, **constructor_arguments(locals()))
+
+
+@register
+class GeneralizedDice(LossFunctionWrapper):
+    """Generalised Dice loss (Sudre et al., 2017): :func:`generalized_dice` per example, the
+    classes weighted by their inverse squared size in ``y_true``."""
+
+    def __init__(
+        self, reduction="sum_over_batch_size", name="generalized_dice", axis=None, dtype=None
+    ):
+        axis = _axis_config(axis)
+        super().__init__(generalized_dice, **constructor_arguments(locals()))
 
 
 @register

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxloss._src import ctc, validation
-from jaxloss._src.ctc import _infeasible as _needs_more_frames
+from jaxloss._src.ctc import needs_more_frames
 from jaxloss._src.reduction import check_torch_reduction, reduce_torch
 
 Array = jax.Array
@@ -140,7 +140,7 @@ def ctc_loss(
         label_paddings=label_paddings, blank_id=blank, zero_infinity=True,
     )
     if not zero_infinity:
-        infeasible = _needs_more_frames(
+        infeasible = needs_more_frames(
             labels, logit_paddings.astype(loss.dtype), label_paddings.astype(loss.dtype)
         )
         loss = jnp.where(infeasible, jnp.asarray(jnp.inf, loss.dtype), loss)

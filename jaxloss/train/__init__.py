@@ -14,6 +14,7 @@ from jaxloss.train.checkpoint import restore_model as restore_model
 from jaxloss.train.layers import Conv2D as Conv2D
 from jaxloss.train.layers import Dense as Dense
 from jaxloss.train.layers import regularization_loss as regularization_loss
+from jaxloss.train.parallel import initialize_distributed as initialize_distributed
 from jaxloss.train.regularizers import L1 as L1
 from jaxloss.train.regularizers import L1L2 as L1L2
 from jaxloss.train.regularizers import L2 as L2

@@ -9,13 +9,18 @@ A callback with state that must survive a resumed ``fit`` (``checkpoint_dir``) r
 ``get_state()`` as JSON-compatible values and takes it back in ``set_state()``; ``fit`` saves
 it with each checkpoint and hands it back after ``on_train_begin`` when it resumes.
 ``EarlyStopping`` does so for its best value, best epoch and patience count.
+
+Under ``jax.distributed`` every process runs every hook (the logs are the same in
+all of them), but what the hooks print reaches the output in process 0 only.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 Logs = dict[str, float]
@@ -59,38 +64,57 @@ class Callback:
 
 
 class CallbackList:
-    """The callbacks of one ``fit``, in order: each hook calls that hook of every callback."""
+    """The callbacks of one ``fit``, in order: each hook calls that hook of every callback.
 
-    def __init__(self, callbacks: Sequence[Callback], model: Any):
+    With ``quiet`` (the processes other than process 0 under ``jax.distributed``) the
+    hooks run with ``sys.stdout`` discarded.
+    """
+
+    def __init__(self, callbacks: Sequence[Callback], model: Any, *, quiet: bool = False):
         self.callbacks = list(callbacks)
+        self.quiet = quiet
         for callback in self.callbacks:
             callback.set_model(model)
         # Fixed for the run: whether the loop must fetch the logs after every step.
         self.needs_batch_logs = any(callback.needs_batch_logs for callback in self.callbacks)
 
+    @contextlib.contextmanager
+    def _output(self) -> Iterator[None]:
+        if not self.quiet:
+            yield
+            return
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+
     def on_train_begin(self) -> None:
-        for callback in self.callbacks:
-            callback.on_train_begin()
+        with self._output():
+            for callback in self.callbacks:
+                callback.on_train_begin()
 
     def on_epoch_begin(self, epoch: int) -> None:
-        for callback in self.callbacks:
-            callback.on_epoch_begin(epoch)
+        with self._output():
+            for callback in self.callbacks:
+                callback.on_epoch_begin(epoch)
 
     def on_train_batch_begin(self, batch: int) -> None:
-        for callback in self.callbacks:
-            callback.on_train_batch_begin(batch)
+        with self._output():
+            for callback in self.callbacks:
+                callback.on_train_batch_begin(batch)
 
     def on_train_batch_end(self, batch: int, logs: Logs) -> None:
-        for callback in self.callbacks:
-            callback.on_train_batch_end(batch, logs)
+        with self._output():
+            for callback in self.callbacks:
+                callback.on_train_batch_end(batch, logs)
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
-        for callback in self.callbacks:
-            callback.on_epoch_end(epoch, logs)
+        with self._output():
+            for callback in self.callbacks:
+                callback.on_epoch_end(epoch, logs)
 
     def on_train_end(self, logs: Logs) -> None:
-        for callback in self.callbacks:
-            callback.on_train_end(logs)
+        with self._output():
+            for callback in self.callbacks:
+                callback.on_train_end(logs)
 
 
 class History(Callback):

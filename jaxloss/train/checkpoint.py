@@ -38,6 +38,9 @@ Rules:
   and read only when the epoch's loss is non-finite.
 * **Keep the last k.** ``keep_checkpoints`` (default 2) checkpoints are kept;
   older ones are deleted after a successful save.
+* **Several processes** (``jax.distributed``): every process calls ``fit`` with the same
+  directory (one that all of them can reach); each writes its part of the arrays and
+  process 0 the metadata, and a crashed run is resumed by restarting every process.
 
 For inference, :func:`restore_model` loads the parameters and other NNX state of
 a checkpoint into a model, and :meth:`Trainer.restore <jaxloss.train.Trainer.restore>`

@@ -120,10 +120,18 @@ def epoch_order(num_samples: int, *, shuffle: bool, seed: int, epoch: int) -> np
 
 
 def batches(
-    data: Arrays, order: np.ndarray, batch_size: int, *, pad: bool, mesh: Mesh | None
+    data: Arrays, order: np.ndarray, batch_size: int, *, pad: bool, mesh: Mesh | None,
+    inputs: parallel.Inputs = "global",
 ) -> Iterator[Batch]:
-    """The batches of ``data`` in ``order``, on the device(s) of ``mesh``, padded when ``pad``."""
-    multiple = parallel.num_devices(mesh)
+    """The batches of ``data`` in ``order``, on the device(s) of ``mesh``, padded when ``pad``.
+
+    With ``inputs="process_local"`` on a mesh that spans processes, ``data`` is this
+    process's part, ``batch_size`` its share of each batch, and each share is padded
+    to a multiple of this process's devices (the global batch is the processes'
+    shares, each with its own padding rows masked out).
+    """
+    local = inputs == "process_local" and parallel.spans_processes(mesh)
+    multiple = parallel.local_device_count(mesh) if local else parallel.num_devices(mesh)
     for index, n_real in batching.batch_indices(order, batch_size, pad, multiple):
         batch = Batch(
             batching.take(data.x, index),
@@ -131,4 +139,4 @@ def batches(
             data.sample_weight[index],
             batching.mask(n_real, len(index)),
         )
-        yield parallel.put_batch(batch, mesh)
+        yield parallel.put_batch(batch, mesh, inputs)

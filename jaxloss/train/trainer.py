@@ -22,7 +22,9 @@ size, each output's ``<name>_loss`` is reported unweighted, and metrics are
 stops plug into this structure: the state is the pytree :class:`TrainState`, and
 reductions are global sums divided by global counts (never a mean of per-shard
 means). With several local devices each batch is split over a 1-D mesh and the
-state replicated (``compile(..., mesh=...)``, :mod:`jaxloss.train.parallel`).
+state replicated (``compile(..., mesh=...)``, :mod:`jaxloss.train.parallel`); under
+``jax.distributed`` the mesh spans every process's devices, ``inputs`` says whether
+each process passes the full arrays or its own rows, and only process 0 prints.
 """
 
 from __future__ import annotations
@@ -73,9 +75,10 @@ class Trainer:
       weighted_metrics: like ``metrics`` but weighted by ``sample_weight``/``class_weight``
         (``metrics`` are not, as in Keras).
       mesh: data parallelism (:mod:`jaxloss.train.parallel`): ``"auto"`` (default)
-        splits every batch of ``fit``/``evaluate``/``predict`` over all local devices
-        when there is more than one; an ``int`` (first devices), a list of devices or a
-        1-D ``jax.sharding.Mesh`` chooses them; ``None`` turns it off. The resolved
+        splits every batch of ``fit``/``evaluate``/``predict`` over all devices when
+        there is more than one (under ``jax.distributed``: every process's devices);
+        an ``int`` (first devices), a list of devices or a 1-D
+        ``jax.sharding.Mesh`` chooses them; ``None`` turns it off. The resolved
         mesh is ``trainer.mesh`` (``None`` on one device: the one-device path).
 
     Raises:
@@ -224,18 +227,60 @@ class Trainer:
     def _read_logs(self, accum: steps.Accumulators) -> dict[str, float]:
         return steps.read_logs(accum, self._log_names)
 
-    def _batches(self, data: preparation.Arrays, order: np.ndarray, batch_size: int) -> Any:
-        return preparation.batches(data, order, batch_size, pad=self._pad_ragged, mesh=self.mesh)
+    def _batches(
+        self, data: preparation.Arrays, order: np.ndarray, batch_size: int, inputs: str = "global"
+    ) -> Any:
+        return preparation.batches(
+            data, order, batch_size, pad=self._pad_ragged, mesh=self.mesh, inputs=inputs
+        )
+
+    def _process_local(self, inputs: str) -> bool:
+        """Whether each process passes only its own rows (and the mesh spans processes)."""
+        return inputs == "process_local" and parallel.spans_processes(self.mesh)
+
+    def _local_batch_size(self, batch_size: int, inputs: str) -> int:
+        """The rows each process cuts from its arrays per batch: its share under ``process_local``."""
+        if not self._process_local(inputs):
+            return batch_size
+        processes = parallel.num_processes(self.mesh)
+        if batch_size % processes:
+            raise ValueError(
+                f"inputs='process_local': `batch_size={batch_size}` is the global batch and "
+                f"must split evenly over the {processes} processes (each passes its share)."
+            )
+        return batch_size // processes
+
+    def _check_unpadded_split(self, num_samples: int, local_batch: int, inputs: str) -> None:
+        """Without padding, every process-local batch must split over the process's devices."""
+        if self._pad_ragged or not self._process_local(inputs):
+            return
+        devices = parallel.local_device_count(self.mesh)
+        sizes = {min(local_batch, num_samples), num_samples % local_batch or local_batch}
+        if any(size % devices for size in sizes):
+            raise ValueError(
+                f"inputs='process_local': this loss or model cannot pad a batch, and local "
+                f"batches of {sorted(sizes)} rows (of {num_samples} per process) do not split "
+                f"over each process's {devices} devices; choose a `batch_size` whose share "
+                f"per process and last batch are multiples of {devices}."
+            )
+
+    @staticmethod
+    def _printing(verbose: int) -> int:
+        """``verbose`` in process 0, 0 (silent) in the other processes."""
+        return verbose if jax.process_index() == 0 else 0
+
+    def _agree(self, where: str, error: ValueError | None, values: Mapping[str, Any]) -> None:
+        parallel.check_processes_agree(self.mesh, values, error, where=where)
 
     def _train_epoch(
         self, state: TrainState, data: preparation.Arrays, order: np.ndarray, batch_size: int,
         callbacks: CallbackList, checkpointer: checkpoint.EpochCheckpointer | checkpoint.NoCheckpoints,
-        progress: ProgressBar,
+        progress: ProgressBar, inputs: str = "global",
     ) -> tuple[TrainState, steps.Accumulators]:
         """One pass over ``data`` in ``order`` (or until a callback stops training)."""
         accum = self._new_accumulators()
         checkpointer.begin_epoch()
-        for step, batch in enumerate(self._batches(data, order, batch_size)):
+        for step, batch in enumerate(self._batches(data, order, batch_size, inputs)):
             callbacks.on_train_batch_begin(step)
             state, accum = self._train_step(state, accum, batch)
             checkpointer.step_done(accum["loss"])
@@ -248,12 +293,14 @@ class Trainer:
                 break
         return state, accum
 
-    def _evaluate(self, data: preparation.Arrays, batch_size: int, verbose: int) -> dict[str, float]:
+    def _evaluate(
+        self, data: preparation.Arrays, batch_size: int, verbose: int, inputs: str = "global"
+    ) -> dict[str, float]:
         state = self.state
         accum = self._new_accumulators()
         progress = ProgressBar(batching.num_batches(data.num_samples, batch_size), verbose)
         order = np.arange(data.num_samples)
-        for step, batch in enumerate(self._batches(data, order, batch_size), 1):
+        for step, batch in enumerate(self._batches(data, order, batch_size, inputs), 1):
             accum = self._eval_step(state, accum, batch)
             progress.step_done(step)
             if progress.wants_update(step):
@@ -281,6 +328,7 @@ class Trainer:
         seed: int = 0,
         checkpoint_dir: str | os.PathLike | None = None,
         keep_checkpoints: int = checkpoint.DEFAULT_KEEP,
+        inputs: parallel.Inputs = "global",
     ) -> History:
         """Train for ``epochs`` epochs; returns the :class:`History` (``history.history[...]``).
 
@@ -301,47 +349,86 @@ class Trainer:
         then stops training with a ``RuntimeWarning`` naming the epoch and step, and
         is never saved. See :mod:`jaxloss.train.checkpoint`.
 
+        Under ``jax.distributed`` (a mesh that spans processes) every process calls
+        ``fit`` with the same arguments. ``inputs="global"`` (default): every process
+        passes the same full arrays, and places the rows of its own devices.
+        ``inputs="process_local"``: each process passes its own rows (the same number
+        in every process); ``batch_size`` is the global batch, each process cuts its
+        share ``batch_size / num_processes`` from its rows (shuffled by ``seed`` and the
+        epoch, as one process shuffles), and the global batch is the shares in process
+        order; ``validation_split`` and ``validation_data`` are per process likewise.
+        The history and the parameters are the same in every process; only process 0
+        prints (progress and callbacks). With ``checkpoint_dir`` (a directory every
+        process can reach) each process writes its part of each checkpoint.
+
         Raises:
           ValueError: before any training step, for mismatched lengths, a bad
-            ``batch_size``/``validation_split``/``epochs``, unknown names, or a model
-            output that does not fit the loss.
+            ``batch_size``/``validation_split``/``epochs``/``inputs``, unknown names, or
+            a model output that does not fit the loss. Under ``jax.distributed`` also
+            when the processes' settings or numbers of samples differ, or when a
+            ``process_local`` batch cannot be split (the same error in every process).
         """
-        batch_size = batching.check_batch_size(batch_size)
-        validation_split = batching.check_validation_split(validation_split)
-        verbose = check_verbose(verbose)
-        preparation.check_epochs(epochs, initial_epoch)
-        train, validation = preparation.fit_data(
-            x, y, batch_size=batch_size, validation_split=validation_split,
-            validation_data=validation_data, class_weight=class_weight,
-            sample_weight=sample_weight, build=self._build,
-        )
-        steps_per_epoch = batching.num_batches(train.num_samples, batch_size)
+        inputs = parallel.check_inputs(inputs)
+        error, agreed = None, {}
+        try:
+            batch_size = batching.check_batch_size(batch_size)
+            validation_split = batching.check_validation_split(validation_split)
+            verbose = check_verbose(verbose)
+            preparation.check_epochs(epochs, initial_epoch)
+            train, validation = preparation.fit_data(
+                x, y, batch_size=batch_size, validation_split=validation_split,
+                validation_data=validation_data, class_weight=class_weight,
+                sample_weight=sample_weight, build=self._build,
+            )
+            local_batch = self._local_batch_size(batch_size, inputs)
+            self._check_unpadded_split(train.num_samples, local_batch, inputs)
+            if validation is not None:
+                self._check_unpadded_split(validation.num_samples, local_batch, inputs)
+            agreed = {
+                "inputs": inputs, "batch_size": batch_size, "epochs": epochs,
+                "initial_epoch": initial_epoch, "shuffle": shuffle, "seed": seed,
+                "validation_split": validation_split,
+                "the number of training samples": train.num_samples,
+                "the number of validation samples": 0 if validation is None else validation.num_samples,
+                "checkpointing": checkpoint_dir is not None, "keep_checkpoints": keep_checkpoints,
+            }
+            if inputs == "global":
+                agreed["the training data"] = parallel.data_fingerprint(train)
+                agreed["the validation data"] = parallel.data_fingerprint(validation)
+        except ValueError as raised:
+            error = raised
+        self._agree("fit", error, agreed)
+        steps_per_epoch = batching.num_batches(train.num_samples, local_batch)
+        processes = parallel.num_processes(self.mesh) if self._process_local(inputs) else 1
         checkpointer = checkpoint.for_fit(
             checkpoint_dir, keep=keep_checkpoints, steps_per_epoch=steps_per_epoch,
             run={"seed": seed, "shuffle": shuffle, "batch_size": batch_size,
-                 "num_samples": train.num_samples},
+                 "num_samples": train.num_samples * processes},
         )
+        printing = self._printing(verbose)
         self.history = history = History()
         history.params = {"verbose": verbose, "epochs": epochs, "steps": steps_per_epoch}
-        callback_list = CallbackList([history, *(callbacks or [])], model=self)
+        callback_list = CallbackList(
+            [history, *(callbacks or [])], model=self, quiet=jax.process_index() != 0
+        )
         self.stop_training = False
         callback_list.on_train_begin()
-        state, resumed_at = checkpointer.resume(self.state, history, verbose, callback_list.callbacks)
+        state, resumed_at = checkpointer.resume(self.state, history, printing, callback_list.callbacks)
         self.state = state
         logs: dict[str, float] = {}
         for epoch in range(initial_epoch if resumed_at is None else resumed_at, epochs):
             callback_list.on_epoch_begin(epoch)
-            if verbose:
+            if printing:
                 print(f"Epoch {epoch + 1}/{epochs}")
-            progress = ProgressBar(steps_per_epoch, verbose)
+            progress = ProgressBar(steps_per_epoch, printing)
             order = preparation.epoch_order(train.num_samples, shuffle=shuffle, seed=seed, epoch=epoch)
             state, accum = self._train_epoch(
-                state, train, order, batch_size, callback_list, checkpointer, progress
+                state, train, order, local_batch, callback_list, checkpointer, progress, inputs
             )
             self.state = state
             logs = self._read_logs(accum)
             if validation is not None:
-                val_logs = self._evaluate(validation, batch_size, verbose=0)
+                val_logs = self._evaluate(validation, local_batch, verbose=0, inputs=inputs)
                 logs.update({f"val_{name}": value for name, value in val_logs.items()})
             progress.update(progress.target, logs, final=True)
             callback_list.on_epoch_end(epoch, logs)
@@ -362,42 +449,82 @@ class Trainer:
         verbose: int | str = "auto",
         sample_weight: Any = None,
         return_dict: bool = False,
+        inputs: parallel.Inputs = "global",
     ) -> float | list[float] | dict[str, float]:
         """Loss (with regularization) and metrics on ``(x, y)``, as ``keras.Model.evaluate``.
 
         Returns the loss alone when there are no other logs, else
         ``[loss, *metrics]`` in log order, or a dict with ``return_dict=True``.
+        ``inputs`` is as for :meth:`fit`: the values are those of all processes' rows,
+        the same in every process.
         """
-        batch_size = batching.check_batch_size(batch_size)
-        verbose = check_verbose(verbose)
-        if y is None:
-            raise ValueError("`y` is required to evaluate the loss.")
-        data = preparation.arrays(x, y, sample_weight, batch_size, self._build)
-        logs = self._evaluate(data, batch_size, verbose)
+        inputs = parallel.check_inputs(inputs)
+        error, agreed = None, {}
+        try:
+            batch_size = batching.check_batch_size(batch_size)
+            verbose = check_verbose(verbose)
+            if y is None:
+                raise ValueError("`y` is required to evaluate the loss.")
+            data = preparation.arrays(x, y, sample_weight, batch_size, self._build)
+            local_batch = self._local_batch_size(batch_size, inputs)
+            self._check_unpadded_split(data.num_samples, local_batch, inputs)
+            agreed = {"inputs": inputs, "batch_size": batch_size,
+                      "the number of samples": data.num_samples}
+            if inputs == "global":
+                agreed["the data"] = parallel.data_fingerprint(data)
+        except ValueError as raised:
+            error = raised
+        self._agree("evaluate", error, agreed)
+        logs = self._evaluate(data, local_batch, self._printing(verbose), inputs)
         if return_dict:
             return logs
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
-    def predict(self, x: Any, *, batch_size: int = 32, verbose: int | str = 0) -> Any:
-        """Model outputs for ``x`` as NumPy arrays (same structure as ``model(x)``)."""
-        batch_size = batching.check_batch_size(batch_size)
-        verbose = check_verbose(verbose)
-        x = jax.tree.map(lambda a: batching.as_array(a, "x"), x)
-        n = batching.check_lengths(x, None, None)
-        self._abstract_outputs(batching.take(x, slice(0, min(batch_size, n))))
+    def predict(
+        self, x: Any, *, batch_size: int = 32, verbose: int | str = 0,
+        inputs: parallel.Inputs = "global",
+    ) -> Any:
+        """Model outputs for ``x`` as NumPy arrays (same structure as ``model(x)``).
+
+        Under ``jax.distributed`` every process gets the whole result: with
+        ``inputs="process_local"`` (as for :meth:`fit`) the outputs of every
+        process's rows, process 0's first.
+        """
+        inputs = parallel.check_inputs(inputs)
+        error, agreed = None, {}
+        try:
+            batch_size = batching.check_batch_size(batch_size)
+            verbose = check_verbose(verbose)
+            x = jax.tree.map(lambda a: batching.as_array(a, "x"), x)
+            n = batching.check_lengths(x, None, None)
+            self._abstract_outputs(batching.take(x, slice(0, min(batch_size, n))))
+            local_batch = self._local_batch_size(batch_size, inputs)
+            agreed = {"inputs": inputs, "batch_size": batch_size, "the number of samples": n}
+            if inputs == "global":
+                agreed["the data"] = parallel.data_fingerprint(x)
+        except ValueError as raised:
+            error = raised
+        self._agree("predict", error, agreed)
+        local = self._process_local(inputs)
+        shares = parallel.process_order(self.mesh) if local else [0]
+        multiple = parallel.local_device_count(self.mesh) if local else parallel.num_devices(self.mesh)
         state = self.state
-        progress = ProgressBar(batching.num_batches(n, batch_size), verbose)
-        chunks = []
+        progress = ProgressBar(batching.num_batches(n, local_batch), self._printing(verbose))
+        chunks: dict[int, list[Any]] = {process: [] for process in shares}
         for step, (index, n_real) in enumerate(
-            batching.batch_indices(np.arange(n), batch_size, True, parallel.num_devices(self.mesh)), 1
+            batching.batch_indices(np.arange(n), local_batch, True, multiple), 1
         ):
-            x_batch = parallel.put_batch(batching.take(x, index), self.mesh)
-            out = self._predict_step(state.params, state.rest, x_batch)
-            chunks.append(jax.tree.map(lambda a, k=n_real: np.asarray(a[:k]), out))
+            x_batch = parallel.put_batch(batching.take(x, index), self.mesh, inputs)
+            out = jax.tree.map(np.asarray, self._predict_step(state.params, state.rest, x_batch))
+            # Each process's share of the global batch (one share unless process_local).
+            for position, process in enumerate(shares):
+                start = position * len(index)
+                chunks[process].append(jax.tree.map(lambda a, s=start, k=n_real: a[s : s + k], out))
             progress.step_done(step)
         progress.update(progress.target, {}, final=True)
-        return jax.tree.map(lambda *parts: np.concatenate(parts), *chunks)
+        ordered = [chunk for process in sorted(chunks) for chunk in chunks[process]]
+        return jax.tree.map(lambda *parts: np.concatenate(parts), *ordered)
 
 
 def compile(model: nnx.Module, *args: Any, **kwargs: Any) -> Trainer:
@@ -405,9 +532,9 @@ def compile(model: nnx.Module, *args: Any, **kwargs: Any) -> Trainer:
 
     Args:
       model, optimizer, loss, metrics, loss_weights, weighted_metrics: as :class:`Trainer`.
-      mesh: data parallelism: ``"auto"`` splits every batch over all local devices
-        when there are several, ``None`` keeps one device (see :class:`Trainer` and
-        :mod:`jaxloss.train.parallel`).
+      mesh: data parallelism: ``"auto"`` splits every batch over all devices (every
+        process's under ``jax.distributed``) when there are several, ``None`` keeps
+        one device (see :class:`Trainer` and :mod:`jaxloss.train.parallel`).
 
     Returns:
       The :class:`Trainer`; ``trainer.mesh`` is the resolved mesh (``None`` on one device).

@@ -5,14 +5,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from process_group import initialize  # noqa: E402
+from process_group import initialize
 
 worker = initialize()
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from jax.sharding import Mesh, NamedSharding, PartitionSpec  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 mesh = Mesh(np.array(jax.devices()), ("data",))
 local = np.arange(4.0, dtype=np.float32) + 4 * worker.process_id

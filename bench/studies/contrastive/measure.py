@@ -4,22 +4,23 @@ their times."""
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import re
-import subprocess
 import sys
 
 import jax
 import jax.numpy as jnp
+import optax
 
+from bench.common import provenance
 from bench.common.jax_entries import compile_with_memory
-from bench.common.machine import describe, machine_label
 from bench.common.markdown import captioned_table
 from bench.studies import contrastive as study
 from bench.studies.fused_linear_cross_entropy.measure import time_interleaved
-from jaxloss import chunked_contrastive_loss, contrastive_loss
+from jaxloss import chunked_contrastive_loss, contrastive_loss, ntxent_loss
+
+NTXENT_TEMPERATURE = 0.07
+"""The temperature of both NT-Xent losses (optax's default)."""
 
 
 def explicit_loss(queries, keys):
@@ -33,19 +34,40 @@ def chunked_loss(chunk_size):
     return loss
 
 
+def _two_views(queries, keys):
+    """SimCLR's batch from the pair: ``2B`` embeddings, each sample's two views one label."""
+    labels = jnp.tile(jnp.arange(queries.shape[0]), 2)
+    return jnp.concatenate([queries, keys]), labels
+
+
+def ntxent_jaxloss_loss(queries, keys):
+    embeddings, labels = _two_views(queries, keys)
+    return jnp.mean(ntxent_loss(embeddings, labels, temperature=NTXENT_TEMPERATURE))
+
+
+def ntxent_optax_loss(queries, keys):
+    embeddings, labels = _two_views(queries, keys)
+    return optax.losses.ntxent(embeddings, labels, temperature=NTXENT_TEMPERATURE)
+
+
 def run(batch_sizes, features, timed_sizes, repeats, chunk_size):
     rows = []
     for batch in batch_sizes:
         spec = jax.ShapeDtypeStruct((batch, features), jnp.float32)
         row = {"batch": batch, "features": features, "chunk_size": chunk_size}
         compiled = {}
-        for name, loss_fn in (("chunked", chunked_loss(chunk_size)), ("explicit", explicit_loss)):
+        for name, loss_fn in (("chunked", chunked_loss(chunk_size)), ("explicit", explicit_loss),
+                              ("ntxent", ntxent_jaxloss_loss),
+                              ("optax_ntxent", ntxent_optax_loss)):
             step = jax.value_and_grad(loss_fn, argnums=(0, 1))
             compiled[name], row[name] = compile_with_memory(step, spec, spec)
         row["temp_ratio"] = row["chunked"]["temp_bytes"] / row["explicit"]["temp_bytes"]
+        for name in ("chunked", "explicit", "ntxent"):
+            row[f"{name}_over_optax_ntxent_temp"] = (row[name]["temp_bytes"]
+                                                     / row["optax_ntxent"]["temp_bytes"])
         if batch in timed_sizes:
             first, second = jax.random.split(jax.random.key(0))
-            unit = lambda x: x / jnp.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+            unit = lambda x: x / jnp.linalg.norm(x, axis=1, keepdims=True)
             inputs = (unit(jax.random.normal(first, (batch, features))),
                       unit(jax.random.normal(second, (batch, features))))
             timings = time_interleaved(compiled, inputs, repeats)
@@ -54,12 +76,17 @@ def run(batch_sizes, features, timed_sizes, repeats, chunk_size):
             for kind in ("wall", "cpu"):
                 row[f"{kind}_ratio"] = (row["chunked"][f"median_{kind}_s"]
                                         / row["explicit"][f"median_{kind}_s"])
+                for name in ("chunked", "explicit", "ntxent"):
+                    row[f"{name}_over_optax_ntxent_{kind}"] = (
+                        row[name][f"median_{kind}_s"] / row["optax_ntxent"][f"median_{kind}_s"])
+            for name in compiled:
+                row[name]["loss"] = float(compiled[name](*inputs)[0])
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k not in compiled}), flush=True)
     return rows
 
 
-def markdown(rows, machine, command):
+def markdown(rows, provenance_caption):
     mib = 2**20
     header = ("B", "D", "temp MiB chunked", "temp MiB explicit", "chunked / explicit",
               "wall s chunked", "wall s explicit", "wall ratio", "CPU s chunked",
@@ -78,20 +105,43 @@ def markdown(rows, machine, command):
             cells += ["-"] * 6
         table.append(cells)
     caption = (
-        f"Forward+backward of the mean CLIP loss over (queries, keys), float32, {machine}; "
-        f"`{command}`. Chunked: `jaxloss.chunked_contrastive_loss` (default chunk: about "
-        "32 MiB of logits per block); explicit: `jaxloss.contrastive_loss`. Times are "
+        "Forward+backward of the mean CLIP loss over (queries, keys), float32. Chunked: "
+        "`jaxloss.chunked_contrastive_loss` (default chunk: about 32 MiB of logits per block); explicit: `jaxloss.contrastive_loss`. Times are "
         "medians; the process's CPU time is less disturbed than the wall time by other "
-        "work on a shared machine.")
-    return captioned_table(caption, header, table, text_columns=len(header))
+        f"work on a shared machine. {provenance_caption}")
+    return (captioned_table(caption, header, table, text_columns=len(header)) + "\n"
+            + ntxent_markdown(rows))
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+def ntxent_markdown(rows):
+    """The three jaxloss steps against ``optax.losses.ntxent``: temporaries and times."""
+    mib = 2**20
+    header = ("B", "D", "temp MiB optax ntxent", "ntxent / optax", "chunked / optax",
+              "explicit / optax", "CPU s optax ntxent", "CPU ratio ntxent",
+              "CPU ratio chunked", "CPU ratio explicit")
+    table = []
+    for row in rows:
+        cells = [str(row["batch"]), str(row["features"]),
+                 f"{row['optax_ntxent']['temp_bytes'] / mib:.0f}",
+                 *(f"{row[f'{name}_over_optax_ntxent_temp']:.3f}"
+                   for name in ("ntxent", "chunked", "explicit"))]
+        if "median_cpu_s" in row["optax_ntxent"]:
+            cells.append(f"{row['optax_ntxent']['median_cpu_s']:.3g}")
+            cells += [f"{row[f'{name}_over_optax_ntxent_cpu']:.2f}"
+                      for name in ("ntxent", "chunked", "explicit")]
+        else:
+            cells += ["-"] * 4
+        table.append(cells)
+    caption = (
+        "The same steps against `optax.losses.ntxent` on SimCLR's batch: the `2B` embeddings "
+        "`concatenate([queries, keys])`, each sample's two views one label, temperature "
+        f"{NTXENT_TEMPERATURE}. ntxent: `jaxloss.ntxent_loss` (optax's semantics, mean over "
+        "anchors) on that batch. Chunked and explicit compute the CLIP loss of the pair, "
+        "a different loss over the same inputs (`B` queries against `B` keys, where NT-Xent "
+        "compares `2B` embeddings with each other): their ratios compare the cost of the "
+        "two ways to train on the pair, not two implementations of one loss. Ratios: "
+        "jaxloss / optax (temporaries from `memory_analysis()`, medians of CPU time).")
+    return captioned_table(caption, header, table, text_columns=2)
 
 
 def main(argv=None) -> None:
@@ -106,29 +156,16 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="small shapes: a smoke run")
     parser.add_argument("--out", default="bench/results/contrastive")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    command = " ".join(["python -m bench.studies.contrastive",
-                        *(sys.argv[1:] if argv is None else argv)]).strip()
     if args.quick:
         args.batch, args.features, args.time = [256, 512], 64, [256, 512]
-    facts = describe()
-    load_before = os.getloadavg()[0]
+    facts = provenance.start("bench.studies.contrastive", argv)
     rows = run(args.batch, args.features, set(args.time), args.repeats, args.chunk_size)
-    facts["load_average_1min"] = [load_before, os.getloadavg()[0]]
-    date = datetime.datetime.now(datetime.timezone.utc)
-    commit = _commit()
-    machine = (f"{machine_label(facts)}, jax {jax.__version__}, 1-min load average "
-               f"{load_before:.1f} before / {facts['load_average_1min'][1]:.1f} after, "
-               f"{date:%Y-%m-%d %H:%M} UTC, commit {commit}")
-    cores = facts["cores"]
-    label = facts.get("accelerator") or (
-        f"cpu {facts['cpu_model']} {cores} core{'s' if cores > 1 else ''}")
-    label = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
-    stem = os.path.join(args.out, f"{label}-{date:%Y%m%d}-{commit}"
-                        + ("-quick" if args.quick else ""))
+    facts = provenance.finish(facts)
+    stem = provenance.file_stem(args.out, facts, args.quick)
     os.makedirs(args.out, exist_ok=True)
     with open(stem + ".json", "w") as f:
-        json.dump({"machine": facts, "jax": jax.__version__, "date": date.isoformat(),
-                   "commit": commit, "command": command, "rows": rows}, f, indent=1)
+        json.dump({"provenance": facts, "rows": rows}, f, indent=1)
+    text = markdown(rows, provenance.caption(facts))
     with open(stem + ".md", "w") as f:
-        f.write(markdown(rows, machine, command))
-    print(markdown(rows, machine, command))
+        f.write(text)
+    print(text)
