@@ -48,7 +48,7 @@ def dice(
 
 @register
 def generalized_dice(
-    y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, axis=None
+    y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, axis: overlap.Axis = None
 ) -> jax.Array:
     """Generalised Dice loss of each example: class masks ``y_true`` and probabilities
     ``y_pred`` ``[batch, pixels..., classes]``, sums over the pixel ``axis`` (``None``: all
