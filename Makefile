@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: demo test test-slow docs bench bench-mnist notebooks torch-parity clean
+.PHONY: demo test test-slow lint docs bench bench-mnist notebooks torch-parity clean
 
 $(VENV)/.installed-%: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ test: $(VENV)/.installed-test
 
 test-slow: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+# ruff (rules in pyproject.toml) over the code, tests, benchmarks, docs and notebooks; pyright in
+# basic mode over the package (its settings, [tool.pyright] in pyproject.toml).
+lint: $(VENV)/.installed-lint
+	$(BIN)/ruff check jaxloss tests bench docs notebooks
+	$(BIN)/pyright --pythonpath $(BIN)/python jaxloss
 
 # The documentation site, offline, warnings as errors: docs/_build/html/index.html.
 # The notebooks are rendered from their stored outputs (`make notebooks` re-executes them).

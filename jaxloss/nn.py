@@ -369,7 +369,7 @@ def conv2d_relu_max_pool_2x2(
             f"`bias` must be ({k_out},) of dtype {x.dtype}, got {bias.shape} of {bias.dtype}."
         )
     out_h, out_w = conv_h // 2, conv_w // 2
-    patches = _pooled_patches(jnp.transpose(x, (3, 0, 1, 2)), k_h, k_w, out_h, out_w)
+    patches: jax.Array = _pooled_patches(jnp.transpose(x, (3, 0, 1, 2)), k_h, k_w, out_h, out_w)
     weights = jnp.transpose(kernel, (2, 0, 1, 3)).reshape(channels * k_h * k_w, k_out)
     y = jax.lax.dot_general(weights, patches, (((0,), (0,)), ((), ())))  # (out, 4 * positions)
     pooled = _max_over_windows(y.reshape(k_out, 4, batch * out_h * out_w))

@@ -19,6 +19,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from flax import nnx
@@ -93,7 +94,10 @@ def run_binary(options: Options) -> list[Comparison]:
         loss=losses.BinaryCrossentropy(),
         metrics=["accuracy"],
     )
-    initial = trainer.evaluate(x_train[:800], y_train[:800], verbose=0, return_dict=True)["loss"]
+    initial = cast(
+        "dict[str, float]",
+        trainer.evaluate(x_train[:800], y_train[:800], verbose=0, return_dict=True),
+    )["loss"]
     history = trainer.fit(
         x_train, y_train, epochs=5, batch_size=32, validation_split=0.2, verbose=options.verbose,
         seed=options.seed,
@@ -148,7 +152,9 @@ def run_l2(options: Options) -> list[Comparison]:
     model = zoo.L2MLP(rngs=nnx.Rngs(options.seed))
     initial_penalty = float(regularization_loss(model))
     trainer = compile(model, optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
-    initial = trainer.evaluate(x_train, y_train, verbose=0, return_dict=True)["loss"]
+    initial = cast(
+        "dict[str, float]", trainer.evaluate(x_train, y_train, verbose=0, return_dict=True)
+    )["loss"]
     history = trainer.fit(
         x_train, y_train, epochs=3, batch_size=32, verbose=options.verbose, seed=options.seed
     ).history
@@ -198,7 +204,9 @@ def run_mnist(options: Options) -> list[Comparison]:
         validation_data=(x_test, y_test), verbose=options.verbose, seed=options.seed,
     ).history
     seconds = time.perf_counter() - start
-    test_loss, test_accuracy = trainer.evaluate(x_test, y_test, batch_size=128, verbose=0)
+    test_loss, test_accuracy = cast(
+        "list[float]", trainer.evaluate(x_test, y_test, batch_size=128, verbose=0)
+    )
     print(f"Test accuracy: {test_accuracy:.4f}  ({seconds:.1f} s of training)")
     subset = source.startswith("FALLBACK")
     data_note = (

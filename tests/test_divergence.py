@@ -170,6 +170,14 @@ def test_log_space_axes_and_where_match_slicing():
         log_space_kl_divergence(log_p, t, axis=(0, -3))
 
 
+@pytest.mark.parametrize("axis", [True, 1.0])
+def test_an_axis_that_is_no_int_and_no_tuple_is_a_value_error(axis):
+    log_p, t = _log_measures()
+    for fn in (log_space_kl_divergence, generalized_kl_divergence):
+        with pytest.raises(ValueError, match=r"`axis` must be an int, got (True|1\.0)"):
+            fn(log_p, t, axis=axis)
+
+
 def test_negative_or_nan_targets_give_nan_for_their_example():
     log_p, t = _log_measures()
     for fn in (log_space_kl_divergence, generalized_kl_divergence):

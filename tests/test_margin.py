@@ -13,13 +13,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from kernel_properties import (
-    check_bad_input,
-    check_half_precision,
-    check_values_and_grads,
-    check_vmap,
-    check_where_elementwise,
-)
 
 import jaxloss
 from jaxloss import (

@@ -48,6 +48,7 @@ import functools
 import logging
 
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 from jax import lax

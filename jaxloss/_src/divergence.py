@@ -130,7 +130,9 @@ def _canonical_axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, .
     """``axis`` (an int, a tuple of ints or ``None`` for all) as sorted non-negative axes."""
     if axis is None:
         return tuple(range(ndim))
-    if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool):
+    if isinstance(axis, (int, np.integer)) or not isinstance(axis, Sequence):
+        # An int, or a value that is neither an int nor a sequence (``True``, ``1.0``):
+        # canonical_axis returns the one or names the bad value in a ValueError.
         return (validation.canonical_axis(axis, ndim),)
     axes = tuple(validation.canonical_axis(a, ndim) for a in axis)
     if len(set(axes)) != len(axes):

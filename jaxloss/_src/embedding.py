@@ -290,7 +290,8 @@ def triplet_margin_with_distance_loss(
     elif not callable(distance_function):
         raise ValueError(f"`distance_function` must be callable, got {distance_function!r}.")
     _check_swap(swap)
-    return _triplet(distance_function, *_cast(None, anchors, positives, negatives), margin, swap)
+    anchors, positives, negatives = _cast(None, anchors, positives, negatives)
+    return _triplet(distance_function, anchors, positives, negatives, margin, swap)
 
 
 def cosine_similarity(

@@ -170,7 +170,7 @@ def multiclass_sparsemax_loss(
     checks.check_class_labels("multiclass_sparsemax_loss", labels, num_classes)
     valid = (labels >= 0) & (labels < num_classes)
     safe_labels = jnp.expand_dims(jnp.where(valid, labels, 0).astype(jnp.int32), axis)
-    loss = _multiclass_sparsemax_loss(scores, safe_labels, axis)
+    loss: jax.Array = _multiclass_sparsemax_loss(scores, safe_labels, axis)
     return validation.nan_where(~valid, loss)
 
 

@@ -15,7 +15,7 @@ distribution instead (:func:`smoothing_weights`, :func:`mix_with_uniform`). The 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +31,10 @@ def smoothing_applies(alpha: Any) -> bool:
     return validation.is_traced(alpha) or jnp.ndim(alpha) != 0 or float(alpha) != 0.0
 
 
+@overload
+def smoothing_weights(alpha: jax.Array, num_classes: Any) -> tuple[jax.Array, jax.Array]: ...
+@overload
+def smoothing_weights(alpha: Any, num_classes: Any) -> tuple[Any, Any]: ...
 def smoothing_weights(alpha: Any, num_classes: Any) -> tuple[Any, Any]:
     """``(kept, spread)``: smoothed labels are ``labels * kept + spread``.
 

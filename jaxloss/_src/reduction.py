@@ -40,6 +40,8 @@ broadcasts trailing axes and raises.
 
 from __future__ import annotations
 
+from typing import overload
+
 import jax
 import jax.numpy as jnp
 
@@ -52,6 +54,10 @@ TORCH_REDUCTIONS = ("mean", "sum", "none")
 AUTO = "auto"
 
 
+@overload
+def check_reduction(reduction: str, accepted: tuple = REDUCTIONS) -> str: ...
+@overload
+def check_reduction(reduction: str | None, accepted: tuple = REDUCTIONS) -> str | None: ...
 def check_reduction(reduction: str | None, accepted: tuple = REDUCTIONS) -> str | None:
     """Return ``reduction`` if it is one of ``accepted``, else raise ``ValueError``."""
     if not (reduction is None or isinstance(reduction, str)) or reduction not in accepted:
@@ -220,7 +226,7 @@ def align_weights(
 
 
 def mask_to_weights(
-    mask: jax.Array, sample_weight: jax.Array | None, reduction: str | None, dtype
+    mask: jax.typing.ArrayLike, sample_weight: jax.Array | None, reduction: str | None, dtype
 ) -> jax.Array:
     """Fold a boolean ``mask`` of valid loss entries into the sample weights.
 
@@ -246,7 +252,7 @@ def reduce_weighted_values(
     sample_weight: jax.typing.ArrayLike | None = None,
     mask: jax.typing.ArrayLike | None = None,
     reduction: str | None = "sum_over_batch_size",
-    dtype=jnp.float32,
+    dtype: jax.typing.DTypeLike = jnp.float32,
 ) -> jax.Array:
     """Weight per-example losses by ``sample_weight`` and ``mask``, then reduce them.
 

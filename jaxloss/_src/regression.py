@@ -348,7 +348,7 @@ def quantile_loss(
     predictions: jax.typing.ArrayLike,
     targets: jax.typing.ArrayLike,
     *,
-    quantile: jax.typing.ArrayLike = 0.5,
+    quantile: jax.typing.ArrayLike | list[float] | tuple[float, ...] = 0.5,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
     """Elementwise quantile (pinball) loss.

@@ -11,9 +11,10 @@ value is never reported as a plausible finite number.
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, TypeGuard, overload
 
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 
@@ -25,7 +26,7 @@ def is_traced(value: Any) -> bool:
     return isinstance(value, jax.core.Tracer)
 
 
-def is_static_number(value: Any) -> bool:
+def is_static_number(value: Any) -> TypeGuard[float]:
     """True for a Python (or NumPy) real number that is not a bool: a hyperparameter that is
     compiled in as a constant rather than traced.
 
@@ -213,6 +214,10 @@ def check_labels_without_class_axis(
         )
 
 
+@overload
+def check_ignore_index(ignore_index: int) -> int: ...
+@overload
+def check_ignore_index(ignore_index: Any) -> int | None: ...
 def check_ignore_index(ignore_index: Any) -> int | None:
     """Return ``ignore_index`` as a Python int (or None), or raise if it is not an int."""
     if ignore_index is None:
@@ -457,7 +462,7 @@ def any_along(
     return jnp.any(condition, axis=axis)
 
 
-def apply_where(loss: jax.Array, where: jax.Array | None) -> jax.Array:
+def apply_where(loss: jax.Array, where: jax.typing.ArrayLike | None) -> jax.Array:
     """Zero the per-example loss outside the ``where`` mask (gradients there are zero too)."""
     if where is None:
         return loss

@@ -32,6 +32,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import sysconfig
 import tempfile
 import urllib.error
 import urllib.request
@@ -90,14 +91,17 @@ def default_cache_dir() -> Path:
 
 
 def _shown(path: Path) -> str:
-    """``path`` for a message: an installed package's files from ``site-packages`` on (where
-    the environment lives says nothing to the reader), else with the home directory written ``~``."""
-    if "site-packages" in path.parts:
-        return str(Path(*path.parts[path.parts.index("site-packages"):]))
-    try:
-        return str(Path("~") / path.relative_to(Path.home()))
-    except ValueError:
-        return str(path)
+    """``path`` for a message: inside the running environment's site-packages written
+    ``site-packages/...``, inside the home directory ``~/...``."""
+    for prefix, root in [
+        *(("site-packages", sysconfig.get_path(name)) for name in ("purelib", "platlib")),
+        ("~", str(Path.home())),
+    ]:
+        try:
+            return str(Path(prefix) / Path(path).resolve().relative_to(Path(root).resolve()))
+        except ValueError:
+            continue
+    return str(path)
 
 
 def read_keras_npz(path: str | os.PathLike) -> MnistArrays:

@@ -7,7 +7,8 @@ normalise and clip with ``1e-7`` exactly as Keras does.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, overload
 
 import jax
 import jax.numpy as jnp
@@ -30,6 +31,12 @@ from jaxloss.losses._labels import (
 from jaxloss.losses._registry import register
 
 
+@overload
+def _class_weight_vector(class_weights: None, dtype, num_classes: int) -> None: ...
+@overload
+def _class_weight_vector(
+    class_weights: jax.typing.ArrayLike | Sequence[float], dtype, num_classes: int
+) -> jax.Array: ...
 def _class_weight_vector(class_weights: Any, dtype, num_classes: int) -> jax.Array | None:
     """``class_weights`` as a ``[num_classes]`` array of ``dtype``, or ``ValueError``."""
     if class_weights is None:

@@ -42,8 +42,10 @@ def register(
     if not objects:
         return lambda obj: register(obj, aliases=aliases)
     for obj in objects:
-        table = CLASSES if inspect.isclass(obj) else FUNCTIONS
-        table[obj.__name__] = obj
+        if inspect.isclass(obj):
+            CLASSES[obj.__name__] = obj
+        else:
+            FUNCTIONS[obj.__name__] = obj
     if isinstance(aliases, Mapping):
         ALIASES.update(aliases)
     elif aliases:

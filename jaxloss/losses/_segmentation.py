@@ -34,7 +34,9 @@ from jaxloss.losses._registry import register
 
 
 @register
-def dice(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, axis=None) -> jax.Array:
+def dice(
+    y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, axis: overlap.Axis = None
+) -> jax.Array:
     """``1 - 2 sum(y_true y_pred) / (sum(y_true) + sum(y_pred) + 1e-7)``, sums over ``axis``.
 
     ``axis=None`` (Keras's default) sums every axis, batch included: one value for
@@ -46,7 +48,7 @@ def dice(y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, axis=None) 
 
 @register
 def generalized_dice(
-    y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, axis=None
+    y_true: jax.typing.ArrayLike, y_pred: jax.typing.ArrayLike, axis: overlap.Axis = None
 ) -> jax.Array:
     """Generalised Dice loss of each example: class masks ``y_true`` and probabilities
     ``y_pred`` ``[batch, pixels..., classes]``, sums over the pixel ``axis`` (``None``: all
@@ -61,7 +63,7 @@ def tversky(
     y_pred: jax.typing.ArrayLike,
     alpha: float = 0.5,
     beta: float = 0.5,
-    axis=None,
+    axis: overlap.Axis = None,
 ) -> jax.Array:
     """Tversky loss, sums over ``axis`` (``None``: all axes); see :func:`jaxloss.tversky_loss`."""
     y_true, y_pred = match_pair(y_true, y_pred)
@@ -77,7 +79,7 @@ def focal_tversky(
     alpha: float = 0.5,
     beta: float = 0.5,
     gamma: float = 0.75,
-    axis=None,
+    axis: overlap.Axis = None,
 ) -> jax.Array:
     """Tversky loss to the power ``gamma``; see :func:`jaxloss.focal_tversky_loss`."""
     y_true, y_pred = match_pair(y_true, y_pred)

@@ -23,7 +23,7 @@ def serialize(loss: Loss | Callable[..., Any]) -> dict[str, Any]:
         return {
             "module": "jaxloss.losses",
             "class_name": type(loss).__name__,
-            "config": loss.get_config(),
+            "config": loss.get_config(),  # pyright: ignore[reportFunctionMemberAccess]
             "registered_name": None,
         }
     if callable(loss) and hasattr(loss, "__name__"):
@@ -53,7 +53,8 @@ def deserialize(config: str | dict[str, Any], custom_objects: dict[str, Any] | N
     cls = lookup(config["class_name"], custom_objects)
     if not (inspect.isclass(cls) and issubclass(cls, Loss)):
         raise ValueError(f"{config['class_name']!r} is not a Loss class.")
-    return cls.from_config(dict(config.get("config") or {}))
+    config = dict(config.get("config") or {})
+    return cls.from_config(config)  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def get(identifier: Any) -> Loss | Callable[..., Any] | None:

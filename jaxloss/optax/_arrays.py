@@ -3,12 +3,24 @@ given as a tuple (or ``None``, all axes), and a ``where`` of lower rank."""
 
 from __future__ import annotations
 
+from typing import overload
+
 import jax
 import jax.numpy as jnp
 
 from jaxloss._src import validation
 
 
+@overload
+def broadcast_pair(
+    first: jax.typing.ArrayLike, second: jax.typing.ArrayLike
+) -> tuple[jax.Array, jax.Array]: ...
+@overload
+def broadcast_pair(first: jax.typing.ArrayLike, second: None) -> tuple[jax.Array, None]: ...
+@overload
+def broadcast_pair(
+    first: jax.typing.ArrayLike, second: jax.typing.ArrayLike | None
+) -> tuple[jax.Array, jax.Array | None]: ...
 def broadcast_pair(
     first: jax.typing.ArrayLike, second: jax.typing.ArrayLike | None
 ) -> tuple[jax.Array, jax.Array | None]:
@@ -16,7 +28,8 @@ def broadcast_pair(
     first = jnp.asarray(first)
     if second is None:
         return first, None
-    return tuple(jnp.broadcast_arrays(first, jnp.asarray(second)))
+    first, second = jnp.broadcast_arrays(first, jnp.asarray(second))
+    return first, second
 
 
 def expand_where(where: jax.typing.ArrayLike | None, ndim: int, axis) -> jax.Array | None:
@@ -39,6 +52,12 @@ def class_axes(axis, ndim: int) -> tuple[int, ...] | None:
     return None
 
 
+@overload
+def classes_last(array: jax.Array, axes: tuple[int, ...]) -> jax.Array: ...
+@overload
+def classes_last(array: None, axes: tuple[int, ...]) -> None: ...
+@overload
+def classes_last(array: jax.Array | None, axes: tuple[int, ...]) -> jax.Array | None: ...
 def classes_last(array: jax.Array | None, axes: tuple[int, ...]) -> jax.Array | None:
     """``array`` with the class ``axes`` moved to the end and merged into one axis."""
     if array is None:

@@ -14,7 +14,9 @@ from jaxloss._src import label_smoothing, validation
 from jaxloss.optax._arrays import broadcast_pair, class_axes, classes_last, expand_where
 
 
-def _floating_labels(logits, labels):
+def _floating_labels(
+    logits: jax.typing.ArrayLike, labels: jax.typing.ArrayLike
+) -> tuple[jax.Array, jax.Array]:
     """optax casts binary labels to the logits' dtype, then broadcasts the two."""
     validation.check_floating("logits", logits)
     logits = jnp.asarray(logits)

@@ -218,7 +218,7 @@ def binary_cross_entropy(
     """
     validation.check_clip_epsilon(epsilon)
     probs, labels, mask, invalid = _binary_inputs(probs, labels, label_smoothing, where)
-    loss = _binary_cross_entropy_kernel(probs, labels, float(epsilon))
+    loss: jax.Array = _binary_cross_entropy_kernel(probs, labels, float(epsilon))
     return validation.apply_where(validation.nan_where(invalid, loss), mask)
 
 
@@ -307,7 +307,9 @@ def categorical_cross_entropy(
     checks.check_non_negative("categorical_cross_entropy", "probs", probs, where=mask)
     checks.check_non_negative("categorical_cross_entropy", "labels", labels, where=mask)
     invalid = validation.invalid_scores(probs) | (labels < 0)
-    loss = _categorical_cross_entropy_kernel(probs, labels, mask, axis, float(epsilon))
+    loss: jax.Array = _categorical_cross_entropy_kernel(
+        probs, labels, mask, axis, float(epsilon)
+    )
     return validation.nan_where(validation.any_along(invalid, axis, mask), loss)
 
 
@@ -360,7 +362,7 @@ def sparse_categorical_cross_entropy(
     checks.check_class_labels(
         "sparse_categorical_cross_entropy", labels, probs.shape[axis], ignore_index=ignore_index
     )
-    loss = _sparse_categorical_cross_entropy_kernel(
+    loss: jax.Array = _sparse_categorical_cross_entropy_kernel(
         probs, jnp.asarray(labels), mask, axis, float(epsilon), ignore_index
     )
     invalid = validation.any_along(validation.invalid_scores(probs), axis, mask)

@@ -4,6 +4,9 @@ The kernel saves two numbers per row, ``m`` and ``L`` (:mod:`jaxloss._src.softma
 computes the terms linear in the logits from ``(logits - m) / 2`` so that a row spanning
 float32's whole range gives the exact loss or ``inf``, never NaN.
 """
+# pyright: reportPossiblyUnboundVariable=false
+# (the kernel binds some statistics under a flag and reads them under the same flag, or one
+# it implies: `precise` for `around_label`, `smoothed`, `z_loss`, which pyright cannot follow)
 
 from __future__ import annotations
 

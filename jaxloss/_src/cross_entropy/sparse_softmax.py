@@ -4,10 +4,14 @@ The common case (no mask, ``ignore_index``, smoothing or ``precise``) has its ow
 pass; the others share one, with the loss against the uniform distribution (for label
 smoothing) computed in the same pass and mixed in by the caller.
 """
+# pyright: reportPossiblyUnboundVariable=false
+# (the kernel binds some statistics under a flag and reads them under the same flag, or one
+# it implies: `precise` for `around_label`, `smoothed`, `z_loss`, which pyright cannot follow)
 
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -124,7 +128,7 @@ def _sparse_softmax_cross_entropy_fwd(
             half_z = z_term * 0.5
             outputs = (outputs[0] + half_z, outputs[1] + half_z)
         else:
-            outputs = outputs + z_term
+            outputs = outputs + z_term  # pyright: ignore[reportOperatorIssue] (one array here)
     return outputs, (logits, *residuals[1:])
 
 
@@ -337,7 +341,8 @@ def sparse_softmax_cross_entropy(
     checks.check_class_labels(
         "sparse_softmax_cross_entropy", labels, num_classes, ignore_index=ignore_index
     )
-    outputs = _sparse_softmax_cross_entropy_kernel(
+    # The two halves of the loss when smoothed, else the loss: one array.
+    outputs: Any = _sparse_softmax_cross_entropy_kernel(
         logits, labels, mask, axis, ignore_index, smoothed, bool(precise), z_loss, logit_soft_cap
     )
     if smoothed:

@@ -7,6 +7,8 @@ dtype (float32 for half inputs); ``gamma`` is split into a static and a traced p
 
 from __future__ import annotations
 
+from typing import Any, overload
+
 import jax
 import jax.numpy as jnp
 
@@ -27,13 +29,37 @@ def outside_zero_one(values: jax.Array) -> jax.Array:
     return (values < 0) | (values > 1)
 
 
+@overload
+def prepare_class_inputs(
+    logits: jax.typing.ArrayLike,
+    alpha: None,
+    gamma: jax.typing.ArrayLike,
+    axis: int,
+    where: jax.typing.ArrayLike | None,
+) -> tuple[jax.Array, None, Any, Any, int, jax.Array | None]: ...
+@overload
+def prepare_class_inputs(
+    logits: jax.typing.ArrayLike,
+    alpha: jax.typing.ArrayLike,
+    gamma: jax.typing.ArrayLike,
+    axis: int,
+    where: jax.typing.ArrayLike | None,
+) -> tuple[jax.Array, jax.Array, Any, Any, int, jax.Array | None]: ...
+@overload
 def prepare_class_inputs(
     logits: jax.typing.ArrayLike,
     alpha: jax.typing.ArrayLike | None,
     gamma: jax.typing.ArrayLike,
     axis: int,
     where: jax.typing.ArrayLike | None,
-) -> tuple:
+) -> tuple[jax.Array, jax.Array | None, Any, Any, int, jax.Array | None]: ...
+def prepare_class_inputs(
+    logits: jax.typing.ArrayLike,
+    alpha: jax.typing.ArrayLike | None,
+    gamma: jax.typing.ArrayLike,
+    axis: int,
+    where: jax.typing.ArrayLike | None,
+) -> tuple[jax.Array, jax.Array | None, Any, Any, int, jax.Array | None]:
     """Check and cast the arguments of a focal form over a class axis.
 
     Args:

@@ -114,7 +114,7 @@ def categorical_focal_cross_entropy(
     probs: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    alpha: jax.typing.ArrayLike = 0.25,
+    alpha: jax.typing.ArrayLike | None = 0.25,
     gamma: jax.typing.ArrayLike = 2.0,
     axis: int = -1,
     epsilon: float = 1e-7,

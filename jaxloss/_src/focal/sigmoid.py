@@ -222,5 +222,5 @@ def sigmoid_focal_loss(
     gamma_static, gamma_array = split_gamma(gamma, dtype)
     checks.check_finite("sigmoid_focal_loss", "logits", logits, where=where)
     checks.check_unit_interval("sigmoid_focal_loss", "labels", labels, where=where)
-    loss = _sigmoid_focal_kernel(gamma_static, logits, labels, alpha, gamma_array)
+    loss: jax.Array = _sigmoid_focal_kernel(gamma_static, logits, labels, alpha, gamma_array)
     return validation.apply_where(loss, mask)

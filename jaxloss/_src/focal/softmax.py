@@ -244,7 +244,7 @@ def softmax_focal_loss(
 
     if alpha is not None and alpha.ndim:
         alpha = alpha.reshape(1, num_classes)
-    loss = _softmax_focal_kernel(
+    loss: jax.Array = _softmax_focal_kernel(
         1, gamma_static, as_rows(logits), as_rows(labels), as_rows(mask), alpha, gamma
     )
     return loss.reshape(batch_shape)

@@ -186,7 +186,7 @@ def lovasz_softmax_loss(
     )
     foreground = jax.nn.one_hot(labels, num_classes, dtype=dtype)
     errors = jnp.abs(foreground - probs)
-    if where is not None:
+    if pixel_where is not None:
         # Masked pixels sort last with no error and no label: as if they were not there.
         errors = jnp.where(pixel_where, errors, -jnp.ones((), dtype))
         foreground = jnp.where(pixel_where, foreground, jnp.zeros((), dtype))
