@@ -38,6 +38,9 @@ TWO_D_SCRIPT = textwrap.dedent("""
         (explicit, dict(reduction="none", ignore_index=-100)),
         (auto, dict(reduction="sum", ignore_index=-100, logit_soft_cap=3.0)),
         (auto, dict(reduction="mean", ignore_index=-100)),
+        (explicit, dict(reduction="mean", ignore_index=-100, label_smoothing=0.1, z_loss=1e-3,
+                        logit_soft_cap=5.0, schedule="forward")),
+        (auto, dict(reduction="sum", ignore_index=-100, schedule="forward")),
     ]
 
     def close(a, e):
@@ -46,6 +49,9 @@ TWO_D_SCRIPT = textwrap.dedent("""
 
     for mesh, options in cases:
         def objective(loss_fn, h, w, b, **extra):
+            if "schedule" in options:  # a scalar loss without its logsumexp
+                loss = loss_fn(h, w, y, bias=b, chunk_size=16, **options, **extra)
+                return loss, (loss, loss)
             loss, lse = loss_fn(h, w, y, bias=b, chunk_size=16, return_logsumexp=True,
                                 **options, **extra)
             return jnp.sum(loss * cot) + jnp.sum(lse * cot) if loss.ndim else loss, (loss, lse)
@@ -54,7 +60,7 @@ TWO_D_SCRIPT = textwrap.dedent("""
         (_, (loss, lse)), grads = grad(fused_linear_cross_entropy_sharded, mesh=mesh,
                                        axis_name="vocab", token_axis="tokens")(h, w, b)
         (_, (e_loss, e_lse)), e_grads = grad(fused_linear_cross_entropy)(h, w, b)
-        assert loss.shape == e_loss.shape and lse.shape == (B, T), (loss.shape, lse.shape)
+        assert loss.shape == e_loss.shape and lse.shape == e_lse.shape, (loss.shape, lse.shape)
         close(loss, e_loss)
         close(lse, e_lse)
         for g, e in zip(grads, e_grads):
@@ -99,6 +105,8 @@ def test_two_dimensional_mesh_on_eight_cpu_devices():
     ({"axis_name": "vocab", "token_axis": "batch"}, "`token_axis`='batch' is not an axis"),
     ({"axis_name": "vocab", "token_axis": "vocab"}, "must be different mesh axes"),
     ({"axis_name": "model", "token_axis": "tokens"}, "`axis_name`='model' is not an axis"),
+    ({"axis_name": "vocab", "schedule": "forward", "reduction": "none"}, "`schedule`"),
+    ({"axis_name": "vocab", "schedule": "fast"}, "`schedule`"),
 ])
 def test_bad_mesh_axes_raise(mesh_kwargs, match):
     mesh = jax.make_mesh((1, 1), ("tokens", "vocab"))
@@ -114,9 +122,20 @@ def test_one_device_two_dimensional_mesh_under_jit():
     h = jnp.asarray(rng.normal(size=(6, 8)), jnp.float32)
     w = jnp.asarray(rng.normal(size=(8, 10)), jnp.float32)
     y = jnp.asarray(rng.integers(0, 10, size=6), jnp.int32)
-    for reduction in ("mean", "sum", "none"):
-        sharded = jax.jit(lambda h, w, reduction=reduction: fused_linear_cross_entropy_sharded(
-            h, w, y, mesh=mesh, axis_name="vocab", token_axis="tokens", reduction=reduction))
-        np.testing.assert_allclose(sharded(h, w),
-                                   fused_linear_cross_entropy(h, w, y, reduction=reduction),
-                                   rtol=1e-6)
+    for reduction, schedule in [("mean", None), ("sum", None), ("none", None),
+                                ("mean", "forward"), ("sum", "forward")]:
+        def loss_fn(h, w, reduction=reduction, schedule=schedule):
+            return fused_linear_cross_entropy_sharded(
+                h, w, y, mesh=mesh, axis_name="vocab", token_axis="tokens", reduction=reduction,
+                schedule=schedule)
+        expected = fused_linear_cross_entropy(h, w, y, reduction=reduction)
+        np.testing.assert_allclose(jax.jit(loss_fn)(h, w), expected, rtol=1e-6)
+        if reduction != "none":  # both schedules' gradients, against float64 logits
+            h64, w64 = np.asarray(h, np.float64), np.asarray(w, np.float64)
+            logits = h64 @ w64
+            probs = np.exp(logits - logits.max(1, keepdims=True))
+            probs /= probs.sum(1, keepdims=True)
+            d_logits = (probs - np.eye(10)[np.asarray(y)]) / (6.0 if reduction == "mean" else 1.0)
+            d_h, d_w = jax.jit(jax.grad(loss_fn, argnums=(0, 1)))(h, w)
+            np.testing.assert_allclose(d_h, d_logits @ w64.T, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(d_w, h64.T @ d_logits, rtol=1e-5, atol=1e-6)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from process_group import run_processes
 
-FUSED_MESHES = ("vocab", "tokens_by_process", "vocab_by_process")
+FUSED_MESHES = ("vocab", "tokens_by_process", "vocab_by_process", "forward_schedule")
 
 
 @pytest.fixture(scope="module")

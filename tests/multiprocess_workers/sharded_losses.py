@@ -51,6 +51,9 @@ meshes = {
                           {"token_axis": "tokens"}),
     "vocab_by_process": (Mesh(devices.reshape(2, 2), ("vocab", "tokens")),
                          {"token_axis": "tokens"}),
+    # The gradients computed in the forward pass, the vocabulary across the processes.
+    "forward_schedule": (Mesh(devices.reshape(2, 2), ("vocab", "tokens")),
+                         {"token_axis": "tokens", "schedule": "forward"}),
 }
 
 
