@@ -7,12 +7,28 @@ per-token statistics are combined across devices.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
+from jax.sharding import PartitionSpec as P
 
-from jaxloss._src.fused import _check_inputs
-from jaxloss._src.fused_streams import _logit_stats, _LogitStats, _per_token_loss, _reduce
+from jaxloss._src import validation
+from jaxloss._src.fused import _check_inputs, _pick_schedule
+from jaxloss._src.fused_streams import (
+    _input_grads,
+    _label_mask,
+    _logit_grads,
+    _logit_stats,
+    _logit_stats_fwd,
+    _LogitStats,
+    _over_chunks,
+    _per_token_loss,
+    _project,
+    _token_block_size,
+)
 
 
 def fused_linear_cross_entropy_sharded(
@@ -22,6 +38,7 @@ def fused_linear_cross_entropy_sharded(
     *,
     mesh: jax.sharding.Mesh,
     axis_name: str,
+    token_axis: str | None = None,
     bias: jax.typing.ArrayLike | None = None,
     chunk_size: int | None = None,
     ignore_index: int | None = None,
@@ -30,11 +47,14 @@ def fused_linear_cross_entropy_sharded(
     logit_soft_cap: float | None = None,
     reduction: str = "mean",
     return_logsumexp: bool = False,
+    schedule: str | None = None,
 ) -> jax.Array | tuple[jax.Array, jax.Array]:
     r"""Vocabulary-parallel :func:`fused_linear_cross_entropy` over a device mesh.
 
     ``weight`` (and ``bias``) are split along the vocabulary over the mesh axis
-    ``axis_name``; ``hidden`` and ``labels`` are replicated. Each device streams over its
+    ``axis_name``; ``hidden`` and ``labels`` are replicated, or, with ``token_axis``, split
+    along the tokens over that second mesh axis (a 2-D mesh: tokens data-parallel,
+    vocabulary model-parallel). Each device streams over its
     own ``V / D`` columns exactly as the single-device function does and produces, per
     token, its shard's logsumexp, label logit (0 unless the label falls in the shard) and
     logit sum. These are combined across devices,
@@ -44,11 +64,19 @@ def fused_linear_cross_entropy_sharded(
         \qquad z_y = \sum_d z_{y,d},
 
     with one ``pmax`` and three ``psum`` of ``[N]`` vectors; the loss is then formed as in
-    the single-device function, whose ``schedule="recompute"`` it uses for every
-    reduction. In the backward pass each device recomputes only its own
+    the single-device function. With ``schedule="recompute"`` (the default) the backward
+    pass has each device recompute only its own
     chunks, so it yields its shard of ``d weight`` and ``d bias`` and a partial
     ``d hidden`` that ``shard_map`` sums over the axis. No device holds more than
-    ``[N, chunk_size]`` logits. Values and gradients equal the single-device function's.
+    ``[N, chunk_size]`` logits (``N`` the tokens of one token shard). With ``token_axis``
+    the ``"mean"`` and ``"sum"`` are one more ``psum`` over that axis, and ``d weight`` is
+    summed over it. ``schedule="forward"`` (a scalar loss) computes the gradients in the
+    forward pass as the single-device schedule does: each device streams blocks of its
+    tokens against its ``V / D`` columns, combining every block's row statistics across the
+    vocabulary axis (one ``pmax`` and three ``psum`` of ``[T]`` per block), for three matrix
+    products instead of four and a float32 ``[H, V / D]`` accumulator per device. The mesh
+    may span processes (``jax.distributed``): the arguments are
+    then global arrays. Values and gradients equal the single-device function's.
     The other arguments are those of :func:`fused_linear_cross_entropy`; ``chunk_size``
     counts columns of one device's shard.
 
@@ -56,9 +84,14 @@ def fused_linear_cross_entropy_sharded(
       mesh: the device mesh.
       axis_name: the mesh axis the vocabulary is split over; ``V`` must be divisible by
         its size.
+      token_axis: optional second mesh axis the tokens are split over; the number of
+        tokens ``prod(labels.shape)`` must be divisible by its size. ``None``: the tokens
+        are replicated.
+      schedule: as for :func:`fused_linear_cross_entropy`, on each device's shard.
 
     Returns:
-      As :func:`fused_linear_cross_entropy`, replicated over the mesh.
+      As :func:`fused_linear_cross_entropy`: a scalar replicated over the mesh, or, for
+      ``reduction="none"`` and the logsumexp, per-token values split over ``token_axis``.
 
     Example:
       >>> import jax, jax.numpy as jnp, numpy as np
@@ -75,11 +108,7 @@ def fused_linear_cross_entropy_sharded(
       Shoeybi et al., "Megatron-LM", 2019 (arXiv:1909.08053): vocabulary-parallel
       cross-entropy.
     """
-    if axis_name not in mesh.axis_names:
-        raise ValueError(
-            f"`axis_name`={axis_name!r} is not an axis of `mesh` (axes {mesh.axis_names})."
-        )
-    num_shards = mesh.shape[axis_name]
+    num_shards, num_token_shards = _check_mesh(mesh, axis_name, token_axis)
     vocab_size = jnp.shape(weight)[-1] if jnp.ndim(weight) == 2 else None
     chunk_size, label_smoothing, z_loss, logit_soft_cap = _check_inputs(
         hidden, weight, labels, bias, chunk_size, ignore_index, label_smoothing, z_loss,
@@ -92,17 +121,40 @@ def fused_linear_cross_entropy_sharded(
         )
     hidden, weight, labels = jnp.asarray(hidden), jnp.asarray(weight), jnp.asarray(labels)
     shape = labels.shape
+    num_tokens = int(np.prod(shape, dtype=np.int64))
+    if num_tokens % num_token_shards:
+        raise ValueError(
+            f"The number of tokens prod(labels.shape)={num_tokens} (labels.shape={shape}) must "
+            f"be divisible by the size {num_token_shards} of mesh axis `token_axis`="
+            f"{token_axis!r}."
+        )
     hidden = hidden.reshape(-1, hidden.shape[-1])
     labels = labels.reshape(-1)
-    replicated, by_vocab = jax.sharding.PartitionSpec(), jax.sharding.PartitionSpec(None, axis_name)
+    by_token = P(token_axis)
+    by_vocab = P(None, axis_name)
+    token_axes = () if token_axis is None else (token_axis,)
+
+    forward = _pick_schedule(schedule, reduction, return_logsumexp) == "forward"
+    ignore_index = validation.check_ignore_index(ignore_index)
 
     def local_loss(hidden, weight, labels, bias):
+        if forward:
+            kept = jnp.ones(labels.shape, jnp.bool_) if ignore_index is None else (
+                labels != ignore_index)
+            loss_weights = jnp.ones(labels.shape, validation.compute_dtype(hidden, weight))
+            if reduction == "mean":
+                count = jnp.sum(kept.astype(loss_weights.dtype))
+                count = lax.psum(count, token_axes) if token_axes else count
+                loss_weights = loss_weights / jnp.maximum(count, jnp.ones((), count.dtype))
+            local = _weighted_loss_sum(hidden, weight, bias, labels, loss_weights, chunk_size,
+                                       logit_soft_cap, ignore_index, label_smoothing, z_loss,
+                                       vocab_size, axis_name)
+            total = lax.psum(local, token_axes) if token_axes else local
+            return total, jnp.zeros(labels.shape, total.dtype)
         local_vocab = weight.shape[1]
         offset = lax.axis_index(axis_name).astype(labels.dtype) * local_vocab
-        # Each device's d hidden is partial; the transpose of this cast sums them.
-        local_hidden = lax.pcast(hidden, (axis_name,), to="varying")
-        local = _logit_stats(local_hidden, weight, bias, labels - offset, chunk_size,
-                             logit_soft_cap, bool(label_smoothing), axis_name)
+        local = _logit_stats(hidden, weight, bias, labels - offset, chunk_size,
+                             logit_soft_cap, bool(label_smoothing), None)
         # lse is invariant to the shift: no gradient through the max.
         shift = lax.pmax(lax.stop_gradient(local.logsumexp), axis_name)
         logsumexp = shift + jnp.log(lax.psum(jnp.exp(local.logsumexp - shift), axis_name))
@@ -110,25 +162,150 @@ def fused_linear_cross_entropy_sharded(
                             lax.psum(local.logit_sum, axis_name))
         loss, kept = _per_token_loss(stats, labels, vocab_size, ignore_index, label_smoothing,
                                      z_loss)
-        return _reduce(loss, kept, reduction, shape), stats.logsumexp.reshape(shape)
+        return _reduce_over_tokens(loss, kept, reduction, token_axes), stats.logsumexp
 
+    in_specs = (by_token, by_vocab, by_token, P(axis_name))
+    args = (hidden, weight, labels, None if bias is None else jnp.asarray(bias))
     if bias is None:
-        in_specs = (replicated, by_vocab, replicated)
-        body = lambda h, w, y: local_loss(h, w, y, None)  # noqa: E731
-        args = (hidden, weight, labels)
-    else:
-        in_specs = (replicated, by_vocab, replicated, jax.sharding.PartitionSpec(axis_name))
-        body = local_loss
-        args = (hidden, weight, labels, jnp.asarray(bias))
-    axis_type = dict(zip(mesh.axis_names, mesh.axis_types))[axis_name]
-    if axis_type == jax.sharding.AxisType.Explicit:
+        in_specs, args = in_specs[:3], args[:3]
+    axis_types = dict(zip(mesh.axis_names, mesh.axis_types))
+    if jax.sharding.AxisType.Explicit in (axis_types[a] for a in (axis_name, *token_axes)):
         # `jax.make_mesh`'s default: arguments must already be laid out as in_specs say
         # (shard_map lays them out itself on automatic axes).
         args = [jax.reshard(a, jax.sharding.NamedSharding(mesh, spec))
                 for a, spec in zip(args, in_specs)]
+    # The streams' scan carries start invariant and become varying over both axes, so the
+    # replication types are not checked; the test against one device checks the gradients.
     loss, logsumexp = jax.shard_map(
-        body, mesh=mesh, in_specs=in_specs, out_specs=(replicated, replicated)
+        lambda h, w, y, b=None: local_loss(h, w, y, b), mesh=mesh, in_specs=in_specs,
+        out_specs=(by_token if reduction == "none" else P(), by_token), check_vma=False,
     )(*args)
+    if reduction == "none":
+        loss = loss.reshape(shape)
     if return_logsumexp:
-        return loss, logsumexp
+        return loss, logsumexp.reshape(shape)
     return loss
+
+
+def _check_mesh(mesh, axis_name, token_axis):
+    """The sizes of the vocabulary axis and of the token axis (1 without one), checked."""
+    if axis_name not in mesh.axis_names:
+        raise ValueError(
+            f"`axis_name`={axis_name!r} is not an axis of `mesh` (axes {mesh.axis_names})."
+        )
+    if token_axis is None:
+        return mesh.shape[axis_name], 1
+    if token_axis not in mesh.axis_names:
+        raise ValueError(
+            f"`token_axis`={token_axis!r} is not an axis of `mesh` (axes {mesh.axis_names})."
+        )
+    if token_axis == axis_name:
+        raise ValueError(
+            f"`token_axis` and `axis_name` must be different mesh axes, both are {axis_name!r}."
+        )
+    return mesh.shape[axis_name], mesh.shape[token_axis]
+
+
+def _reduce_over_tokens(loss, kept, reduction, token_axes):
+    """The local tokens' losses reduced over every token shard (``"none"``: kept local)."""
+    if reduction == "none":
+        return loss
+    total = lax.psum(jnp.sum(loss), token_axes) if token_axes else jnp.sum(loss)
+    if reduction == "sum":
+        return total
+    count = jnp.sum(kept.astype(loss.dtype))
+    count = lax.psum(count, token_axes) if token_axes else count
+    return total / jnp.maximum(count, jnp.ones((), loss.dtype))
+
+
+def _combined_stats(local, axis_name):
+    """Per-token statistics of the whole vocabulary from each shard's (``[N]`` vectors)."""
+    # lse is invariant to the shift: no gradient through the max.
+    shift = lax.pmax(lax.stop_gradient(local.logsumexp), axis_name)
+    logsumexp = shift + jnp.log(lax.psum(jnp.exp(local.logsumexp - shift), axis_name))
+    return _LogitStats(logsumexp, lax.psum(local.label_logit, axis_name),
+                       lax.psum(local.logit_sum, axis_name))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6, 7, 8, 9, 10, 11))
+def _weighted_loss_sum(hidden, weight, bias, labels, loss_weights, chunk_size, soft_cap,
+                       ignore_index, label_smoothing, z_loss, vocab_size, axis_name):
+    """``sum_n loss_weights[n] * loss_n`` over this device's tokens, the vocabulary split over
+    ``axis_name``. Not differentiated it streams the local vocabulary for the loss alone;
+    the fwd rule computes the gradients along with it (the ``"forward"`` schedule)."""
+    offset = lax.axis_index(axis_name).astype(labels.dtype) * weight.shape[1]
+    local, _ = _logit_stats_fwd(hidden, weight, bias, labels - offset, chunk_size, soft_cap,
+                                bool(label_smoothing), None)
+    loss, _ = _per_token_loss(_combined_stats(local, axis_name), labels, vocab_size,
+                              ignore_index, label_smoothing, z_loss)
+    return jnp.sum(loss * loss_weights)
+
+
+def _weighted_loss_sum_fwd(hidden, weight, bias, labels, loss_weights, chunk_size, soft_cap,
+                           ignore_index, label_smoothing, z_loss, vocab_size, axis_name):
+    """One stream over blocks of local tokens, each against the local vocabulary shard: the
+    blocks' row statistics are combined across the shards (one ``pmax`` and three ``psum`` of
+    ``[T]`` per block), which makes each token's loss cotangent exact within its block.
+    Three matrix products; ``d hidden`` is this shard's part, summed by ``shard_map``."""
+    accum_dtype = validation.compute_dtype(hidden, weight)
+    num_tokens, local_vocab = hidden.shape[0], weight.shape[1]
+    offset = lax.axis_index(axis_name).astype(labels.dtype) * local_vocab
+    block = _token_block_size(num_tokens, local_vocab, chunk_size)
+    with_sum = bool(label_smoothing)
+
+    def block_step(carry, start, size):
+        total, d_hidden, d_weight, d_bias = carry
+        h = lax.dynamic_slice_in_dim(hidden, start, size)
+        y = lax.dynamic_slice_in_dim(labels, start, size)
+        weights = lax.dynamic_slice_in_dim(loss_weights, start, size)
+        z = _project(h, weight, bias, soft_cap, accum_dtype)
+        shift = lax.pmax(jnp.max(z, axis=1), axis_name)
+        scaled = jnp.exp(z - shift[:, None])
+        scaled_sum = lax.psum(jnp.sum(scaled, axis=1), axis_name)
+        mask = _label_mask(y - offset, 0, local_vocab)
+        stats = _LogitStats(
+            shift + jnp.log(scaled_sum),
+            lax.psum(jnp.sum(jnp.where(mask, z, jnp.zeros((), accum_dtype)), axis=1), axis_name),
+            lax.psum(jnp.sum(z, axis=1), axis_name) if with_sum
+            else jnp.zeros((size,), accum_dtype),
+        )
+        per_token, pullback = jax.vjp(
+            lambda st: _per_token_loss(st, y, vocab_size, ignore_index, label_smoothing,
+                                       z_loss)[0], stats)
+        (g,) = pullback(weights.astype(per_token.dtype))
+        d_z = _logit_grads(z, scaled / scaled_sum[:, None], mask, g.logsumexp[:, None],
+                           g.label_logit[:, None], g.logit_sum[:, None] if with_sum else None,
+                           soft_cap)
+        d_h, d_w = _input_grads(h, weight, d_z, accum_dtype)
+        total = total + jnp.sum(per_token * weights.astype(per_token.dtype))
+        d_hidden = lax.dynamic_update_slice_in_dim(d_hidden, d_h, start, axis=0)
+        if d_bias is not None:
+            d_bias = d_bias + jnp.sum(d_z, axis=0)
+        return total, d_hidden, d_weight + d_w, d_bias
+
+    init = (jnp.zeros((), accum_dtype), jnp.zeros(hidden.shape, accum_dtype),
+            jnp.zeros(weight.shape, accum_dtype),
+            None if bias is None else jnp.zeros(bias.shape, accum_dtype))
+    total, d_hidden, d_weight, d_bias = _over_chunks(block_step, init, num_tokens, block)
+    grads = (d_hidden.astype(hidden.dtype), d_weight.astype(weight.dtype),
+             None if bias is None else d_bias.astype(bias.dtype))
+    return total, (grads, labels, loss_weights)
+
+
+def _weighted_loss_sum_bwd(chunk_size, soft_cap, ignore_index, label_smoothing, z_loss,
+                           vocab_size, axis_name, residuals, cotangent):
+    (d_hidden, d_weight, d_bias), labels, loss_weights = residuals
+    # The sum is the same on every vocabulary shard and depends on all of them: each shard's
+    # inputs get the cotangents of all the copies.
+    cotangent = lax.psum(cotangent, axis_name)
+
+    def scaled(grad):
+        if grad is None:
+            return None
+        return (cotangent * grad.astype(cotangent.dtype)).astype(grad.dtype)
+
+    return (scaled(d_hidden), scaled(d_weight), scaled(d_bias),
+            np.zeros(labels.shape, jax.dtypes.float0), jnp.zeros_like(loss_weights))
+
+
+_weighted_loss_sum.defvjp(_weighted_loss_sum_fwd, _weighted_loss_sum_bwd)

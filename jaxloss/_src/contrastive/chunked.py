@@ -212,7 +212,8 @@ def chunked_contrastive_loss_sharded(
     with one ``pmax`` and one ``psum`` of ``[B]`` vectors. The backward pass recomputes
     each device's blocks only; the gathered queries' gradients are summed back to their
     devices by the transpose of the gather. No device holds more than ``[B, chunk_size]``
-    logits. Values and gradients equal the single-device function's.
+    logits. The mesh may span processes (``jax.distributed``): the arguments are then
+    global arrays. Values and gradients equal the single-device function's.
 
     Args:
       queries, keys, temperature, symmetric, where, chunk_size: as
