@@ -15,6 +15,10 @@ import subprocess
 from pathlib import Path
 
 SUITE = "suite"
+# A results table of more columns is shown as several tables (the row's names repeated in
+# each), of at most VALUE_COLUMNS columns of values each.
+MAX_COLUMNS = 8
+VALUE_COLUMNS = 6
 
 
 def _command(study: str) -> str:
@@ -75,20 +79,63 @@ def _run_facts(json_path: Path, root: Path, study: str) -> list[str]:
     return facts
 
 
+def _cells(row: str) -> list[str]:
+    return [cell.strip() for cell in row.strip().strip("|").split("|")]
+
+
+def _split_table(rows: list[str]) -> list[str]:
+    """A markdown table of more than ``MAX_COLUMNS`` columns as several narrower tables.
+
+    Each repeats the columns that name a row (the leading left-aligned columns with one-word
+    headers: ``kernel``, ``shape``; ``N``, ``H``, ``V``) and an even share of the others,
+    in their order, so that each fits the page instead of scrolling sideways.
+    """
+    header, align, *body = [_cells(row) for row in rows]
+    if len(header) <= MAX_COLUMNS:
+        return rows
+    keys = 0
+    while (keys < min(3, len(header) - 1) and not align[keys].endswith(":")
+           and len(header[keys].split()) == 1):
+        keys += 1
+    rest = list(range(keys, len(header)))
+    parts = -(-len(rest) // VALUE_COLUMNS)
+    size = -(-len(rest) // parts)
+    out = []
+    for start in range(0, len(rest), size):
+        columns = list(range(keys)) + rest[start:start + size]
+        if out:
+            out.append("")
+        for row in (header, align, *body):
+            out.append("| " + " | ".join(row[c] for c in columns) + " |")
+    return out
+
+
+def _split_wide_tables(lines: list[str]) -> list[str]:
+    out, table = [], []
+    for line in [*lines, ""]:
+        if line.startswith("|"):
+            table.append(line)
+            continue
+        if table:
+            out += _split_table(table)
+            table = []
+        out.append(line)
+    return out[:-1]
+
+
 def _section(json_path: Path, root: Path, study: str, page_dir: Path) -> list[str]:
     lines = [f"## {json_path.stem}", ""]
     lines += [f"- {fact}" for fact in _run_facts(json_path, root, study)]
     lines.append("")
     table = json_path.with_suffix(".md")
     if table.exists():
-        relative = Path("..", "..", table.relative_to(root))
-        levels = [len(line) - len(line.lstrip("#")) for line in table.read_text().splitlines()
-                  if line.startswith("#")]
+        text = table.read_text().splitlines()
+        levels = [len(line) - len(line.lstrip("#")) for line in text if line.startswith("#")]
         # The table file's top heading goes one level under this run's heading.
         offset = max(0, 3 - min(levels)) if levels else 0
+        text = ["#" * offset + line if line.startswith("#") else line for line in text]
         # In smaller type (docs/_static/jaxloss.css), so that a table of many columns fits.
-        lines += ["````{container} wide-table", "```{include} " + str(relative),
-                  f":heading-offset: {offset}", "```", "````", ""]
+        lines += ["````{container} wide-table", *_split_wide_tables(text), "````", ""]
     plot = json_path.with_suffix(".png")
     if plot.exists():
         target = page_dir / plot.name

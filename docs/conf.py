@@ -8,6 +8,9 @@ import shutil
 import sys
 from pathlib import Path
 
+import jax
+from sphinx.util.typing import stringify_annotation
+
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
@@ -79,6 +82,23 @@ nitpick_ignore_regex = [
     # Names that annotations spell relative to their own module.
     (r"py:class", r"(parallel\.MeshSpec|History)"),
 ]
+
+
+def _name_array_like(app, what, name, obj, options, signature, return_annotation):
+    """Shows ``jax.typing.ArrayLike`` by its name in the parameter types, not as the union
+    of the eight types it stands for (autodoc records annotations evaluated)."""
+    short = app.config.autodoc_typehints_format == "short"
+    mode = "smart" if short else "fully-qualified-except-typing"
+    expanded = stringify_annotation(jax.typing.ArrayLike, mode)
+    annotations = app.env.current_document.autodoc_annotations.get(name, {})
+    for key, text in annotations.items():
+        annotations[key] = text.replace(expanded, "~jax.typing.ArrayLike")
+
+
+def setup(app):
+    # After autodoc's own handler (priority 500) has recorded the annotations.
+    app.connect("autodoc-process-signature", _name_array_like, priority=600)
+
 
 html_theme = "furo"
 html_title = f"jaxloss {release}"
