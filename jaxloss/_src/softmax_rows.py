@@ -23,6 +23,8 @@ The forms, all with the same mathematics:
 - :func:`row_statistics`: the precise or the default form, by a flag.
 - :func:`row_max_and_rest`: ``m`` and ``sum(exp(x - m)) - 1`` without cancellation, for
   the kernels that need ``1 - p`` of the dominant class (the softmax focal loss).
+- :func:`gap_to_max`: ``x - m`` clamped at 0, the argument of every ``exp`` here, so that
+  no fused computation of ``x`` can push ``exp(x - m)`` above 1.
 
 ``m`` carries no gradient in the default forms (it cancels out of every formula); the
 precise form keeps it (see there).
@@ -59,6 +61,28 @@ def row_max_with_gradient(logits: jax.Array, mask: jax.Array | None, axis: int) 
     return jnp.where(jnp.isneginf(maximum), jnp.zeros((), maximum.dtype), maximum)
 
 
+def gap_to_max(logits: jax.Array, maximum: jax.Array) -> jax.Array:
+    """``x - m``, never above 0, with the gradient of ``x - m``.
+
+    XLA fuses an elementwise producer of the logits (``s * c`` inside the caller's ``jit``)
+    into each pass that reads them, and the compiler contracts ``s * c - m`` into one fused
+    multiply-add: the unrounded product minus the rounded maximum, up to half an ulp of
+    ``m`` above 0 at the max. For logits of scale ``1e9`` that ulp is 64, and ``exp(x - m)``
+    was measured to give an infinite loss on XLA:CPU (an optimisation barrier does not
+    help: XLA removes it before fusion). Clamped at 0, every ``exp(x - m) <= 1``. A ``-inf``
+    logit keeps its gap, a ``+inf`` one its NaN.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> gap_to_max(jnp.array([[1.0, 3.0, -jnp.inf]]), jnp.array([[2.5]]))
+      Array([[-1.5,  0. , -inf]], dtype=float32)
+    """
+    gap = logits - maximum
+    # -0.0, not 0.0: XLA:CPU shared a 0.0 broadcast with the kernels' other clamps, and
+    # materialised it as a logits-sized array to feed both fused reductions.
+    return gap - lax.stop_gradient(jnp.maximum(gap, -0.0))
+
+
 def log_of_sum(sum_exp: jax.Array) -> jax.Array:
     """``log(sum_exp)``, and 0 for a row that is fully masked or all ``-inf`` (its sum is 0).
 
@@ -91,7 +115,7 @@ def softmax_from_statistics(
     Written as ``exp(logits - m) * exp(-L)`` so that, when the forward and backward
     passes are compiled together, XLA computes ``exp(logits - m)`` once for both.
     """
-    return jnp.exp(masked_logits(logits, mask) - maximum) * jnp.exp(-log_sum_exp)
+    return jnp.exp(gap_to_max(masked_logits(logits, mask), maximum)) * jnp.exp(-log_sum_exp)
 
 
 def two_pass_row_statistics(
@@ -99,7 +123,8 @@ def two_pass_row_statistics(
 ) -> tuple[jax.Array, jax.Array]:
     """``(m, L)``: the maximum in one pass over the row, the sum of exponentials in a second."""
     maximum = row_max(logits, mask, axis)
-    sum_exp = jnp.sum(jnp.exp(masked_logits(logits, mask) - maximum), axis=axis, keepdims=True)
+    gaps = gap_to_max(masked_logits(logits, mask), maximum)
+    sum_exp = jnp.sum(jnp.exp(gaps), axis=axis, keepdims=True)
     return maximum, log_of_sum(sum_exp)
 
 
@@ -170,7 +195,7 @@ def _online_row_statistics_jvp(axis, primals, tangents):
     logits_dot, _ = tangents
     maximum, log_sum_exp = online_row_statistics(logits, weights, axis)
     kept = functools.partial(jnp.expand_dims, axis=axis)
-    probs = jnp.exp(logits - kept(maximum) - kept(log_sum_exp))
+    probs = jnp.exp(gap_to_max(logits, kept(maximum)) - kept(log_sum_exp))
     return (maximum, log_sum_exp), (jnp.zeros_like(maximum), jnp.sum(probs * logits_dot, axis))
 
 
@@ -189,7 +214,7 @@ def precise_row_statistics(
     # Here m keeps its gradient: the classes at the max are left out of the sum (their
     # exp(x - m) = 1 is counted instead), so the max's own derivative must come through m.
     maximum = row_max_with_gradient(logits, mask, axis)
-    gap = masked_logits(logits, mask) - maximum
+    gap = gap_to_max(masked_logits(logits, mask), maximum)
     below_max = jnp.sign(gap)
     count = jnp.sum(1 + below_max, axis=axis, keepdims=True)
     rest = jnp.sum(-below_max * jnp.exp(gap), axis=axis, keepdims=True)
@@ -246,7 +271,7 @@ def row_max_and_rest(
     zero = jnp.zeros((), logits.dtype)
     masked = masked_logits(logits, mask)
     maximum = finite_row_max(masked, None, axis)  # masked already
-    gap = masked - maximum
+    gap = gap_to_max(masked, maximum)
     at_max = gap == 0
     num_max = jnp.sum(at_max.astype(logits.dtype), axis=axis, keepdims=True)
     below = jnp.sum(jnp.where(at_max, zero, jnp.exp(gap)), axis=axis, keepdims=True)

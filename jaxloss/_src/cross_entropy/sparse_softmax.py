@@ -51,7 +51,7 @@ def _log_sum_exp_around_label(logits, mask, axis, row_max, labels, label_gap):
         not_label = jnp.minimum(jnp.abs(classes - labels.astype(dtype)), 1)
     else:
         not_label = (lax.broadcasted_iota(jnp.int32, logits.shape, axis) != labels).astype(dtype)
-    shifted_exp = jnp.exp(softmax_rows.masked_logits(logits, mask) - row_max)
+    shifted_exp = jnp.exp(softmax_rows.gap_to_max(softmax_rows.masked_logits(logits, mask), row_max))
     rest = jnp.sum(not_label * shifted_exp, axis=axis, keepdims=True)
     # expm1(x_y - m) + rest >= 0 unless the row is nothing but -inf (-1 + 0): lifted to 0
     # there, L = 0 (as softmax_rows.log_of_sum does, without gradient and without a select).
@@ -91,7 +91,8 @@ def _sparse_forward_plain(logits, labels, axis):
         row_max = lax.stop_gradient(jnp.max(logits, axis=axis))
         # A row of nothing but -inf: m = 0 and L = 0, as a fully masked row.
         row_max = jnp.where(jnp.isneginf(row_max), jnp.zeros((), row_max.dtype), row_max)
-        sum_exp = jnp.sum(jnp.exp(logits - jnp.expand_dims(row_max, axis)), axis=axis)
+        gaps = softmax_rows.gap_to_max(logits, jnp.expand_dims(row_max, axis))
+        sum_exp = jnp.sum(jnp.exp(gaps), axis=axis)
         return row_max, softmax_rows.log_of_sum(sum_exp)
 
     def one_pass(logits):
@@ -219,7 +220,7 @@ def _sparse_softmax_cross_entropy_bwd(
         z_total = total * soft_cap_and_z_loss.z_loss_softmax_scale(row_max + log_sum_exp, z_loss)
         softmax_scale = (total + z_total) * jnp.exp(-log_sum_exp)
     # One fused elementwise pass: g (softmax - [c = label]) (+ the uniform part).
-    shifted_exp = jnp.exp(softmax_rows.masked_logits(logits, mask) - row_max)
+    shifted_exp = jnp.exp(softmax_rows.gap_to_max(softmax_rows.masked_logits(logits, mask), row_max))
     classes = lax.broadcasted_iota(jnp.int32, logits.shape, axis)
     is_label = classes == safe_labels
     if precise:

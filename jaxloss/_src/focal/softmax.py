@@ -16,7 +16,7 @@ from jaxloss._src import checks, validation
 from jaxloss._src.focal.inputs import prepare_class_inputs
 from jaxloss._src.focal.modulation import focal_weight, sum_to_shape, weight_at_zero
 from jaxloss._src.row_tiling import in_row_blocks
-from jaxloss._src.softmax_rows import masked_logits, row_max_and_rest
+from jaxloss._src.softmax_rows import gap_to_max, masked_logits, row_max_and_rest
 
 
 def _complement_parts(gap, at_max, exp_gap, rest, log_sum, inv_sum):
@@ -49,7 +49,7 @@ def _complement_parts(gap, at_max, exp_gap, rest, log_sum, inv_sum):
 def _softmax_focal_parts(logits, mask, axis, gamma, rows):
     """Elementwise parts of the softmax focal loss from the per-row ``rows``."""
     row_max, rest, log_sum, inv_sum = rows
-    gap = masked_logits(logits, mask) - row_max
+    gap = gap_to_max(masked_logits(logits, mask), row_max)
     at_max = gap == 0
     parts = _complement_parts(gap, at_max, jnp.exp(gap), rest, log_sum, inv_sum)
     prob, log_prob, complement, log_complement, ratio, is_zero, _ = parts

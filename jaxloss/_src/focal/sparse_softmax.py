@@ -15,7 +15,7 @@ from jax import lax
 from jaxloss._src import checks, validation
 from jaxloss._src.focal.inputs import prepare_class_inputs
 from jaxloss._src.focal.modulation import focal_weight, weight_at_zero
-from jaxloss._src.softmax_rows import finite_row_max, masked_logits
+from jaxloss._src.softmax_rows import finite_row_max, gap_to_max, masked_logits
 
 
 def _sparse_focal_rows(logits, labels, mask, axis, ignore_index, alpha, gamma):
@@ -36,12 +36,14 @@ def _sparse_focal_rows(logits, labels, mask, axis, ignore_index, alpha, gamma):
     masked = masked_logits(logits, mask)
     row_max = finite_row_max(masked, None, axis)  # masked already
     is_label = lax.broadcasted_iota(index.dtype, logits.shape, axis) == index
-    rest = jnp.sum(jnp.where(is_label, zero, jnp.exp(masked - row_max)), axis=axis, keepdims=True)
-    label_gap = jnp.take_along_axis(logits, index, axis=axis) - row_max
+    rest = jnp.sum(jnp.where(is_label, zero, jnp.exp(gap_to_max(masked, row_max))), axis=axis, keepdims=True)
+    label_gap = gap_to_max(jnp.take_along_axis(logits, index, axis=axis), row_max)
     label_exp = jnp.exp(label_gap)
-    # A row of nothing but -inf has no mass at all: give it one phantom unit off the label
-    # (rest = 1), so that p_y = 0 there, as for any -inf label, instead of 0 / 0.
-    rest = jnp.where(label_exp + rest == 0, one, rest)
+    # The row's mass is at least its maximum's exp(0) = 1. Lifting it to 1 off the label
+    # gives a row of nothing but -inf one phantom unit (p_y = 0 there, as for any -inf
+    # label, instead of 0 / 0), and undoes a fused computation of the logits whose rounding
+    # left the maximum's 1 out (see softmax_rows.gap_to_max), where 1 + rest rounded to 0.
+    rest = rest + jnp.maximum(one - label_exp - rest, zero)
     log_sum = jnp.log1p((label_exp - 1) + rest)
     log_prob = label_gap - log_sum
     rest_pos = rest > 0
@@ -120,7 +122,7 @@ def _sparse_focal_bwd(axis, ignore_index, gamma_static, res, cotangent):
     cotangent = jnp.where(res["active"], jnp.expand_dims(cotangent, axis), zero)
     scale = cotangent * res["row_scale"]
     is_label = lax.broadcasted_iota(res["index"].dtype, logits.shape, axis) == res["index"]
-    prob = jnp.exp((logits - res["row_max"]) - res["log_sum"])
+    prob = jnp.exp(gap_to_max(logits, res["row_max"]) - res["log_sum"])
     d_logits = scale * jnp.where(is_label, res["complement"], -prob)
     if mask is not None:
         d_logits = jnp.where(mask, d_logits, zero)
