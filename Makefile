@@ -58,6 +58,8 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench.studies.fused_linear_cross_entropy $(BENCH_ARGS)
 	$(BIN)/python -m bench.studies.precise_cost $(BENCH_ARGS)
 	$(BIN)/python -m bench.studies.platform_forms $(BENCH_ARGS)
+	$(BIN)/python -m bench.studies.memory_per_device $(BENCH_ARGS)
+	$(BIN)/python -m bench.studies.fused_linear_cross_entropy.tokamax_peer $(BENCH_ARGS)
 
 bench-mnist: $(VENV)/.installed-bench
 	$(BIN)/python -m bench.studies.mnist_step --allocators glibc,glibc-tunables,mimalloc \

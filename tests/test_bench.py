@@ -351,3 +351,23 @@ def test_provenance_names_a_program_outside_the_checkout_by_its_role(tmp_path):
                                                           "--out", str(tmp_path)])
     # The output folder is an argument the reader may reuse; the interpreter's location is not.
     assert command == f"python -m bench.studies.x --torch-python …/bin/python --out {tmp_path}"
+
+
+def test_memory_per_device_quick_run_divides_the_sharded_inputs(tmp_path):
+    """The study makes its own 8 CPU devices (a subprocess, as users run it); each device's
+    arguments shrink as the mesh grows, since the weight (fused) and the batch
+    (contrastive) are split over it."""
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+    env.pop("XLA_FLAGS", None)
+    subprocess.run([sys.executable, "-m", "bench.studies.memory_per_device", "--quick",
+                    "--out", str(tmp_path)], cwd=REPO_ROOT, env=env, check=True, timeout=300,
+                   capture_output=True)
+    record = json.loads(next(tmp_path.glob("*-quick.json")).read_text())
+    assert record["provenance"]["command"].startswith("python -m bench.studies.memory_per_device")
+    one, two = record["rows"]
+    assert (one["devices"], two["devices"]) == (1, 2)
+    for loss in ("fused", "contrastive"):
+        assert 0 < two[loss]["argument_bytes"] < one[loss]["argument_bytes"]
+        assert two[loss]["temp_bytes"] > 0
+    table = next(tmp_path.glob("*-quick.md")).read_text()
+    assert table.count("\n| ") == 3
