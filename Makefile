@@ -49,8 +49,10 @@ docs: $(VENV)/.installed-test
 # Full suite (~25 min on 2 cores, three allocators): JSON, markdown and PNG in bench/results/, table in README.md;
 # then the fused large-vocabulary loss against explicit logits (bench/results/fused_linear_cross_entropy/),
 # what `precise=True` costs in the softmax cross-entropies (bench/results/precise_cost/), and the
-# kernels' CPU forms against their accelerator forms on this device (bench/results/platform_forms/).
-# `make bench BENCH_ARGS=--quick` runs tiny sizes of all four in a few minutes.
+# kernels' CPU forms against their accelerator forms on this device (bench/results/platform_forms/),
+# each device's memory for the sharded losses on 1-8 devices (bench/results/memory_per_device/),
+# and tokamax's linear cross-entropy beside the fused loss (bench/results/fused_linear_cross_entropy/).
+# `make bench BENCH_ARGS=--quick` runs tiny sizes of all six in a few minutes.
 # The MNIST CNN step against tf.keras, on all usable cores and pinned to one:
 # `make bench-mnist` (bench/results/mnist_step/).
 bench: $(VENV)/.installed-bench
