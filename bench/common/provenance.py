@@ -10,6 +10,7 @@ markdown, :func:`file_stem` the file name they give. ``docs/bench_pages.py`` rea
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import re
 import subprocess
@@ -110,3 +111,19 @@ def file_stem(out_dir: str, facts: dict, quick: bool = False) -> str:
     date = facts["date"][:10].replace("-", "")
     commit = re.sub(r"[^a-z0-9]+", "-", (facts["commit"] or "unknown").lower())
     return os.path.join(out_dir, f"{label}-{date}-{commit}" + ("-quick" if quick else ""))
+
+
+def write_results(out_dir: str, record: dict, text: str, *, quick: bool = False,
+                  prefix: str = "") -> str:
+    """``record`` as JSON and ``text`` as markdown beside it, named by the run:
+    ``OUT/<prefix><machine>-<yyyymmdd>-<commit>[-quick].json`` and ``.md``
+    (:func:`file_stem`, from ``record["provenance"]``). Prints the text; returns the stem."""
+    stem = file_stem(out_dir, record["provenance"], quick)
+    stem = os.path.join(os.path.dirname(stem), prefix + os.path.basename(stem))
+    os.makedirs(out_dir, exist_ok=True)
+    with open(stem + ".json", "w") as f:
+        json.dump(record, f, indent=1)
+    with open(stem + ".md", "w") as f:
+        f.write(text)
+    print(text)
+    return stem

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 import jax
@@ -161,11 +160,5 @@ def main(argv=None) -> None:
     facts = provenance.start("bench.studies.contrastive", argv)
     rows = run(args.batch, args.features, set(args.time), args.repeats, args.chunk_size)
     facts = provenance.finish(facts)
-    stem = provenance.file_stem(args.out, facts, args.quick)
-    os.makedirs(args.out, exist_ok=True)
-    with open(stem + ".json", "w") as f:
-        json.dump({"provenance": facts, "rows": rows}, f, indent=1)
-    text = markdown(rows, provenance.caption(facts))
-    with open(stem + ".md", "w") as f:
-        f.write(text)
-    print(text)
+    provenance.write_results(args.out, {"provenance": facts, "rows": rows},
+                             markdown(rows, provenance.caption(facts)), quick=args.quick)

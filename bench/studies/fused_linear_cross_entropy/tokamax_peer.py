@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 import jax
@@ -128,15 +127,9 @@ def main(argv=None) -> None:
     facts = provenance.start("bench.studies.fused_linear_cross_entropy.tokamax_peer", argv)
     rows = run(shapes, args.repeats)
     facts = provenance.finish(facts)
-    stem = provenance.file_stem(args.out, facts, args.quick)
-    stem = os.path.join(os.path.dirname(stem), "tokamax-" + os.path.basename(stem))
-    os.makedirs(args.out, exist_ok=True)
-    with open(stem + ".json", "w") as f:
-        json.dump({"provenance": facts, "rows": rows}, f, indent=1)
-    text = markdown(rows, provenance.caption(facts))
-    with open(stem + ".md", "w") as f:
-        f.write(text)
-    print(text)
+    provenance.write_results(args.out, {"provenance": facts, "rows": rows},
+                             markdown(rows, provenance.caption(facts)), quick=args.quick,
+                             prefix="tokamax-")
 
 
 if __name__ == "__main__":

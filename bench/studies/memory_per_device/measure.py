@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 import jax
@@ -104,11 +103,5 @@ def main(argv=None) -> None:
     facts = provenance.start("bench.studies.memory_per_device", argv)
     rows = run(args.devices, tuple(args.fused), tuple(args.contrastive))
     facts = provenance.finish(facts)
-    stem = provenance.file_stem(args.out, facts, args.quick)
-    os.makedirs(args.out, exist_ok=True)
-    with open(stem + ".json", "w") as f:
-        json.dump({"provenance": facts, "rows": rows}, f, indent=1)
-    text = markdown(rows, provenance.caption(facts))
-    with open(stem + ".md", "w") as f:
-        f.write(text)
-    print(text)
+    provenance.write_results(args.out, {"provenance": facts, "rows": rows},
+                             markdown(rows, provenance.caption(facts)), quick=args.quick)
