@@ -352,9 +352,26 @@ def test_traced_hyperparameter_raises():
 
 
 def test_default_chunk_size():
-    assert fused.default_chunk_size(8192, 65536) == 1024
-    assert fused.default_chunk_size(10, 300) == 300
+    assert fused.default_chunk_size(8192, 65536) == 1024  # 32 MiB of logits
+    assert fused.default_chunk_size(2048, 32768) == 1280  # 1/24 of the logits
+    assert fused.default_chunk_size(2048, 20000) == 768
+    assert fused.default_chunk_size(2048, 32768, min_chunks=1) == 4096
+    assert fused.default_chunk_size(10, 300) == 128  # at least 128 columns
+    assert fused.default_chunk_size(10, 100) == 100
     assert fused.default_chunk_size(10**7, 65536) == 128
+
+
+def test_default_chunk_keeps_temporaries_under_a_tenth_of_explicit_logits():
+    """Compile-only, at a shape whose 32 MiB chunk alone was 31% of explicit logits'."""
+    shape = (2048, 256, 20000)
+
+    def explicit(h, w, y):
+        return jnp.mean(sparse_softmax_cross_entropy(h @ w, y))
+
+    fused_bytes = compiled_temp_bytes(fused_linear_cross_entropy, *shape)
+    explicit_bytes = compiled_temp_bytes(explicit, *shape)
+    assert explicit_bytes >= 2048 * 20000 * 4
+    assert fused_bytes <= 0.1 * explicit_bytes
 
 
 SHARDED_SCRIPT = textwrap.dedent("""

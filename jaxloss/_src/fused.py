@@ -13,7 +13,8 @@ Why chunks of the vocabulary (and all tokens at once) rather than chunks of toke
 streaming over the vocabulary lets each chunk write its slice of ``d weight`` exactly once
 while ``d hidden`` (``[N, H]``, small) is accumulated; streaming over tokens would instead
 accumulate the whole ``[H, V]`` weight gradient once per token chunk. The default chunk
-size keeps one chunk's logits near 32 MiB; the measurements are in ``bench/``.
+keeps one chunk's logits at most 32 MiB and at most 1/24 of the explicit logits
+(``default_chunk_size``); the measurements are in ``bench/``.
 
 Where the loss is reduced to a scalar (``reduction="mean"`` or ``"sum"``, as in training),
 ``schedule="forward"`` computes the gradients in the forward pass instead, trading memory
@@ -55,18 +56,27 @@ from jaxloss._src.fused_streams import (
     _scalar_loss,
 )
 
-# One chunk's float32 logits take about this many bytes (N * chunk_size * 4).
+# One chunk's float32 logits take at most this many bytes (N * chunk_size * 4).
 _TARGET_CHUNK_BYTES = 32 * 2**20
 _MIN_CHUNK = 128
+# The default splits the vocabulary into at least this many chunks (where V allows).
+_MIN_CHUNKS = 24
 
 
-def default_chunk_size(num_tokens: int, vocab_size: int) -> int:
+def default_chunk_size(num_tokens: int, vocab_size: int, *, min_chunks: int = _MIN_CHUNKS) -> int:
     """The vocabulary chunk used when ``chunk_size=None``.
 
-    One chunk's float32 logits take about 32 MiB (``num_tokens * chunk_size * 4`` bytes),
-    rounded down to a multiple of 128, at least 128 and at most ``vocab_size``.
+    One chunk's float32 logits take ``min(32 MiB, N * V * 4 / min_chunks)`` bytes
+    (``N * chunk_size * 4``, ``N = num_tokens``, ``V = vocab_size``): at most 32 MiB, and at
+    most a ``1 / min_chunks`` share of the explicit logits, so that the temporaries scale with
+    the problem (with 24 chunks they stay under a tenth of explicit logits' at every measured
+    shape). The size is rounded down to a multiple of 128, at least 128 and at most ``V``;
+    ``V < 128 * min_chunks`` therefore gets fewer, 128-column chunks.
     """
-    chunk = _TARGET_CHUNK_BYTES // (4 * max(int(num_tokens), 1))
+    num_tokens, vocab_size = max(int(num_tokens), 1), int(vocab_size)
+    logits_bytes = 4 * num_tokens * vocab_size
+    chunk_bytes = min(_TARGET_CHUNK_BYTES, logits_bytes // max(int(min_chunks), 1))
+    chunk = chunk_bytes // (4 * num_tokens)
     chunk = max(_MIN_CHUNK, chunk // _MIN_CHUNK * _MIN_CHUNK)
     return int(min(chunk, vocab_size))
 
@@ -179,9 +189,10 @@ def fused_linear_cross_entropy(
         pass ``E.T``).
       labels: ``[...]`` integer class indices, ``hidden.shape[:-1]``.
       bias: optional ``[V]`` bias.
-      chunk_size: vocabulary columns per chunk; ``None`` picks about 32 MiB of float32
-        logits per chunk (``default_chunk_size``). ``V`` need not be a multiple: the
-        remainder is a last, smaller chunk.
+      chunk_size: vocabulary columns per chunk; ``None`` picks
+        ``min(32 MiB, N * V * 4 / 24)`` bytes of float32 logits per chunk, rounded down to a
+        multiple of 128 columns (``default_chunk_size``). A larger chunk trades memory for
+        speed. ``V`` need not be a multiple: the remainder is a last, smaller chunk.
       ignore_index: label value whose tokens get loss 0 and no gradient and are left out of
         the ``"mean"``.
       label_smoothing: ``s`` in ``[0, 1]``, uniform over the ``V`` classes (Keras, optax).

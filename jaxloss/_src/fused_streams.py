@@ -53,18 +53,23 @@ def _project(hidden, weight, bias, soft_cap, accum_dtype):
 
 
 def _over_chunks(step, carry, vocab_size, chunk_size):
-    """``carry = step(carry, start, size)`` over the vocabulary's chunks: a ``scan`` over the
-    full chunks, then the static remainder once."""
+    """``carry = step(carry, start, size)`` over the vocabulary's chunks: the static
+    remainder first, then a ``scan`` over the full chunks.
+
+    The remainder goes first: placed after the loop, its temporaries (a second ``[N, H]``
+    accumulator and its own tiles) were kept beside the loop's, which nearly doubled the
+    compiled temporaries (67 MiB against 41 MiB at ``N, H, V = 4096, 1024, 32768`` with
+    chunks of 1280 on a CPU)."""
     num_full = vocab_size // chunk_size
     rest = vocab_size - num_full * chunk_size
+    if rest:
+        carry = step(carry, 0, rest)
     if num_full:
         carry, _ = lax.scan(
-            lambda c, i: (step(c, i * chunk_size, chunk_size), None),
+            lambda c, i: (step(c, rest + i * chunk_size, chunk_size), None),
             carry,
             jnp.arange(num_full, dtype=jnp.int32),
         )
-    if rest:
-        carry = step(carry, num_full * chunk_size, rest)
     return carry
 
 
