@@ -54,6 +54,7 @@ from jaxloss._src.fused_streams import (
     _per_token_loss,
     _reduce,
     _scalar_loss,
+    _token_coefficients,
 )
 
 # One chunk's float32 logits take at most this many bytes (N * chunk_size * 4).
@@ -83,7 +84,7 @@ def default_chunk_size(num_tokens: int, vocab_size: int, *, min_chunks: int = _M
 
 def _check_inputs(
     hidden, weight, labels, bias, chunk_size, ignore_index, label_smoothing, z_loss,
-    logit_soft_cap, reduction, vocab_shards=1,
+    logit_soft_cap, reduction, vocab_shards=1, weights=None,
 ):
     """Validate the arguments at trace time; return the normalised scalar options."""
     validation.check_floating("hidden", hidden)
@@ -111,6 +112,9 @@ def _check_inputs(
                 f"`bias` must have shape (vocab_size,)={(weight_shape[1],)}, "
                 f"got bias.shape={jnp.shape(bias)} (weight.shape={weight_shape})."
             )
+    if weights is not None:
+        validation.check_floating("weights", weights)
+        validation.check_broadcasts("weights", weights, labels_shape, "labels")
     if chunk_size is not None and (
         not isinstance(chunk_size, (int, np.integer)) or isinstance(chunk_size, bool) or chunk_size < 1
     ):
@@ -154,6 +158,7 @@ def fused_linear_cross_entropy(
     reduction: str = "mean",
     return_logsumexp: bool = False,
     schedule: str | None = None,
+    weights: jax.typing.ArrayLike | None = None,
 ) -> jax.Array | tuple[jax.Array, jax.Array]:
     r"""Softmax cross-entropy of ``hidden @ weight + bias`` without materialising the logits.
 
@@ -166,7 +171,14 @@ def fused_linear_cross_entropy(
                + \lambda_z\, \mathrm{lse}^2,
 
     i.e. the sparse softmax cross-entropy against the smoothed targets
-    :math:`(1 - s)\,\mathrm{onehot}(y) + s / V`, plus the z-loss. The vocabulary is streamed
+    :math:`(1 - s)\,\mathrm{onehot}(y) + s / V`, plus the z-loss. With per-token
+    ``weights`` :math:`w` each token's loss is :math:`w_i \ell_i` and the ``"mean"`` is
+
+    .. math::
+        \frac{\sum_i w_i \ell_i}{\sum_{i \text{ not ignored}} w_i},
+
+    what explicit logits, :func:`jaxloss.sparse_softmax_cross_entropy`, the same weighting
+    and this division give (0 where the divisor is 0). The vocabulary is streamed
     in chunks of ``chunk_size`` columns of ``weight`` with an online logsumexp; the backward
     pass keeps only ``lse`` (and the inputs) and recomputes each chunk's logits, so no
     ``[N, V]`` array exists in the forward or the backward pass. A scalar loss can have its
@@ -208,6 +220,10 @@ def fused_linear_cross_entropy(
         weight-gradient accumulator). ``"recompute"``: in the backward pass, recomputing
         each vocabulary chunk's logits, four products. ``None``: ``"recompute"``, whose
         temporaries stay a few percent of explicit logits'.
+      weights: optional floating per-token weights, of ``labels.shape`` or broadcasting to
+        it (``[B, 1]`` weighs whole sequences of ``[B, T]`` labels); anything else raises
+        ``ValueError``. Ignored tokens stay 0 and out of the ``"mean"``'s divisor whatever
+        their weight. The loss is differentiable in them too.
 
     Returns:
       The loss (float32 for half-precision inputs, else their dtype), and the logsumexp when
@@ -231,9 +247,12 @@ def fused_linear_cross_entropy(
     """
     chunk_size, label_smoothing, z_loss, logit_soft_cap = _check_inputs(
         hidden, weight, labels, bias, chunk_size, ignore_index, label_smoothing, z_loss,
-        logit_soft_cap, reduction,
+        logit_soft_cap, reduction, weights=weights,
     )
     hidden, weight, labels = jnp.asarray(hidden), jnp.asarray(weight), jnp.asarray(labels)
+    loss_dtype = validation.compute_dtype(hidden, weight)
+    flat_weights = None if weights is None else jnp.broadcast_to(
+        jnp.asarray(weights), labels.shape).reshape(-1).astype(loss_dtype)
     bias = None if bias is None else jnp.asarray(bias)
     shape = labels.shape
     vocab_size = weight.shape[1]
@@ -244,9 +263,12 @@ def fused_linear_cross_entropy(
     flat_labels = labels.reshape(-1)
     flat_hidden = hidden.reshape(-1, hidden.shape[-1])
     if _pick_schedule(schedule, reduction, return_logsumexp) == "forward":
-        return _scalar_loss(flat_hidden, weight, bias, flat_labels, chunk_size, logit_soft_cap,
-                            validation.check_ignore_index(ignore_index), label_smoothing,
-                            z_loss, reduction)
+        ignore_index = validation.check_ignore_index(ignore_index)
+        kept = (jnp.ones(flat_labels.shape, jnp.bool_) if ignore_index is None
+                else flat_labels != ignore_index)
+        coefficients = _token_coefficients(kept, reduction, flat_weights, loss_dtype)
+        return _scalar_loss(flat_hidden, weight, bias, flat_labels, coefficients, chunk_size,
+                            logit_soft_cap, ignore_index, label_smoothing, z_loss)
     stats = _logit_stats(
         flat_hidden, weight, bias, flat_labels, chunk_size,
         logit_soft_cap, bool(label_smoothing), None,
@@ -254,7 +276,7 @@ def fused_linear_cross_entropy(
     loss, kept = _per_token_loss(
         stats, flat_labels, vocab_size, ignore_index, label_smoothing, z_loss
     )
-    loss = _reduce(loss, kept, reduction, shape)
+    loss = _reduce(loss, kept, reduction, shape, flat_weights)
     if return_logsumexp:
         return loss, stats.logsumexp.reshape(shape)
     return loss
