@@ -35,7 +35,7 @@ from bench.studies.fused_linear_cross_entropy.measure import (
 from jaxloss._src.fused import default_chunk_size
 
 MODULE = "bench.studies.fused_linear_cross_entropy.chunk_rule"
-SHAPES = ("2048x256x20000", "2048x512x32768", "4096x1024x32768", "4096x4096x32000",
+SHAPES = ("2048x256x20000", "2048x512x32768", "8192x1024x8192", "8192x1024x16384", "4096x1024x32768", "4096x4096x32000",
           "8192x1024x65536", "8192x4096x128256", "65536x256x4096", "262144x64x1024")
 
 
