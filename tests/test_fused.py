@@ -352,9 +352,26 @@ def test_traced_hyperparameter_raises():
 
 
 def test_default_chunk_size():
-    assert fused.default_chunk_size(8192, 65536) == 1024
-    assert fused.default_chunk_size(10, 300) == 300
+    assert fused.default_chunk_size(8192, 65536) == 1024  # 32 MiB of logits
+    assert fused.default_chunk_size(2048, 32768) == 1280  # 1/24 of the logits
+    assert fused.default_chunk_size(2048, 20000) == 768
+    assert fused.default_chunk_size(2048, 32768, min_chunks=1) == 4096
+    assert fused.default_chunk_size(10, 300) == 128  # at least 128 columns
+    assert fused.default_chunk_size(10, 100) == 100
     assert fused.default_chunk_size(10**7, 65536) == 128
+
+
+def test_default_chunk_keeps_temporaries_under_a_tenth_of_explicit_logits():
+    """Compile-only, at a shape whose 32 MiB chunk alone was 31% of explicit logits'."""
+    shape = (2048, 256, 20000)
+
+    def explicit(h, w, y):
+        return jnp.mean(sparse_softmax_cross_entropy(h @ w, y))
+
+    fused_bytes = compiled_temp_bytes(fused_linear_cross_entropy, *shape)
+    explicit_bytes = compiled_temp_bytes(explicit, *shape)
+    assert explicit_bytes >= 2048 * 20000 * 4
+    assert fused_bytes <= 0.1 * explicit_bytes
 
 
 SHARDED_SCRIPT = textwrap.dedent("""
@@ -457,3 +474,86 @@ def test_temporary_memory_is_under_a_tenth_of_unfused(shape, chunk_size, schedul
     accumulator = hidden_dim * vocab_size * 4 if schedule == "forward" else 0
     assert unfused_bytes >= num_tokens * vocab_size * 4  # the logits are really there
     assert fused_bytes <= 0.1 * unfused_bytes + accumulator
+
+
+def unfused_weighted(h, w, b, y, token_weights, *, reduction, ignore_index=IGNORE,
+                     label_smoothing=0.0, z_loss=0.0, logit_soft_cap=None):
+    """Explicit logits, `sparse_softmax_cross_entropy`, then the weighting: the "mean"
+    divides by the weights of the tokens not ignored."""
+    logits = h @ w + b[None, :]
+    if logit_soft_cap is not None:
+        logits = logit_soft_cap * jnp.tanh(logits / logit_soft_cap)
+    per_token = sparse_softmax_cross_entropy(logits, y, label_smoothing=label_smoothing,
+                                             ignore_index=ignore_index)
+    kept = y != ignore_index
+    per_token = per_token + jnp.where(kept, z_loss * jax.nn.logsumexp(logits, axis=-1) ** 2, 0.0)
+    weighted = per_token * token_weights
+    if reduction == "none":
+        return weighted
+    if reduction == "sum":
+        return jnp.sum(weighted)
+    return jnp.sum(weighted) / jnp.sum(jnp.where(kept, token_weights, 0.0))
+
+
+WEIGHTED_CASES = [(reduction, schedule, name) for name in ("ignore_index", "everything")
+                  for reduction, schedule in [("mean", "recompute"), ("mean", "forward"),
+                                              ("sum", "recompute"), ("sum", "forward"),
+                                              ("none", "recompute")]]
+
+
+@pytest.mark.parametrize("reduction,schedule,name", WEIGHTED_CASES)
+def test_weights_match_unfused_weighting(rng, reduction, schedule, name):
+    """Values and gradients (hidden, weight, bias and the weights) under jit."""
+    h, w, b, y, cotangent = make_inputs(rng)
+    token_weights = jnp.asarray(rng.uniform(0.0, 2.0, size=y.shape), jnp.float32)
+    options = OPTIONS[name]
+
+    def objective(loss_fn):
+        def scalar(h, w, b, t):
+            loss = loss_fn(h, w, b, t)
+            return (jnp.sum(loss * cotangent), loss) if reduction == "none" else (loss, loss)
+        return jax.jit(jax.value_and_grad(scalar, argnums=(0, 1, 2, 3), has_aux=True))
+
+    fused_fn = objective(lambda h, w, b, t: fused_linear_cross_entropy(
+        h, w, y, bias=b, weights=t, chunk_size=64, reduction=reduction, schedule=schedule,
+        **options))
+    unfused_fn = objective(lambda h, w, b, t: unfused_weighted(
+        h, w, b, y, t, reduction=reduction, **options))
+    (_, loss), grads = fused_fn(h, w, b, token_weights)
+    (_, expected_loss), expected_grads = unfused_fn(h, w, b, token_weights)
+    assert_close(loss, expected_loss)
+    for actual, expected in zip(grads, expected_grads):
+        assert_close(actual, expected)
+
+
+def test_weights_broadcast_and_ones_change_nothing(rng):
+    h, w, b, y, _ = make_inputs(rng, num_tokens=12)
+    h, y = h.reshape(3, 4, -1), y.reshape(3, 4)
+    per_sequence = jnp.array([[0.5], [1.0], [2.0]], jnp.float32)
+    loss = jax.jit(lambda h, t: fused_linear_cross_entropy(
+        h, w, y, bias=b, weights=t, ignore_index=IGNORE, chunk_size=64))
+    full = jnp.broadcast_to(per_sequence, y.shape)
+    assert_close(loss(h, per_sequence), loss(h, full))
+    unweighted = jax.jit(lambda h: fused_linear_cross_entropy(
+        h, w, y, bias=b, ignore_index=IGNORE, chunk_size=64))(h)
+    assert_close(loss(h, jnp.ones(y.shape, jnp.float32)), unweighted)
+
+
+def test_weights_of_ignored_tokens_only_mean_is_zero(rng):
+    h, w, _, y, _ = make_inputs(rng, num_tokens=4, ignored=(0, 1))
+    token_weights = jnp.array([1.0, 1.0, 0.0, 0.0], jnp.float32)
+    for schedule in ("recompute", "forward"):
+        loss, d_h = jax.jit(jax.value_and_grad(lambda h: fused_linear_cross_entropy(
+            h, w, y, weights=token_weights, ignore_index=IGNORE, schedule=schedule)))(h)
+        assert float(loss) == 0.0 and not np.any(d_h)
+
+
+@pytest.mark.parametrize("weights,match", [
+    (np.ones((4, 1), np.float32), r"weights` of shape \(4, 1\) does not broadcast to labels"),
+    (np.ones((5,), np.float32), r"\(5,\)"),
+    (np.ones((4,), np.int32), "weights"),
+])
+def test_bad_weights_raise(weights, match):
+    h, w, y = jnp.zeros((4, 8)), jnp.zeros((8, 10)), jnp.zeros((4,), jnp.int32)
+    with pytest.raises(ValueError, match=match):
+        fused_linear_cross_entropy(h, w, y, weights=jnp.asarray(weights))

@@ -65,6 +65,23 @@ TWO_D_SCRIPT = textwrap.dedent("""
         close(lse, e_lse)
         for g, e in zip(grads, e_grads):
             close(g, e)
+    # Per-token weights: values and gradients (the weights' too) equal one device's.
+    token_weights = jnp.asarray(rng.uniform(0.0, 2.0, size=(B, T)), jnp.float32)
+    weighted_cases = [(explicit, "mean", None), (explicit, "mean", "forward"),
+                      (auto, "sum", "forward"), (auto, "none", None)]
+    for mesh, reduction, schedule in weighted_cases:
+        def weighted(loss_fn, h, w, b, t, **extra):
+            loss = loss_fn(h, w, y, bias=b, weights=t, chunk_size=16, ignore_index=-100,
+                           label_smoothing=0.1, reduction=reduction, schedule=schedule, **extra)
+            return jnp.sum(loss * cot) if loss.ndim else loss
+        grad = lambda fn, **extra: jax.jit(jax.value_and_grad(
+            lambda h, w, b, t: weighted(fn, h, w, b, t, **extra), argnums=(0, 1, 2, 3)))
+        loss, grads = grad(fused_linear_cross_entropy_sharded, mesh=mesh, axis_name="vocab",
+                           token_axis="tokens")(h, w, b, token_weights)
+        e_loss, e_grads = grad(fused_linear_cross_entropy)(h, w, b, token_weights)
+        close(loss, e_loss)
+        for g, e in zip(grads, e_grads):
+            close(g, e)
     # The weight gradient stays split along the vocabulary; the tokens' losses along tokens.
     d_w = jax.jit(jax.grad(lambda w: fused_linear_cross_entropy_sharded(
         h, w, jnp.abs(y), mesh=explicit, axis_name="vocab", token_axis="tokens")))(w)
@@ -107,6 +124,7 @@ def test_two_dimensional_mesh_on_eight_cpu_devices():
     ({"axis_name": "model", "token_axis": "tokens"}, "`axis_name`='model' is not an axis"),
     ({"axis_name": "vocab", "schedule": "forward", "reduction": "none"}, "`schedule`"),
     ({"axis_name": "vocab", "schedule": "fast"}, "`schedule`"),
+    ({"axis_name": "vocab", "weights": jnp.ones((2,))}, "`weights` of shape"),
 ])
 def test_bad_mesh_axes_raise(mesh_kwargs, match):
     mesh = jax.make_mesh((1, 1), ("tokens", "vocab"))

@@ -13,7 +13,8 @@ Why chunks of the vocabulary (and all tokens at once) rather than chunks of toke
 streaming over the vocabulary lets each chunk write its slice of ``d weight`` exactly once
 while ``d hidden`` (``[N, H]``, small) is accumulated; streaming over tokens would instead
 accumulate the whole ``[H, V]`` weight gradient once per token chunk. The default chunk
-size keeps one chunk's logits near 32 MiB; the measurements are in ``bench/``.
+keeps one chunk's logits at most 32 MiB and at most 1/24 of the explicit logits
+(``default_chunk_size``); the measurements are in ``bench/``.
 
 Where the loss is reduced to a scalar (``reduction="mean"`` or ``"sum"``, as in training),
 ``schedule="forward"`` computes the gradients in the forward pass instead, trading memory
@@ -53,27 +54,37 @@ from jaxloss._src.fused_streams import (
     _per_token_loss,
     _reduce,
     _scalar_loss,
+    _token_coefficients,
 )
 
-# One chunk's float32 logits take about this many bytes (N * chunk_size * 4).
+# One chunk's float32 logits take at most this many bytes (N * chunk_size * 4).
 _TARGET_CHUNK_BYTES = 32 * 2**20
 _MIN_CHUNK = 128
+# The default splits the vocabulary into at least this many chunks (where V allows).
+_MIN_CHUNKS = 24
 
 
-def default_chunk_size(num_tokens: int, vocab_size: int) -> int:
+def default_chunk_size(num_tokens: int, vocab_size: int, *, min_chunks: int = _MIN_CHUNKS) -> int:
     """The vocabulary chunk used when ``chunk_size=None``.
 
-    One chunk's float32 logits take about 32 MiB (``num_tokens * chunk_size * 4`` bytes),
-    rounded down to a multiple of 128, at least 128 and at most ``vocab_size``.
+    One chunk's float32 logits take ``min(32 MiB, N * V * 4 / min_chunks)`` bytes
+    (``N * chunk_size * 4``, ``N = num_tokens``, ``V = vocab_size``): at most 32 MiB, and at
+    most a ``1 / min_chunks`` share of the explicit logits, so that the temporaries scale with
+    the problem (with 24 chunks they stay under a tenth of explicit logits' at every measured
+    shape). The size is rounded down to a multiple of 128, at least 128 and at most ``V``;
+    ``V < 128 * min_chunks`` therefore gets fewer, 128-column chunks.
     """
-    chunk = _TARGET_CHUNK_BYTES // (4 * max(int(num_tokens), 1))
+    num_tokens, vocab_size = max(int(num_tokens), 1), int(vocab_size)
+    logits_bytes = 4 * num_tokens * vocab_size
+    chunk_bytes = min(_TARGET_CHUNK_BYTES, logits_bytes // max(int(min_chunks), 1))
+    chunk = chunk_bytes // (4 * num_tokens)
     chunk = max(_MIN_CHUNK, chunk // _MIN_CHUNK * _MIN_CHUNK)
     return int(min(chunk, vocab_size))
 
 
 def _check_inputs(
     hidden, weight, labels, bias, chunk_size, ignore_index, label_smoothing, z_loss,
-    logit_soft_cap, reduction, vocab_shards=1,
+    logit_soft_cap, reduction, vocab_shards=1, weights=None,
 ):
     """Validate the arguments at trace time; return the normalised scalar options."""
     validation.check_floating("hidden", hidden)
@@ -101,6 +112,9 @@ def _check_inputs(
                 f"`bias` must have shape (vocab_size,)={(weight_shape[1],)}, "
                 f"got bias.shape={jnp.shape(bias)} (weight.shape={weight_shape})."
             )
+    if weights is not None:
+        validation.check_floating("weights", weights)
+        validation.check_broadcasts("weights", weights, labels_shape, "labels")
     if chunk_size is not None and (
         not isinstance(chunk_size, (int, np.integer)) or isinstance(chunk_size, bool) or chunk_size < 1
     ):
@@ -144,6 +158,7 @@ def fused_linear_cross_entropy(
     reduction: str = "mean",
     return_logsumexp: bool = False,
     schedule: str | None = None,
+    weights: jax.typing.ArrayLike | None = None,
 ) -> jax.Array | tuple[jax.Array, jax.Array]:
     r"""Softmax cross-entropy of ``hidden @ weight + bias`` without materialising the logits.
 
@@ -156,7 +171,14 @@ def fused_linear_cross_entropy(
                + \lambda_z\, \mathrm{lse}^2,
 
     i.e. the sparse softmax cross-entropy against the smoothed targets
-    :math:`(1 - s)\,\mathrm{onehot}(y) + s / V`, plus the z-loss. The vocabulary is streamed
+    :math:`(1 - s)\,\mathrm{onehot}(y) + s / V`, plus the z-loss. With per-token
+    ``weights`` :math:`w` each token's loss is :math:`w_i \ell_i` and the ``"mean"`` is
+
+    .. math::
+        \frac{\sum_i w_i \ell_i}{\sum_{i \text{ not ignored}} w_i},
+
+    what explicit logits, :func:`jaxloss.sparse_softmax_cross_entropy`, the same weighting
+    and this division give (0 where the divisor is 0). The vocabulary is streamed
     in chunks of ``chunk_size`` columns of ``weight`` with an online logsumexp; the backward
     pass keeps only ``lse`` (and the inputs) and recomputes each chunk's logits, so no
     ``[N, V]`` array exists in the forward or the backward pass. A scalar loss can have its
@@ -179,9 +201,10 @@ def fused_linear_cross_entropy(
         pass ``E.T``).
       labels: ``[...]`` integer class indices, ``hidden.shape[:-1]``.
       bias: optional ``[V]`` bias.
-      chunk_size: vocabulary columns per chunk; ``None`` picks about 32 MiB of float32
-        logits per chunk (``default_chunk_size``). ``V`` need not be a multiple: the
-        remainder is a last, smaller chunk.
+      chunk_size: vocabulary columns per chunk; ``None`` picks
+        ``min(32 MiB, N * V * 4 / 24)`` bytes of float32 logits per chunk, rounded down to a
+        multiple of 128 columns (``default_chunk_size``). A larger chunk trades memory for
+        speed. ``V`` need not be a multiple: the remainder is a last, smaller chunk.
       ignore_index: label value whose tokens get loss 0 and no gradient and are left out of
         the ``"mean"``.
       label_smoothing: ``s`` in ``[0, 1]``, uniform over the ``V`` classes (Keras, optax).
@@ -197,6 +220,10 @@ def fused_linear_cross_entropy(
         weight-gradient accumulator). ``"recompute"``: in the backward pass, recomputing
         each vocabulary chunk's logits, four products. ``None``: ``"recompute"``, whose
         temporaries stay a few percent of explicit logits'.
+      weights: optional floating per-token weights, of ``labels.shape`` or broadcasting to
+        it (``[B, 1]`` weighs whole sequences of ``[B, T]`` labels); anything else raises
+        ``ValueError``. Ignored tokens stay 0 and out of the ``"mean"``'s divisor whatever
+        their weight. The loss is differentiable in them too.
 
     Returns:
       The loss (float32 for half-precision inputs, else their dtype), and the logsumexp when
@@ -220,9 +247,12 @@ def fused_linear_cross_entropy(
     """
     chunk_size, label_smoothing, z_loss, logit_soft_cap = _check_inputs(
         hidden, weight, labels, bias, chunk_size, ignore_index, label_smoothing, z_loss,
-        logit_soft_cap, reduction,
+        logit_soft_cap, reduction, weights=weights,
     )
     hidden, weight, labels = jnp.asarray(hidden), jnp.asarray(weight), jnp.asarray(labels)
+    loss_dtype = validation.compute_dtype(hidden, weight)
+    flat_weights = None if weights is None else jnp.broadcast_to(
+        jnp.asarray(weights), labels.shape).reshape(-1).astype(loss_dtype)
     bias = None if bias is None else jnp.asarray(bias)
     shape = labels.shape
     vocab_size = weight.shape[1]
@@ -233,9 +263,12 @@ def fused_linear_cross_entropy(
     flat_labels = labels.reshape(-1)
     flat_hidden = hidden.reshape(-1, hidden.shape[-1])
     if _pick_schedule(schedule, reduction, return_logsumexp) == "forward":
-        return _scalar_loss(flat_hidden, weight, bias, flat_labels, chunk_size, logit_soft_cap,
-                            validation.check_ignore_index(ignore_index), label_smoothing,
-                            z_loss, reduction)
+        ignore_index = validation.check_ignore_index(ignore_index)
+        kept = (jnp.ones(flat_labels.shape, jnp.bool_) if ignore_index is None
+                else flat_labels != ignore_index)
+        coefficients = _token_coefficients(kept, reduction, flat_weights, loss_dtype)
+        return _scalar_loss(flat_hidden, weight, bias, flat_labels, coefficients, chunk_size,
+                            logit_soft_cap, ignore_index, label_smoothing, z_loss)
     stats = _logit_stats(
         flat_hidden, weight, bias, flat_labels, chunk_size,
         logit_soft_cap, bool(label_smoothing), None,
@@ -243,7 +276,7 @@ def fused_linear_cross_entropy(
     loss, kept = _per_token_loss(
         stats, flat_labels, vocab_size, ignore_index, label_smoothing, z_loss
     )
-    loss = _reduce(loss, kept, reduction, shape)
+    loss = _reduce(loss, kept, reduction, shape, flat_weights)
     if return_logsumexp:
         return loss, stats.logsumexp.reshape(shape)
     return loss

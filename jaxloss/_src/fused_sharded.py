@@ -15,6 +15,7 @@ import numpy as np
 from jax import lax
 from jax.sharding import PartitionSpec as P
 
+from jaxloss._src import reduction as reductions
 from jaxloss._src import validation
 from jaxloss._src.fused import _check_inputs, _pick_schedule
 from jaxloss._src.fused_streams import (
@@ -48,6 +49,7 @@ def fused_linear_cross_entropy_sharded(
     reduction: str = "mean",
     return_logsumexp: bool = False,
     schedule: str | None = None,
+    weights: jax.typing.ArrayLike | None = None,
 ) -> jax.Array | tuple[jax.Array, jax.Array]:
     r"""Vocabulary-parallel :func:`fused_linear_cross_entropy` over a device mesh.
 
@@ -88,6 +90,10 @@ def fused_linear_cross_entropy_sharded(
         tokens ``prod(labels.shape)`` must be divisible by its size. ``None``: the tokens
         are replicated.
       schedule: as for :func:`fused_linear_cross_entropy`, on each device's shard.
+      weights: optional per-token weights, as for :func:`fused_linear_cross_entropy`
+        (``labels.shape`` or broadcasting to it; split over ``token_axis`` like the labels):
+        each token's loss is ``weights * loss`` and the ``"mean"`` divides by the weights
+        of the tokens not ignored, summed over every token shard.
 
     Returns:
       As :func:`fused_linear_cross_entropy`: a scalar replicated over the mesh, or, for
@@ -112,7 +118,7 @@ def fused_linear_cross_entropy_sharded(
     vocab_size = jnp.shape(weight)[-1] if jnp.ndim(weight) == 2 else None
     chunk_size, label_smoothing, z_loss, logit_soft_cap = _check_inputs(
         hidden, weight, labels, bias, chunk_size, ignore_index, label_smoothing, z_loss,
-        logit_soft_cap, reduction, vocab_shards=num_shards,
+        logit_soft_cap, reduction, vocab_shards=num_shards, weights=weights,
     )
     if vocab_size % num_shards:
         raise ValueError(
@@ -128,6 +134,9 @@ def fused_linear_cross_entropy_sharded(
             f"be divisible by the size {num_token_shards} of mesh axis `token_axis`="
             f"{token_axis!r}."
         )
+    loss_dtype = validation.compute_dtype(hidden, weight)
+    token_weights = (jnp.ones((num_tokens,), loss_dtype) if weights is None else
+                     jnp.broadcast_to(jnp.asarray(weights), shape).reshape(-1).astype(loss_dtype))
     hidden = hidden.reshape(-1, hidden.shape[-1])
     labels = labels.reshape(-1)
     by_token = P(token_axis)
@@ -137,15 +146,15 @@ def fused_linear_cross_entropy_sharded(
     forward = _pick_schedule(schedule, reduction, return_logsumexp) == "forward"
     ignore_index = validation.check_ignore_index(ignore_index)
 
-    def local_loss(hidden, weight, labels, bias):
+    def local_loss(hidden, weight, labels, token_weights, bias):
+        kept = jnp.ones(labels.shape, jnp.bool_) if ignore_index is None else (
+            labels != ignore_index)
         if forward:
-            kept = jnp.ones(labels.shape, jnp.bool_) if ignore_index is None else (
-                labels != ignore_index)
-            loss_weights = jnp.ones(labels.shape, validation.compute_dtype(hidden, weight))
+            loss_weights = token_weights
             if reduction == "mean":
-                count = jnp.sum(kept.astype(loss_weights.dtype))
+                count = jnp.sum(jnp.where(kept, token_weights, jnp.zeros((), loss_dtype)))
                 count = lax.psum(count, token_axes) if token_axes else count
-                loss_weights = loss_weights / jnp.maximum(count, jnp.ones((), count.dtype))
+                loss_weights = _divide_or_zero(loss_weights, count, weights is None)
             local = _weighted_loss_sum(hidden, weight, bias, labels, loss_weights, chunk_size,
                                        logit_soft_cap, ignore_index, label_smoothing, z_loss,
                                        vocab_size, axis_name)
@@ -162,12 +171,14 @@ def fused_linear_cross_entropy_sharded(
                             lax.psum(local.logit_sum, axis_name))
         loss, kept = _per_token_loss(stats, labels, vocab_size, ignore_index, label_smoothing,
                                      z_loss)
-        return _reduce_over_tokens(loss, kept, reduction, token_axes), stats.logsumexp
+        loss = _reduce_over_tokens(loss, kept, reduction, token_axes,
+                                   None if weights is None else token_weights)
+        return loss, stats.logsumexp
 
-    in_specs = (by_token, by_vocab, by_token, P(axis_name))
-    args = (hidden, weight, labels, None if bias is None else jnp.asarray(bias))
+    in_specs = (by_token, by_vocab, by_token, by_token, P(axis_name))
+    args = (hidden, weight, labels, token_weights, None if bias is None else jnp.asarray(bias))
     if bias is None:
-        in_specs, args = in_specs[:3], args[:3]
+        in_specs, args = in_specs[:4], args[:4]
     axis_types = dict(zip(mesh.axis_names, mesh.axis_types))
     if jax.sharding.AxisType.Explicit in (axis_types[a] for a in (axis_name, *token_axes)):
         # `jax.make_mesh`'s default: arguments must already be laid out as in_specs say
@@ -177,7 +188,7 @@ def fused_linear_cross_entropy_sharded(
     # The streams' scan carries start invariant and become varying over both axes, so the
     # replication types are not checked; the test against one device checks the gradients.
     loss, logsumexp = jax.shard_map(
-        lambda h, w, y, b=None: local_loss(h, w, y, b), mesh=mesh, in_specs=in_specs,
+        lambda h, w, y, t, b=None: local_loss(h, w, y, t, b), mesh=mesh, in_specs=in_specs,
         out_specs=(by_token if reduction == "none" else P(), by_token), check_vma=False,
     )(*args)
     if reduction == "none":
@@ -206,16 +217,29 @@ def _check_mesh(mesh, axis_name, token_axis):
     return mesh.shape[axis_name], mesh.shape[token_axis]
 
 
-def _reduce_over_tokens(loss, kept, reduction, token_axes):
-    """The local tokens' losses reduced over every token shard (``"none"``: kept local)."""
+def _divide_or_zero(numerator, total, whole_count):
+    """``numerator / total``, 0 where ``total`` is 0; a ``whole_count`` (unweighted tokens)
+    is divided by at least 1, which gives the same in fewer operations."""
+    if whole_count:
+        return numerator / jnp.maximum(total, jnp.ones((), total.dtype))
+    return reductions.divide_no_nan(numerator, total)
+
+
+def _reduce_over_tokens(loss, kept, reduction, token_axes, weights=None):
+    """The local tokens' losses (times ``weights``) reduced over every token shard
+    (``"none"``: kept local); the weighted ``"mean"`` divides by the kept tokens' weights."""
+    if weights is not None:
+        loss = loss * weights
     if reduction == "none":
         return loss
     total = lax.psum(jnp.sum(loss), token_axes) if token_axes else jnp.sum(loss)
     if reduction == "sum":
         return total
-    count = jnp.sum(kept.astype(loss.dtype))
+    counted = kept.astype(loss.dtype) if weights is None else jnp.where(
+        kept, weights, jnp.zeros((), loss.dtype))
+    count = jnp.sum(counted)
     count = lax.psum(count, token_axes) if token_axes else count
-    return total / jnp.maximum(count, jnp.ones((), loss.dtype))
+    return _divide_or_zero(total, count, weights is None)
 
 
 def _combined_stats(local, axis_name):
@@ -254,7 +278,7 @@ def _weighted_loss_sum_fwd(hidden, weight, bias, labels, loss_weights, chunk_siz
     with_sum = bool(label_smoothing)
 
     def block_step(carry, start, size):
-        total, d_hidden, d_weight, d_bias = carry
+        losses, d_hidden, d_weight, d_bias = carry
         h = lax.dynamic_slice_in_dim(hidden, start, size)
         y = lax.dynamic_slice_in_dim(labels, start, size)
         weights = lax.dynamic_slice_in_dim(loss_weights, start, size)
@@ -277,24 +301,28 @@ def _weighted_loss_sum_fwd(hidden, weight, bias, labels, loss_weights, chunk_siz
                            g.label_logit[:, None], g.logit_sum[:, None] if with_sum else None,
                            soft_cap)
         d_h, d_w = _input_grads(h, weight, d_z, accum_dtype)
-        total = total + jnp.sum(per_token * weights.astype(per_token.dtype))
+        losses = lax.dynamic_update_slice_in_dim(losses, per_token, start, axis=0)
         d_hidden = lax.dynamic_update_slice_in_dim(d_hidden, d_h, start, axis=0)
         if d_bias is not None:
             d_bias = d_bias + jnp.sum(d_z, axis=0)
-        return total, d_hidden, d_weight + d_w, d_bias
+        return losses, d_hidden, d_weight + d_w, d_bias
 
-    init = (jnp.zeros((), accum_dtype), jnp.zeros(hidden.shape, accum_dtype),
+    init = (jnp.zeros(labels.shape, accum_dtype), jnp.zeros(hidden.shape, accum_dtype),
             jnp.zeros(weight.shape, accum_dtype),
             None if bias is None else jnp.zeros(bias.shape, accum_dtype))
-    total, d_hidden, d_weight, d_bias = _over_chunks(block_step, init, num_tokens, block)
+    losses, d_hidden, d_weight, d_bias = _over_chunks(block_step, init, num_tokens, block)
+    total = jnp.sum(losses * loss_weights.astype(accum_dtype))
     grads = (d_hidden.astype(hidden.dtype), d_weight.astype(weight.dtype),
              None if bias is None else d_bias.astype(bias.dtype))
-    return total, (grads, labels, loss_weights)
+    return total, (grads, labels, losses.astype(loss_weights.dtype))
 
 
 def _weighted_loss_sum_bwd(chunk_size, soft_cap, ignore_index, label_smoothing, z_loss,
                            vocab_size, axis_name, residuals, cotangent):
-    (d_hidden, d_weight, d_bias), labels, loss_weights = residuals
+    (d_hidden, d_weight, d_bias), labels, losses = residuals
+    # Each token's loss is the same on every vocabulary shard: shard_map sums the weights'
+    # cotangents over the shards, so each gives its own copy's share.
+    d_loss_weights = (cotangent * losses.astype(cotangent.dtype)).astype(losses.dtype)
     # The sum is the same on every vocabulary shard and depends on all of them: each shard's
     # inputs get the cotangents of all the copies.
     cotangent = lax.psum(cotangent, axis_name)
@@ -305,7 +333,7 @@ def _weighted_loss_sum_bwd(chunk_size, soft_cap, ignore_index, label_smoothing, 
         return (cotangent * grad.astype(cotangent.dtype)).astype(grad.dtype)
 
     return (scaled(d_hidden), scaled(d_weight), scaled(d_bias),
-            np.zeros(labels.shape, jax.dtypes.float0), jnp.zeros_like(loss_weights))
+            np.zeros(labels.shape, jax.dtypes.float0), d_loss_weights)
 
 
 _weighted_loss_sum.defvjp(_weighted_loss_sum_fwd, _weighted_loss_sum_bwd)

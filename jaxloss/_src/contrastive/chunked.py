@@ -126,7 +126,7 @@ _logsumexps.defvjp(_logsumexps_fwd, _logsumexps_bwd)
 def _check_chunk_size(chunk_size, num_keys: int) -> int:
     """``chunk_size`` as a number of keys in ``[1, num_keys]``; None: about 32 MiB of logits."""
     if chunk_size is None:
-        return default_chunk_size(max(num_keys, 1), max(num_keys, 1))
+        return default_chunk_size(max(num_keys, 1), max(num_keys, 1), min_chunks=1)
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or (
         chunk_size < 1
     ):

@@ -1,0 +1,130 @@
+"""The default vocabulary chunk against the fixed 32 MiB one: compiled temporaries and time.
+
+For each ``N x H x V`` shape the forward+backward step ``value_and_grad`` over (hidden,
+weight) of :func:`jaxloss.fused_linear_cross_entropy` is compiled with the default chunk
+(``default_chunk_size``: ``min(32 MiB, N * V * 4 / 24)`` bytes of float32 logits) and with
+the fixed 32 MiB chunk (``default_chunk_size(..., min_chunks=1)``), and compared with the
+explicit logits followed by :func:`jaxloss.sparse_softmax_cross_entropy` (the mean). Memory
+is compile-only (XLA's ``memory_analysis()``); the shapes in ``--time`` are also run, the
+three steps interleaved, and their median wall and process CPU times reported::
+
+    python -m bench.studies.fused_linear_cross_entropy.chunk_rule
+    python -m bench.studies.fused_linear_cross_entropy.chunk_rule --shapes 2048x512x32768 \\
+        --time 2048x512x32768 --repeats 7
+
+Writes ``chunk-rule-<machine>-<date>-<commit>.{json,md}`` to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+
+from bench.common import provenance
+from bench.common.markdown import captioned_table
+from bench.studies.fused_linear_cross_entropy.measure import (
+    compile_step,
+    fused_loss,
+    time_interleaved,
+    unfused_loss,
+)
+from jaxloss._src.fused import default_chunk_size
+
+MODULE = "bench.studies.fused_linear_cross_entropy.chunk_rule"
+SHAPES = ("2048x256x20000", "2048x512x32768", "8192x1024x8192", "8192x1024x16384", "4096x1024x32768", "4096x4096x32000",
+          "8192x1024x65536", "8192x4096x128256", "65536x256x4096", "262144x64x1024")
+
+
+def parse_shape(text: str) -> tuple[int, int, int]:
+    num_tokens, hidden_dim, vocab_size = (int(part) for part in text.split("x"))
+    return num_tokens, hidden_dim, vocab_size
+
+
+def measure(shape, timed, repeats, schedule):
+    num_tokens, hidden_dim, vocab_size = shape
+    chunks = {"default": default_chunk_size(num_tokens, vocab_size),
+              "fixed_32mib": default_chunk_size(num_tokens, vocab_size, min_chunks=1)}
+    row = {"num_tokens": num_tokens, "hidden_dim": hidden_dim, "vocab_size": vocab_size,
+           "schedule": schedule, "chunks": chunks,
+           "logits_bytes": 4 * num_tokens * vocab_size}
+    compiled = {}
+    for name, loss_fn in (("default", fused_loss(chunks["default"], schedule)),
+                          ("fixed_32mib", fused_loss(chunks["fixed_32mib"], schedule)),
+                          ("explicit", unfused_loss)):
+        compiled[name], row[name] = compile_step(loss_fn, num_tokens, hidden_dim, vocab_size,
+                                                 jnp.float32)
+    for name in ("default", "fixed_32mib"):
+        row[f"temp_ratio_{name}"] = row[name]["temp_bytes"] / row["explicit"]["temp_bytes"]
+    if timed:
+        keys = jax.random.split(jax.random.key(0), 3)
+        inputs = (jax.random.normal(keys[0], (num_tokens, hidden_dim)),
+                  jax.random.normal(keys[1], (hidden_dim, vocab_size)) * 0.03,
+                  jax.random.randint(keys[2], (num_tokens,), 0, vocab_size))
+        timings = time_interleaved(compiled, inputs, repeats)
+        for name in compiled:
+            row[name].update(timings[name])
+            for kind in ("wall", "cpu"):
+                row[f"{kind}_ratio_{name}"] = (timings[name][f"median_{kind}_s"]
+                                               / timings["explicit"][f"median_{kind}_s"])
+    return row
+
+
+def markdown(rows, facts):
+    mib = 2**20
+    header = ("N", "H", "V", "explicit logits MiB", "chunk: default / fixed", "temp MiB explicit",
+              "temp default / explicit", "temp fixed / explicit", "wall default / explicit",
+              "wall fixed / explicit", "CPU default / explicit", "CPU fixed / explicit")
+    table = []
+    for row in rows:
+        cells = [str(row["num_tokens"]), str(row["hidden_dim"]), str(row["vocab_size"]),
+                 f"{row['logits_bytes'] / mib:.0f}",
+                 f"{row['chunks']['default']} / {row['chunks']['fixed_32mib']}",
+                 f"{row['explicit']['temp_bytes'] / mib:.0f}",
+                 f"{row['temp_ratio_default']:.3f}", f"{row['temp_ratio_fixed_32mib']:.3f}"]
+        for kind in ("wall", "cpu"):
+            cells += [f"{row[f'{kind}_ratio_{name}']:.2f}" if f"{kind}_ratio_{name}" in row
+                      else "-" for name in ("default", "fixed_32mib")]
+        table.append(cells)
+    caption = (
+        "Forward+backward of the mean loss over (hidden, weight), float32, schedule "
+        f"{rows[0]['schedule']!r}: the default chunk (at most 1/24 of the logits, at most "
+        "32 MiB) and the fixed 32 MiB chunk, as ratios to explicit logits then "
+        "`jaxloss.sparse_softmax_cross_entropy`; times are medians of interleaved calls. "
+        + provenance.caption(facts))
+    return captioned_table(caption, header, table, text_columns=len(header))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog=f"python -m {MODULE}",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--shapes", nargs="+", default=list(SHAPES), help="NxHxV, compiled")
+    parser.add_argument("--time", nargs="*", default=[], help="NxHxV shapes also timed")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--schedule", default="recompute", choices=["forward", "recompute"])
+    parser.add_argument("--out", default="bench/results/fused_linear_cross_entropy")
+    args = parser.parse_args(argv)
+    facts = provenance.start(MODULE, argv)
+    timed = {parse_shape(text) for text in args.time}
+    rows = []
+    for text in args.shapes:
+        shape = parse_shape(text)
+        rows.append(measure(shape, shape in timed, args.repeats, args.schedule))
+        print(json.dumps({k: v for k, v in rows[-1].items()
+                          if k not in ("default", "fixed_32mib", "explicit")}), flush=True)
+    facts = provenance.finish(facts)
+    os.makedirs(args.out, exist_ok=True)
+    stem = provenance.file_stem(args.out, facts).replace(args.out + os.sep,
+                                                         args.out + os.sep + "chunk-rule-")
+    with open(stem + ".json", "w") as f:
+        json.dump({"provenance": facts, "rows": rows}, f, indent=1)
+    with open(stem + ".md", "w") as f:
+        f.write(markdown(rows, facts))
+    print(markdown(rows, facts))
+
+
+if __name__ == "__main__":
+    main()
