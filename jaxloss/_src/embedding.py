@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxloss._src import checks, validation
-from jaxloss._src.vectors import p_norm, unit_vectors
+from jaxloss._src.vectors import cosine, p_norm, unit_vectors
 
 
 def _norm_epsilon(epsilon):
@@ -340,12 +340,8 @@ def _optax_cosine(loss: str, predictions, targets, epsilon, axis: int, where) ->
     checks.check_finite(loss, "predictions", predictions, where=where)
     checks.check_finite(loss, "targets", targets, where=where)
     predictions, targets = _cast(where, predictions, targets)
-    norm_epsilon = _norm_epsilon(epsilon)
-    return jnp.sum(
-        unit_vectors(predictions, axis, norm_epsilon, False)
-        * unit_vectors(targets, axis, norm_epsilon, False),
-        axis=axis,
-    )
+    norm_epsilon = jnp.asarray(_norm_epsilon(epsilon), predictions.dtype)
+    return jnp.squeeze(cosine(predictions, targets, axis, norm_epsilon), axis=axis)
 
 
 def cosine_distance(
