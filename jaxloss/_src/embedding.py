@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxloss._src import checks, validation
-from jaxloss._src.vectors import cosine, p_norm, unit_vectors
+from jaxloss._src.vectors import cosine, euclidean_distance, p_norm, unit_vectors
 
 
 def _norm_epsilon(epsilon):
@@ -228,6 +228,8 @@ def triplet_margin_loss(
     anchors, positives, negatives = _cast(where, anchors, positives, negatives)
 
     def distance(x, y):
+        if epsilon_at == "power_sum" and p == 2:
+            return euclidean_distance(x, y, axis, jnp.asarray(epsilon, x.dtype))
         if epsilon_at == "power_sum":
             return p_norm(x - y, axis, p, offset=epsilon)
         return p_norm(validation.apply_where(x - y + epsilon, where), axis, p)

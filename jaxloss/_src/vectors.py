@@ -7,13 +7,16 @@ The similarity and embedding losses read vectors through these two rules:
 - :func:`p_norm`: ``(sum |x|**p + offset)**(1/p)``; 0, with gradient 0, at a zero vector.
 - :func:`cosine`: ``<x / n_x, y / n_y>`` with ``n = max(||x||, e)``, the two unit vectors'
   inner product.
+- :func:`euclidean_distance`: ``sqrt(||x - y||**2 + offset)``, :func:`p_norm` of ``x - y``
+  for ``p = 2``.
 
 The first two first multiply the vectors by a power of two (exact) that brings their largest entry
 into ``[0.5, 1)``, so that neither ``x**2`` nor ``|x|**p`` overflows or underflows where
 the result itself fits; the factor is applied in two halves so that each stays a normal
 number. :func:`cosine` forms the plain sums ``<x, x>``, ``<y, y>``, ``<x, y>`` in one pass
 and takes the scaled unit vectors only when a squared norm falls outside the range where
-the plain form is exact.
+the plain form is exact; :func:`euclidean_distance` likewise sums the plain squares and
+takes :func:`p_norm` only outside that range.
 """
 
 from __future__ import annotations
@@ -224,3 +227,53 @@ def _cosine_backward(axis, residuals, cotangent):
 
 
 cosine.defvjp(_cosine_forward, _cosine_backward)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def euclidean_distance(x: jax.Array, y: jax.Array, axis: int, offset: jax.Array) -> jax.Array:
+    """``sqrt(sum (x - y)**2 + offset)`` along ``axis`` (the axis dropped) for ``offset >= 0``
+    (an array of ``x``'s dtype); :func:`p_norm` of ``x - y`` with ``p = 2``, gradient 0 at 0.
+
+    When every ``sum (x - y)**2 + offset`` lies in ``[2**-60, 2**100]`` it is the plain sum
+    of squares, and the gradient ``(x - y) / d`` is formed from the inputs and the
+    distances alone (no difference-sized residual); otherwise (tiny, huge, infinite or NaN
+    differences, or a zero distance) both passes take :func:`p_norm`.
+
+    >>> import jax.numpy as jnp
+    >>> euclidean_distance(jnp.array([[3.0, 0.0], [1e-30, 0.0]]),
+    ...                    jnp.array([[0.0, 4.0], [0.0, 0.0]]), -1, jnp.float32(0.0))
+    Array([5.e+00, 1.e-30], dtype=float32)
+    """
+    return _euclidean_forward(x, y, axis, offset)[0]
+
+
+def _reference_distance(x, y, axis, offset):
+    return p_norm(x - y, axis, 2.0, offset)
+
+
+def _euclidean_forward(x, y, axis, offset):
+    power_sum = jnp.sum(jnp.square(x - y), axis=axis) + offset
+    low, high = _PLAIN_SQUARED_NORMS
+    fits = jnp.all((power_sum >= low) & (power_sum <= high))
+    distance = jax.lax.cond(fits, lambda: jnp.sqrt(power_sum),
+                            lambda: _reference_distance(x, y, axis, offset))
+    return distance, (x, y, offset, distance, fits)
+
+
+def _euclidean_backward(axis, residuals, cotangent):
+    x, y, offset, distance, fits = residuals
+
+    def plain():
+        scale = jnp.expand_dims(cotangent / distance, axis)
+        grad_x = scale * (x - y)
+        return grad_x, -grad_x, jnp.sum(cotangent / (2 * distance))
+
+    def reference():
+        return jax.vjp(lambda a, b, c: _reference_distance(a, b, axis, c), x, y, offset)[1](
+            cotangent)
+
+    grad_x, grad_y, grad_offset = jax.lax.cond(fits, plain, reference)
+    return grad_x, grad_y, jnp.reshape(grad_offset, jnp.shape(offset)).astype(offset.dtype)
+
+
+euclidean_distance.defvjp(_euclidean_forward, _euclidean_backward)
