@@ -552,3 +552,31 @@ def test_cosine_takes_the_plain_sums_or_the_scaled_vectors_with_the_same_result(
     np.testing.assert_array_equal(plain[1:3], [0.0, 0.0])
     for got, want in zip(plain_grads, scaled_grads, strict=True):
         np.testing.assert_allclose(got, want[:6], rtol=1e-5, atol=1e-7)
+
+
+def test_optax_triplet_step_keeps_no_difference_sized_residuals():
+    """Compile only: optax's triplet loss (Euclidean, epsilon in the power sum) and its
+    gradient with respect to the anchors keep at most the one gradient-sized temporary."""
+    spec = jax.ShapeDtypeStruct((1024, 256), np.float32)
+    step = jax.value_and_grad(
+        lambda a, p, n: jnp.mean(triplet_margin_loss(a, p, n, epsilon_at="power_sum")))
+    compiled = jax.jit(step).lower(spec, spec, spec).compile()
+    assert compiled.memory_analysis().temp_size_in_bytes <= 1.1 * 1024 * 256 * 4
+
+
+@pytest.mark.parametrize("swap", [False, True])
+def test_optax_triplet_takes_plain_sums_or_p_norm_with_the_same_result(swap, rng):
+    """Ordinary triplets (plain sums of squares) and the same batch with one huge triplet
+    added (p_norm for all) agree, values and gradients of every argument."""
+    a, p, n = (rng.normal(size=(6, 7)).astype(np.float32) for _ in range(3))
+    huge = [np.full((1, 7), value, np.float32) for value in (1e30, -1e30, 2e30)]
+    weights = np.arange(1.0, 8.0, dtype=np.float32)
+
+    def loss(*triplets):
+        return triplet_margin_loss(*triplets, epsilon_at="power_sum", swap=swap)
+
+    grads = jax.jit(jax.grad(lambda *t: loss(*t) @ weights[: len(t[0])], (0, 1, 2)))
+    mixed = [np.concatenate([x, h]) for x, h in zip((a, p, n), huge)]
+    np.testing.assert_allclose(jax.jit(loss)(a, p, n), jax.jit(loss)(*mixed)[:6], rtol=1e-6)
+    for got, want in zip(grads(a, p, n), grads(*mixed), strict=True):
+        np.testing.assert_allclose(got, want[:6], rtol=1e-5, atol=1e-6)

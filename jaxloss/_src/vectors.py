@@ -7,15 +7,15 @@ The similarity and embedding losses read vectors through these two rules:
 - :func:`p_norm`: ``(sum |x|**p + offset)**(1/p)``; 0, with gradient 0, at a zero vector.
 - :func:`cosine`: ``<x / n_x, y / n_y>`` with ``n = max(||x||, e)``, the two unit vectors'
   inner product.
-- :func:`euclidean_distance`: ``sqrt(||x - y||**2 + offset)``, :func:`p_norm` of ``x - y``
-  for ``p = 2``.
+- :func:`euclidean_distances`: ``sqrt(||x - y||**2 + offset)`` from one ``x`` to several
+  ``y``, :func:`p_norm` of ``x - y`` for ``p = 2``.
 
 The first two first multiply the vectors by a power of two (exact) that brings their largest entry
 into ``[0.5, 1)``, so that neither ``x**2`` nor ``|x|**p`` overflows or underflows where
 the result itself fits; the factor is applied in two halves so that each stays a normal
 number. :func:`cosine` forms the plain sums ``<x, x>``, ``<y, y>``, ``<x, y>`` in one pass
 and takes the scaled unit vectors only when a squared norm falls outside the range where
-the plain form is exact; :func:`euclidean_distance` likewise sums the plain squares and
+the plain form is exact; :func:`euclidean_distances` likewise sums the plain squares and
 takes :func:`p_norm` only outside that range.
 """
 
@@ -229,51 +229,64 @@ def _cosine_backward(axis, residuals, cotangent):
 cosine.defvjp(_cosine_forward, _cosine_backward)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def euclidean_distance(x: jax.Array, y: jax.Array, axis: int, offset: jax.Array) -> jax.Array:
-    """``sqrt(sum (x - y)**2 + offset)`` along ``axis`` (the axis dropped) for ``offset >= 0``
-    (an array of ``x``'s dtype); :func:`p_norm` of ``x - y`` with ``p = 2``, gradient 0 at 0.
+def euclidean_distances(
+    x: jax.Array, others: tuple[jax.Array, ...], axis: int, offset: jax.Array
+) -> tuple[tuple[jax.Array, ...], jax.Array]:
+    """``sqrt(sum (x - y)**2 + offset)`` along ``axis`` (the axis dropped) from ``x`` to each
+    ``y`` of ``others``, for ``offset >= 0`` (an array of ``x``'s dtype): :func:`p_norm` of
+    ``x - y`` with ``p = 2``, gradient 0 at 0; and whether the plain form was taken.
 
-    When every ``sum (x - y)**2 + offset`` lies in ``[2**-60, 2**100]`` it is the plain sum
-    of squares, and the gradient ``(x - y) / d`` is formed from the inputs and the
-    distances alone (no difference-sized residual); otherwise (tiny, huge, infinite or NaN
-    differences, or a zero distance) both passes take :func:`p_norm`.
+    When every ``sum (x - y)**2 + offset`` lies in ``[2**-60, 2**100]`` (then every entry is
+    finite) they are the plain sums of squares, one pass over the inputs, and the gradient
+    ``(x - y) / d`` is formed from the inputs and the distances alone, one pass for ``x``'s
+    (no difference-sized residual); otherwise (tiny, huge, infinite or NaN differences, or
+    a zero distance) both passes take :func:`p_norm`.
 
     >>> import jax.numpy as jnp
-    >>> euclidean_distance(jnp.array([[3.0, 0.0], [1e-30, 0.0]]),
-    ...                    jnp.array([[0.0, 4.0], [0.0, 0.0]]), -1, jnp.float32(0.0))
-    Array([5.e+00, 1.e-30], dtype=float32)
+    >>> (near, far), plain = euclidean_distances(
+    ...     jnp.array([[3.0, 0.0]]), (jnp.array([[0.0, 4.0]]), jnp.array([[1e30, 0.0]])),
+    ...     -1, jnp.float32(0.0))
+    >>> near, far, plain
+    (Array([5.], dtype=float32), Array([1.e+30], dtype=float32), Array(False, dtype=bool))
     """
-    return _euclidean_forward(x, y, axis, offset)[0]
-
-
-def _reference_distance(x, y, axis, offset):
-    return p_norm(x - y, axis, 2.0, offset)
-
-
-def _euclidean_forward(x, y, axis, offset):
-    power_sum = jnp.sum(jnp.square(x - y), axis=axis) + offset
+    power_sums = [jax.lax.stop_gradient(jnp.sum(jnp.square(x - y), axis=axis) + offset)
+                  for y in others]
     low, high = _PLAIN_SQUARED_NORMS
-    fits = jnp.all((power_sum >= low) & (power_sum <= high))
-    distance = jax.lax.cond(fits, lambda: jnp.sqrt(power_sum),
-                            lambda: _reference_distance(x, y, axis, offset))
-    return distance, (x, y, offset, distance, fits)
+    plain = jnp.all(jnp.stack([jnp.all((s >= low) & (s <= high)) for s in power_sums]))
+    return _distances(x, tuple(others), tuple(power_sums), plain, offset, axis), plain
 
 
-def _euclidean_backward(axis, residuals, cotangent):
-    x, y, offset, distance, fits = residuals
-
-    def plain():
-        scale = jnp.expand_dims(cotangent / distance, axis)
-        grad_x = scale * (x - y)
-        return grad_x, -grad_x, jnp.sum(cotangent / (2 * distance))
-
-    def reference():
-        return jax.vjp(lambda a, b, c: _reference_distance(a, b, axis, c), x, y, offset)[1](
-            cotangent)
-
-    grad_x, grad_y, grad_offset = jax.lax.cond(fits, plain, reference)
-    return grad_x, grad_y, jnp.reshape(grad_offset, jnp.shape(offset)).astype(offset.dtype)
+def _reference_distances(x, others, offset, axis):
+    return tuple(p_norm(x - y, axis, 2.0, offset) for y in others)
 
 
-euclidean_distance.defvjp(_euclidean_forward, _euclidean_backward)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
+def _distances(x, others, power_sums, plain, offset, axis):
+    return _distances_forward(x, others, power_sums, plain, offset, axis)[0]
+
+
+def _distances_forward(x, others, power_sums, plain, offset, axis):
+    distances = jax.lax.cond(plain, lambda: tuple(jnp.sqrt(s) for s in power_sums),
+                             lambda: _reference_distances(x, others, offset, axis))
+    return distances, (x, others, distances, plain, offset)
+
+
+def _distances_backward(axis, residuals, cotangents):
+    x, others, distances, plain, offset = residuals
+
+    def plain_gradients():
+        scales = [jnp.expand_dims(g / d, axis) for g, d in zip(cotangents, distances)]
+        grad_others = tuple(-scale * (x - y) for scale, y in zip(scales, others))
+        grad_offset = sum(jnp.sum(g / (2 * d)) for g, d in zip(cotangents, distances))
+        return -sum(grad_others), grad_others, grad_offset
+
+    def reference_gradients():
+        vjp = jax.vjp(lambda a, b, c: _reference_distances(a, b, c, axis), x, others, offset)[1]
+        return vjp(tuple(cotangents))
+
+    grad_x, grad_others, grad_offset = jax.lax.cond(plain, plain_gradients, reference_gradients)
+    grad_offset = jnp.reshape(grad_offset, jnp.shape(offset)).astype(offset.dtype)
+    return grad_x, grad_others, None, None, grad_offset
+
+
+_distances.defvjp(_distances_forward, _distances_backward)
