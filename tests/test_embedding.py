@@ -521,3 +521,62 @@ def test_half_precision_inputs_are_computed_in_float32():
     for name in EVERY_KERNEL:
         assert half[name].dtype == jnp.float32, name
         np.testing.assert_allclose(half[name], rounded[name], rtol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("name", ["cosine_similarity", "cosine_distance"])
+def test_cosine_step_keeps_no_scaled_or_unit_vectors(name):
+    """Compile only: the mean loss and its gradient for ordinary vectors keep at most one
+    input-sized temporary (the gradient before it leaves the branch that formed it), no scaled
+    or unit vectors."""
+    spec = jax.ShapeDtypeStruct((1024, 256), np.float32)
+    step = jax.value_and_grad(lambda p, t: jnp.mean({"cosine_similarity": cosine_similarity, "cosine_distance": cosine_distance}[name](p, t)))
+    compiled = jax.jit(step).lower(spec, spec).compile()
+    assert compiled.memory_analysis().temp_size_in_bytes <= 1.25 * 1024 * 256 * 4
+
+
+def test_cosine_takes_the_plain_sums_or_the_scaled_vectors_with_the_same_result(rng):
+    """Ordinary vectors with zero vectors among them (plain sums) and the same batch with
+    one huge vector added (scaled vectors for all) agree, values and gradients."""
+    p = rng.normal(size=(6, 7)).astype(np.float32)
+    t = rng.normal(size=(6, 7)).astype(np.float32)
+    p[1] = 0.0
+    t[2] = 0.0
+    huge = np.full((1, 7), 1e30, np.float32)
+    weights = np.arange(1.0, 8.0, dtype=np.float32)
+    values = jax.jit(cosine_similarity)
+    grads = jax.jit(jax.grad(lambda a, b: cosine_similarity(a, b) @ weights[: len(a)], (0, 1)))
+    mixed = np.concatenate([p, huge]), np.concatenate([t, huge])
+    plain, plain_grads = values(p, t), grads(p, t)
+    scaled, scaled_grads = values(*mixed), grads(*mixed)
+    np.testing.assert_allclose(plain, scaled[:6], rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(plain[1:3], [0.0, 0.0])
+    for got, want in zip(plain_grads, scaled_grads, strict=True):
+        np.testing.assert_allclose(got, want[:6], rtol=1e-5, atol=1e-7)
+
+
+def test_optax_triplet_step_keeps_no_difference_sized_residuals():
+    """Compile only: optax's triplet loss (Euclidean, epsilon in the power sum) and its
+    gradient with respect to the anchors keep at most the one gradient-sized temporary."""
+    spec = jax.ShapeDtypeStruct((1024, 256), np.float32)
+    step = jax.value_and_grad(
+        lambda a, p, n: jnp.mean(triplet_margin_loss(a, p, n, epsilon_at="power_sum")))
+    compiled = jax.jit(step).lower(spec, spec, spec).compile()
+    assert compiled.memory_analysis().temp_size_in_bytes <= 1.1 * 1024 * 256 * 4
+
+
+@pytest.mark.parametrize("swap", [False, True])
+def test_optax_triplet_takes_plain_sums_or_p_norm_with_the_same_result(swap, rng):
+    """Ordinary triplets (plain sums of squares) and the same batch with one huge triplet
+    added (p_norm for all) agree, values and gradients of every argument."""
+    a, p, n = (rng.normal(size=(6, 7)).astype(np.float32) for _ in range(3))
+    huge = [np.full((1, 7), value, np.float32) for value in (1e30, -1e30, 2e30)]
+    weights = np.arange(1.0, 8.0, dtype=np.float32)
+
+    def loss(*triplets):
+        return triplet_margin_loss(*triplets, epsilon_at="power_sum", swap=swap)
+
+    grads = jax.jit(jax.grad(lambda *t: loss(*t) @ weights[: len(t[0])], (0, 1, 2)))
+    mixed = [np.concatenate([x, h]) for x, h in zip((a, p, n), huge)]
+    np.testing.assert_allclose(jax.jit(loss)(a, p, n), jax.jit(loss)(*mixed)[:6], rtol=1e-6)
+    for got, want in zip(grads(a, p, n), grads(*mixed), strict=True):
+        np.testing.assert_allclose(got, want[:6], rtol=1e-5, atol=1e-6)

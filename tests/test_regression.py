@@ -358,3 +358,17 @@ def test_keras_quantile_class_is_the_mean_pinball_loss_over_the_last_axis(rng):
     np.testing.assert_allclose(restored(y_true, y_pred), want.mean(), rtol=1e-6)
     assert losses.get("quantile_loss") is losses.quantile_loss
     assert isinstance(objectives.resolve_loss(losses.Quantile), losses.Quantile)
+
+
+def test_l2_loss_step_needs_no_temporary_and_its_gradient_is_the_error():
+    """Compile only: the mean loss and its gradient in one step keep no error-sized
+    temporary (the gradient reuses the buffer of ``e``), and the gradient is ``e`` exactly,
+    finite even where the loss overflows."""
+    spec = jax.ShapeDtypeStruct((2**16,), np.float32)
+    step = jax.value_and_grad(lambda p, t: jnp.mean(jaxloss.l2_loss(p, t)))
+    compiled = jax.jit(step).lower(spec, spec).compile()
+    assert compiled.memory_analysis().temp_size_in_bytes < 1024
+    errors = np.array([3e38, -1e30, 1.5, -1e-45, 0.0], np.float32)
+    loss, grad = jax.jit(jax.value_and_grad(lambda p: jaxloss.l2_loss(p).sum()))(errors)
+    assert np.isinf(loss)
+    np.testing.assert_array_equal(grad, errors)

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxloss._src import checks, validation
-from jaxloss._src.vectors import p_norm, unit_vectors
+from jaxloss._src.vectors import cosine, euclidean_distances, p_norm, unit_vectors
 
 
 def _norm_epsilon(epsilon):
@@ -227,15 +227,38 @@ def triplet_margin_loss(
         checks.check_finite("triplet_margin_loss", name, array, where=where)
     anchors, positives, negatives = _cast(where, anchors, positives, negatives)
 
+    if epsilon_at == "power_sum" and p == 2:
+        return _euclidean_triplet(anchors, positives, negatives, margin, epsilon, swap, axis)
+
     def distance(x, y):
         if epsilon_at == "power_sum":
             return p_norm(x - y, axis, p, offset=epsilon)
         return p_norm(validation.apply_where(x - y + epsilon, where), axis, p)
 
     loss = _triplet(distance, anchors, positives, negatives, margin, swap)
-    # An infinite entry could give max(-inf, 0) = 0: the whole triplet is NaN instead.
+    return validation.nan_where(~_finite_triplets(anchors, positives, negatives, axis), loss)
+
+
+def _finite_triplets(anchors, positives, negatives, axis: int) -> jax.Array:
+    """Whether every entry of each triplet is finite: an infinite entry could give
+    ``max(-inf, 0) = 0``, so the whole triplet is NaN instead."""
     finite = jnp.isfinite(anchors) & jnp.isfinite(positives) & jnp.isfinite(negatives)
-    return validation.nan_where(~jnp.all(finite, axis=axis), loss)
+    return jnp.all(finite, axis=axis)
+
+
+def _euclidean_triplet(anchors, positives, negatives, margin, epsilon, swap: bool, axis: int):
+    """The triplet loss with optax's Euclidean distance ``sqrt(||x - y||**2 + epsilon)``: both
+    anchor distances in one pass; the entries are checked for infinities only where the
+    distances left the plain range (inside it every entry is finite)."""
+    offset = jnp.asarray(epsilon, anchors.dtype)
+    (positive, negative), plain = euclidean_distances(anchors, (positives, negatives), axis, offset)
+    if swap:
+        (swapped,), plain_swapped = euclidean_distances(positives, (negatives,), axis, offset)
+        negative, plain = jnp.minimum(negative, swapped), plain & plain_swapped
+    loss = _clamp_min_zero(positive - negative + margin)
+    finite = jax.lax.cond(plain, lambda: jnp.ones(loss.shape, bool),
+                          lambda: _finite_triplets(anchors, positives, negatives, axis))
+    return validation.nan_where(~finite, loss)
 
 
 def _pairwise_distance(x: jax.Array, y: jax.Array) -> jax.Array:
@@ -340,12 +363,8 @@ def _optax_cosine(loss: str, predictions, targets, epsilon, axis: int, where) ->
     checks.check_finite(loss, "predictions", predictions, where=where)
     checks.check_finite(loss, "targets", targets, where=where)
     predictions, targets = _cast(where, predictions, targets)
-    norm_epsilon = _norm_epsilon(epsilon)
-    return jnp.sum(
-        unit_vectors(predictions, axis, norm_epsilon, False)
-        * unit_vectors(targets, axis, norm_epsilon, False),
-        axis=axis,
-    )
+    norm_epsilon = jnp.asarray(_norm_epsilon(epsilon), predictions.dtype)
+    return jnp.squeeze(cosine(predictions, targets, axis, norm_epsilon), axis=axis)
 
 
 def cosine_distance(

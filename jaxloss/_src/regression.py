@@ -5,8 +5,9 @@ one loss per element (no reduction). ``targets=None`` means all-zero targets, so
 the functions also serve as penalties on residuals. Half-precision inputs are
 computed in float32 and the loss is returned in float32; otherwise the loss has
 the inputs' floating dtype. These losses are plain ``jax.numpy`` expressions
-differentiated by autodiff, except log-cosh, whose derivative ``tanh`` is a
-``jax.custom_jvp`` sharing the forward pass's one exponential; each is written so
+differentiated by autodiff, except two ``jax.custom_jvp`` rules: log-cosh, whose
+derivative ``tanh`` shares the forward pass's one exponential, and the half square of
+``l2_loss``, whose derivative is the error itself; each is written so
 that its gradient is finite for every finite input (Huber at ``|e| = delta``,
 log-cosh at huge errors).
 
@@ -91,7 +92,7 @@ def l2_loss(
     """Elementwise half squared error (optax's ``l2_loss``).
 
     ``loss = 0.5 * (predictions - targets) ** 2``, whose gradient is the error itself;
-    formed as ``(e / 2) * e``, so it is finite wherever its exact value fits float32.
+    formed as ``(e / 2) ** 2 * 2``, so it is finite wherever its exact value fits float32.
 
     Args:
       predictions: floating array of any shape.
@@ -111,8 +112,24 @@ def l2_loss(
       Bishop, "Pattern Recognition and Machine Learning", 2006, eq. 1.2.
     """
     errors, where = _errors(predictions, targets, where, "l2_loss")
-    # (e / 2) * e rounds once and overflows only where e^2 / 2 does (not from e^2's 3.4e38).
-    return validation.apply_where((0.5 * errors) * errors, where)
+    return validation.apply_where(_half_square(errors), where)
+
+
+@jax.custom_jvp
+def _half_square(errors: jax.Array) -> jax.Array:
+    """``errors ** 2 / 2`` as ``(e / 2) ** 2 * 2``: it overflows only where ``e^2 / 2`` does
+    (not from ``e^2``'s 3.4e38), and the doubling is exact above the subnormals. Its JVP is
+    the error times the tangent, so the backward pass is one multiply of ``e``, and
+    XLA:CPU schedules the loss's reduction before the gradient, which then reuses the
+    buffer of ``e`` (no temporary)."""
+    half = errors / 2
+    return half * half * 2
+
+
+@_half_square.defjvp
+def _half_square_jvp(primals, tangents):
+    (errors,), (tangent,) = primals, tangents
+    return _half_square(errors), errors * tangent
 
 
 def absolute_error(

@@ -5,11 +5,18 @@ The similarity and embedding losses read vectors through these two rules:
 - :func:`unit_vectors`: ``x / n`` with ``n`` the Euclidean norm combined with a norm
   epsilon ``e`` (``sqrt(||x||**2 + e**2)`` or ``max(||x||, e)``); 0 for a zero vector.
 - :func:`p_norm`: ``(sum |x|**p + offset)**(1/p)``; 0, with gradient 0, at a zero vector.
+- :func:`cosine`: ``<x / n_x, y / n_y>`` with ``n = max(||x||, e)``, the two unit vectors'
+  inner product.
+- :func:`euclidean_distances`: ``sqrt(||x - y||**2 + offset)`` from one ``x`` to several
+  ``y``, :func:`p_norm` of ``x - y`` for ``p = 2``.
 
-Both first multiply the vectors by a power of two (exact) that brings their largest entry
+The first two first multiply the vectors by a power of two (exact) that brings their largest entry
 into ``[0.5, 1)``, so that neither ``x**2`` nor ``|x|**p`` overflows or underflows where
 the result itself fits; the factor is applied in two halves so that each stays a normal
-number.
+number. :func:`cosine` forms the plain sums ``<x, x>``, ``<y, y>``, ``<x, y>`` in one pass
+and takes the scaled unit vectors only when a squared norm falls outside the range where
+the plain form is exact; :func:`euclidean_distances` likewise sums the plain squares and
+takes :func:`p_norm` only outside that range.
 """
 
 from __future__ import annotations
@@ -121,3 +128,165 @@ def p_norm(x: jax.Array, axis: int, p: float, offset=0.0) -> jax.Array:
     nonzero = power_sum != 0  # NaN stays NaN
     norm = jnp.power(jnp.where(nonzero, power_sum, 1.0), 1.0 / p) / first / second
     return jnp.squeeze(jnp.where(nonzero, norm, 0.0), axis=axis)
+
+
+# Squared norms in [2**-60, 2**100] keep every plain sum and quotient of :func:`cosine`
+# (and of its gradient) a normal float32: the squares that underflow add less than
+# n * 2**-126 to a sum of at least 2**-60, and the norms' products stay within 2**+-100.
+_PLAIN_SQUARED_NORMS = (2.0**-60, 2.0**100)
+
+
+def _plain_range(squared_norm: jax.Array, x: jax.Array, axis: int, zero_allowed: bool):
+    """Whether every squared norm lies in the plain range (or, ``zero_allowed``, belongs to
+    an exactly zero vector)."""
+    low, high = _PLAIN_SQUARED_NORMS
+    inside = (squared_norm >= low) & (squared_norm <= high)
+    if zero_allowed:
+        inside = inside | ~jnp.any(x != 0, axis=axis, keepdims=True)
+    return jnp.all(inside)
+
+
+def _plain_sums(x, y, axis):
+    return (jnp.sum(x * x, axis=axis, keepdims=True), jnp.sum(y * y, axis=axis, keepdims=True),
+            jnp.sum(x * y, axis=axis, keepdims=True))
+
+
+def _plain_cosine(sums, norm_epsilon):
+    """The cosine from the plain sums, the two floored norms and where a norm is 0."""
+    xx, yy, xy = sums
+    norm_x = jnp.maximum(jnp.sqrt(xx), norm_epsilon)
+    norm_y = jnp.maximum(jnp.sqrt(yy), norm_epsilon)
+    zero = (norm_x == 0) | (norm_y == 0)
+    value = jnp.where(zero, 0.0, xy / jnp.where(zero, 1.0, norm_x) / jnp.where(zero, 1.0, norm_y))
+    return value, norm_x, norm_y, zero
+
+
+def _scaled_cosine(x, y, axis, norm_epsilon):
+    return jnp.sum(unit_vectors(x, axis, norm_epsilon, False)
+                   * unit_vectors(y, axis, norm_epsilon, False), axis=axis, keepdims=True)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def cosine(x: jax.Array, y: jax.Array, axis: int, norm_epsilon: jax.Array) -> jax.Array:
+    """``<x / n_x, y / n_y>`` along ``axis`` (kept, of size 1), ``n = max(||x||, e)`` for the
+    norm epsilon ``e = norm_epsilon >= 0`` (an array of ``x``'s dtype); 0, with gradient 0,
+    where a norm is 0.
+
+    When every squared norm lies in ``[2**-60, 2**100]`` or belongs to a zero vector, the
+    cosine is ``<x, y> / n_x / n_y`` from the plain sums, and its gradient
+    ``y / (n_x n_y) - cos x / n_x**2`` (the second term only where ``n_x`` is the vector's
+    own norm) is formed from the inputs and per-vector numbers alone, so the backward pass
+    keeps no vector-sized residual. Otherwise (tiny, huge, infinite or NaN entries) both
+    passes take :func:`unit_vectors`, exact over the whole floating range. No gradient
+    flows to ``norm_epsilon``.
+
+    >>> import jax.numpy as jnp
+    >>> cosine(jnp.array([[3e-30, 4e-30], [1.0, 1.0]]), jnp.array([[1.0, 0.0], [0.0, 0.0]]),
+    ...        -1, jnp.float32(0.0))
+    Array([[0.6],
+           [0. ]], dtype=float32)
+    """
+    return _cosine_forward(x, y, axis, norm_epsilon)[0]
+
+
+def _cosine_forward(x, y, axis, norm_epsilon):
+    sums = _plain_sums(x, y, axis)
+
+    def plain():
+        return _plain_cosine(sums, norm_epsilon)[0], jnp.bool_(True)
+
+    def scaled():
+        return _scaled_cosine(x, y, axis, norm_epsilon), jnp.bool_(False)
+
+    def with_zero_vectors():
+        zeros_fit = (_plain_range(sums[0], x, axis, True) & _plain_range(sums[1], y, axis, True))
+        return jax.lax.cond(zeros_fit, plain, scaled)
+
+    fits = _plain_range(sums[0], x, axis, False) & _plain_range(sums[1], y, axis, False)
+    value, took_plain = jax.lax.cond(fits, plain, with_zero_vectors)
+    return value, (x, y, norm_epsilon, sums, took_plain)
+
+
+def _cosine_backward(axis, residuals, cotangent):
+    x, y, norm_epsilon, sums, took_plain = residuals
+
+    def plain():
+        value, norm_x, norm_y, zero = _plain_cosine(sums, norm_epsilon)
+        across = jnp.where(zero, 0.0, cotangent / jnp.where(zero, 1.0, norm_x * norm_y))
+        own_x = ~zero & (jnp.sqrt(sums[0]) >= norm_epsilon)
+        own_y = ~zero & (jnp.sqrt(sums[1]) >= norm_epsilon)
+        along_x = jnp.where(own_x, cotangent * value / norm_x / norm_x, 0.0)
+        along_y = jnp.where(own_y, cotangent * value / norm_y / norm_y, 0.0)
+        return across * y - along_x * x, across * x - along_y * y
+
+    def scaled():
+        return jax.vjp(lambda a, b: _scaled_cosine(a, b, axis, norm_epsilon), x, y)[1](cotangent)
+
+    grad_x, grad_y = jax.lax.cond(took_plain, plain, scaled)
+    return grad_x, grad_y, jnp.zeros_like(norm_epsilon)
+
+
+cosine.defvjp(_cosine_forward, _cosine_backward)
+
+
+def euclidean_distances(
+    x: jax.Array, others: tuple[jax.Array, ...], axis: int, offset: jax.Array
+) -> tuple[tuple[jax.Array, ...], jax.Array]:
+    """``sqrt(sum (x - y)**2 + offset)`` along ``axis`` (the axis dropped) from ``x`` to each
+    ``y`` of ``others``, for ``offset >= 0`` (an array of ``x``'s dtype): :func:`p_norm` of
+    ``x - y`` with ``p = 2``, gradient 0 at 0; and whether the plain form was taken.
+
+    When every ``sum (x - y)**2 + offset`` lies in ``[2**-60, 2**100]`` (then every entry is
+    finite) they are the plain sums of squares, one pass over the inputs, and the gradient
+    ``(x - y) / d`` is formed from the inputs and the distances alone, one pass for ``x``'s
+    (no difference-sized residual); otherwise (tiny, huge, infinite or NaN differences, or
+    a zero distance) both passes take :func:`p_norm`.
+
+    >>> import jax.numpy as jnp
+    >>> (near, far), plain = euclidean_distances(
+    ...     jnp.array([[3.0, 0.0]]), (jnp.array([[0.0, 4.0]]), jnp.array([[1e30, 0.0]])),
+    ...     -1, jnp.float32(0.0))
+    >>> near, far, plain
+    (Array([5.], dtype=float32), Array([1.e+30], dtype=float32), Array(False, dtype=bool))
+    """
+    power_sums = [jax.lax.stop_gradient(jnp.sum(jnp.square(x - y), axis=axis) + offset)
+                  for y in others]
+    low, high = _PLAIN_SQUARED_NORMS
+    plain = jnp.all(jnp.stack([jnp.all((s >= low) & (s <= high)) for s in power_sums]))
+    return _distances(x, tuple(others), tuple(power_sums), plain, offset, axis), plain
+
+
+def _reference_distances(x, others, offset, axis):
+    return tuple(p_norm(x - y, axis, 2.0, offset) for y in others)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
+def _distances(x, others, power_sums, plain, offset, axis):
+    return _distances_forward(x, others, power_sums, plain, offset, axis)[0]
+
+
+def _distances_forward(x, others, power_sums, plain, offset, axis):
+    distances = jax.lax.cond(plain, lambda: tuple(jnp.sqrt(s) for s in power_sums),
+                             lambda: _reference_distances(x, others, offset, axis))
+    return distances, (x, others, distances, plain, offset)
+
+
+def _distances_backward(axis, residuals, cotangents):
+    x, others, distances, plain, offset = residuals
+
+    def plain_gradients():
+        scales = [jnp.expand_dims(g / d, axis) for g, d in zip(cotangents, distances)]
+        grad_others = tuple(-scale * (x - y) for scale, y in zip(scales, others))
+        grad_offset = sum(jnp.sum(g / (2 * d)) for g, d in zip(cotangents, distances))
+        return -sum(grad_others), grad_others, grad_offset
+
+    def reference_gradients():
+        vjp = jax.vjp(lambda a, b, c: _reference_distances(a, b, c, axis), x, others, offset)[1]
+        return vjp(tuple(cotangents))
+
+    grad_x, grad_others, grad_offset = jax.lax.cond(plain, plain_gradients, reference_gradients)
+    grad_offset = jnp.reshape(grad_offset, jnp.shape(offset)).astype(offset.dtype)
+    return grad_x, grad_others, None, None, grad_offset
+
+
+_distances.defvjp(_distances_forward, _distances_backward)
