@@ -14,7 +14,12 @@ import json
 import subprocess
 from pathlib import Path
 
+import bench_summaries
+
 SUITE = "suite"
+# A run's tables and plot are folded under a summary line when it has a headline (the suite,
+# the MNIST step) or when its table file is longer than this many lines.
+FOLD_LINES = 24
 # A results table of more columns is shown as several tables (the row's names repeated in
 # each), of at most VALUE_COLUMNS columns of values each.
 MAX_COLUMNS = 8
@@ -45,7 +50,9 @@ def _machine(results: object) -> str | None:
         parts = [machine.get("accelerator"), machine.get("cpu_model")]
         cores = machine.get("cores")
         text = ", ".join(str(p) for p in parts if p and p != "None")
-        return f"{text}, {cores} cores" if cores else text
+        if not cores:
+            return text
+        return f"{text}, {cores} core{'' if cores == 1 else 's'}"
     return results.get("device")
 
 
@@ -123,10 +130,9 @@ def _split_wide_tables(lines: list[str]) -> list[str]:
     return out[:-1]
 
 
-def _section(json_path: Path, root: Path, study: str, page_dir: Path) -> list[str]:
-    lines = [f"## {json_path.stem}", ""]
-    lines += [f"- {fact}" for fact in _run_facts(json_path, root, study)]
-    lines.append("")
+def _table_lines(json_path: Path, page_dir: Path) -> list[str]:
+    """The markdown table that the study wrote beside its JSON, and its plot."""
+    lines = []
     table = json_path.with_suffix(".md")
     if table.exists():
         text = table.read_text().splitlines()
@@ -143,6 +149,76 @@ def _section(json_path: Path, root: Path, study: str, page_dir: Path) -> list[st
             target.write_bytes(plot.read_bytes())
         lines += [f"![{json_path.stem}]({plot.name})", ""]
     return lines
+
+
+def _headline(study: str, results: object) -> list[str]:
+    """The summary a run's section leads with, where the study has one."""
+    if study == SUITE:
+        return bench_summaries.suite_headline(results)
+    if study == "mnist_step":
+        return [bench_summaries.mnist_step_facts(results) + ".", "",
+                *bench_summaries.mnist_step_headline(results)]
+    return []
+
+
+def _full_results(json_path: Path, study: str, results: object, page_dir: Path) -> list[str]:
+    lines = _table_lines(json_path, page_dir)
+    if not lines and study == "mnist_step":
+        lines = [*bench_summaries.mnist_step_table(results), ""]
+    return lines
+
+
+def _section(json_path: Path, root: Path, study: str, page_dir: Path) -> list[str]:
+    results = json.loads(json_path.read_text())
+    lines = [f"## {json_path.stem}", ""]
+    lines += [f"- {fact}" for fact in _run_facts(json_path, root, study)]
+    lines.append("")
+    headline = _headline(study, results)
+    if headline:
+        lines += [*headline, ""]
+    full = _full_results(json_path, study, results, page_dir)
+    if full and (headline or len(full) > FOLD_LINES):
+        lines += [f"`````{{details}} Full results of {json_path.stem}", *full, "`````", ""]
+    else:
+        lines += full
+    return lines
+
+
+def write_summaries(root: Path, out_dir: Path) -> None:
+    """The summaries that the performance and MNIST guides include, into ``out_dir``:
+    ``suite_summary.md`` (every suite run: its facts and headline speed-ups) and
+    ``mnist_step_summary.md`` (one row per run of the MNIST step study)."""
+    results_dir = root / "bench" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    suite = []
+    for json_path in sorted(results_dir.glob("*.json")):
+        results = json.loads(json_path.read_text())
+        suite += [f"**{json_path.stem}**", ""]
+        suite += [f"- {fact}" for fact in _run_facts(json_path, root, SUITE)]
+        suite += ["", *bench_summaries.suite_headline(results), ""]
+    # In smaller type (docs/_static/jaxloss.css), so that the table fits the page.
+    mnist = [
+        "````{container} wide-table",
+        "| run | machine | file committed in (the files record no date) | 1-min load "
+        "| jaxloss.nn `jax.jit` × tf.keras `train_on_batch` (wall time), per allocator |",
+        "|---|---|---|---|---|",
+    ]
+    for json_path in sorted((results_dir / "mnist_step").glob("*.json")):
+        children = json.loads(json_path.read_text())
+        low, high = (f"{f(child['load_average_1min'] for child in children):.1f}"
+                     for f in (min, max))
+        ratios = ", ".join(f"{child['allocator']} "
+                           f"{child['peers']['jaxloss.nn+jax.jit']['ratio_to_keras']:.2f}×"
+                           for child in children)
+        mnist.append(f"| {json_path.stem} | {_machine(children)} "
+                     f"| {_committed(json_path, root) or '—'} "
+                     f"| {low if low == high else f'{low} to {high}'} | {ratios} |")
+    mnist.append("````")
+    for name, lines in (("suite_summary.md", suite), ("mnist_step_summary.md", mnist)):
+        text = "\n".join(lines) + "\n"
+        path = out_dir / name
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
 
 
 def write_pages(root: Path, out_dir: Path) -> list[str]:

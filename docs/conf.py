@@ -34,6 +34,8 @@ extensions = [
     "sphinx.ext.mathjax",
     # MathJax served from the site itself: formulas render without a network.
     "sphinx-mathjax-offline",
+    # Collapsible sections for the full benchmark tables (docs/details.py).
+    "details",
 ]
 
 # Generated at build time, never committed: the API and benchmark pages, copies of the notebooks,
@@ -42,9 +44,11 @@ API_DIR = DOCS / "api"
 NOTEBOOKS_DIR = DOCS / "notebooks"
 api_modules = api_pages.write_pages(API_DIR)
 bench_pages.write_pages(ROOT, DOCS / "benchmarks")
-# Tables that guides include (the porting guide's name tables), not pages of their own.
+# Tables that guides include (the porting guide's name tables, the benchmark summaries of the
+# performance and MNIST guides), not pages of their own.
 GENERATED_DIR = DOCS / "_generated"
 porting_pages.write_pages(GENERATED_DIR)
+bench_pages.write_summaries(ROOT, GENERATED_DIR)
 NOTEBOOKS_DIR.mkdir(exist_ok=True)
 for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
     target = NOTEBOOKS_DIR / notebook.name
