@@ -75,6 +75,10 @@ from jaxloss._src.fused import fused_linear_cross_entropy as fused_linear_cross_
 from jaxloss._src.fused_sharded import (
     fused_linear_cross_entropy_sharded as fused_linear_cross_entropy_sharded,
 )
+from jaxloss._src.fused_statistics import TokenStatistics as TokenStatistics
+from jaxloss._src.fused_statistics import (
+    fused_linear_token_statistics as fused_linear_token_statistics,
+)
 from jaxloss._src.hinge import categorical_hinge_loss as categorical_hinge_loss
 from jaxloss._src.hinge import hinge_loss as hinge_loss
 from jaxloss._src.hinge import multiclass_hinge_loss as multiclass_hinge_loss

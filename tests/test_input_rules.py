@@ -108,6 +108,7 @@ SPECIAL = {
 # Not losses (checked mode; see tests/test_checks.py), or multi-device only (tests/test_fused.py).
 NOT_LOSSES = {"checks", "raised_check_error", "CheckError", "fused_linear_cross_entropy_sharded"}
 NOT_LOSSES |= {"chunked_contrastive_loss_sharded"}  # tests/test_contrastive.py
+NOT_LOSSES |= {"fused_linear_token_statistics", "TokenStatistics"}  # statistics, not a loss: tests/test_fused_statistics.py
 
 
 def _family(*families):
