@@ -209,3 +209,39 @@ def test_generalized_kl_of_a_zero_target_is_the_prediction():
     log_p = np.array([[0.5, -80.0, 80.0]], np.float32)
     loss = generalized_kl_divergence(log_p, np.zeros((1, 3), np.float32), elementwise=True)
     np.testing.assert_allclose(loss, np.exp(log_p), rtol=1e-6)
+
+
+def test_log_target_divergence_step_keeps_no_elementwise_temporary():
+    """Compile only: with log-targets the sum and both gradients need no array of the
+    inputs' size (the terms are reduced where they are formed, no select between)."""
+    spec = jax.ShapeDtypeStruct((512, 1000), np.float32)
+    step = jax.value_and_grad(
+        lambda p, t: jnp.mean(log_space_kl_divergence(p, t, log_targets=True)), (0, 1))
+    compiled = jax.jit(step).lower(spec, spec).compile()
+    assert compiled.memory_analysis().temp_size_in_bytes < 0.05 * 512 * 1000 * 4
+
+
+def test_log_target_divergence_matches_the_masked_form_at_zero_infinite_and_nan_entries():
+    """The select-free sum (taken unless a sum is not finite) and the masked form agree:
+    log-targets of -inf (also on log p = -inf), log p = -inf under a positive target, NaNs."""
+    rng = np.random.default_rng(3)
+    log_p = np.array(jax.nn.log_softmax(rng.normal(size=(6, 5))), np.float32)
+    log_t = np.array(jax.nn.log_softmax(rng.normal(size=(6, 5))), np.float32)
+    log_t[0, :2] = -np.inf
+    log_p[1, 0], log_t[1, 0] = -np.inf, -np.inf
+    log_p[2, 3] = -np.inf
+    log_t[3, 1] = np.nan
+    log_p[4, 2], log_t[4, 2] = np.nan, -np.inf
+    def both(p, t):
+        return (log_space_kl_divergence(p, t, log_targets=True),
+                log_space_kl_divergence(p, t, log_targets=True, where=np.ones(p.shape, bool)))
+
+    for rows in (slice(0, 2), slice(0, 6)):  # select-free, then the masked fallback
+        (plain, masked) = jax.jit(both)(log_p[rows], log_t[rows])
+        np.testing.assert_allclose(plain, masked, rtol=1e-6)
+        grads = jax.jit(jax.grad(lambda p, t: both(p, t)[0].sum(), (0, 1)))(log_p[rows], log_t[rows])
+        wants = jax.jit(jax.grad(lambda p, t: both(p, t)[1].sum(), (0, 1)))(log_p[rows], log_t[rows])
+        for got, want in zip(grads, wants, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    assert np.isinf(plain[2]) and np.isnan(plain[3]) and np.isnan(plain[4])
+    assert np.all(np.isfinite(np.asarray(plain)[[0, 1, 5]]))

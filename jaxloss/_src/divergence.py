@@ -25,6 +25,7 @@ mode.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import jax
@@ -225,17 +226,73 @@ def log_space_kl_divergence(
         log_predictions, targets, where
     )
     if log_targets:
-        present = targets > -jnp.inf
-        safe_log_targets = jnp.where(present, targets, jnp.zeros((), targets.dtype))
-        terms = jnp.exp(safe_log_targets) * (safe_log_targets - log_predictions)
-        terms = jnp.where(present, terms, jnp.zeros((), terms.dtype))
-        terms = _invalid_terms(terms, log_predictions, jnp.isnan(targets))
+        if where is None and not elementwise:
+            axes = _canonical_axes(axis, log_predictions.ndim)
+            return _log_target_kl(log_predictions, targets, axes)
+        terms = _log_target_terms(log_predictions, targets)
     else:
         checks.check_non_negative("log_space_kl_divergence", "targets", targets, where=where)
         positive, log_targets_ = _safe_targets(targets)
         terms = jnp.where(positive, targets * (log_targets_ - log_predictions), 0.0)
         terms = _invalid_terms(terms.astype(targets.dtype), log_predictions, ~(targets >= 0))
     return _reduce(terms, axis, where, elementwise)
+
+
+def _log_target_terms(log_predictions: jax.Array, log_targets: jax.Array) -> jax.Array:
+    """``exp(t) (t - log p)``, exactly 0 where ``t = -inf``, NaN where either is NaN."""
+    present = log_targets > -jnp.inf
+    safe_log_targets = jnp.where(present, log_targets, jnp.zeros((), log_targets.dtype))
+    terms = jnp.exp(safe_log_targets) * (safe_log_targets - log_predictions)
+    terms = jnp.where(present, terms, jnp.zeros((), terms.dtype))
+    return _invalid_terms(terms, log_predictions, jnp.isnan(log_targets))
+
+
+# Below it exp underflows to exactly 0 in every floating dtype, and t - log p stays finite
+# for every finite log p.
+_LOG_TARGET_FLOOR = -1e30
+
+
+def _floored(log_targets: jax.Array) -> jax.Array:
+    return jnp.maximum(log_targets, jnp.asarray(_LOG_TARGET_FLOOR, log_targets.dtype))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _log_target_kl(log_predictions: jax.Array, log_targets: jax.Array, axes) -> jax.Array:
+    """The sum over ``axes`` of :func:`_log_target_terms`, without an elementwise select.
+
+    ``t`` floored at -1e30 gives the term ``0 * finite = 0`` at ``t = -inf`` by arithmetic
+    alone, so the sum fuses into one reduction. A sum that is not finite (an infinite or
+    NaN entry, or ``log p = -inf``) means the floor did not stand in for the selects; then
+    both passes take the selects."""
+    return _log_target_kl_forward(log_predictions, log_targets, axes)[0]
+
+
+def _log_target_kl_forward(log_predictions, log_targets, axes):
+    floored = _floored(log_targets)
+    plain_sum = jnp.sum(jnp.exp(floored) * (floored - log_predictions), axis=axes)
+    plain = jnp.all(jnp.isfinite(plain_sum))
+    total = jax.lax.cond(plain, lambda: plain_sum,
+                         lambda: jnp.sum(_log_target_terms(log_predictions, log_targets), axes))
+    return total, (log_predictions, log_targets, plain)
+
+
+def _log_target_kl_backward(axes, residuals, cotangent):
+    log_predictions, log_targets, plain = residuals
+    cotangent = jnp.expand_dims(cotangent, axes)
+
+    def plain_gradients():
+        floored = _floored(log_targets)
+        weights = jnp.exp(floored) * cotangent
+        return -weights, weights * (floored - log_predictions + 1)
+
+    def select_gradients():
+        return jax.vjp(lambda a, b: jnp.sum(_log_target_terms(a, b), axes),
+                       log_predictions, log_targets)[1](jnp.squeeze(cotangent, axes))
+
+    return jax.lax.cond(plain, plain_gradients, select_gradients)
+
+
+_log_target_kl.defvjp(_log_target_kl_forward, _log_target_kl_backward)
 
 
 def _exp_excess(ratio: jax.Array) -> jax.Array:
