@@ -82,3 +82,29 @@ def test_every_study_with_results_has_a_benchmark_page_naming_its_runs(site):
         assert f"python -m bench.studies.{study.name}" in text, study.name
         for run in study.glob("*.json"):
             assert run.stem in text, run
+
+
+def test_the_long_benchmark_pages_lead_with_a_summary_and_fold_their_tables(site):
+    for page in ("benchmarks/suite.html", "guides/performance.html", "guides/mnist_cpu_step.html"):
+        html = (site / page).read_text()
+        assert "<details" in html, page
+        assert html.index("Summary" if "guides" in page else "speed-up over each peer") < html.index(
+            "<details"), page
+
+
+def test_the_suite_summary_is_computed_from_the_results_file():
+    import json
+
+    import bench_summaries
+
+    results = json.loads((ROOT / "bench" / "results" / "cpu-amd-epyc-2-cores.json").read_text())
+    allocator = bench_summaries.summary_allocator(results)
+    times = {(r["family"], tuple(r["shape"]), r["peer"]): r["median_ms"]
+             for run in results["runs"] for r in run["records"]
+             if r.get("status") == "ok" and r["allocator"] == allocator
+             and r["mode"] == "forward_backward"}
+    ratios = [times[(f, s, "optax")] / times[(f, s, "jaxloss")]
+              for f, s, p in times if p == "jaxloss" and (f, s, "optax") in times]
+    row = next(line for line in bench_summaries.suite_headline(results)
+               if line.startswith("| optax, forward+backward"))
+    assert f"| {max(ratios):.2f}× (" in row and f"| {min(ratios):.2f}× (" in row
