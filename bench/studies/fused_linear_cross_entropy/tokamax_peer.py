@@ -5,7 +5,7 @@ tokamax (Google's Pallas kernel library) computes the same scalar, the mean over
 ``"xla"`` implementation is the one that runs on a CPU or GPU (its memory-saving kernel is
 written for TPUs). Each step, ``jax.value_and_grad`` over (hidden, weight), is compiled for
 four functions: the fused loss with the ``"forward"`` schedule (gradients in the forward
-pass, the default for a scalar) and with ``"recompute"``, explicit logits followed by
+pass) and with ``"recompute"`` (the default), explicit logits followed by
 :func:`jaxloss.sparse_softmax_cross_entropy` (the reference), and tokamax. Memory is the
 compiler's ``memory_analysis()``; times are medians of calls interleaved in one process::
 
@@ -104,8 +104,8 @@ def markdown(rows, provenance_caption):
                           f"{cell['temp_over_explicit']:.3f}"])
     caption = (
         "Forward+backward (`value_and_grad` over hidden and weight) of the mean token loss, "
-        "float32. fused: `jaxloss.fused_linear_cross_entropy` (`schedule=\"forward\"`, the "
-        "default for a scalar); fused_recompute: `schedule=\"recompute\"`; explicit: "
+        "float32. fused: `jaxloss.fused_linear_cross_entropy` (`schedule=\"forward\"`); "
+        "fused_recompute: `schedule=\"recompute\"`, the default; explicit: "
         "`sparse_softmax_cross_entropy(hidden @ weight, labels)`; tokamax: "
         "`tokamax.linear_softmax_cross_entropy_loss(..., implementation=\"xla\")`. Times are "
         f"medians of interleaved calls. {provenance_caption}")
