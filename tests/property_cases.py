@@ -792,6 +792,11 @@ def _fused(h, w, labels, **kwargs):
     return jaxloss.fused_linear_cross_entropy(h, w, labels, reduction="none", **kwargs)
 
 
+def _fused_label_nll(h, w, labels, **kwargs):
+    """Minus the streamed label log-probability: the per-token cross-entropy."""
+    return -jaxloss.fused_linear_token_statistics(h, w, labels, **kwargs).label_log_prob
+
+
 _CE_SHAPE = (BATCH, CLASSES)
 _LOGSUMEXP_FENCHEL_YOUNG = jaxloss.make_fenchel_young_loss(jax_logsumexp)
 # Every gamma, and alpha both off and on (one compilation per pair: not all ten pairs).
@@ -1209,6 +1214,14 @@ CASES = {case.name: case for case in (
         st.tuples(arrays((BATCH, 3), floats(-1e3, 1e3)), arrays((3, 7), floats(-1e3, 1e3)),
                   class_indices((BATCH,), 7)),
         ref_fused, hparams=({}, {"label_smoothing": 0.1}, {"chunk_size": 3}),
+        where_shape=None, batch_axes=(0, None, 0),
+        scale=lambda h, w, y: 8e-7 * np.abs(_f64(h)) @ np.abs(_f64(w)).max(-1) + 1e-6,
+    ),
+    Case(
+        "fused_linear_token_statistics", _fused_label_nll,
+        st.tuples(arrays((BATCH, 3), floats(-1e3, 1e3)), arrays((3, 7), floats(-1e3, 1e3)),
+                  class_indices((BATCH,), 7)),
+        ref_fused, hparams=({}, {"chunk_size": 3}),
         where_shape=None, batch_axes=(0, None, 0),
         scale=lambda h, w, y: 8e-7 * np.abs(_f64(h)) @ np.abs(_f64(w)).max(-1) + 1e-6,
     ),
