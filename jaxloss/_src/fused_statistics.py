@@ -18,11 +18,16 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
-from jaxloss._src import checks, soft_cap_and_z_loss, validation
+from jaxloss._src import checks, validation
 from jaxloss._src.fused import _check_inputs
-from jaxloss._src.fused_streams import _chunk_logits, _input_grads, _label_mask, _over_chunks
+from jaxloss._src.fused_streams import (
+    _chunk_logits,
+    _label_mask,
+    _logit_grads,
+    _over_chunks,
+    _vocabulary_stream_grads,
+)
 
 
 class TokenStatistics(NamedTuple):
@@ -81,28 +86,15 @@ def _softmax_moments_bwd(chunk_size, soft_cap, residuals, cotangents):
     g_lse, g_label, g_expected = (g.astype(accum_dtype)[:, None]
                                   for g in (g_lse, g_label, g_expected))
 
-    def chunk_grads(carry, start, size):
-        d_hidden, d_weight, d_bias = carry
-        z = _chunk_logits(hidden, weight, bias, start, size, soft_cap, accum_dtype)
-        probs = jnp.exp(z - logsumexp[:, None])
-        d_z = probs * (g_lse + g_expected * (1 + z - expected[:, None])) + jnp.where(
-            _label_mask(labels, start, size), g_label, jnp.zeros((), accum_dtype))
-        if soft_cap is not None:
-            d_z = d_z * soft_cap_and_z_loss.soft_cap_derivative(z, soft_cap)
-        w = lax.dynamic_slice_in_dim(weight, start, size, axis=1)
-        d_h, d_w = _input_grads(hidden, w, d_z, accum_dtype)
-        d_weight = lax.dynamic_update_slice_in_dim(d_weight, d_w.astype(weight.dtype), start,
-                                                   axis=1)
-        if d_bias is not None:
-            d_bias = lax.dynamic_update_slice_in_dim(
-                d_bias, jnp.sum(d_z, axis=0).astype(bias.dtype), start, axis=0)
-        return d_hidden + d_h, d_weight, d_bias
+    def chunk_d_logits(z, start, size):
+        # The softmax's factor is per entry here: g_lse + g_E (1 + z_j - E).
+        softmax_factor = g_lse + g_expected * (1 + z - expected[:, None])
+        return _logit_grads(z, jnp.exp(z - logsumexp[:, None]), _label_mask(labels, start, size),
+                            softmax_factor, g_label, None, soft_cap)
 
-    carry = (jnp.zeros(hidden.shape, accum_dtype), jnp.zeros(weight.shape, weight.dtype),
-             None if bias is None else jnp.zeros(bias.shape, bias.dtype))
-    d_hidden, d_weight, d_bias = _over_chunks(chunk_grads, carry, weight.shape[1], chunk_size)
-    return (d_hidden.astype(hidden.dtype), d_weight, d_bias,
-            np.zeros(labels.shape, jax.dtypes.float0))
+    d_hidden, d_weight, d_bias = _vocabulary_stream_grads(
+        hidden, weight, bias, chunk_size, soft_cap, accum_dtype, chunk_d_logits)
+    return d_hidden, d_weight, d_bias, np.zeros(labels.shape, jax.dtypes.float0)
 
 
 _softmax_moments.defvjp(_softmax_moments_fwd, _softmax_moments_bwd)

@@ -131,7 +131,8 @@ def _logit_stats_fwd(hidden, weight, bias, labels, chunk_size, soft_cap, with_su
 
 def _logit_grads(z, probs, label_mask, g_lse, g_label, g_sum, soft_cap):
     """``d loss / d raw logits`` of a chunk from the cotangents of its statistics (``[N, 1]``
-    each, ``g_sum`` may be ``None``): ``g_lse * softmax + g_label * onehot + g_sum``, times the
+    each, or ``g_lse`` of the chunk's shape where the softmax's factor varies along a row;
+    ``g_sum`` may be ``None``): ``g_lse * softmax + g_label * onehot + g_sum``, times the
     soft cap's derivative ``1 - (z / c)**2``."""
     d_z = g_lse * probs + jnp.where(label_mask, g_label, jnp.zeros((), z.dtype))
     if g_sum is not None:
@@ -157,20 +158,17 @@ def _input_grads(hidden, weight, d_z, accum_dtype):
     return d_hidden, d_weight
 
 
-def _logit_stats_bwd(chunk_size, soft_cap, with_sum, axis_name, residuals, cotangents):
-    hidden, weight, bias, labels, logsumexp = residuals
-    g_lse, g_label, g_sum = cotangents
-    accum_dtype = logsumexp.dtype
-    vocab_size = weight.shape[1]
-    g_lse = g_lse.astype(accum_dtype)[:, None]
-    g_label = g_label.astype(accum_dtype)[:, None]
-    g_sum = g_sum.astype(accum_dtype)[:, None] if with_sum else None
+def _vocabulary_stream_grads(hidden, weight, bias, chunk_size, soft_cap, accum_dtype,
+                             chunk_d_logits, axis_name=None):
+    """``(d hidden, d weight, d bias)`` from one stream over vocabulary chunks that recomputes
+    each chunk's logits ``z`` and takes ``d_z = chunk_d_logits(z, start, size)`` (the
+    gradient of the raw logits, soft cap included): ``d hidden`` accumulated, each chunk's
+    slice of ``d weight`` and ``d bias`` written once."""
 
     def chunk_grads(carry, start, size):
         d_hidden, d_weight, d_bias = carry
         z = _chunk_logits(hidden, weight, bias, start, size, soft_cap, accum_dtype)
-        d_z = _logit_grads(z, jnp.exp(z - logsumexp[:, None]), _label_mask(labels, start, size),
-                           g_lse, g_label, g_sum, soft_cap)
+        d_z = chunk_d_logits(z, start, size)
         w = lax.dynamic_slice_in_dim(weight, start, size, axis=1)
         d_h, d_w = _input_grads(hidden, w, d_z, accum_dtype)
         d_hidden = d_hidden + d_h
@@ -188,9 +186,25 @@ def _logit_stats_bwd(chunk_size, soft_cap, with_sum, axis_name, residuals, cotan
         jnp.zeros(weight.shape, weight.dtype),
         None if bias is None else jnp.zeros(bias.shape, bias.dtype),
     ))
-    d_hidden, d_weight, d_bias = _over_chunks(chunk_grads, carry, vocab_size, chunk_size)
-    d_labels = np.zeros(labels.shape, jax.dtypes.float0)
-    return d_hidden.astype(hidden.dtype), d_weight, d_bias, d_labels
+    d_hidden, d_weight, d_bias = _over_chunks(chunk_grads, carry, weight.shape[1], chunk_size)
+    return d_hidden.astype(hidden.dtype), d_weight, d_bias
+
+
+def _logit_stats_bwd(chunk_size, soft_cap, with_sum, axis_name, residuals, cotangents):
+    hidden, weight, bias, labels, logsumexp = residuals
+    g_lse, g_label, g_sum = cotangents
+    accum_dtype = logsumexp.dtype
+    g_lse = g_lse.astype(accum_dtype)[:, None]
+    g_label = g_label.astype(accum_dtype)[:, None]
+    g_sum = g_sum.astype(accum_dtype)[:, None] if with_sum else None
+
+    def chunk_d_logits(z, start, size):
+        return _logit_grads(z, jnp.exp(z - logsumexp[:, None]), _label_mask(labels, start, size),
+                            g_lse, g_label, g_sum, soft_cap)
+
+    d_hidden, d_weight, d_bias = _vocabulary_stream_grads(
+        hidden, weight, bias, chunk_size, soft_cap, accum_dtype, chunk_d_logits, axis_name)
+    return d_hidden, d_weight, d_bias, np.zeros(labels.shape, jax.dtypes.float0)
 
 
 _logit_stats.defvjp(_logit_stats_fwd, _logit_stats_bwd)
