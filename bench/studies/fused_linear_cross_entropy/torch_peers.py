@@ -114,52 +114,59 @@ def failure_status(exception: BaseException) -> str:
     return f"failed: {type(exception).__name__}: {lines[0] if lines else ''}"[:300]
 
 
+def measure_row(num_tokens, hidden_dim, vocab_size, repeats, dtype_name, device) -> dict:
+    """Each step's status, loss, median seconds and memory at one shape and dtype (its
+    tensors are freed when it returns)."""
+    import torch
+
+    dtype = getattr(torch, dtype_name)
+    generator = torch.Generator(device=device).manual_seed(0)
+    hidden = torch.randn(num_tokens, hidden_dim, device=device, dtype=dtype,
+                         generator=generator).requires_grad_(True)
+    # Logits of standard deviation about 1, as on the JAX side.
+    weight = (torch.randn(vocab_size, hidden_dim, device=device, generator=generator)
+              / hidden_dim**0.5).to(dtype).requires_grad_(True)
+    labels = torch.randint(0, vocab_size, (num_tokens,), device=device, generator=generator)
+    row = {"num_tokens": num_tokens, "hidden_dim": hidden_dim, "vocab_size": vocab_size,
+           "dtype": dtype_name, "device": device}
+    steps = {}
+    for name in PEERS:
+        reason = unavailable(name, device)
+        if reason is not None:
+            row[name] = {"status": reason}
+            continue
+        try:
+            step = _step(name, hidden, weight, labels)
+            loss = float(step()[0])  # warm-up (Triton compiles and tunes here)
+            row[name] = {"status": "ok", "loss": loss,
+                         "peak_extra_bytes": _peak_extra_bytes(step, device)}
+            steps[name] = step
+        except Exception as exception:  # a peer's failure is a result, not the end
+            row[name] = {"status": failure_status(exception)}
+    samples = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            _synchronize(device)
+            begin = time.perf_counter()
+            step()
+            _synchronize(device)
+            samples[name].append(time.perf_counter() - begin)
+    for name in steps:
+        row[name]["median_s"] = statistics.median(samples[name])
+    return row
+
+
 def run(num_tokens, hidden_dim, vocab_sizes, repeats, dtype_names) -> list[dict]:
-    """One row per (dtype, vocabulary): each step's status, loss, median seconds and memory."""
+    """One row of :func:`measure_row` per (dtype, vocabulary), on the GPU where there is one."""
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     rows = []
     for dtype_name in dtype_names:
-        dtype = getattr(torch, dtype_name)
         for vocab_size in vocab_sizes:
-            generator = torch.Generator(device=device).manual_seed(0)
-            hidden = torch.randn(num_tokens, hidden_dim, device=device, dtype=dtype,
-                                 generator=generator).requires_grad_(True)
-            # Logits of standard deviation about 1, as on the JAX side.
-            weight = (torch.randn(vocab_size, hidden_dim, device=device, generator=generator)
-                      / hidden_dim**0.5).to(dtype).requires_grad_(True)
-            labels = torch.randint(0, vocab_size, (num_tokens,), device=device,
-                                   generator=generator)
-            row = {"num_tokens": num_tokens, "hidden_dim": hidden_dim, "vocab_size": vocab_size,
-                   "dtype": dtype_name, "device": device}
-            steps = {}
-            for name in PEERS:
-                reason = unavailable(name, device)
-                if reason is not None:
-                    row[name] = {"status": reason}
-                    continue
-                try:
-                    step = _step(name, hidden, weight, labels)
-                    loss, _ = step()  # warm-up (Triton compiles and tunes here)
-                    row[name] = {"status": "ok", "loss": float(loss),
-                                 "peak_extra_bytes": _peak_extra_bytes(step, device)}
-                    steps[name] = step
-                except Exception as exception:  # a peer's failure is a result, not the end
-                    row[name] = {"status": failure_status(exception)}
-            samples = {name: [] for name in steps}
-            for _ in range(repeats):
-                for name, step in steps.items():
-                    _synchronize(device)
-                    begin = time.perf_counter()
-                    step()
-                    _synchronize(device)
-                    samples[name].append(time.perf_counter() - begin)
-            for name in steps:
-                row[name]["median_s"] = statistics.median(samples[name])
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-            del steps, hidden, weight, labels
+            rows.append(measure_row(num_tokens, hidden_dim, vocab_size, repeats, dtype_name,
+                                    device))
+            print(json.dumps(rows[-1]), flush=True)
             if device == "cuda":
                 torch.cuda.empty_cache()
     return rows
