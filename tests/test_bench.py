@@ -416,3 +416,22 @@ def test_gpu_peaks_follow_the_device_name():
     assert gpu.device_peaks("NVIDIA H100 PCIe")[0] == "H100 PCIe"
     assert gpu.device_peaks("cpu") == (None, None)
     assert gpu.float32_runs_in_tf32(None) and not gpu.float32_runs_in_tf32("highest")
+
+
+@pytest.mark.parametrize("jax_precision, jax_peak", [(None, "tf32"), ("highest", "float32")])
+def test_gpu_roofline_takes_the_peak_of_the_dtype_and_precision(jax_precision, jax_peak):
+    from bench.studies.fused_linear_cross_entropy import gpu
+
+    rows = [{"side": "jax", "step": "explicit", "dtype": "float32", "median_s": 0.5},
+            {"side": "jax", "step": "fused_forward", "dtype": "float32", "median_s": 1.0},
+            {"side": "jax", "step": "explicit", "dtype": "bfloat16", "median_s": 0.25},
+            {"side": "torch", "step": "torch_unfused", "dtype": "float32", "median_s": 2.0}]
+    peaks = gpu.PEAK_TFLOPS["H100 SXM"]
+    gpu.add_roofline(rows, 1000, 100, 10000, peaks, jax_precision, torch_tf32=False)
+    flops = 6 * 1000 * 100 * 10000
+    expected = [(jax_peak, 0.5, 1.0), (jax_peak, 1.0, 2.0), ("bfloat16", 0.25, 1.0),
+                ("float32", 2.0, 1.0)]
+    for row, (peak, seconds, ratio) in zip(rows, expected, strict=True):
+        assert row["peak"] == f"{peak} dense" and row["peak_tflops"] == peaks[peak]
+        assert row["ratio_to_reference"] == ratio
+        np.testing.assert_allclose(row["fraction_of_peak"], flops / seconds / 1e12 / peaks[peak])

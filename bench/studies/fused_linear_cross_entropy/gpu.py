@@ -36,7 +36,8 @@ the checkout's ``.whl/`` folder (ignored by git), for the GPU machine's Python 3
         immutabledict==4.3.1 tensorboardx==2.6.5
 
 then on the GPU machine (one H100 or H200, PyTorch, Triton and JAX with CUDA installed, no
-network needed), in the checkout, one command of about five minutes::
+network needed), in the checkout, one command, meant to end within ten minutes (the PyTorch
+side is stopped after ``--torch-timeout`` seconds, 360 by default, and recorded as failed)::
 
     python3 -m pip install -q --no-index --no-deps --target "$HOME/peer-site" .whl/*.whl \\
       && PYTHONPATH="$PWD:$HOME/peer-site" PYTHONUNBUFFERED=1 \\
@@ -224,8 +225,10 @@ def markdown(record: dict, provenance_caption: str) -> str:
             "-" if fraction is None else f"{100 * fraction:.1f}% of {row['peak']}",
             f"{row['loss']:.5f}", "-" if memory is None else f"{memory / 2**20:.0f}"])
     tokens, hidden_dim, vocab = record["shape"]
-    peak_text = (f"{record['peak_device']} peaks {record['peak_tflops']} TFLOP/s"
-                 if record["peak_tflops"] else f"no peak known for {record['device']}")
+    peaks = record["peak_tflops"]
+    peak_text = (f"{record['peak_device']}: " + ", ".join(
+        f"{kind} {tflops}" for kind, tflops in peaks.items()) + " TFLOP/s"
+        if peaks else f"no peak known for {record['device']}")
     caption = (
         f"Forward+backward over (hidden, weight) of the mean token cross-entropy, N = {tokens}, "
         f"H = {hidden_dim}, V = {vocab}, on {record['device']}. Reference: explicit float32 "
