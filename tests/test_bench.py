@@ -371,3 +371,67 @@ def test_memory_per_device_quick_run_divides_the_sharded_inputs(tmp_path):
         assert two[loss]["temp_bytes"] > 0
     table = next(tmp_path.glob("*-quick.md")).read_text()
     assert table.count("\n| ") == 3
+
+
+def test_fused_gpu_driver_quick_run_records_every_step_and_its_roofline(tmp_path):
+    """The GPU driver's smoke run on this machine's device, JAX side only: every step has a
+    row, the fused steps agree with the explicit logits, and the roofline fields are there
+    (with no peak where the device is not in the table)."""
+    from bench.studies.fused_linear_cross_entropy import gpu
+
+    gpu.main(["--quick", "--no-torch", "--out", str(tmp_path)])
+    record = json.loads(next(tmp_path.glob("gpu-*-quick.json")).read_text())
+    assert record["provenance"]["command"].startswith(f"python -m {gpu.MODULE} --quick")
+    tokens, hidden, vocab = record["shape"]
+    assert "jax_default_matmul_precision" in record
+    expected_peak = gpu.device_peaks(record["device"])[1]
+    rows = {(row["side"], row["step"], row["dtype"]): row for row in record["rows"]}
+    dtypes = ("bfloat16", "float32")
+    assert set(rows) == {("jax", step, dtype) for step in gpu.JAX_STEPS for dtype in dtypes} | {
+        ("torch", step, dtype) for step in gpu.torch_peers.PEERS for dtype in dtypes}
+    for (side, step, dtype), row in rows.items():
+        assert row["roofline_flops"] == 6 * tokens * hidden * vocab
+        assert row["peak"] in ("bfloat16 dense", "tf32 dense", "float32 dense")
+        assert row["peak_tflops"] == (None if expected_peak is None
+                                      else expected_peak[row["peak"].split()[0]])
+        if side == "torch":
+            assert row["status"] == "not run (--no-torch)" and row["fraction_of_peak"] is None
+        elif step == "tokamax" and importlib.util.find_spec("tokamax") is None:
+            assert row["status"] == "not installed"
+        else:
+            assert row["status"] == "ok" and row["achieved_tflops"] > 0
+            assert (row["fraction_of_peak"] is None) == (expected_peak is None)
+            np.testing.assert_allclose(row["loss"], rows["jax", "explicit", dtype]["loss"],
+                                       rtol=2e-2 if dtype == "bfloat16" else 1e-5)
+    assert rows["jax", "explicit", "float32"]["ratio_to_reference"] == 1.0
+    table = next(tmp_path.glob("gpu-*-quick.md")).read_text()
+    assert table.count("\n| ") == len(rows) + 1
+
+
+def test_gpu_peaks_follow_the_device_name():
+    from bench.studies.fused_linear_cross_entropy import gpu
+
+    assert gpu.device_peaks("NVIDIA H100 80GB HBM3") == ("H100 SXM", gpu.PEAK_TFLOPS["H100 SXM"])
+    assert gpu.device_peaks("NVIDIA H200")[1]["bfloat16"] == gpu.PEAK_TFLOPS["H100 SXM"]["bfloat16"]
+    assert gpu.device_peaks("NVIDIA H100 PCIe")[0] == "H100 PCIe"
+    assert gpu.device_peaks("cpu") == (None, None)
+    assert gpu.float32_runs_in_tf32(None) and not gpu.float32_runs_in_tf32("highest")
+
+
+@pytest.mark.parametrize("jax_precision, jax_peak", [(None, "tf32"), ("highest", "float32")])
+def test_gpu_roofline_takes_the_peak_of_the_dtype_and_precision(jax_precision, jax_peak):
+    from bench.studies.fused_linear_cross_entropy import gpu
+
+    rows = [{"side": "jax", "step": "explicit", "dtype": "float32", "median_s": 0.5},
+            {"side": "jax", "step": "fused_forward", "dtype": "float32", "median_s": 1.0},
+            {"side": "jax", "step": "explicit", "dtype": "bfloat16", "median_s": 0.25},
+            {"side": "torch", "step": "torch_unfused", "dtype": "float32", "median_s": 2.0}]
+    peaks = gpu.PEAK_TFLOPS["H100 SXM"]
+    gpu.add_roofline(rows, 1000, 100, 10000, peaks, jax_precision, torch_tf32=False)
+    flops = 6 * 1000 * 100 * 10000
+    expected = [(jax_peak, 0.5, 1.0), (jax_peak, 1.0, 2.0), ("bfloat16", 0.25, 1.0),
+                ("float32", 2.0, 1.0)]
+    for row, (peak, seconds, ratio) in zip(rows, expected, strict=True):
+        assert row["peak"] == f"{peak} dense" and row["peak_tflops"] == peaks[peak]
+        assert row["ratio_to_reference"] == ratio
+        np.testing.assert_allclose(row["fraction_of_peak"], flops / seconds / 1e12 / peaks[peak])

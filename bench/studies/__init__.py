@@ -7,8 +7,9 @@
 - :mod:`bench.studies.checks_overhead`: what checked mode costs, and that off it costs nothing
   (``python -m bench.studies.checks_overhead``);
 - :mod:`bench.studies.fused_linear_cross_entropy`: the fused linear cross-entropy against
-  explicit logits, and Liger-Kernel's on a GPU
-  (``python -m bench.studies.fused_linear_cross_entropy``);
+  explicit logits, tokamax, and Liger-Kernel's and Cut Cross-Entropy's on a GPU
+  (``python -m bench.studies.fused_linear_cross_entropy``; all at once on one GPU:
+  ``python -m bench.studies.fused_linear_cross_entropy.gpu``);
 - :mod:`bench.studies.mnist_step`: one training step of the document's MNIST CNN against
   tf.keras, under each allocator (``python -m bench.studies.mnist_step``);
 - :mod:`bench.studies.superset`: the kernels with an optax or PyTorch namesake against it,

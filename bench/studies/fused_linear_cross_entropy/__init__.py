@@ -18,8 +18,18 @@ Writes ``fused_linear_cross_entropy.json`` and ``.md`` to ``--out``, by default
 ``bench/results/fused_linear_cross_entropy/`` (the suite's readers take
 ``bench/results/*.json`` to be its own reports).
 
-The PyTorch side, on a CUDA device: Liger-Kernel's fused linear cross-entropy and plain
-PyTorch at the same shapes (:mod:`bench.studies.fused_linear_cross_entropy.liger`)::
+The PyTorch side, on a CUDA device: Liger-Kernel's and Cut Cross-Entropy's fused linear
+cross-entropies and plain PyTorch at the same shapes
+(:mod:`bench.studies.fused_linear_cross_entropy.torch_peers`)::
 
-    python -m bench.studies.fused_linear_cross_entropy.liger [--time 65536] [--dtype bfloat16]
+    python -m bench.studies.fused_linear_cross_entropy.torch_peers [--vocab 65536] \\
+        [--dtype float32 bfloat16]
+
+Everything on one GPU at Liger-Kernel's shape (N = 16384, H = 4096, V = 131072, bfloat16 and
+float32), each step's time against explicit logits or plain PyTorch and against the device's
+peak, in one command (:mod:`bench.studies.fused_linear_cross_entropy.gpu`, whose docstring
+says how to bring the peers to a machine without a network)::
+
+    python -m bench.studies.fused_linear_cross_entropy.gpu
+    python -m bench.studies.fused_linear_cross_entropy.gpu --quick --no-torch   # any device
 """
