@@ -106,9 +106,13 @@ def ctc_loss(
     zero_infinity: bool = False,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """CTC negative log-likelihood of each label sequence, one value per sequence.
+    r"""CTC negative log-likelihood of each label sequence, one value per sequence.
 
-    ``loss = -log sum_{paths a : collapse(a) = labels} prod_t softmax(logits_t)[a_t]``,
+    .. math::
+        \ell = -\log \sum_{a \,:\, \mathrm{collapse}(a) = y} \; \prod_t
+            \mathrm{softmax}(x_t)_{a_t}
+
+    over the paths ``a`` of one symbol per real frame, for logits ``x`` and labels ``y``,
     where ``collapse`` merges repeated symbols and then drops blanks.
 
     Args:

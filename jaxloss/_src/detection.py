@@ -91,12 +91,13 @@ def generalized_box_iou_loss(
     eps: float = _DEFAULT_EPS,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Generalised IoU loss of pairs of boxes (Rezatofighi et al., 2019).
+    r"""Generalised IoU loss of pairs of boxes (Rezatofighi et al., 2019).
 
-    With ``I`` and ``U`` the intersection and union areas of a pair and ``C`` the area
-    of the smallest box enclosing both::
+    With ``I`` and ``U`` the intersection and union areas of a pair, ``C`` the area
+    of the smallest box enclosing both and ``eps`` written :math:`\epsilon`:
 
-        loss = 1 - I / (U + eps) + (C - U) / (C + eps)
+    .. math::
+        \ell = 1 - \frac{I}{U + \epsilon} + \frac{C - U}{C + \epsilon}
 
     ``eps`` enters as in torchvision. For a box inside another the loss is
     ``1 - IoU``; for disjoint boxes it exceeds 1 and keeps a gradient that pulls them
@@ -152,12 +153,14 @@ def distance_box_iou_loss(
     eps: float = _DEFAULT_EPS,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Distance IoU loss of pairs of boxes (Zheng et al., 2020).
+    r"""Distance IoU loss of pairs of boxes (Zheng et al., 2020).
 
     With ``I`` and ``U`` the intersection and union areas, ``d`` the distance between
-    the two centres and ``c`` the diagonal of the smallest box enclosing both::
+    the two centres, ``c`` the diagonal of the smallest box enclosing both and ``eps``
+    written :math:`\epsilon`:
 
-        loss = 1 - I / (U + eps) + d**2 / (c**2 + eps)
+    .. math::
+        \ell = 1 - \frac{I}{U + \epsilon} + \frac{d^2}{c^2 + \epsilon}
 
     ``eps`` enters as in torchvision. Loss and gradient are finite for identical,
     zero-area and disjoint boxes (``eps > 0``).
@@ -206,16 +209,19 @@ def complete_box_iou_loss(
     eps: float = _DEFAULT_EPS,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Complete IoU loss of pairs of boxes: distance IoU plus an aspect-ratio term.
+    r"""Complete IoU loss of pairs of boxes: distance IoU plus an aspect-ratio term.
 
-    With the distance IoU loss of :func:`distance_box_iou_loss`, the IoU ``I / (U + eps)``
-    and the boxes' widths ``w`` and heights ``h``::
+    With the distance IoU loss :math:`\ell_{\mathrm{DIoU}}` of
+    :func:`distance_box_iou_loss`, the IoU ``I / (U + eps)``, ``eps`` written
+    :math:`\epsilon` and the boxes' widths ``w`` and heights ``h``:
 
-        v = (4 / pi**2) * (atan(w2 / h2) - atan(w1 / h1))**2
-        alpha = v / (1 - IoU + v + eps)          # a constant: no gradient flows through it
-        loss = distance_iou_loss + alpha * v
+    .. math::
+        v &= \frac{4}{\pi^2} \Big(\arctan\frac{w_2}{h_2} - \arctan\frac{w_1}{h_1}\Big)^2, \\
+        \alpha &= \frac{v}{1 - \mathrm{IoU} + v + \epsilon}, \\
+        \ell &= \ell_{\mathrm{DIoU}} + \alpha v,
 
-    as in Zheng et al. (2021) and torchvision. Differences from torchvision, on
+    where ``alpha`` is a constant (no gradient flows through it), as in Zheng et al.
+    (2021) and torchvision. Differences from torchvision, on
     inputs it cannot handle: the angle of a flat box (``h = 0``) is its limit
     ``pi / 2`` with a finite gradient (torchvision's gradient is NaN there); a point
     box (``w = h = 0``) has no aspect ratio, and its pair gets no aspect-ratio term

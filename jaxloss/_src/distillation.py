@@ -94,12 +94,14 @@ def distillation_loss(
     axis: int = -1,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Knowledge-distillation loss: the forward KL from the teacher to the student.
+    r"""Knowledge-distillation loss: the forward KL from the teacher to the student.
 
-    With ``p = softmax(teacher_logits / T)`` and ``q = softmax(student_logits / T)``::
+    With ``p = softmax(teacher_logits / T)`` and ``q = softmax(student_logits / T)``:
 
-        loss = T**2 * KL(p || q) = T**2 * sum(p * (log p - log q), axis)
+    .. math::
+        \ell = T^2 \, \mathrm{KL}(p \,\|\, q) = T^2 \sum_c p_c (\log p_c - \log q_c)
 
+    over the classes ``c`` along ``axis``,
     computed from ``log p`` and ``log q`` (the logits less each row's maximum and
     log-sum-exp), never from a ``log`` of a probability, so that a probability that
     underflows does not make the loss infinite. The gradient with respect to the student's
@@ -148,13 +150,14 @@ def reverse_distillation_loss(
     axis: int = -1,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Distillation with the reverse KL, from the student to the teacher (mode seeking).
+    r"""Distillation with the reverse KL, from the student to the teacher (mode seeking).
 
-    With ``p = softmax(teacher_logits / T)`` and ``q = softmax(student_logits / T)``::
+    With ``p = softmax(teacher_logits / T)`` and ``q = softmax(student_logits / T)``:
 
-        loss = T**2 * KL(q || p) = T**2 * sum(q * (log q - log p), axis)
+    .. math::
+        \ell = T^2 \, \mathrm{KL}(q \,\|\, p) = T^2 \sum_c q_c (\log q_c - \log p_c)
 
-    in log space as :func:`distillation_loss`. The student is pushed onto the teacher's
+    over the classes ``c`` along ``axis``, in log space as :func:`distillation_loss`. The student is pushed onto the teacher's
     modes rather than spread over its whole support (Gu et al.'s MiniLLM; GKD's reverse KL).
     TRL's ``GKDTrainer`` (``beta=1``) gives these numbers divided by ``T**2``.
 
@@ -198,12 +201,14 @@ def jensen_shannon_distillation_loss(
     axis: int = -1,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Distillation with the generalised Jensen-Shannon divergence of GKD.
+    r"""Distillation with the generalised Jensen-Shannon divergence of GKD.
 
-    With ``p = softmax(teacher_logits / T)``, ``q = softmax(student_logits / T)`` and the
-    mixture ``m = beta p + (1 - beta) q``::
+    With ``p = softmax(teacher_logits / T)``, ``q = softmax(student_logits / T)``,
+    ``beta`` written :math:`\beta` and the mixture ``m = beta p + (1 - beta) q``:
 
-        loss = T**2 * (beta KL(p || m) + (1 - beta) KL(q || m))
+    .. math::
+        \ell = T^2 \big(\beta \, \mathrm{KL}(p \,\|\, m)
+            + (1 - \beta) \, \mathrm{KL}(q \,\|\, m)\big)
 
     ``log m`` is ``logaddexp(log beta + log p, log(1 - beta) + log q)``, so the loss is
     finite for every finite input, ``-inf`` logits included (the mixture covers both

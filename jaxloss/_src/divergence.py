@@ -43,16 +43,19 @@ def kl_divergence(
     epsilon: float = 1e-7,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Kullback-Leibler divergence ``KL(targets || probs)``, one value per example.
+    r"""Kullback-Leibler divergence ``KL(targets || probs)``, one value per example.
 
-    Both distributions are clipped to ``[epsilon, 1]`` first (as Keras does)::
+    Both distributions are clipped to ``[epsilon, 1]`` first (as Keras does), with
+    ``epsilon`` written :math:`\epsilon`:
 
-        t = clip(targets, epsilon, 1);  p = clip(probs, epsilon, 1)
-        loss = sum(t * log(t / p), axis)
+    .. math::
+        t = \operatorname{clip}(\texttt{targets}, \epsilon, 1), \quad
+        p = \operatorname{clip}(\texttt{probs}, \epsilon, 1), \quad
+        \ell = \sum_c t_c \log \frac{t_c}{p_c}
 
-    so a target of 0 contributes ``epsilon * log(epsilon / p)``, about 0, and the
-    gradient with respect to ``probs`` is ``-t / p`` inside the clip range and 0
-    outside it (always finite).
+    with ``c`` running along ``axis``; so a target of 0 contributes
+    ``epsilon * log(epsilon / p)``, about 0, and the gradient with respect to ``probs``
+    is ``-t / p`` inside the clip range and 0 outside it (always finite).
 
     Args:
       probs: floating array of predicted probabilities.
@@ -93,10 +96,13 @@ def poisson_loss(
     epsilon: float = 1e-7,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Elementwise Poisson negative log-likelihood, up to a constant in ``targets``.
+    r"""Elementwise Poisson negative log-likelihood, up to a constant in ``targets``.
 
-    ``loss = predictions - targets * log(predictions + epsilon)`` for predicted rates
-    ``predictions >= 0`` and observed counts ``targets``; ``epsilon`` keeps the log
+    .. math::
+        \ell = p - t \log(p + \epsilon)
+
+    for predicted rates ``p = predictions >= 0``, observed counts ``t = targets`` and
+    ``epsilon`` written :math:`\epsilon`; ``epsilon`` keeps the log
     finite at a rate of exactly 0. A negative rate below ``-epsilon`` gives NaN (the
     log of a negative number), never a finite value.
 

@@ -69,13 +69,19 @@ def cosine_embedding_loss(
     axis: int = -1,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """PyTorch's cosine embedding loss, one value per pair of vectors.
+    r"""PyTorch's cosine embedding loss, one value per pair of vectors.
 
-    With ``cos = <x1, x2> / sqrt((||x1||**2 + epsilon) * (||x2||**2 + epsilon))``
-    along ``axis``::
+    With the vectors ``x1 = first`` and ``x2 = second`` along ``axis``, ``t = targets``,
+    ``m = margin`` and ``epsilon`` written :math:`\epsilon`:
 
-        loss = 1 - cos                 where targets == 1
-        loss = max(0, cos - margin)    where targets == -1
+    .. math::
+        \cos = \frac{\langle x_1, x_2 \rangle}
+            {\sqrt{(\|x_1\|^2 + \epsilon)(\|x_2\|^2 + \epsilon)}},
+        \qquad
+        \ell = \begin{cases}
+            1 - \cos & \text{if } t = 1, \\
+            \max(0, \cos - m) & \text{if } t = -1.
+        \end{cases}
 
     A zero vector has ``cos = 0``, with a finite gradient (also for ``epsilon=0``). Tiny
     and huge vectors keep their cosine (PyTorch's squared norms underflow below about
@@ -163,18 +169,27 @@ def triplet_margin_loss(
     axis: int = -1,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """The triplet margin loss of PyTorch or of optax, one value per triplet of vectors.
+    r"""The triplet margin loss of PyTorch or of optax, one value per triplet of vectors.
 
-    With a distance ``d`` along ``axis``::
+    With a distance ``d`` along ``axis``, anchors ``a``, positives ``p``, negatives ``n``
+    and ``m = margin``:
 
-        loss = max(d(a, p) - d(a, n) + margin, 0)
+    .. math::
+        \ell = \max\big(d(a, p) - d(a, n) + m, 0\big)
 
     and, with ``swap``, ``d(a, n)`` replaced by ``min(d(a, n), d(p, n))`` (so ``swap``
-    never lowers the loss). The distance puts ``epsilon`` where ``epsilon_at`` says:
+    never lowers the loss). The distance puts ``epsilon`` (:math:`\epsilon`) where
+    ``epsilon_at`` says, with the norm degree ``p`` written :math:`q` below:
 
-    - ``"difference"`` (PyTorch's ``pairwise_distance``): ``d(x, y) = ||x - y + epsilon||_p``,
-      ``epsilon`` added to every entry;
-    - ``"power_sum"`` (optax's): ``d(x, y) = (sum |x - y|**p + epsilon)**(1/p)``.
+    - ``"difference"`` (PyTorch's ``pairwise_distance``), ``epsilon`` added to every entry:
+
+      .. math::
+          d(x, y) = \|x - y + \epsilon\|_q
+
+    - ``"power_sum"`` (optax's):
+
+      .. math::
+          d(x, y) = \Big(\sum_i |x_i - y_i|^q + \epsilon\Big)^{1/q}
 
     A distance of 0 has gradient 0 (PyTorch's choice), where optax's gradient is NaN
     (with ``epsilon=0``). optax takes no absolute value, ``(x - y)**p``: for an odd or
@@ -276,9 +291,13 @@ def triplet_margin_with_distance_loss(
     margin: float = 1.0,
     swap: bool = False,
 ) -> jax.Array:
-    """PyTorch's triplet margin loss with a distance function, one value per triplet.
+    r"""PyTorch's triplet margin loss with a distance function, one value per triplet.
 
-    ``loss = max(d(a, p) - d(a, n) + margin, 0)``, with ``swap`` replacing ``d(a, n)``
+    .. math::
+        \ell = \max\big(d(a, p) - d(a, n) + m, 0\big)
+
+    for anchors ``a``, positives ``p``, negatives ``n`` and ``m = margin``, with ``swap``
+    replacing ``d(a, n)``
     by ``min(d(a, n), d(p, n))``. ``d`` defaults to PyTorch's ``pairwise_distance``,
     ``||x - y + 1e-6||_2`` along the last axis (the default of
     :func:`triplet_margin_loss`). PyTorch raises for ``margin <= 0``; any margin is
@@ -325,10 +344,14 @@ def cosine_similarity(
     axis: int = -1,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """optax's cosine similarity, one value per pair of vectors.
+    r"""optax's cosine similarity, one value per pair of vectors.
 
-    ``cos = <p / sqrt(max(||p||**2, epsilon)), t / sqrt(max(||t||**2, epsilon))>``
-    along ``axis``: 1 for parallel vectors, 0 for orthogonal ones, -1 for opposite ones.
+    .. math::
+        \cos = \Big\langle \frac{p}{\sqrt{\max(\|p\|^2, \epsilon)}},
+            \frac{t}{\sqrt{\max(\|t\|^2, \epsilon)}} \Big\rangle
+
+    for ``p = predictions`` and ``t = targets`` along ``axis`` and ``epsilon`` written
+    :math:`\epsilon`: 1 for parallel vectors, 0 for orthogonal ones, -1 for opposite ones.
     A zero vector has ``cos = 0`` with a finite gradient, where optax gives NaN (with its
     default ``epsilon=0``). Tiny and huge vectors keep their cosine (optax's squared
     norms underflow below about 1e-19 and overflow above about 1e19 in float32).
@@ -375,9 +398,12 @@ def cosine_distance(
     axis: int = -1,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """optax's cosine distance, ``1 - cos``, one value per pair of vectors.
+    r"""optax's cosine distance, ``1 - cos``, one value per pair of vectors.
 
-    ``cos`` is :func:`cosine_similarity`'s: the distance is 0 for parallel vectors, 1 for
+    .. math::
+        \ell = 1 - \cos(p, t)
+
+    for ``p = predictions`` and ``t = targets``; ``cos`` is :func:`cosine_similarity`'s: the distance is 0 for parallel vectors, 1 for
     orthogonal ones and for a zero vector (with a finite gradient; optax gives NaN), 2 for
     opposite ones.
 

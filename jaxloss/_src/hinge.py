@@ -32,9 +32,12 @@ def hinge_loss(
     *,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Elementwise hinge loss.
+    r"""Elementwise hinge loss.
 
-    ``loss = max(0, 1 - targets * predictions)``; the gradient is ``-targets`` inside
+    .. math::
+        \ell = \max(0, 1 - t x)
+
+    for scores ``x = predictions`` and ``t = targets``; the gradient is ``-targets`` inside
     the margin and 0 outside it (0 at the kink).
 
     Args:
@@ -67,9 +70,12 @@ def squared_hinge_loss(
     *,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Elementwise squared hinge loss.
+    r"""Elementwise squared hinge loss.
 
-    ``loss = max(0, 1 - targets * predictions) ** 2``, smooth at the margin.
+    .. math::
+        \ell = \max(0, 1 - t x)^2
+
+    for scores ``x = predictions`` and ``t = targets``, smooth at the margin.
 
     Args:
       predictions: floating array of raw scores, any shape.
@@ -102,13 +108,12 @@ def categorical_hinge_loss(
     axis: int = -1,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Multi-class hinge loss of Crammer and Singer, one value per example.
+    r"""Multi-class hinge loss of Crammer and Singer, one value per example.
 
-    With one-hot ``targets`` ``t`` over ``axis``::
+    With one-hot ``targets`` ``t`` and scores ``x = predictions`` over ``axis``:
 
-        positive = sum(t * predictions)
-        negative = max((1 - t) * predictions)
-        loss = max(0, negative - positive + 1)
+    .. math::
+        \ell = \max\Big(0, \max_c \big((1 - t_c) x_c\big) - \sum_c t_c x_c + 1\Big)
 
     Args:
       predictions: floating array of raw class scores.
@@ -151,9 +156,12 @@ def perceptron_loss(
     *,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Elementwise binary perceptron loss of optax's ``perceptron_loss``.
+    r"""Elementwise binary perceptron loss of optax's ``perceptron_loss``.
 
-    ``loss = max(0, -targets * predictions)``: the hinge without a margin, 0 for every
+    .. math::
+        \ell = \max(0, -t x)
+
+    for scores ``x = predictions`` and ``t = targets``: the hinge without a margin, 0 for every
     score of the right sign. The gradient is ``-targets`` for a wrong sign, 0 for a right
     one, and half of that at 0 (as ``jnp.maximum`` gives, and optax).
 
@@ -235,9 +243,12 @@ def multiclass_hinge_loss(
     axis: int = -1,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Multi-class hinge loss of optax's ``multiclass_hinge_loss``, with integer labels.
+    r"""Multi-class hinge loss of optax's ``multiclass_hinge_loss``, with integer labels.
 
-    ``loss = max(0, max_{j != y} x_j - x_y + 1)``, optax's
+    .. math::
+        \ell = \max\big(0, \max_{j \ne y} x_j - x_y + 1\big)
+
+    for class scores ``x`` and the label ``y``: optax's
     ``max_j (x_j + 1 - [j = y]) - x_y`` written so that it is exact for an infinite
     label score (0, where optax's form gives ``inf - inf = NaN``). It differs from
     :func:`categorical_hinge_loss` (Keras), whose maximum over the other classes also
@@ -276,9 +287,12 @@ def multiclass_perceptron_loss(
     axis: int = -1,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Multi-class perceptron loss of optax's ``multiclass_perceptron_loss``.
+    r"""Multi-class perceptron loss of optax's ``multiclass_perceptron_loss``.
 
-    ``loss = max_j x_j - x_y``: 0 when the label has the largest score, written as
+    .. math::
+        \ell = \max_j x_j - x_y
+
+    for class scores ``x`` and the label ``y``: 0 when the label has the largest score, written as
     ``max(0, max_{j != y} x_j - x_y)`` so that an infinite label score gives 0 (not
     optax's ``inf - inf = NaN``).
 

@@ -65,11 +65,14 @@ def gaussian_nll_loss(
     epsilon: float = 1e-6,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Elementwise Gaussian negative log-likelihood of ``targets`` given a mean and a variance.
+    r"""Elementwise Gaussian negative log-likelihood of ``targets`` given a mean and a variance.
 
-    With ``c = max(variances, epsilon)``::
+    With predictions ``p``, targets ``t`` and the clamped variance
+    ``c = max(variances, epsilon)``:
 
-        loss = 0.5 * (log(c) + (predictions - targets)**2 / c)  [+ 0.5 * log(2 pi) if full]
+    .. math::
+        \ell = \tfrac{1}{2} \Big(\log c + \frac{(p - t)^2}{c}\Big)
+            \;\big[+ \tfrac{1}{2} \log 2\pi \text{ if } \texttt{full}\big]
 
     the likelihood of a heteroscedastic regression (Nix and Weigend, 1994). ``variances``
     has the shape of ``predictions`` (one variance per element), or that shape without
@@ -157,16 +160,22 @@ def poisson_nll_loss(
     epsilon: float = 1e-8,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Elementwise Poisson negative log-likelihood of counts ``targets`` given a rate.
+    r"""Elementwise Poisson negative log-likelihood of counts ``targets`` given a rate.
 
-    ::
+    With predictions ``p``, targets ``t`` and ``epsilon`` written :math:`\epsilon`:
 
-        loss = exp(predictions) - targets * predictions             if log_input
-             = predictions - targets * log(predictions + epsilon)   otherwise
+    .. math::
+        \ell = \begin{cases}
+            e^{p} - t p & \text{if } \texttt{log\_input}, \\
+            p - t \log(p + \epsilon) & \text{otherwise,}
+        \end{cases}
 
-    plus, if ``full``, Stirling's approximation of ``log(targets!)``,
-    ``targets * log(targets) - targets + 0.5 * log(2 pi targets)``, where
-    ``targets > 1`` (0 elsewhere), as in PyTorch. With ``log_input`` the predictions are
+    plus, if ``full``, Stirling's approximation of :math:`\log t!`,
+
+    .. math::
+        t \log t - t + \tfrac{1}{2} \log(2 \pi t),
+
+    where ``targets > 1`` (0 elsewhere), as in PyTorch. With ``log_input`` the predictions are
     log-rates, and loss and gradient ``exp(predictions) - targets`` are finite for every
     log-rate up to 88 (``exp`` overflows float32 beyond). The gradient with respect to
     ``targets`` is finite too, at ``targets <= 1`` included.

@@ -65,10 +65,12 @@ def soft_margin_loss(
     *,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Elementwise two-class logistic loss of PyTorch's ``soft_margin_loss``.
+    r"""Elementwise two-class logistic loss of PyTorch's ``soft_margin_loss``.
 
-    ``loss = log(1 + exp(-targets * predictions)) = softplus(-targets * predictions)``,
-    computed as a softplus, so that a wrong score of any finite size ``x`` costs about
+    .. math::
+        \ell = \log\big(1 + e^{-t x}\big) = \operatorname{softplus}(-t x)
+
+    for scores ``x = predictions`` and ``t = targets``, computed as a softplus, so that a wrong score of any finite size ``x`` costs about
     ``|x|`` and the gradient ``-targets * sigmoid(-targets * predictions)`` is always
     finite. PyTorch's ``log1p(exp(.))`` is inf, with a NaN gradient, for a wrong score
     beyond 88.7 in float32.
@@ -107,9 +109,13 @@ def margin_ranking_loss(
     margin: float = 0.0,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Elementwise ranking hinge of PyTorch's ``margin_ranking_loss``.
+    r"""Elementwise ranking hinge of PyTorch's ``margin_ranking_loss``.
 
-    ``loss = max(0, -targets * (first - second) + margin)``: ``targets = 1`` asks for
+    .. math::
+        \ell = \max\big(0, -t (x_1 - x_2) + m\big)
+
+    for ``x_1 = first``, ``x_2 = second``, ``t = targets`` and ``m = margin``:
+    ``targets = 1`` asks for
     ``first`` to rank above ``second`` by ``margin``, ``targets = -1`` for the reverse.
     The three arrays must have one shape (PyTorch also broadcasts arrays of one rank).
 
@@ -159,12 +165,15 @@ def hinge_embedding_loss(
     margin: float = 1.0,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Elementwise loss of PyTorch's ``hinge_embedding_loss``, for distances of pairs.
+    r"""Elementwise loss of PyTorch's ``hinge_embedding_loss``, for distances of pairs.
 
-    ::
+    With ``x = predictions``, ``t = targets`` and ``m = margin``:
 
-        loss = predictions                     where targets == 1   (similar pairs)
-             = max(0, margin - predictions)    where targets == -1  (dissimilar pairs)
+    .. math::
+        \ell = \begin{cases}
+            x & \text{if } t = 1 \text{ (similar pairs)}, \\
+            \max(0, m - x) & \text{if } t = -1 \text{ (dissimilar pairs).}
+        \end{cases}
 
     ``predictions`` are typically distances between two embeddings. As in PyTorch, a
     target that is neither ``1`` nor ``-1`` takes both terms, ``predictions +
@@ -211,12 +220,14 @@ def multilabel_soft_margin_loss(
     axis: int = -1,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Multi-label logistic loss of PyTorch's ``multilabel_soft_margin_loss``, per example.
+    r"""Multi-label logistic loss of PyTorch's ``multilabel_soft_margin_loss``, per example.
 
     The mean over the ``C`` classes of the sigmoid binary cross-entropy, each class
-    weighted by ``class_weights`` (PyTorch's ``weight``)::
+    weighted by ``class_weights`` (PyTorch's ``weight``):
 
-        loss = mean_c w_c * (y_c * softplus(-x_c) + (1 - y_c) * softplus(x_c))
+    .. math::
+        \ell = \frac{1}{C} \sum_c w_c \big(y_c \operatorname{softplus}(-x_c)
+            + (1 - y_c) \operatorname{softplus}(x_c)\big)
 
     computed by :func:`jaxloss.sigmoid_binary_cross_entropy`, so the loss and its
     gradient ``w_c (sigmoid(x_c) - y_c) / C`` are finite for every finite logit (PyTorch's
@@ -286,12 +297,13 @@ def multi_margin_loss(
     axis: int = -1,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Multi-class hinge loss of PyTorch's ``multi_margin_loss`` (Weston and Watkins), per
+    r"""Multi-class hinge loss of PyTorch's ``multi_margin_loss`` (Weston and Watkins), per
     example.
 
-    With the label ``y`` of an example and its ``C`` class scores ``x``::
+    With the label ``y`` of an example, its ``C`` class scores ``x`` and ``m = margin``:
 
-        loss = w_y * sum_{i != y} max(0, margin - x_y + x_i) ** p / C
+    .. math::
+        \ell = \frac{w_y}{C} \sum_{i \ne y} \max(0, m - x_y + x_i)^p
 
     where ``w`` are the ``class_weights`` (PyTorch's ``weight``; 1 without them). The
     gradient at a kink (a gap of exactly 0) is 0, as in PyTorch.
@@ -367,13 +379,14 @@ def multilabel_margin_loss(
     axis: int = -1,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Multi-label hinge loss of PyTorch's ``multilabel_margin_loss``, per example.
+    r"""Multi-label hinge loss of PyTorch's ``multilabel_margin_loss``, per example.
 
     ``targets`` has the shape of ``scores`` and lists an example's classes by index,
     ended by the first ``-1`` (the entries after it are ignored). With ``J`` that list
-    and ``T`` the set of its classes::
+    and ``T`` the set of its classes:
 
-        loss = sum_{j in J} sum_{i not in T} max(0, 1 - (x_j - x_i)) / C
+    .. math::
+        \ell = \frac{1}{C} \sum_{j \in J} \sum_{i \notin T} \max\big(0, 1 - (x_j - x_i)\big)
 
     As in PyTorch, a class listed twice counts twice, and an empty list (a first entry of
     ``-1``) gives 0. The cost is ``C**2`` pairs per example, as in PyTorch.

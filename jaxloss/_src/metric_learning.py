@@ -26,9 +26,13 @@ def negative_cosine_similarity(
     epsilon: float = 1e-7,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Negative cosine similarity along ``axis``, one value per example.
+    r"""Negative cosine similarity along ``axis``, one value per example.
 
-    ``loss = -sum(p / max(||p||, epsilon) * t / max(||t||, epsilon), axis)``: -1 for
+    .. math::
+        \ell = -\sum_i \frac{p_i}{\max(\|p\|, \epsilon)} \, \frac{t_i}{\max(\|t\|, \epsilon)}
+
+    for ``p = predictions`` and ``t = targets`` along ``axis`` and ``epsilon`` written
+    :math:`\epsilon`: -1 for
     parallel vectors, 0 for orthogonal ones or when either is 0 (where the gradient
     is finite too), +1 for opposite ones.
 
@@ -87,15 +91,18 @@ def circle_loss(
     remove_diagonal: bool = True,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Circle loss for unit-norm embeddings, one value per query embedding.
+    r"""Circle loss for unit-norm embeddings, one value per query embedding.
 
     With cosine distances ``d = max(1 - embeddings @ ref_embeddings.T, 0)``, positive
-    pairs (same label; the diagonal left out when ``remove_diagonal``) and negative
-    pairs (different label), ``m = margin``::
+    pairs :math:`P` (same label; the diagonal left out when ``remove_diagonal``) and
+    negative pairs :math:`N` (different label), ``m = margin`` and ``gamma`` written
+    :math:`\gamma`, for a query ``i``:
 
-        s_pos = -gamma * max(m + d, 0) * (m - d)          over positive pairs
-        s_neg =  gamma * max(1 + m - d, 0) * (1 - m - d)  over negative pairs
-        loss = softplus(logsumexp(s_pos) + logsumexp(s_neg))
+    .. math::
+        s^{+}_{ij} &= -\gamma \max(m + d_{ij}, 0) \, (m - d_{ij}), \qquad j \in P_i, \\
+        s^{-}_{ij} &= \gamma \max(1 + m - d_{ij}, 0) \, (1 - m - d_{ij}), \qquad j \in N_i, \\
+        \ell_i &= \operatorname{softplus}\Big(\log \sum_{j \in P_i} e^{s^{+}_{ij}}
+            + \log \sum_{j \in N_i} e^{s^{-}_{ij}}\Big)
 
     A query without positive or without negative pairs has loss 0 (with gradient 0).
     The embeddings are expected to be L2-normalised; they are not normalised here.

@@ -59,14 +59,17 @@ def dpo_loss(
     beta: float = 0.1,
     label_smoothing: float = 0.0,
 ) -> jax.Array:
-    """Direct preference optimisation loss, one value per preference pair.
+    r"""Direct preference optimisation loss, one value per preference pair.
 
     With the margin ``h = (pc - rc) - (pr - rr)`` of the policy's log-ratios
     (``pc``, ``pr``: the policy's log-probabilities of the chosen and rejected responses;
-    ``rc``, ``rr``: the reference model's) and ``eps = label_smoothing``::
+    ``rc``, ``rr``: the reference model's), ``beta`` written :math:`\beta` and
+    ``eps = label_smoothing`` written :math:`\varepsilon`:
 
-        loss = -(1 - eps) log sigmoid(beta h) - eps log sigmoid(-beta h)
-             = (1 - eps) softplus(-beta h) + eps softplus(beta h)
+    .. math::
+        \ell &= -(1 - \varepsilon) \log \sigma(\beta h) - \varepsilon \log \sigma(-\beta h) \\
+              &= (1 - \varepsilon) \operatorname{softplus}(-\beta h)
+                 + \varepsilon \operatorname{softplus}(\beta h)
 
     ``eps > 0`` is conservative DPO: each label is taken as flipped with probability
     ``eps``. Both parts are softplus of ``+-beta h``, so the loss is finite wherever its
@@ -125,13 +128,13 @@ def dpo_rewards(
     *,
     beta: float = 0.1,
 ) -> tuple[jax.Array, jax.Array]:
-    """DPO's implicit rewards of the chosen and rejected responses.
+    r"""DPO's implicit rewards of the chosen and rejected responses.
 
-    ::
+    .. math::
+        \texttt{chosen\_rewards} = \beta (pc - rc), \qquad
+        \texttt{rejected\_rewards} = \beta (pr - rr)
 
-        chosen_rewards = beta (pc - rc);  rejected_rewards = beta (pr - rr)
-
-    so that :func:`dpo_loss` (without label smoothing) is
+    with the log-probabilities named as in :func:`dpo_loss`, so that :func:`dpo_loss` (without label smoothing) is
     ``softplus(rejected_rewards - chosen_rewards)``. Their difference is the reward margin
     and ``chosen_rewards > rejected_rewards`` the preference accuracy that DPO training
     usually reports. Gradients flow; TRL detaches them (metrics only): wrap the result in
@@ -178,11 +181,13 @@ def ipo_loss(
     *,
     beta: float = 0.1,
 ) -> jax.Array:
-    """Identity preference optimisation loss, one value per preference pair.
+    r"""Identity preference optimisation loss, one value per preference pair.
 
-    With the margin ``h = (pc - rc) - (pr - rr)`` of :func:`dpo_loss`::
+    With the margin ``h = (pc - rc) - (pr - rr)`` of :func:`dpo_loss` and ``beta``
+    written :math:`\beta`:
 
-        loss = (h - 1 / (2 beta))**2
+    .. math::
+        \ell = \Big(h - \frac{1}{2 \beta}\Big)^2
 
     a regression of the margin onto ``1 / (2 beta)`` (``beta`` is the paper's ``tau``),
     which keeps the policy near the reference even for deterministic preferences, where
@@ -231,12 +236,15 @@ def simpo_loss(
     beta: float = 2.0,
     gamma: float = 0.5,
 ) -> jax.Array:
-    """Simple preference optimisation loss (reference-free), one value per preference pair.
+    r"""Simple preference optimisation loss (reference-free), one value per preference pair.
 
     With ``c`` and ``r`` the policy's log-probabilities of the chosen and rejected
-    responses, each averaged over its tokens::
+    responses, each averaged over its tokens, and ``beta``, ``gamma`` written
+    :math:`\beta`, :math:`\gamma`:
 
-        loss = -log sigmoid(beta (c - r) - gamma) = softplus(gamma - beta (c - r))
+    .. math::
+        \ell = -\log \sigma\big(\beta (c - r) - \gamma\big)
+              = \operatorname{softplus}\big(\gamma - \beta (c - r)\big)
 
     ``beta (c - r)`` is the length-normalised reward margin and ``gamma`` the target margin
     it must exceed. Finite wherever the exact value is; gradient
@@ -282,11 +290,12 @@ def sequence_log_probs(
     where: jax.typing.ArrayLike | None = None,
     average: bool = False,
 ) -> jax.Array:
-    """Log-probability of each label sequence under a language model's logits.
+    r"""Log-probability of each label sequence under a language model's logits.
 
-    ::
+    With logits ``x``, labels ``y`` and the mask ``w = where`` (1 without it):
 
-        log_probs[b] = sum_t where[b, t] * log softmax(logits[b, t])[labels[b, t]]
+    .. math::
+        \log p_b = \sum_t w_{bt} \log \mathrm{softmax}(x_{bt})_{y_{bt}}
 
     and, with ``average``, that sum divided by the number of counted tokens
     ``sum_t where[b, t]`` (0 for a sequence with none). Each token's term is

@@ -57,9 +57,12 @@ def squared_error(
     *,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Elementwise squared error.
+    r"""Elementwise squared error.
 
-    ``loss = (predictions - targets) ** 2`` (no factor 1/2; the mean of this over the
+    .. math::
+        \ell = (p - t)^2
+
+    for predictions ``p`` and targets ``t`` (no factor 1/2; the mean of this over the
     last axis is Keras's ``mean_squared_error``).
 
     Args:
@@ -89,10 +92,14 @@ def l2_loss(
     *,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Elementwise half squared error (optax's ``l2_loss``).
+    r"""Elementwise half squared error (optax's ``l2_loss``).
 
-    ``loss = 0.5 * (predictions - targets) ** 2``, whose gradient is the error itself;
-    formed as ``(e / 2) ** 2 * 2``, so it is finite wherever its exact value fits float32.
+    .. math::
+        \ell = \tfrac{1}{2} (p - t)^2
+
+    for predictions ``p`` and targets ``t``, whose gradient is the error ``e = p - t``
+    itself; formed as ``(e / 2) ** 2 * 2``, so it is finite wherever its exact value fits
+    float32.
 
     Args:
       predictions: floating array of any shape.
@@ -138,9 +145,12 @@ def absolute_error(
     *,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Elementwise absolute error.
+    r"""Elementwise absolute error.
 
-    ``loss = |predictions - targets|``; the gradient at a zero error is 0.
+    .. math::
+        \ell = |p - t|
+
+    for predictions ``p`` and targets ``t``; the gradient at a zero error is 0.
 
     Args:
       predictions: floating array of any shape.
@@ -171,12 +181,15 @@ def huber_loss(
     delta: jax.typing.ArrayLike = 1.0,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Elementwise Huber loss: quadratic near zero, linear beyond ``delta``.
+    r"""Elementwise Huber loss: quadratic near zero, linear beyond ``delta``.
 
-    With ``e = predictions - targets``::
+    With ``e = predictions - targets`` and ``delta`` written :math:`\delta`:
 
-        loss = 0.5 * e**2                    if |e| <= delta
-             = delta * (|e| - 0.5 * delta)   otherwise
+    .. math::
+        \ell = \begin{cases}
+            \tfrac{1}{2} e^2 & \text{if } |e| \le \delta, \\
+            \delta \big(|e| - \tfrac{1}{2} \delta\big) & \text{otherwise,}
+        \end{cases}
 
     with the gradient ``clip(e, -delta, delta)`` given directly (a ``jax.custom_jvp``):
     continuous and finite at ``|e| = delta``, and differentiable again.
@@ -240,12 +253,15 @@ def smooth_l1_loss(
     beta: jax.typing.ArrayLike = 1.0,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Elementwise smooth L1 loss (PyTorch's): quadratic below ``beta``, then ``|e|`` shifted.
+    r"""Elementwise smooth L1 loss (PyTorch's): quadratic below ``beta``, then ``|e|`` shifted.
 
-    With ``e = predictions - targets``::
+    With ``e = predictions - targets`` and ``beta`` written :math:`\beta`:
 
-        loss = 0.5 * e**2 / beta     if |e| < beta
-             = |e| - 0.5 * beta      otherwise
+    .. math::
+        \ell = \begin{cases}
+            \tfrac{1}{2} e^2 / \beta & \text{if } |e| < \beta, \\
+            |e| - \tfrac{1}{2} \beta & \text{otherwise,}
+        \end{cases}
 
     that is ``huber_loss(e, delta=beta) / beta``, computed so (its gradient
     ``clip(e / beta, -1, 1)`` is continuous and finite), and ``|e|`` for ``beta = 0``
@@ -291,9 +307,12 @@ def log_cosh(
     *,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Elementwise logarithm of the hyperbolic cosine of the error.
+    r"""Elementwise logarithm of the hyperbolic cosine of the error.
 
-    ``loss = log(cosh(e))`` with ``e = predictions - targets``, evaluated from one
+    .. math::
+        \ell = \log \cosh e
+
+    with ``e = predictions - targets``, evaluated from one
     ``v = expm1(|e|)`` as ``log1p(v**2 / (2 (1 + v)))`` (``cosh(e) - 1`` without
     cancellation, so small errors keep their relative precision) and as
     ``|e| - log(2)`` for ``|e| >= 20``, where that is exact and ``cosh`` would
@@ -368,11 +387,12 @@ def quantile_loss(
     quantile: jax.typing.ArrayLike | list[float] | tuple[float, ...] = 0.5,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Elementwise quantile (pinball) loss.
+    r"""Elementwise quantile (pinball) loss.
 
-    With the error ``e = targets - predictions`` and ``q = quantile``::
+    With the error ``e = targets - predictions`` and ``q = quantile``:
 
-        loss = max(q e, (q - 1) e)
+    .. math::
+        \ell = \max\big(q e, (q - 1) e\big)
 
     minimised in expectation by the ``q``-quantile of the targets' distribution:
     under-predictions cost ``q`` per unit, over-predictions ``1 - q``. ``q = 0.5`` is half

@@ -23,10 +23,13 @@ def absolute_percentage_error(
     epsilon: float = 1e-7,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Elementwise absolute percentage error.
+    r"""Elementwise absolute percentage error.
 
-    ``loss = 100 * |targets - predictions| / max(|targets|, epsilon)``; a target of 0
-    is divided by ``epsilon``, so the loss is large but finite.
+    .. math::
+        \ell = 100 \, \frac{|t - p|}{\max(|t|, \epsilon)}
+
+    for predictions ``p``, targets ``t`` and ``epsilon`` written :math:`\epsilon`; a
+    target of 0 is divided by ``epsilon``, so the loss is large but finite.
 
     Args:
       predictions: floating array of any shape.
@@ -62,10 +65,13 @@ def squared_logarithmic_error(
     epsilon: float = 1e-7,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Elementwise squared logarithmic error.
+    r"""Elementwise squared logarithmic error.
 
-    ``loss = (log1p(max(predictions, epsilon)) - log1p(max(targets, epsilon))) ** 2``.
-    Values below ``epsilon`` (negative ones included) are clipped to ``epsilon``,
+    .. math::
+        \ell = \big(\log(1 + \max(p, \epsilon)) - \log(1 + \max(t, \epsilon))\big)^2
+
+    for predictions ``p``, targets ``t`` and ``epsilon`` written :math:`\epsilon`,
+    computed with ``log1p``. Values below ``epsilon`` (negative ones included) are clipped to ``epsilon``,
     where the gradient is 0. ``log1p`` keeps full precision for small values,
     where ``log(1 + x)`` (Keras) loses it.
 

@@ -24,11 +24,12 @@ def generalized_cross_entropy(
     axis: int = -1,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Generalized cross-entropy of Zhang and Sabuncu, one value per example.
+    r"""Generalized cross-entropy of Zhang and Sabuncu, one value per example.
 
-    With ``p`` the probability given to the true class ``labels``::
+    With ``p`` the probability given to the true class ``labels``:
 
-        loss = (1 - p ** q) / q
+    .. math::
+        \ell = \frac{1 - p^q}{q}
 
     It tends to the cross-entropy ``-log p`` as ``q -> 0`` and equals the mean
     absolute error ``1 - p`` at ``q = 1``. The gradient ``-p ** (q - 1)`` is finite

@@ -68,9 +68,15 @@ def multiclass_generalized_dice_loss(
     apply_softmax: bool = True,
     ignore_background: bool = False,
 ) -> jax.Array:
-    """optax's ``multiclass_generalized_dice_loss``: the class losses weighted by
-    ``1 / (T_c**2 + 1e-7)`` (``T_c`` the class's target sum over the batch and the pixels),
-    normalised to sum to the number of classes, then averaged."""
+    r"""optax's ``multiclass_generalized_dice_loss``: the class losses weighted, then averaged.
+
+    The class losses of :func:`jaxloss.multiclass_dice_loss` are weighted by
+
+    .. math::
+        w_c = C \, \frac{v_c}{\sum_k v_k}, \qquad v_c = \frac{1}{T_c^2 + 10^{-7}}
+
+    (``T_c`` the class's target sum over the batch and the pixels, ``C`` the number of
+    classes: the weights sum to ``C``), then averaged."""
     predictions, targets = jnp.asarray(predictions), jnp.asarray(targets)
     weights = 1.0 / (jnp.sum(targets, axis=tuple(range(targets.ndim - 1))) ** 2 + 1e-7)
     weights = weights / jnp.sum(weights) * targets.shape[-1]

@@ -242,15 +242,21 @@ def cross_entropy(
     r"""``torch.nn.functional.cross_entropy``: softmax cross-entropy from logits.
 
     With class indices ``y`` (an integer ``target``), ``s`` the ``label_smoothing`` and
-    ``L = log softmax(x)`` along the class axis 1::
+    ``L = log softmax(x)`` along the class axis 1:
 
-        loss_n = (1 - s) w_y (-L_y) + (s / C) sum_c w_c (-L_c)      (0 if y = ignore_index)
-        mean   = sum_n loss_n / sum_n w_{y_n}                        (over the counted n)
+    .. math::
+        \ell_n &= (1 - s) \, w_{y_n} (-L_{n, y_n}) + \frac{s}{C} \sum_c w_c (-L_{n, c})
+            \quad (0 \text{ if } y_n = \texttt{ignore\_index}), \\
+        \text{mean} &= \frac{\sum_n \ell_n}{\sum_n w_{y_n}}
+            \quad \text{(over the counted } n\text{)}
 
     as PyTorch computes it: the smoothing term is weighted by each class's own weight.
-    With probabilities (a floating ``target`` of ``input``'s shape)::
+    With probabilities (a floating ``target`` ``y`` of ``input``'s shape):
 
-        loss_n = -sum_c w_c y~_c L_c,   y~ = (1 - s) y + s / C,      mean = sum_n loss_n / N
+    .. math::
+        \ell_n = -\sum_c w_c \tilde y_{n, c} L_{n, c}, \qquad
+        \tilde y = (1 - s) y + s / C, \qquad
+        \text{mean} = \frac{1}{N} \sum_n \ell_n
 
     (``N`` counts the examples, spatial positions included; ``ignore_index`` does not
     apply). Computed by :func:`jaxloss.sparse_softmax_cross_entropy` and

@@ -24,9 +24,16 @@ def cosine_embedding_loss(
 ) -> Array:
     r"""``torch.nn.functional.cosine_embedding_loss``: pull similar pairs, push others apart.
 
-    ``1 - cos(x1, x2)`` for a target of 1, ``max(0, cos(x1, x2) - margin)`` for -1, with
-    ``cos = <x1, x2> / sqrt((||x1||^2 + 1e-12) (||x2||^2 + 1e-12))`` along the last axis:
-    :func:`jaxloss.cosine_embedding_loss`; ``"mean"`` is over the pairs. A target other
+    .. math::
+        \ell = \begin{cases}
+            1 - \cos(x_1, x_2) & \text{for a target of } 1, \\
+            \max\big(0, \cos(x_1, x_2) - m\big) & \text{for } -1,
+        \end{cases}
+        \qquad
+        \cos(x_1, x_2) = \frac{\langle x_1, x_2 \rangle}
+            {\sqrt{(\|x_1\|^2 + 10^{-12})(\|x_2\|^2 + 10^{-12})}}
+
+    along the last axis, with ``m = margin``: :func:`jaxloss.cosine_embedding_loss`; ``"mean"`` is over the pairs. A target other
     than 1 or -1 gives NaN for its pair, where PyTorch gives 0.
 
     Args:
@@ -126,8 +133,10 @@ def triplet_margin_with_distance_loss(
 ) -> Array:
     r"""``torch.nn.functional.triplet_margin_with_distance_loss``: any distance.
 
-    ``max(d(a, p) - d(a, n) + margin, 0)``, ``d(a, n)`` replaced by
-    ``min(d(a, n), d(p, n))`` if ``swap``, with ``d`` the ``distance_function`` (default
+    .. math::
+        \ell = \max\big(d(a, p) - d(a, n) + m, 0\big)
+
+    with ``m = margin``, ``d(a, n)`` replaced by ``min(d(a, n), d(p, n))`` if ``swap``, with ``d`` the ``distance_function`` (default
     PyTorch's ``pairwise_distance``, ``||x - y + 1e-6||_2`` along the last axis):
     :func:`jaxloss.triplet_margin_with_distance_loss`; ``"mean"`` is over the distances'
     entries. PyTorch raises for ``margin <= 0``; any margin is taken here.

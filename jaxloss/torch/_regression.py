@@ -118,8 +118,14 @@ def huber_loss(
 ) -> Array:
     r"""``torch.nn.functional.huber_loss``: quadratic below ``delta``, linear beyond.
 
-    ``w * (0.5 e^2 if |e| < delta else delta (|e| - delta / 2))``, ``e = x - y``, computed
-    by :func:`jaxloss.huber_loss`. ``"mean"`` divides by the number of elements, with a
+    .. math::
+        \ell = w \begin{cases}
+            \tfrac{1}{2} e^2 & \text{if } |e| < \delta, \\
+            \delta \big(|e| - \tfrac{1}{2} \delta\big) & \text{otherwise,}
+        \end{cases}
+        \qquad e = x - y,
+
+    with ``delta`` written :math:`\delta`, computed by :func:`jaxloss.huber_loss`. ``"mean"`` divides by the number of elements, with a
     ``weight`` too (PyTorch's rule here, unlike ``l1_loss`` and ``mse_loss``).
 
     Args:
@@ -158,8 +164,14 @@ def smooth_l1_loss(
 ) -> Array:
     r"""``torch.nn.functional.smooth_l1_loss``: quadratic below ``beta``, then linear.
 
-    ``0.5 e^2 / beta`` if ``|e| < beta``, else ``|e| - beta / 2``, with ``e = x - y``.
-    Computed by :func:`jaxloss.smooth_l1_loss` (``huber_loss(delta=beta) / beta``; the
+    .. math::
+        \ell = \begin{cases}
+            \tfrac{1}{2} e^2 / \beta & \text{if } |e| < \beta, \\
+            |e| - \tfrac{1}{2} \beta & \text{otherwise,}
+        \end{cases}
+        \qquad e = x - y,
+
+    with ``beta`` written :math:`\beta`. Computed by :func:`jaxloss.smooth_l1_loss` (``huber_loss(delta=beta) / beta``; the
     absolute error at ``beta = 0``); ``"mean"`` is over every element.
 
     Args:
@@ -198,8 +210,8 @@ def poisson_nll_loss(
 ) -> Array:
     r"""``torch.nn.functional.poisson_nll_loss``: Poisson NLL of counts, reduced.
 
-    ``exp(x) - y x`` (``log_input``) or ``x - y log(x + eps)``, plus Stirling's term for
-    ``y > 1`` if ``full``: :func:`jaxloss.poisson_nll_loss`; ``"mean"`` is over every
+    :math:`e^x - y x` (``log_input``) or :math:`x - y \log(x + \epsilon)`, with ``eps``
+    written :math:`\epsilon`, plus Stirling's term for ``y > 1`` if ``full``: :func:`jaxloss.poisson_nll_loss`; ``"mean"`` is over every
     element.
 
     Args:
@@ -257,8 +269,9 @@ def gaussian_nll_loss(
 ) -> Array:
     r"""``torch.nn.functional.gaussian_nll_loss``: Gaussian NLL given a mean and a variance.
 
-    ``0.5 (log v + (x - y)^2 / v)`` with ``v = max(var, eps)`` (the clamp outside the
-    gradient, as in PyTorch), plus ``0.5 log(2 pi)`` if ``full``:
+    :math:`\tfrac{1}{2} \big(\log v + (x - y)^2 / v\big)` with ``v = max(var, eps)`` (the
+    clamp outside the gradient, as in PyTorch), plus :math:`\tfrac{1}{2} \log 2\pi` if
+    ``full``:
     :func:`jaxloss.gaussian_nll_loss`; ``"mean"`` is over every element. A negative
     variance in an array gives NaN where PyTorch raises (a negative float raises).
 

@@ -61,8 +61,12 @@ def ctc_loss(
 ) -> Array:
     r"""``torch.nn.functional.ctc_loss``: CTC negative log-likelihood, PyTorch's layout.
 
-    Per sample ``n``, ``-log sum_{paths a : collapse(a) = targets_n} prod_t p_t[a_t]`` over
-    the first ``input_lengths[n]`` frames and ``target_lengths[n]`` labels, computed by
+    Per sample ``n``, with ``p_t`` the probabilities of frame ``t`` and ``y_n`` its targets:
+
+    .. math::
+        \ell_n = -\log \sum_{a \,:\, \mathrm{collapse}(a) = y_n} \; \prod_t p_t(a_t)
+
+    over the first ``input_lengths[n]`` frames and ``target_lengths[n]`` labels, computed by
     :func:`jaxloss.ctc_loss`. ``"mean"`` divides each loss by its target length (at least
     1), then averages over the batch; ``"sum"`` adds the losses.
 

@@ -154,9 +154,12 @@ def chunked_contrastive_loss(
     r""":func:`contrastive_loss` streamed over blocks of keys, without the ``[B, B]`` logits.
 
     The same loss, values and gradients (to float32 rounding) as
-    :func:`jaxloss.contrastive_loss`: with :math:`s_{ij} = q_i \cdot k_j / \tau`, ``loss_i``
-    is ``logsumexp_j s_ij - s_ii``, or with ``symmetric`` its mean with
-    ``logsumexp_j s_ji - s_ii``. No array of ``[B, B]`` exists in the forward or the backward
+    :func:`jaxloss.contrastive_loss`: with :math:`s_{ij} = q_i \cdot k_j / \tau`,
+
+    .. math::
+        \ell_i = \log \sum_j e^{s_{ij}} - s_{ii}
+
+    or, with ``symmetric``, its mean with :math:`\log \sum_j e^{s_{ji}} - s_{ii}`. No array of ``[B, B]`` exists in the forward or the backward
     pass; the largest is one block of logits, ``[B, chunk_size]``. On an AMD EPYC CPU at
     ``B = 16384``, ``D = 512`` the compiled temporaries of the forward and backward pass
     were under 10 % of the explicit form's (``bench/studies/contrastive``).

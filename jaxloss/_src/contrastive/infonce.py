@@ -26,11 +26,14 @@ def contrastive_loss(
     r"""InfoNCE contrastive loss of paired embeddings; CLIP's loss with ``symmetric=True``.
 
     With logits :math:`s_{ij} = q_i \cdot k_j / \tau` (the positive of query :math:`i` is
-    key :math:`i`, every other key is a negative)::
+    key :math:`i`, every other key is a negative):
 
-        row_i    = logsumexp_j s_ij - s_ii        (query i against every key)
-        column_i = logsumexp_j s_ji - s_ii        (key i against every query)
-        loss_i   = row_i, or (row_i + column_i) / 2 if symmetric
+    .. math::
+        r_i &= \log \sum_j e^{s_{ij}} - s_{ii}
+            \quad \text{(query } i \text{ against every key)}, \\
+        c_i &= \log \sum_j e^{s_{ji}} - s_{ii}
+            \quad \text{(key } i \text{ against every query)}, \\
+        \ell_i &= r_i, \text{ or } \tfrac{1}{2} (r_i + c_i) \text{ if } \texttt{symmetric}.
 
     The mean of ``loss`` over the batch is CLIP's loss (``symmetric=True``) or InfoNCE's
     (``symmetric=False``). The embeddings are used as given: L2-normalise them first for

@@ -25,9 +25,11 @@ def sigmoid_contrastive_loss(
     r"""SigLIP's sigmoid loss: every (query, key) pair is one binary classification.
 
     With :math:`x_{ij} = t\, q_i \cdot k_j + b`, :math:`z_{ii} = 1` (the pair of query
-    :math:`i` and key :math:`i`) and :math:`z_{ij} = -1` otherwise::
+    :math:`i` and key :math:`i`) and :math:`z_{ij} = -1` otherwise:
 
-        loss_i = sum_j softplus(-z_ij * x_ij)      (= -sum_j log sigmoid(z_ij x_ij))
+    .. math::
+        \ell_i = \sum_j \operatorname{softplus}(-z_{ij} x_{ij})
+                = -\sum_j \log \sigma(z_{ij} x_{ij})
 
     The mean of ``loss`` over the batch is SigLIP's loss. The defaults ``t = 10``,
     ``b = -10`` are the paper's initialisation (``t = exp(t')`` with ``t' = log 10``); pass

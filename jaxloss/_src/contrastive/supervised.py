@@ -37,9 +37,11 @@ def supervised_contrastive_loss(
     anchor.
 
     With :math:`s_{ij} = e_i \cdot e_j / \tau`, the positives :math:`P(i)` of anchor
-    :math:`i` (the other examples with its label) and :math:`A(i)` every other example::
+    :math:`i` (the other examples with its label) and :math:`A(i)` every other example:
 
-        loss_i = -1/|P(i)| sum_{p in P(i)} (s_ip - logsumexp_{a in A(i)} s_ia)
+    .. math::
+        \ell_i = -\frac{1}{|P(i)|} \sum_{p \in P(i)}
+            \Big(s_{ip} - \log \sum_{a \in A(i)} e^{s_{ia}}\Big)
 
     The mean over the batch is the paper's loss (its Eq. 2, the form it recommends). An
     anchor without positives (the only example of its label) has no term in the paper; here
@@ -95,10 +97,12 @@ def ntxent_loss(
     the positives :math:`P(i)` of anchor :math:`i` (the other examples with its label) and
     its negatives :math:`N(i)` (the examples with another label), each positive pair is a
     cross-entropy against the negatives alone (the other positives are not in the
-    denominator)::
+    denominator):
 
-        l_ip   = logaddexp(c_ip / tau, logsumexp_{n in N(i)} c_in / tau) - c_ip / tau
-        loss_i = mean_{p in P(i)} l_ip      (0 without positives)
+    .. math::
+        l_{ip} &= \log\Big(e^{c_{ip} / \tau} + \sum_{n \in N(i)} e^{c_{in} / \tau}\Big)
+            - c_{ip} / \tau, \\
+        \ell_i &= \frac{1}{|P(i)|} \sum_{p \in P(i)} l_{ip} \quad \text{(0 without positives)}
 
     optax returns one number, the mean over all positive pairs:
     ``sum(n * loss) / sum(n)`` with ``n[i] = |P(i)|`` the anchors' positive counts (for

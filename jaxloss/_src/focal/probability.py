@@ -46,9 +46,10 @@ def binary_focal_cross_entropy(
     r"""Elementwise binary focal cross-entropy from probabilities, as Keras 3 computes it.
 
     With labels smoothed to ``y (1 - s) + s / 2``, ``c = clip(p, epsilon, 1 - epsilon)``
-    and the unclipped ``p_t = y p + (1 - y)(1 - p)``::
+    and the unclipped ``p_t = y p + (1 - y)(1 - p)``:
 
-        loss = alpha_t * (1 - p_t) ** gamma * -(y log c + (1 - y) log(1 - c))
+    .. math::
+        \ell = -\alpha_t (1 - p_t)^{\gamma} \big(y \log c + (1 - y) \log(1 - c)\big)
 
     with ``alpha_t = alpha y + (1 - alpha)(1 - y)``, or 1 when ``alpha`` is None (Keras's
     ``apply_class_balancing=False``). The mean of this over the last axis is
@@ -125,9 +126,12 @@ def categorical_focal_cross_entropy(
 
     The probabilities are normalised along ``axis`` and clipped,
     ``c = clip(p / sum(p), epsilon, 1 - epsilon)``; labels are smoothed to
-    ``y (1 - s) + s / C``::
+    ``y (1 - s) + s / C``:
 
-        loss = -sum_c alpha_c (1 - c_c) ** gamma y_c log c_c
+    .. math::
+        \ell = -\sum_k \alpha_k (1 - c_k)^{\gamma} y_k \log c_k
+
+    over the classes ``k`` along ``axis``.
 
     This is ``keras.losses.categorical_focal_crossentropy`` per example. Because
     ``1 - c >= epsilon`` the focal factor and its gradient are finite; plain

@@ -168,9 +168,11 @@ def sigmoid_focal_loss(
     r"""Elementwise sigmoid focal loss from logits.
 
     With ``p = sigmoid(z)``, ``ce = -y log p - (1-y) log(1-p)`` and
-    ``1 - p_t = y (1-p) + (1-y) p`` (soft labels allowed)::
+    ``1 - p_t = y (1-p) + (1-y) p`` (soft labels allowed):
 
-        loss = alpha_t * (1 - p_t) ** gamma * ce,   alpha_t = alpha y + (1 - alpha)(1 - y)
+    .. math::
+        \ell = \alpha_t (1 - p_t)^{\gamma} \, \mathrm{ce}, \qquad
+        \alpha_t = \alpha y + (1 - \alpha)(1 - y)
 
     (``alpha_t = 1`` when ``alpha`` is None). Labels are smoothed first as Keras does,
     ``y (1 - s) + s / 2``. ``gamma = 0`` with ``alpha=None`` is the sigmoid

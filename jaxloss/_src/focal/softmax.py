@@ -187,9 +187,10 @@ def softmax_focal_loss(
 ) -> jax.Array:
     r"""Softmax focal loss from logits with dense (one-hot or soft) labels.
 
-    With ``p = softmax(z)`` along ``axis``::
+    With ``p = softmax(z)`` along ``axis``:
 
-        loss = -sum_c alpha_c y_c (1 - p_c) ** gamma log p_c
+    .. math::
+        \ell = -\sum_c \alpha_c y_c (1 - p_c)^{\gamma} \log p_c
 
     ``alpha`` is a scalar, a per-class array of shape ``[C]``, or None (``alpha_c = 1``).
     ``gamma = 0`` with ``alpha=None`` is the softmax cross-entropy. ``1 - p_c`` of the

@@ -157,9 +157,10 @@ def sparse_softmax_focal_loss(
 ) -> jax.Array:
     r"""Softmax focal loss from logits with integer class labels (no one-hot is built).
 
-    With ``p = softmax(z)`` along ``axis`` and ``y`` the label's class::
+    With ``p = softmax(z)`` along ``axis`` and ``y`` the label's class:
 
-        loss = -alpha_y (1 - p_y) ** gamma log p_y
+    .. math::
+        \ell = -\alpha_y (1 - p_y)^{\gamma} \log p_y
 
     Equal to :func:`softmax_focal_loss` with one-hot labels. ``1 - p_y`` keeps its
     relative precision when ``p_y -> 1`` and the gradient is finite for every finite input.

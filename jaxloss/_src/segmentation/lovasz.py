@@ -69,11 +69,18 @@ def lovasz_hinge_loss(
     *,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Binary Lovász hinge loss: one value per image (Berman et al., 2018).
+    r"""Binary Lovász hinge loss: one value per image (Berman et al., 2018).
 
     The errors are the hinge margins ``m = 1 - logits * (2 * labels - 1)`` of every
     pixel; the loss is the Lovász extension of the Jaccard loss of the foreground
-    (module docstring) at ``max(m, 0)``. For one pixel it is the hinge
+    ``y`` at ``max(m, 0)``:
+
+    .. math::
+        \ell = \sum_{i=1}^{P} \max(m_i, 0) \big(J(S_i) - J(S_{i-1})\big), \qquad
+        J(S) = \frac{|S|}{|y \cup S|}, \quad S_i = \{1, \dots, i\}
+
+    with the ``P`` pixels sorted by decreasing error, ``m_1 >= ... >= m_P``, and ``S_i``
+    the first ``i`` of them. For one pixel it is the hinge
     ``max(1 - logits * (2 * labels - 1), 0)``.
 
     Args:
@@ -129,13 +136,20 @@ def lovasz_softmax_loss(
     classes: str = "present",
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Multi-class Lovász-Softmax loss: one value per image (Berman et al., 2018).
+    r"""Multi-class Lovász-Softmax loss: one value per image (Berman et al., 2018).
 
     For each class ``c`` the errors are ``|[labels == c] - probs[..., c]|``; the loss
-    of class ``c`` is the Lovász extension of its Jaccard loss (module docstring), and
-    the image's loss is their mean over the classes present in its labels
+    of class ``c`` is the Lovász extension of its Jaccard loss, as in
+    :func:`lovasz_hinge_loss` with the pixels of class ``c`` as the foreground and
+    these errors sorted in decreasing order:
+
+    .. math::
+        \ell = \frac{1}{|K|} \sum_{c \in K} \sum_{i=1}^{P} m^{c}_{i}
+            \big(J_c(S^{c}_{i}) - J_c(S^{c}_{i-1})\big)
+
+    over the averaged classes ``K``: the classes present in the image's labels
     (``classes="present"``, the paper's choice; 0 for an image whose pixels are all
-    masked) or over every class (``classes="all"``).
+    masked) or every class (``classes="all"``).
 
     Args:
       probs: floating array ``[batch, pixels..., num_classes]`` of class probabilities

@@ -60,9 +60,13 @@ def dice_loss(
     epsilon: float = 1e-7,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Soft Dice loss: one minus the Dice coefficient of two soft masks.
+    r"""Soft Dice loss: one minus the Dice coefficient of two soft masks.
 
-    ``loss = 1 - 2 * sum(t * p) / (sum(t) + sum(p) + epsilon)``, sums over ``axis``.
+    .. math::
+        \ell = 1 - \frac{2 \sum_i t_i p_i}{\sum_i t_i + \sum_i p_i + \epsilon}
+
+    for targets ``t``, predictions ``p`` and ``epsilon`` written :math:`\epsilon`, the
+    sums over ``axis``.
 
     Args:
       predictions: floating array of predicted probabilities.
@@ -103,14 +107,18 @@ def tversky_loss(
     epsilon: float = 1e-7,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Tversky loss: Dice with separate weights for missed and extra mass.
+    r"""Tversky loss: Dice with separate weights for missed and extra mass.
 
-    With ``t`` the targets and ``p`` the predictions, summed over ``axis``::
+    With ``t`` the targets and ``p`` the predictions, summed over ``axis``, and
+    ``alpha``, ``beta``, ``epsilon`` written :math:`\alpha`, :math:`\beta`,
+    :math:`\epsilon`:
 
-        overlap = sum(t * p)
-        missed = sum(t * (1 - p))       # target mass the prediction misses
-        extra = sum((1 - t) * p)        # predicted mass outside the target
-        loss = 1 - overlap / (overlap + alpha * missed + beta * extra + epsilon)
+    .. math::
+        \ell = 1 - \frac{O}{O + \alpha M + \beta E + \epsilon}, \qquad
+        O = \sum_i t_i p_i, \quad M = \sum_i t_i (1 - p_i), \quad E = \sum_i (1 - t_i) p_i
+
+    where ``M`` is the target mass the prediction misses and ``E`` the predicted mass
+    outside the target.
 
     ``alpha = beta = 0.5`` gives the Dice loss. The weights are assigned as in
     Keras 3's ``tversky``.
@@ -172,10 +180,13 @@ def focal_tversky_loss(
     epsilon: float = 1e-7,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Focal Tversky loss: the Tversky loss raised to the power ``gamma``.
+    r"""Focal Tversky loss: the Tversky loss raised to the power ``gamma``.
 
-    ``loss = tversky_loss(predictions, targets, alpha, beta) ** gamma`` (see
-    :func:`tversky_loss` for the weights, assigned as there). ``gamma < 1`` raises the
+    .. math::
+        \ell = \ell_{\mathrm{Tversky}}^{\gamma}
+
+    with :math:`\ell_{\mathrm{Tversky}}` the loss of :func:`tversky_loss` for the same
+    ``alpha`` and ``beta`` (the weights assigned as there). ``gamma < 1`` raises the
     loss of the examples that are already well segmented less than a linear loss
     would, and so focuses on the hard ones; Abraham and Khan (2019) write the exponent
     as ``1 / gamma`` with ``gamma = 4/3``, which is ``gamma = 0.75`` here. The gradient
@@ -241,13 +252,15 @@ def generalized_dice_loss(
     epsilon: float = 1e-7,
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Generalised Dice loss: Dice over classes weighted by their inverse squared size.
+    r"""Generalised Dice loss: Dice over classes weighted by their inverse squared size.
 
     With ``I_c`` the overlap ``sum(t_c * p_c)`` and ``S_c`` the total ``sum(t_c + p_c)``
-    of class ``c`` over ``axis`` (the pixels), and ``T_c = sum(t_c)``::
+    of class ``c`` over ``axis`` (the pixels), ``T_c = sum(t_c)`` and ``epsilon``
+    written :math:`\epsilon`:
 
-        w_c = 1 / T_c**2
-        loss = 1 - 2 * sum_c(w_c * I_c) / (sum_c(w_c * S_c) + epsilon)
+    .. math::
+        w_c = \frac{1}{T_c^2}, \qquad
+        \ell = 1 - \frac{2 \sum_c w_c I_c}{\sum_c w_c S_c + \epsilon}
 
     as in Sudre et al. (2017). The weights are normalised so that the largest is 1
     (the ratio, and so the loss without ``epsilon``, is unchanged; this keeps
@@ -316,12 +329,14 @@ def multiclass_dice_loss(
     class_reduction: str = "mean",
     where: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Dice loss of each class with a smoothing term, reduced over the classes.
+    r"""Dice loss of each class with a smoothing term, reduced over the classes.
 
     With ``I_c = sum(p_c * t_c)``, ``P_c = sum(p_c)`` and ``T_c = sum(t_c)`` over
-    ``axis`` (the pixels), ``a = false_positive_weight`` and ``b = false_negative_weight``::
+    ``axis`` (the pixels), ``a = false_positive_weight``, ``b = false_negative_weight``
+    and ``s = smooth``:
 
-        loss_c = 1 - (I_c + smooth) / (I_c + a * (P_c - I_c) + b * (T_c - I_c) + smooth)
+    .. math::
+        \ell_c = 1 - \frac{I_c + s}{I_c + a (P_c - I_c) + b (T_c - I_c) + s}
 
     then multiplied by ``class_weights``, the first class dropped if
     ``ignore_background`` (and there is more than one class), and the mean, the sum
