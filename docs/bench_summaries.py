@@ -11,9 +11,15 @@ results file, or is a median, minimum or maximum of figures read from one.
 
 from __future__ import annotations
 
+import json
+import math
 import statistics
+from datetime import datetime
+from pathlib import Path
 
+from bench.common import machine
 from bench.common.markdown import shape_text
+from bench.suite import cases as cases_lib
 from bench.suite import report
 
 # The allocator a summary uses, when the run has it: the tables to compare kernels by (glibc's
@@ -125,3 +131,303 @@ def mnist_step_facts(children: list[dict]) -> str:
     return (f"batch {first['batch']}, {first['rounds']} interleaved rounds of "
             f"{first['steps_per_round']} steps, JAX {first['jax']}, one child process per "
             "allocator; the load is the 1-minute load average at the end of each child")
+
+
+# Figures in the guides' prose, each computed from one results file. conf.py passes them to
+# MyST as substitutions: a guide writes ``{{ name }}`` where the figure goes.
+
+
+def _span(values, digits: int = 2, unit: str = "×") -> str:
+    """``low to high`` of ``values`` (one value when they round alike), with ``unit``."""
+    low, high = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
+    return f"{low}{unit}" if low == high else f"{low} to {high}{unit}"
+
+
+def _clock(stamp: str) -> str:
+    """``HH:MM`` of an ISO timestamp."""
+    return stamp[11:16]
+
+
+def _suite_ratio(results: dict, allocator: str, mode: str, family: str, shape: tuple,
+                 peer: str) -> float:
+    """The peer's median time / jaxloss's for one case of a suite run."""
+    entries = report.index(results)
+    ours = report.time_ms(entries[(allocator, mode, family, shape, "jaxloss")])
+    return report.time_ms(entries[(allocator, mode, family, shape, peer)]) / ours
+
+
+def suite_cpu_figures(results: dict) -> dict[str, str]:
+    """The CPU run's date, its workers' hours and load, and the figures the performance guide
+    quotes from its tables."""
+    runs = [run for run in results["runs"] if run.get("loadavg_end")]
+    loads = [value for run in runs for value in (run["loadavg_start"][0], run["loadavg_end"][0])]
+
+    def window(frameworks):
+        chosen = [run for run in runs if run["framework"] in frameworks]
+        return (f"{_clock(min(run['started'] for run in chosen))} to "
+                f"{_clock(max(run['finished'] for run in chosen))} UTC")
+
+    minutes = sum(
+        (datetime.fromisoformat(run["finished"]) - datetime.fromisoformat(run["started"]))
+        .total_seconds() for run in runs) / 60
+    allocator = summary_allocator(results)
+    dense_torch = [_suite_ratio(results, allocator, "forward_backward", "softmax_cross_entropy",
+                                shape, "torch")
+                   for family, shape in report.case_list(results)
+                   if family == "softmax_cross_entropy" and shape[-1] >= 1000]
+    row_floats = [record["temp_bytes"] for record in report.records(results)
+                  if (record["peer"], record["family"], record["mode"], record["allocator"])
+                  == ("jaxloss", "softmax_cross_entropy", "forward", allocator)]
+    by_allocator = []
+    for family in report.SOFTMAX_CE:
+        for shape in ((8192, 1000), (4096, 32000)):
+            times = [report.format_ms(report.time_ms(report.index(results).get(
+                (name, "forward_backward", family, shape, "jaxloss"))))
+                for name in ("glibc", "glibc-tunables", "mimalloc")]
+            by_allocator.append(f"`{family}` at {shape_text(shape)}: {times[0]} ms under plain "
+                                f"glibc, {times[1]} ms with the tunables, {times[2]} ms under "
+                                "mimalloc")
+    return {
+        "suite_cpu_date": results["started"][:10],
+        "suite_cpu_machine": machine.machine_label(results["machine"]),
+        "suite_cpu_commit": results["git_commit"],
+        "suite_cpu_load": _span(loads, 1, ""),
+        "suite_cpu_other_workers": window(("torch", "tensorflow")),
+        "suite_cpu_jax_workers": window(("jax",)),
+        "suite_cpu_worker_minutes": f"{minutes:.0f}",
+        "suite_cpu_dense_vs_torch": _span(dense_torch),
+        "suite_cpu_row_floats": f"{report.format_bytes(min(row_floats))} to "
+                                f"{report.format_bytes(max(row_floats))}",
+        "suite_cpu_by_allocator": "; ".join(by_allocator),
+    }
+
+
+def suite_gpu_figures(results: dict) -> dict[str, str]:
+    """The GPU run's machine and versions, the Liger-Kernel reference case, and the figures
+    against the speed targets."""
+    versions = {}
+    for run in results["runs"]:
+        versions.update(run.get("versions") or {})
+    facts = results["machine"]
+    entries = report.index(results)
+    allocator = report.allocators(results)[0]
+    liger_shape = tuple(cases_lib.LIGER_CASE_SHAPE)
+    liger = {peer: entries[(allocator, "forward_backward", "sparse_softmax_cross_entropy",
+                            liger_shape, peer)] for peer in report.present_peers(results)}
+    peak = report.roofline_bandwidth(results)
+    min_bytes = liger["jaxloss"]["min_bytes"]
+    published = list(cases_lib.LIGER_REFERENCE_MS.values())
+
+    def optax_ratios(shapes):
+        return [_suite_ratio(results, allocator, "forward_backward", family, shape, "optax")
+                for family, shape in report.case_list(results)
+                if family in report.SOFTMAX_CE and shape in shapes]
+
+    shapes = {shape for family, shape in report.case_list(results) if family in report.SOFTMAX_CE}
+    small = {shape for shape in shapes if shape[-1] <= 1000}
+    torch = [_suite_ratio(results, allocator, "forward_backward", family, shape, "torch")
+             for family, shape in report.case_list(results) if family in report.SOFTMAX_CE]
+    extra = {(r["family"], tuple(r["shape"]), r["mode"]): r["temp_bytes"]
+             for r in report.records(results) if r["peer"] == "jaxloss"}
+    most = max(extra[("sparse_softmax_cross_entropy", liger_shape, mode)]
+               for mode in MODES)
+    return {
+        "suite_gpu_date": results["started"][:10],
+        "suite_gpu_machine": f"one {facts['accelerator']} with a {facts['cores']}-core "
+                             f"{facts['cpu_model']} host",
+        "suite_gpu_versions": ", ".join(
+            f"{label} {versions[key]}" for key, label in (
+                ("jax", "JAX"), ("optax", "optax"), ("keras", "Keras"), ("torch", "PyTorch"),
+                ("liger_kernel", "Liger-Kernel")) if key in versions),
+        "suite_gpu_liger_shape": shape_text(liger_shape),
+        "suite_gpu_liger_times": ", ".join(
+            f"{report.PEER_LABELS[peer]} {report.format_ms(report.time_ms(record))} ms"
+            for peer, record in liger.items()),
+        "suite_gpu_liger_roofline": f"{report.format_ms(min_bytes / (peak * 1e9) * 1e3)} ms",
+        "suite_gpu_liger_bytes": f"{min_bytes / 2e9:.2g} GB",
+        "suite_gpu_bandwidth": f"{peak:.0f} GB/s",
+        "suite_gpu_liger_published": ", ".join(
+            f"{name} {ms} ms" for name, ms in cases_lib.LIGER_REFERENCE_MS.items()),
+        "suite_gpu_published_ratio": f"{published[1] / published[0]:.2f}×",
+        "suite_gpu_liger_ratio": f"{report.time_ms(liger['torch']) / report.time_ms(liger['liger_kernel']):.2f}×",
+        "suite_gpu_jaxloss_ratio": f"{report.time_ms(liger['torch']) / report.time_ms(liger['jaxloss']):.2f}×",
+        "suite_gpu_optax_liger": _span(optax_ratios({liger_shape})),
+        "suite_gpu_optax_large": _span(optax_ratios(shapes - small - {liger_shape})),
+        "suite_gpu_optax_small": _span(optax_ratios(small)),
+        "suite_gpu_torch": _span(torch),
+        "suite_gpu_most_temp": report.format_bytes(most),
+        "suite_gpu_most_temp_share": f"{100 * most / (math.prod(liger_shape) * 4):.1f}%",
+    }
+
+
+def precise_cost_figures(cpu: dict, gpu: dict) -> dict[str, str]:
+    """``precise=True`` against the default and optax, from the CPU and the GPU file."""
+    def ratios(rows, key, classes, family=None, mode=None, exclude=()):
+        return [row[key] for row in rows
+                if classes(row["shape"][-1]) and family in (None, row["form"])
+                and mode in (None, row["mode"]) and (row["form"], row["mode"]) not in exclude]
+
+    many, few = (lambda n: n >= 1000), (lambda n: n <= 10)
+    cpu_rows, gpu_rows = cpu["rows"], gpu["rows"]
+    sparse_large = next(row for row in cpu_rows if row["form"] == "sparse_softmax_cross_entropy"
+                        and row["shape"][-1] == max(r["shape"][-1] for r in cpu_rows)
+                        and row["mode"] == "forward+backward")
+    dense_both = ratios(cpu_rows, "precise_over_default", many, "softmax_cross_entropy",
+                        "forward+backward")
+    elsewhere = [row["precise_over_default"] for row in cpu_rows
+                 if many(row["shape"][-1]) and row is not sparse_large
+                 and not (row["form"] == "softmax_cross_entropy"
+                          and row["mode"] == "forward+backward")]
+    gpu_sparse_large = next(row for row in gpu_rows if row["form"] == sparse_large["form"]
+                            and row["shape"] == sparse_large["shape"]
+                            and row["mode"] == "forward+backward")
+    return {
+        "precise_cpu_device": cpu["device"],
+        "precise_cpu_jax": cpu["jax"],
+        "precise_cpu_load": f"{cpu['load_average_1min_at_end']:.1f}",
+        "precise_cpu_sparse_large": f"{sparse_large['precise_over_default']:.2f}×",
+        "precise_cpu_elsewhere": _span(elsewhere),
+        "precise_cpu_dense_both": _span(dense_both),
+        "precise_cpu_sparse_few": _span(ratios(cpu_rows, "precise_over_default", few,
+                                               "sparse_softmax_cross_entropy",
+                                               "forward+backward")),
+        "precise_gpu_device": gpu["device"],
+        "precise_gpu_many": _span(ratios(gpu_rows, "precise_over_default", many)),
+        "precise_gpu_sparse_large": f"{gpu_sparse_large['precise_over_default']:.2f}×",
+        "precise_gpu_few": _span(ratios(gpu_rows, "precise_over_default", few)),
+        "precise_gpu_few_slowest": report.format_ms(max(
+            row[key] for row in gpu_rows if few(row["shape"][-1])
+            for key in ("default_ms", "precise_ms", "optax_ms"))),
+        "precise_gpu_optax_many": _span(ratios(gpu_rows, "precise_over_optax", many)),
+        "precise_gpu_optax_few": _span(ratios(gpu_rows, "precise_over_optax", few)),
+    }
+
+
+def platform_forms_figures(cpu: dict, gpu: dict) -> dict[str, str]:
+    """The CPU forms' time / the accelerator forms', on the CPU and on the GPU."""
+    def ratio(rows, family, shape, mode="forward+backward"):
+        row = next(r for r in rows if (r["family"], tuple(r["shape"]), r["mode"])
+                   == (family, shape, mode))
+        return f"{row['cpu_over_accelerator']:.2f}×"
+
+    def spread(rows, classes, families, mode="forward+backward"):
+        return _span([r["cpu_over_accelerator"] for r in rows if classes(r["shape"][-1])
+                      and r["family"] in families and r["mode"] == mode])
+
+    sparse, dense, focal = report.SOFTMAX_CE + ("softmax_focal_loss",)
+    big, mid, liger = (4096, 32000), (8192, 1000), tuple(cases_lib.LIGER_CASE_SHAPE)
+    return {
+        "forms_cpu_device": cpu["device"],
+        "forms_cpu_large": f"{ratio(cpu['rows'], sparse, big)} (sparse) and "
+                           f"{ratio(cpu['rows'], dense, big)} (dense)",
+        "forms_cpu_mid": f"{ratio(cpu['rows'], sparse, mid)} and {ratio(cpu['rows'], dense, mid)}",
+        "forms_cpu_few": spread(cpu["rows"], lambda n: n <= 10, (sparse, dense)),
+        "forms_cpu_focal": spread(cpu["rows"], lambda n: n >= 1000, (focal,)),
+        "forms_gpu_device": gpu["device"],
+        "forms_gpu_sparse": f"{ratio(gpu['rows'], sparse, big)} at {shape_text(big)} and "
+                            f"{ratio(gpu['rows'], sparse, liger)} at {shape_text(liger)} "
+                            f"(forward {ratio(gpu['rows'], sparse, big, 'forward')} and "
+                            f"{ratio(gpu['rows'], sparse, liger, 'forward')})",
+        "forms_gpu_dense": ratio(gpu["rows"], dense, big),
+        "forms_gpu_focal": f"{ratio(gpu['rows'], focal, big)} at {shape_text(big)} and "
+                           f"{ratio(gpu['rows'], focal, mid)} at {shape_text(mid)}",
+        "forms_gpu_small": spread(gpu["rows"], lambda n: n <= 1000, (sparse, dense)),
+    }
+
+
+def superset_figures(runs: list[dict]) -> dict[str, str]:
+    """The superset study's runs, oldest first: the last one is after the changes the
+    performance guide describes, the first one before the perceptron change."""
+    before, after = runs[:-1], runs[-1]
+
+    def ratios(chosen, case, key="cpu_ratio"):
+        return [row[key] for run in chosen for row in run["optax_rows"] if row["case"] == case]
+
+    def loads(chosen):
+        return [value for run in chosen for value in run["provenance"]["load_average_1min"].values()]
+
+    def row(run, case):
+        return next(r for r in run["optax_rows"] if r["case"] == case)
+
+    def nll(chosen):
+        return [r["cpu_ratio"] for run in chosen for r in run.get("torch_rows", [])
+                if r["case"] == "nll_loss"]
+
+    quiet = min(before, key=lambda run: max(loads([run])))
+    loaded = [run for run in before if run is not quiet and run.get("torch_rows")]
+    figures = {
+        "superset_load": _span(loads(before), 1, ""),
+        "superset_ntxent_time": _span(ratios(runs, "ntxent")),
+        "superset_ntxent_temp": _span(ratios(runs, "ntxent", "temp_ratio")),
+        "superset_torch_loaded": _span([r["cpu_ratio"] for run in loaded for r in run["torch_rows"]]),
+        "superset_quiet_load": _span(loads([quiet]), 1, ""),
+        "superset_nll_quiet": _span(nll([quiet])),
+        "superset_nll_loaded": _span(nll(loaded)),
+        "superset_perceptron_before": _span(ratios(runs[:1], "multiclass_perceptron_loss")),
+        "superset_perceptron_after": _span(ratios(runs[1:], "multiclass_perceptron_loss")),
+        "superset_kl_after_temp": report.format_bytes(
+            row(after, "kl_divergence_with_log_targets")["jaxloss"]["temp_bytes"]),
+        "superset_after_commit": after["provenance"]["commit"],
+        "superset_after_time": _clock(after["provenance"]["date"]),
+        "superset_after_load": _span(loads([after]), 1, ""),
+    }
+    for case in ("triplet_margin_loss", "cosine_distance", "l2_loss",
+                 "kl_divergence_with_log_targets", "poly_loss_cross_entropy"):
+        figures[f"superset_{case}_before"] = _span(ratios(before, case))
+        figures[f"superset_{case}_after"] = _span(ratios([after], case))
+    figures["superset_triplet_after_temp"] = _span(
+        ratios([after], "triplet_margin_loss", "temp_ratio")
+        + ratios([after], "cosine_distance", "temp_ratio"))
+    figures["superset_runs"] = ", ".join(
+        f"{run['provenance']['commit']} ({_clock(run['provenance']['date'])} UTC, load "
+        f"{_span(loads([run]), 1, '')}, {run['repeats']} repeats)" for run in before)
+    figures["superset_runs_date"] = before[0]["provenance"]["date"][:10]
+    figures["superset_versions"] = ", ".join(
+        f"{name} {version}" for name, version in before[0]["provenance"]["versions"].items())
+    return figures
+
+
+def contrastive_figures(run: dict) -> dict[str, str]:
+    """optax's NT-Xent against jaxloss's contrastive steps: temporaries and CPU time."""
+    rows = {row["batch"]: row for row in run["rows"]}
+    timed = [batch for batch, row in rows.items() if row["optax_ntxent"].get("median_cpu_s")]
+    largest, timed_largest = max(rows), max(timed)
+    provenance = run["provenance"]
+    return {
+        "contrastive_optax_temp": ", ".join(
+            f"{report.format_bytes(rows[batch]['optax_ntxent']['temp_bytes'])} at `B = {batch}`"
+            for batch in sorted(rows)),
+        "contrastive_largest": str(largest),
+        "contrastive_ntxent_share": _span(
+            [100 * row["ntxent_over_optax_ntxent_temp"] for row in rows.values()], 2, " %"),
+        "contrastive_chunked_share": f"{100 * max(r['chunked_over_optax_ntxent_temp'] for r in rows.values()):.2f} %",
+        "contrastive_timed_batch": str(timed_largest),
+        "contrastive_optax_cpu": f"{rows[timed_largest]['optax_ntxent']['median_cpu_s']:.1f} s",
+        "contrastive_ntxent_cpu": f"{rows[timed_largest]['ntxent_over_optax_ntxent_cpu']:.2f}×",
+        "contrastive_run": f"run of {provenance['date'][:10]} {_clock(provenance['date'])} UTC on "
+                           f"{machine.machine_label(provenance['machine'])}, load "
+                           f"{_span(provenance['load_average_1min'].values(), 1, '')}, commit "
+                           f"{provenance['commit']}",
+        "contrastive_memory": f"{provenance['machine']['memory_gib']} GiB",
+    }
+
+
+def _load(path: Path):
+    return json.loads(path.read_text())
+
+
+def guide_substitutions(results_dir: Path) -> dict[str, str]:
+    """Every figure the guides' prose takes from a results file, by name."""
+    figures = {}
+    figures.update(suite_cpu_figures(_load(results_dir / "cpu-amd-epyc-2-cores.json")))
+    figures.update(suite_gpu_figures(_load(results_dir / "gpu-nvidia-h200.json")))
+    figures.update(precise_cost_figures(_load(results_dir / "precise_cost" / "cpu.json"),
+                                        _load(results_dir / "precise_cost" / "gpu.json")))
+    figures.update(platform_forms_figures(_load(results_dir / "platform_forms" / "cpu.json"),
+                                          _load(results_dir / "platform_forms" / "gpu.json")))
+    superset = sorted((_load(path) for path in (results_dir / "superset").glob("*.json")),
+                      key=lambda run: run["provenance"]["date"])
+    figures.update(superset_figures(superset))
+    figures.update(contrastive_figures(_load(
+        results_dir / "contrastive" / "cpu-intel-r-xeon-r-processor-2-cores-20261207-bc2648b.json")))
+    return figures
