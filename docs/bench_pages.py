@@ -227,6 +227,13 @@ def write_summaries(root: Path, out_dir: Path) -> None:
         link = f"../../bench/results/{json_path.with_suffix('.png').name}"
         pages[f"suite_tables_{json_path.stem}.md"] = [
             report.markdown(report.load(str(json_path)), png_link=link)]
+    # The MNIST guide's tables: every peer of the runs under load, the allocator settings.
+    for stem in ("cpu-amd-epyc-2-cores", "cpu-amd-epyc-1-core"):
+        children = json.loads((results_dir / "mnist_step" / f"{stem}.json").read_text())
+        pages[f"mnist_step_{stem}.md"] = bench_summaries.mnist_step_table(children)
+    children = json.loads(
+        (results_dir / "mnist_step" / "cpu-amd-epyc-2-cores-tunables.json").read_text())
+    pages["mnist_step_allocators.md"] = bench_summaries.mnist_allocator_table(children)
     for platform in ("cpu", "gpu"):
         for study, markdown in (("precise_cost", precise_cost.markdown),
                                 ("platform_forms", platform_forms.markdown)):

@@ -428,6 +428,144 @@ def guide_substitutions(results_dir: Path) -> dict[str, str]:
     superset = sorted((_load(path) for path in (results_dir / "superset").glob("*.json")),
                       key=lambda run: run["provenance"]["date"])
     figures.update(superset_figures(superset))
+    figures.update(mnist_step_figures({path.stem: _load(path) for path in
+                                       sorted((results_dir / "mnist_step").glob("*.json"))}))
     figures.update(contrastive_figures(_load(
         results_dir / "contrastive" / "cpu-intel-r-xeon-r-processor-2-cores-20261207-bc2648b.json")))
+    return figures
+
+
+def mnist_allocator_table(children: list[dict]) -> list[str]:
+    """One row per allocator setting: jaxloss.nn's step under ``jax.jit``, its ratios to
+    tf.keras's ``train_on_batch``, minor page faults a step and the child's peak resident
+    memory."""
+    lines = [
+        "| `--allocators` | `GLIBC_TUNABLES` / `LD_PRELOAD` | jaxloss.nn `jax.jit`: ms/step | × tf.keras "
+        "| CPU × tf.keras | faults/step | peak RSS MiB |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for child in children:
+        ours = child["peers"]["jaxloss.nn+jax.jit"]
+        if child["allocator"] == "mimalloc":
+            tunables = "`LD_PRELOAD` of `libmimalloc.so`"
+        else:
+            tunables = f"`{child['glibc_tunables']}`" if child.get("glibc_tunables") else "(none)"
+        cells = [child["allocator"], tunables, f"{ours['median_ms']:.1f}",
+                 f"{ours['ratio_to_keras']:.2f}", f"{ours['cpu_ratio_to_keras']:.2f}",
+                 f"{ours['median_minor_faults']:,.0f}", f"{child['peak_rss_mib']:.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _mnist_ratios(children: list[dict], with_ms: bool = False) -> str:
+    """``allocator ratio× (CPU ratio×)`` for each child: jaxloss.nn under ``jax.jit``."""
+    parts = []
+    for child in children:
+        ours = child["peers"]["jaxloss.nn+jax.jit"]
+        time = f"{ours['median_ms']:.1f} ms, " if with_ms else ""
+        parts.append(f"{child['allocator']} {time}{ours['ratio_to_keras']:.2f}× "
+                     f"(CPU {ours['cpu_ratio_to_keras']:.2f}×)")
+    return ", ".join(parts)
+
+
+def mnist_step_figures(runs: dict[str, list[dict]]) -> dict[str, str]:
+    """The MNIST guide's figures, from the runs of ``python -m bench.studies.mnist_step``
+    by file stem. The quiet runs are those whose every child ended at a 1-minute load under
+    the machine's 2 cores."""
+    def peer(children, allocator, key, field="median_ms"):
+        return [c["peers"][key][field] for c in children if c["allocator"] == allocator]
+
+    def child(children, allocator):
+        return next(c for c in children if c["allocator"] == allocator)
+
+    quiet = [children for stem, children in runs.items() if stem.startswith("cpu-amd-epyc-2")
+             and all(c["load_average_1min"] < 2 for c in children)]
+    everywhere = [c for children in quiet for c in children]
+    jit, keras, fit = "jaxloss.nn+jax.jit", "keras.train_on_batch", "keras.fit"
+    loaded, single = runs["cpu-amd-epyc-2-cores"], runs["cpu-amd-epyc-1-core"]
+    calm, tunables = runs["cpu-amd-epyc-2-cores-quiet"], runs["cpu-amd-epyc-2-cores-tunables"]
+    three, busy = runs["cpu-amd-epyc-2-cores-tunables-3way"], runs["cpu-amd-epyc-2-cores-tunables-loaded"]
+    tunables_runs = (tunables, busy, three)
+    calm_fast = child(calm, "mimalloc")["peers"]
+    figures = {
+        "mnist_quiet_load": _span([c["load_average_1min"] for c in everywhere], 1, ""),
+        "mnist_quiet_tunables_ms": _span([c["peers"][jit]["median_ms"] for c in everywhere
+                                          if c["allocator"] == "glibc-tunables"], 1, " ms"),
+        "mnist_quiet_mimalloc_ms": _span([c["peers"][jit]["median_ms"] for c in everywhere
+                                          if c["allocator"] == "mimalloc"], 1, " ms"),
+        "mnist_quiet_keras_ms": _span([c["peers"][keras]["median_ms"] for c in everywhere],
+                                      1, " ms"),
+        "mnist_quiet_cached_ratio": _span([c["peers"][jit]["ratio_to_keras"] for c in everywhere
+                                           if c["allocator"] in ("glibc-tunables", "mimalloc")]),
+        "mnist_quiet_glibc_ms": _span([c["peers"][jit]["median_ms"] for c in everywhere
+                                       if c["allocator"] == "glibc"], 1, " ms"),
+        "mnist_quiet_glibc_ratio": _span([c["peers"][jit]["ratio_to_keras"] for c in everywhere
+                                          if c["allocator"] == "glibc"]),
+        "mnist_loaded_loads": f"{child(loaded, 'glibc')['load_average_1min']:.1f} (glibc) and "
+                              f"{child(loaded, 'mimalloc')['load_average_1min']:.1f} (mimalloc) "
+                              f"for the 2-core run, "
+                              f"{child(single, 'glibc')['load_average_1min']:.1f} and "
+                              f"{child(single, 'mimalloc')['load_average_1min']:.1f} for the "
+                              "1-core run",
+        "mnist_loaded_keras_cpu": _span([c["peers"][keras]["median_cpu_ms"]
+                                         for c in loaded + single], 1, " ms"),
+        "mnist_loaded_cpu_one": _span(peer(single, "mimalloc", jit, "cpu_ratio_to_keras")),
+        "mnist_loaded_cpu_two": _span(peer(loaded, "mimalloc", jit, "cpu_ratio_to_keras")),
+        "mnist_loaded_cpu_plain": _span(peer(single + loaded, "mimalloc", "jaxloss.nn im2col",
+                                             "cpu_ratio_to_keras")),
+        "mnist_loaded_wall_one": _span(peer(single, "mimalloc", jit, "ratio_to_keras")),
+        "mnist_loaded_wall_two": _span(peer(loaded, "mimalloc", jit, "ratio_to_keras"), 1),
+        "mnist_loaded_glibc_cpu": _span([c["peers"][key]["cpu_ratio_to_keras"]
+                                         for c in loaded + single if c["allocator"] == "glibc"
+                                         for key in ("jaxloss.nn", jit, "jaxloss.nn im2col")],
+                                        1),
+        "mnist_calm_load": f"{child(calm, 'glibc')['load_average_1min']:.1f} and "
+                           f"{child(calm, 'mimalloc')['load_average_1min']:.1f}",
+        "mnist_calm_rounds": f"{calm[0]['rounds']} interleaved rounds of "
+                             f"{calm[0]['steps_per_round']} steps",
+        "mnist_calm_keras": f"{calm_fast[keras]['median_ms']:.1f} ms/step (mimalloc) and "
+                            f"{child(calm, 'glibc')['peers'][keras]['median_ms']:.1f} ms (glibc)",
+        "mnist_calm_fit": f"{calm_fast[fit]['median_ms']:.1f} ms and "
+                          f"{child(calm, 'glibc')['peers'][fit]['median_ms']:.1f} ms",
+        "mnist_calm_ours": f"{calm_fast[jit]['median_ms']:.1f} ms under mimalloc: "
+                           f"{calm_fast[jit]['ratio_to_keras']:.2f}× `train_on_batch`'s wall "
+                           f"time and {calm_fast[jit]['cpu_ratio_to_keras']:.2f}× its CPU time, "
+                           f"{calm_fast[jit]['median_ms'] / calm_fast[fit]['median_ms']:.2f}× "
+                           "`fit`'s wall time",
+        "mnist_calm_nnx": f"{calm_fast['jaxloss.nn']['median_ms']:.1f} ms "
+                          f"({calm_fast['jaxloss.nn']['ratio_to_keras']:.2f}×)",
+        "mnist_calm_glibc": f"{child(calm, 'glibc')['peers'][jit]['median_ms']:.1f} ms "
+                            f"({child(calm, 'glibc')['peers'][jit]['ratio_to_keras']:.2f}×)",
+        "mnist_calm_plain": f"{calm_fast['jaxloss.nn im2col']['median_ms']:.1f} ms "
+                            f"({calm_fast['jaxloss.nn im2col']['ratio_to_keras']:.2f}×)",
+        "mnist_tunables_facts": f"JAX {tunables[0]['jax']}, {tunables[0]['machine']['libc']}, "
+                                f"one child each, {tunables[0]['rounds']} interleaved rounds of "
+                                f"{tunables[0]['steps_per_round']} steps, 1-minute load "
+                                f"{_span([c['load_average_1min'] for c in tunables], 1, '')} at "
+                                "the end of the children",
+        "mnist_busy_facts": f"{busy[0]['rounds']} rounds, 1-minute load "
+                            f"{_span([c['load_average_1min'] for c in busy], 1, '')} at the ends",
+        "mnist_busy_ratios": _mnist_ratios(busy),
+        "mnist_three_load": _span([c["load_average_1min"] for c in three], 1, ""),
+        "mnist_three_ratios": _mnist_ratios(three, with_ms=True),
+        "mnist_three_keras": _span([c["peers"][keras]["median_ms"] for c in three], 1, " ms"),
+        "mnist_tunables_mimalloc": _span(peer(tunables, "mimalloc", jit, "ratio_to_keras")),
+        "mnist_tunables_range": _span([r for children in tunables_runs
+                                       for r in peer(children, "glibc-tunables", jit,
+                                                     "ratio_to_keras")]),
+        "mnist_mimalloc_range": _span([r for children in tunables_runs
+                                       for r in peer(children, "mimalloc", jit,
+                                                     "ratio_to_keras")]),
+        "mnist_glibc_range": _span([r for children in tunables_runs
+                                    for r in peer(children, "glibc", jit, "ratio_to_keras")]),
+        "mnist_cached_speedup": _span([
+            child(children, "glibc")["peers"][jit]["median_ms"] / c["peers"][jit]["median_ms"]
+            for children in tunables_runs for c in children
+            if c["allocator"] in ("glibc-tunables", "mimalloc")], 1),
+        "mnist_glibc_faults": f"{min(peer(tunables_runs[0] + busy + three, 'glibc', jit, 'median_minor_faults')):,.0f}",
+        "mnist_hugetlb_faults": _span([r for children in tunables_runs
+                                       for r in peer(children, "glibc-hugetlb", jit,
+                                                     "median_minor_faults")], 0, ""),
+        "mnist_tunables_rss": f"{child(tunables, 'glibc-tunables')['peak_rss_mib'] - child(tunables, 'glibc')['peak_rss_mib']:.0f} MiB",
+    }
     return figures
