@@ -234,6 +234,23 @@ def write_summaries(root: Path, out_dir: Path) -> None:
     children = json.loads(
         (results_dir / "mnist_step" / "cpu-amd-epyc-2-cores-tunables.json").read_text())
     pages["mnist_step_allocators.md"] = bench_summaries.mnist_allocator_table(children)
+    # The kernels guide's comparison with optax.
+    pages["suite_optax_speedups.md"] = bench_summaries.optax_speedup_table(
+        json.loads((results_dir / "cpu-amd-epyc-2-cores.json").read_text()),
+        ("sparse_softmax_cross_entropy", "softmax_cross_entropy", "sigmoid_binary_cross_entropy"))
+    # The large-vocabulary guide's tables.
+    fused = results_dir / "fused_linear_cross_entropy"
+    pages["fused_chunk_rule.md"] = bench_summaries.chunk_rule_table(
+        json.loads(next(fused.glob("chunk-rule-*.json")).read_text()))
+    pages["fused_schedules.md"] = bench_summaries.schedules_table(
+        [json.loads(path.read_text()) for path in sorted(fused.glob("cpu-schedules-*.json"))])
+    pages["fused_cpu.md"] = bench_summaries.fused_cpu_table(
+        json.loads((fused / "fused_linear_cross_entropy.json").read_text()))
+    pages["fused_gpu.md"] = bench_summaries.fused_gpu_table(
+        {dtype: json.loads((fused / f"gpu-h200-{dtype}.json").read_text())
+         for dtype in ("float32", "bfloat16")},
+        {dtype: json.loads((fused / f"gpu-h200-liger-{dtype}.json").read_text())
+         for dtype in ("float32", "bfloat16")})
     for platform in ("cpu", "gpu"):
         for study, markdown in (("precise_cost", precise_cost.markdown),
                                 ("platform_forms", platform_forms.markdown)):

@@ -21,6 +21,7 @@ from bench.common import machine
 from bench.common.markdown import shape_text
 from bench.suite import cases as cases_lib
 from bench.suite import report
+from jaxloss._src.fused import default_chunk_size
 
 # The allocator a summary uses, when the run has it: the tables to compare kernels by (glibc's
 # malloc alone mostly measures page faults on the fresh gradient buffers).
@@ -293,6 +294,8 @@ def precise_cost_figures(cpu: dict, gpu: dict) -> dict[str, str]:
                                                "forward+backward")),
         "precise_gpu_device": gpu["device"],
         "precise_gpu_many": _span(ratios(gpu_rows, "precise_over_default", many)),
+        "precise_gpu_all": _span([row["precise_over_default"] for row in gpu_rows]),
+        "precise_cpu_most": f"{max(row['precise_over_default'] for row in cpu_rows):.2f}×",
         "precise_gpu_sparse_large": f"{gpu_sparse_large['precise_over_default']:.2f}×",
         "precise_gpu_few": _span(ratios(gpu_rows, "precise_over_default", few)),
         "precise_gpu_few_slowest": report.format_ms(max(
@@ -430,6 +433,10 @@ def guide_substitutions(results_dir: Path) -> dict[str, str]:
     figures.update(superset_figures(superset))
     figures.update(mnist_step_figures({path.stem: _load(path) for path in
                                        sorted((results_dir / "mnist_step").glob("*.json"))}))
+    figures.update(large_vocabulary_figures(results_dir / "fused_linear_cross_entropy"))
+    figures.update(memory_per_device_figures(_load(
+        next((results_dir / "memory_per_device").glob("*.json")))))
+    figures.update(checks_overhead_figures(_load(results_dir / "checks_overhead" / "cpu.json")))
     figures.update(contrastive_figures(_load(
         results_dir / "contrastive" / "cpu-intel-r-xeon-r-processor-2-cores-20261207-bc2648b.json")))
     return figures
@@ -569,3 +576,251 @@ def mnist_step_figures(runs: dict[str, list[dict]]) -> dict[str, str]:
         "mnist_tunables_rss": f"{child(tunables, 'glibc-tunables')['peak_rss_mib'] - child(tunables, 'glibc')['peak_rss_mib']:.0f} MiB",
     }
     return figures
+
+
+# The large-vocabulary guide: bench/results/fused_linear_cross_entropy/.
+MIB = 2**20
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def chunk_rule_table(run: dict) -> list[str]:
+    """The default chunk against the fixed 32 MiB one: compiled temporaries as a share of
+    explicit logits', per shape (bold where the default is under 10%)."""
+    lines = ["| N × H × V | explicit logits | chunk: default / fixed 32 MiB "
+             "| default / explicit | fixed 32 MiB / explicit |",
+             "|---|---|---|---|---|"]
+    for row in run["rows"]:
+        default = _percent(row["temp_ratio_default"])
+        if row["temp_ratio_default"] < 0.1:
+            default = f"**{default}**"
+        shape = f"{row['num_tokens']} × {row['hidden_dim']} × {row['vocab_size']}"
+        cells = [shape, f"{row['logits_bytes'] / MIB:.0f} MiB",
+                 f"{row['chunks']['default']} / {row['chunks']['fixed_32mib']}", default,
+                 _percent(row["temp_ratio_fixed_32mib"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def schedules_table(runs: list[dict]) -> list[str]:
+    """``schedule="forward"`` against ``"recompute"`` and explicit logits: process CPU seconds
+    and compiled temporaries, one row per run."""
+    lines = ["| N × H × V | forward | recompute | explicit logits | forward / recompute "
+             "| forward / explicit | temp MiB forward / recompute / explicit |",
+             "|---|---|---|---|---|---|---|"]
+    for run in runs:
+        row = run["rows"][0]
+        steps = (row["fused"], row["fused_recompute"], row["unfused"])
+        cells = [f"{row['num_tokens']} × {row['hidden_dim']} × {row['vocab_size']}",
+                 *(f"{step['median_cpu_s']:.2f}" for step in steps),
+                 f"{row['cpu_ratio_recompute']:.2f}", f"{row['cpu_ratio']:.2f}",
+                 " / ".join(f"{step['temp_bytes'] / MIB:.0f}" for step in steps)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def fused_cpu_table(run: dict) -> list[str]:
+    """The fused loss against explicit logits per vocabulary size (in brackets: a plain
+    ``jax.nn.logsumexp`` version), temporaries for every size, times where measured."""
+    lines = ["| V | temp MiB fused | temp MiB unfused | fused / unfused | wall s fused "
+             "| wall s unfused | CPU s fused | CPU s unfused | CPU-time ratio |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for row in run["rows"]:
+        fused, unfused, plain = row["fused"], row["unfused"], row["unfused_logsumexp"]
+        cells = [str(row["vocab_size"]), f"{fused['temp_bytes'] / MIB:.1f}",
+                 f"{unfused['temp_bytes'] / MIB:.0f}", f"{row['temp_ratio']:.3f}"]
+        if "median_wall_s" in fused:
+            cells += [f"{fused['median_wall_s']:.0f}",
+                      f"{unfused['median_wall_s']:.0f} ({plain['median_wall_s']:.0f})",
+                      f"{fused['median_cpu_s']:.1f}",
+                      f"{unfused['median_cpu_s']:.1f} ({plain['median_cpu_s']:.1f})",
+                      f"{row['cpu_ratio']:.2f} ({row['cpu_ratio_logsumexp']:.2f})"]
+        else:
+            cells += [""] * 5
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def fused_gpu_table(jax_runs: dict[str, dict], liger_runs: dict[str, dict]) -> list[str]:
+    """Per dtype and vocabulary size: jaxloss's fused loss, Liger-Kernel's, explicit logits in
+    JAX and in PyTorch; memory is XLA's temporaries plus the outputs, or PyTorch's peak above
+    the inputs."""
+    lines = ["| dtype | V | jaxloss fused | Liger-Kernel fused | JAX unfused | PyTorch unfused "
+             "| Liger / jaxloss | memory: jaxloss fused, Liger, PyTorch unfused |",
+             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for dtype, run in jax_runs.items():
+        liger = {row["vocab_size"]: row for row in liger_runs[dtype]["rows"]}
+        for row in run["rows"]:
+            theirs = liger[row["vocab_size"]]
+            ours_ms = row["fused"]["median_wall_s"] * 1e3
+            ours_bytes = row["fused"]["temp_bytes"] + row["fused"]["output_bytes"]
+            cells = [dtype, str(row["vocab_size"]), f"{ours_ms:.1f} ms",
+                     f"{theirs['liger_kernel']['median_ms']:.1f} ms",
+                     f"{row['unfused']['median_wall_s'] * 1e3:.1f} ms",
+                     f"{theirs['torch_unfused']['median_ms']:.1f} ms",
+                     f"{theirs['liger_kernel']['median_ms'] / ours_ms:.2f}×",
+                     f"{ours_bytes / MIB:.0f}, {theirs['liger_kernel']['peak_extra_bytes'] / MIB:.0f}, "
+                     f"{theirs['torch_unfused']['peak_extra_bytes'] / MIB:.0f} MiB"]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _provenance_text(provenance: dict) -> str:
+    return (f"{machine.machine_label(provenance['machine'])}, 1-minute load average "
+            f"{_span(provenance['load_average_1min'].values(), 1, '')}, "
+            f"{provenance['date'][:10]}, commit {provenance['commit']}, jax "
+            f"{provenance['versions']['jax']}")
+
+
+def large_vocabulary_figures(directory: Path) -> dict[str, str]:
+    """The figures the large-vocabulary guide's prose quotes."""
+    chunk_rule = _load(next(directory.glob("chunk-rule-*.json")))
+    timed = next(row for row in chunk_rule["rows"] if "cpu_ratio_default" in row)
+    schedules = [_load(path) for path in sorted(directory.glob("cpu-schedules-*.json"))]
+    cpu = _load(directory / "fused_linear_cross_entropy.json")
+    measured = next(row for row in cpu["rows"] if "median_cpu_s" in row["fused"])
+    gpu = {name: _load(directory / f"gpu-h200-{name}.json")
+           for name in ("float32", "bfloat16", "float32-chunk4096", "float32-chunk16384")}
+    liger = {name: _load(directory / f"gpu-h200-liger-{name}.json")
+             for name in ("float32", "bfloat16")}
+    tokamax = _load(next(directory.glob("tokamax-*.json")))
+
+    def gpu_row(name, vocab=65536):
+        return next(row for row in gpu[name]["rows"] if row["vocab_size"] == vocab)
+
+    default = gpu_row("float32")
+
+    def chunk_gain(name):
+        row = gpu_row(name)
+        return (f"{default['fused']['median_wall_s'] / row['fused']['median_wall_s']:.2f}× "
+                f"faster than the default "
+                f"{default_chunk_size(default['num_tokens'], default['vocab_size'])} for "
+                f"{row['fused']['temp_bytes'] / default['fused']['temp_bytes']:.1f}× the "
+                "temporaries")
+
+    liger_ratios, wall_ratios = [], []
+    for dtype in ("float32", "bfloat16"):
+        theirs = {row["vocab_size"]: row for row in liger[dtype]["rows"]}
+        for row in gpu[dtype]["rows"]:
+            liger_ratios.append(theirs[row["vocab_size"]]["liger_kernel"]["median_ms"]
+                                / (row["fused"]["median_wall_s"] * 1e3))
+            wall_ratios.append(row["wall_ratio"])
+    bf16 = gpu_row("bfloat16")
+    bf16_liger = next(row for row in liger["bfloat16"]["rows"] if row["vocab_size"] == 65536)
+    loads = [value for run in schedules for value in run["machine"]["load_average_1min"]]
+
+    def tokamax_ratios(row, key):
+        return ", ".join(f"{row[step][key]:.{3 if 'temp' in key else 2}f}"
+                         for step in ("fused_recompute", "fused", "tokamax"))
+
+    tokamax_rows = tokamax["rows"]
+    return {
+        "flce_chunk_rule_run": _provenance_text(chunk_rule["provenance"]),
+        "flce_chunk_rule_command": f"`{chunk_rule['provenance']['command']}`",
+        "flce_h200_chunk4096": chunk_gain("float32-chunk4096"),
+        "flce_h200_chunk16384": chunk_gain("float32-chunk16384"),
+        "flce_timed_shape": f"{timed['num_tokens']} × {timed['hidden_dim']} × {timed['vocab_size']}",
+        "flce_timed_default": f"{timed['cpu_ratio_default']:.2f}× the process CPU time of "
+                              f"explicit logits ({timed['default']['median_cpu_s']:.2f} s) and "
+                              f"{timed['wall_ratio_default']:.2f}× its wall time "
+                              f"({timed['default']['median_wall_s']:.2f} s)",
+        "flce_timed_fixed": f"{timed['cpu_ratio_fixed_32mib']:.2f}× and "
+                            f"{timed['wall_ratio_fixed_32mib']:.2f}× "
+                            f"({timed['fixed_32mib']['median_cpu_s']:.2f} s CPU, "
+                            f"{timed['fixed_32mib']['median_wall_s']:.2f} s wall; explicit "
+                            f"{timed['explicit']['median_cpu_s']:.2f} s CPU, "
+                            f"{timed['explicit']['median_wall_s']:.2f} s wall)",
+        "flce_schedules_load": _span(loads, 0, ""),
+        "flce_schedules_machine": machine.machine_label(schedules[0]["machine"]),
+        "flce_recompute_temp": f"{measured['fused']['temp_bytes'] / MIB:.1f} MiB",
+        "flce_cpu_machine": f"{machine.machine_label(cpu['machine'])}, jax {cpu['jax']}",
+        "flce_cpu_load": _span(cpu["machine"]["load_average_1min"], 0, ""),
+        "flce_cpu_vocab": str(measured["vocab_size"]),
+        "flce_cpu_share": _percent(measured["temp_ratio"]),
+        "flce_cpu_temps": f"{measured['fused']['temp_bytes'] / MIB:.0f} MiB against "
+                          f"{measured['unfused']['temp_bytes'] / MIB:.0f} MiB",
+        "flce_cpu_ratio": f"{measured['cpu_ratio']:.2f}×",
+        "flce_cpu_ratio_plain": f"{measured['cpu_ratio_logsumexp']:.2f}×",
+        "flce_cpu_wall": f"{measured['wall_ratio']:.2f} and {measured['wall_ratio_logsumexp']:.2f}",
+        "flce_cpu_outputs": f"{measured['fused']['output_bytes'] / MIB:.0f} MiB",
+        "flce_cpu_repeats": str(len(measured["fused"]["cpu_s"])),
+        "flce_tokamax_run": _provenance_text(tokamax["provenance"]),
+        "flce_tokamax_repeats": str(len(tokamax_rows[0]["fused"]["cpu_s"])),
+        "flce_tokamax_cpu_first": tokamax_ratios(tokamax_rows[0], "cpu_over_explicit"),
+        "flce_tokamax_cpu_second": tokamax_ratios(tokamax_rows[1], "cpu_over_explicit"),
+        "flce_tokamax_temp_first": tokamax_ratios(tokamax_rows[0], "temp_over_explicit"),
+        "flce_tokamax_temp_second": tokamax_ratios(tokamax_rows[1], "temp_over_explicit"),
+        "flce_gpu_versions": f"JAX {gpu['float32']['jax']}, PyTorch {liger['float32']['torch']}, "
+                             f"Liger-Kernel {liger['float32']['liger_kernel']}",
+        "flce_gpu_repeats": str(len(default["fused"]["wall_s"])),
+        "flce_gpu_liger": _span(liger_ratios),
+        "flce_gpu_wall": _span(wall_ratios, 1),
+        "flce_gpu_chunk4096": f"{gpu_row('float32-chunk4096')['wall_ratio']:.2f}× "
+                              f"({gpu_row('float32-chunk4096')['fused']['temp_bytes'] / MIB:.0f} "
+                              "MiB of temporaries)",
+        "flce_gpu_chunk16384": f"{gpu_row('float32-chunk16384')['wall_ratio']:.2f}× "
+                               f"({gpu_row('float32-chunk16384')['fused']['temp_bytes'] / MIB:.0f} MiB)",
+        "flce_gpu_bf16_memory": f"{bf16_liger['liger_kernel']['peak_extra_bytes'] / MIB:.0f} "
+                                "against "
+                                f"{(bf16['fused']['temp_bytes'] + bf16['fused']['output_bytes']) / MIB:.0f} MiB",
+    }
+
+
+def optax_speedup_table(results: dict, families: tuple[str, ...]) -> list[str]:
+    """jaxloss's speed-up over optax (optax's median time / jaxloss's), forward+backward, per
+    case of ``families`` and per allocator of a suite run."""
+    allocators = report.allocators(results)
+    lines = ["| kernel | shape | " + " | ".join(report.ALLOCATOR_LABELS[a] for a in allocators)
+             + " |", "|---|---|" + "---:|" * len(allocators)]
+    for family, shape in report.case_list(results):
+        if family not in families:
+            continue
+        cells = [f"`{family}`", shape_text(shape)]
+        cells += [f"{_suite_ratio(results, a, 'forward_backward', family, shape, 'optax'):.2f}×"
+                  for a in allocators]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def memory_per_device_figures(run: dict) -> dict[str, str]:
+    """Arguments and temporaries per device of the sharded fused and contrastive losses."""
+    rows = sorted(run["rows"], key=lambda row: row["devices"])
+    one, more = rows[0], rows[1:]
+
+    def mib(row, loss, key):
+        return f"{row[loss][key] / MIB:.1f}"
+
+    def series(loss, key):
+        return (f"{mib(one, loss, key)} MiB on one device to "
+                + ", ".join(mib(row, loss, key) for row in more[:-1])
+                + f" and {mib(more[-1], loss, key)} MiB on "
+                + ", ".join(str(row["devices"]) for row in more[:-1])
+                + f" and {more[-1]['devices']}")
+
+    hidden = math.prod(one["fused_shape"][:2]) * 4
+    return {
+        "memory_fused_arguments": series("fused", "argument_bytes"),
+        "memory_fused_hidden": f"{hidden / MIB:.0f} MiB",
+        "memory_fused_temp": series("fused", "temp_bytes"),
+        "memory_contrastive_arguments": f"{mib(one, 'contrastive', 'argument_bytes')} MiB of "
+                                        "queries and keys on one device, "
+                                        f"{mib(more[-1], 'contrastive', 'argument_bytes')} MiB "
+                                        f"on {more[-1]['devices']}",
+        "memory_contrastive_temp": series("contrastive", "temp_bytes"),
+    }
+
+
+def checks_overhead_figures(run: dict) -> dict[str, str]:
+    """Checked mode's time over unchecked, from ``bench/results/checks_overhead/``."""
+    rows = {(row["case"], row["mode"]): row["ratio"] for row in run["rows"]}
+    sparse = next(case for case, _ in rows if case.startswith("sparse_softmax_cross_entropy"))
+    squared = max(ratio for (case, _), ratio in rows.items() if case.startswith("squared_error"))
+    return {
+        "checks_device": run["device"],
+        "checks_sparse_case": sparse.split(" ", 1)[1],
+        "checks_sparse_forward": f"{rows[(sparse, 'forward')]:.2f}×",
+        "checks_sparse_both": f"{rows[(sparse, 'forward+backward')]:.2f}×",
+        "checks_squared": f"{squared:.2f}×",
+    }
