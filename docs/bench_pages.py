@@ -221,12 +221,12 @@ def write_summaries(root: Path, out_dir: Path) -> None:
                      f"| {low if low == high else f'{low} to {high}'} | {ratios} |")
     mnist.append("````")
     pages = {"suite_summary.md": suite, "mnist_step_summary.md": mnist}
-    # Each suite run's full tables as bench.suite.report writes them; the plot's link is
-    # relative to the guides that include them.
+    # Each suite run's full tables as bench.suite.report writes them, the wide ones split as on
+    # the benchmark pages; the plot's link is relative to the guides that include them.
     for json_path in sorted(results_dir.glob("*.json")):
         link = f"../../bench/results/{json_path.with_suffix('.png').name}"
-        pages[f"suite_tables_{json_path.stem}.md"] = [
-            report.markdown(report.load(str(json_path)), png_link=link)]
+        text = report.markdown(report.load(str(json_path)), png_link=link)
+        pages[f"suite_tables_{json_path.stem}.md"] = _split_wide_tables(text.splitlines())
     # The MNIST guide's tables: every peer of the runs under load, the allocator settings.
     for stem in ("cpu-amd-epyc-2-cores", "cpu-amd-epyc-1-core"):
         children = json.loads((results_dir / "mnist_step" / f"{stem}.json").read_text())
