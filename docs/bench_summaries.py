@@ -586,6 +586,12 @@ def _percent(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
+def _nvh(row: dict) -> str:
+    """``N × H × V`` of a row, with no-break spaces so that a table cell keeps it on one line."""
+    return "\u00a0×\u00a0".join(str(row[key]) for key in ("num_tokens", "hidden_dim",
+                                                            "vocab_size"))
+
+
 def chunk_rule_table(run: dict) -> list[str]:
     """The default chunk against the fixed 32 MiB one: compiled temporaries as a share of
     explicit logits', per shape (bold where the default is under 10%)."""
@@ -596,7 +602,7 @@ def chunk_rule_table(run: dict) -> list[str]:
         default = _percent(row["temp_ratio_default"])
         if row["temp_ratio_default"] < 0.1:
             default = f"**{default}**"
-        shape = f"{row['num_tokens']} × {row['hidden_dim']} × {row['vocab_size']}"
+        shape = _nvh(row)
         cells = [shape, f"{row['logits_bytes'] / MIB:.0f} MiB",
                  f"{row['chunks']['default']} / {row['chunks']['fixed_32mib']}", default,
                  _percent(row["temp_ratio_fixed_32mib"])]
@@ -613,8 +619,7 @@ def schedules_table(runs: list[dict]) -> list[str]:
     for run in runs:
         row = run["rows"][0]
         steps = (row["fused"], row["fused_recompute"], row["unfused"])
-        cells = [f"{row['num_tokens']} × {row['hidden_dim']} × {row['vocab_size']}",
-                 *(f"{step['median_cpu_s']:.2f}" for step in steps),
+        cells = [_nvh(row), *(f"{step['median_cpu_s']:.2f}" for step in steps),
                  f"{row['cpu_ratio_recompute']:.2f}", f"{row['cpu_ratio']:.2f}",
                  " / ".join(f"{step['temp_bytes'] / MIB:.0f}" for step in steps)]
         lines.append("| " + " | ".join(cells) + " |")
