@@ -156,3 +156,13 @@ def test_the_timing_pattern_finds_typed_figures_and_not_shapes():
     assert TIMING.search("| jaxloss | 22.5 ms |")
     assert not TIMING.search("| sparse_softmax_cross_entropy | 4096×32000 | 4096 × 1024 |")
     assert not TIMING.search("| {{ ratio }} | 2 cores |")
+
+
+def test_every_figure_a_guide_names_is_computed_from_a_results_file():
+    import bench_summaries
+
+    figures = bench_summaries.guide_substitutions(ROOT / "bench" / "results")
+    named = {name for page in _written_pages()
+             for name in re.findall(r"\{\{\s*(\w+)\s*\}\}", page.read_text())}
+    assert named and not named - set(figures), sorted(named - set(figures))
+    assert all(figures[name].strip() for name in named)
