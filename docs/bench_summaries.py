@@ -7,6 +7,9 @@ results file, or is a median, minimum or maximum of figures read from one.
   peer (the peer's median time / jaxloss's), its median, lowest and highest over the kernels.
 - :func:`mnist_step_table`: for a run of ``python -m bench.studies.mnist_step``, each allocator's
   training step time and its ratios to tf.keras.
+- :func:`guide_substitutions`: every figure that the guides' prose quotes, by name, each from
+  one results file; conf.py hands them to MyST, and a page writes ``{{ name }}``.
+- The other ``*_table`` functions: the tables that the guides include from ``docs/_generated/``.
 """
 
 from __future__ import annotations
