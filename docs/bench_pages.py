@@ -16,6 +16,10 @@ from pathlib import Path
 
 import bench_summaries
 
+from bench.studies.platform_forms import measure as platform_forms
+from bench.studies.precise_cost import measure as precise_cost
+from bench.suite import report
+
 SUITE = "suite"
 # A run's tables and plot are folded under a summary line when it has a headline (the suite,
 # the MNIST step) or when its table file is longer than this many lines.
@@ -186,8 +190,10 @@ def _section(json_path: Path, root: Path, study: str, page_dir: Path) -> list[st
 
 def write_summaries(root: Path, out_dir: Path) -> None:
     """The summaries that the performance and MNIST guides include, into ``out_dir``:
-    ``suite_summary.md`` (every suite run: its facts and headline speed-ups) and
-    ``mnist_step_summary.md`` (one row per run of the MNIST step study)."""
+    ``suite_summary.md`` (every suite run: its facts and headline speed-ups),
+    ``mnist_step_summary.md`` (one row per run of the MNIST step study),
+    ``suite_tables_<run>.md`` (a suite run's full tables) and ``<study>_<platform>.md`` (the
+    tables of the ``precise_cost`` and ``platform_forms`` studies)."""
     results_dir = root / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     suite = []
@@ -214,8 +220,46 @@ def write_summaries(root: Path, out_dir: Path) -> None:
                      f"| {_committed(json_path, root) or '—'} "
                      f"| {low if low == high else f'{low} to {high}'} | {ratios} |")
     mnist.append("````")
-    for name, lines in (("suite_summary.md", suite), ("mnist_step_summary.md", mnist)):
-        text = "\n".join(lines) + "\n"
+    pages = {"suite_summary.md": suite, "mnist_step_summary.md": mnist}
+    # Each suite run's full tables as bench.suite.report writes them, the wide ones split as on
+    # the benchmark pages; the plot's link is relative to the guides that include them.
+    for json_path in sorted(results_dir.glob("*.json")):
+        link = f"../../bench/results/{json_path.with_suffix('.png').name}"
+        text = report.markdown(report.load(str(json_path)), png_link=link)
+        pages[f"suite_tables_{json_path.stem}.md"] = _split_wide_tables(text.splitlines())
+    # The MNIST guide's tables: every peer of the runs under load, the allocator settings.
+    for stem in ("cpu-amd-epyc-2-cores", "cpu-amd-epyc-1-core"):
+        children = json.loads((results_dir / "mnist_step" / f"{stem}.json").read_text())
+        pages[f"mnist_step_{stem}.md"] = bench_summaries.mnist_step_table(children)
+    children = json.loads(
+        (results_dir / "mnist_step" / "cpu-amd-epyc-2-cores-tunables.json").read_text())
+    pages["mnist_step_allocators.md"] = bench_summaries.mnist_allocator_table(children)
+    # The kernels guide's comparison with optax.
+    pages["suite_optax_speedups.md"] = bench_summaries.optax_speedup_table(
+        json.loads((results_dir / "cpu-amd-epyc-2-cores.json").read_text()),
+        ("sparse_softmax_cross_entropy", "softmax_cross_entropy", "sigmoid_binary_cross_entropy"))
+    # The large-vocabulary guide's tables.
+    fused = results_dir / "fused_linear_cross_entropy"
+    pages["fused_chunk_rule.md"] = bench_summaries.chunk_rule_table(
+        json.loads(next(fused.glob("chunk-rule-*.json")).read_text()))
+    pages["fused_schedules.md"] = bench_summaries.schedules_table(
+        [json.loads(path.read_text()) for path in sorted(fused.glob("cpu-schedules-*.json"))])
+    pages["fused_cpu.md"] = bench_summaries.fused_cpu_table(
+        json.loads((fused / "fused_linear_cross_entropy.json").read_text()))
+    pages["fused_gpu.md"] = bench_summaries.fused_gpu_table(
+        {dtype: json.loads((fused / f"gpu-h200-{dtype}.json").read_text())
+         for dtype in ("float32", "bfloat16")},
+        {dtype: json.loads((fused / f"gpu-h200-liger-{dtype}.json").read_text())
+         for dtype in ("float32", "bfloat16")})
+    for platform in ("cpu", "gpu"):
+        for study, markdown in (("precise_cost", precise_cost.markdown),
+                                ("platform_forms", platform_forms.markdown)):
+            path = results_dir / study / f"{platform}.json"
+            if path.exists():
+                results = json.loads(path.read_text())
+                pages[f"{study}_{platform}.md"] = [markdown(results["rows"], results["device"])]
+    for name, lines in pages.items():
+        text = "\n".join(lines).rstrip("\n") + "\n"
         path = out_dir / name
         if not path.exists() or path.read_text() != text:
             path.write_text(text)

@@ -18,6 +18,7 @@ sys.path.insert(0, str(DOCS))
 
 import api_pages  # noqa: E402
 import bench_pages  # noqa: E402
+import bench_summaries  # noqa: E402
 import porting_pages  # noqa: E402
 
 import jaxloss  # noqa: E402
@@ -58,7 +59,10 @@ for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
 exclude_patterns = ["_build", "_generated", "**/.ipynb_checkpoints", "README.md"]
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 
-myst_enable_extensions = ["dollarmath", "colon_fence", "deflist"]
+myst_enable_extensions = ["dollarmath", "colon_fence", "deflist", "substitution"]
+# The figures that the guides' prose quotes, `{{ name }}` in a page, each computed from a
+# results file in bench/results/ when the docs are built.
+myst_substitutions = bench_summaries.guide_substitutions(ROOT / "bench" / "results")
 myst_heading_anchors = 3
 # The benchmark tables that bench.report writes into a page keep their own heading levels.
 suppress_warnings = ["myst.header"]

@@ -108,3 +108,61 @@ def test_the_suite_summary_is_computed_from_the_results_file():
     row = next(line for line in bench_summaries.suite_headline(results)
                if line.startswith("| optax, forward+backward"))
     assert f"| {max(ratios):.2f}× (" in row and f"| {min(ratios):.2f}× (" in row
+
+
+# A time (`12 ms`, `3.2 s`) or a ratio (`1.07×`; not a shape such as `4096×32000`).
+TIMING = re.compile(r"\d(?:\.\d+)?\s?(?:ms|µs|s)\b|\d(?:\.\d+)?×(?!\s?\d)")
+MILLISECONDS = re.compile(r"\d(?:\.\d+)?\s?(?:ms|µs)\b")
+
+
+def _written_pages():
+    """The docs' markdown written by hand: not the generated pages and tables."""
+    generated = {"_build", "_generated", "api", "benchmarks", "notebooks"}
+    return [page for page in sorted(DOCS.rglob("*.md"))
+            if not generated & set(page.relative_to(DOCS).parts)]
+
+
+def _outside_code(text):
+    """(line number, line) of the lines outside fenced code blocks. A fence whose info is a
+    `{directive}` holds markdown and is read; any other fence holds code."""
+    fences = []  # (marker, is_code) of the fences open at this line, innermost last
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        marker = re.match(r"(`{3,}|~{3,})", stripped)
+        in_code = any(is_code for _, is_code in fences)
+        if marker and fences and stripped == fences[-1][0]:
+            fences.pop()
+        elif marker and not in_code:
+            fences.append((marker.group(1), not stripped[len(marker.group(1)):].startswith("{")))
+        elif not in_code:
+            yield number, line
+
+
+def test_the_guides_type_no_table_of_timings():
+    # Measured tables and figures come from bench/results/ when the docs are built
+    # (docs/bench_pages.py writes the tables into _generated/, which pages include;
+    # docs/bench_summaries.py gives the figures as `{{ name }}` substitutions).
+    pages = _written_pages()
+    assert any(page.name == "performance.md" for page in pages)
+    typed = [f"{page.relative_to(DOCS)}:{number}: {line[:80]}"
+             for page in pages for number, line in _outside_code(page.read_text())
+             if (line.lstrip().startswith("|") and TIMING.search(line))
+             or MILLISECONDS.search(line)]
+    assert not typed, typed
+
+
+def test_the_timing_pattern_finds_typed_figures_and_not_shapes():
+    assert TIMING.search("| softmax_cross_entropy | 8192×1000 | 1.31× |")
+    assert TIMING.search("| jaxloss | 22.5 ms |")
+    assert not TIMING.search("| sparse_softmax_cross_entropy | 4096×32000 | 4096 × 1024 |")
+    assert not TIMING.search("| {{ ratio }} | 2 cores |")
+
+
+def test_every_figure_a_guide_names_is_computed_from_a_results_file():
+    import bench_summaries
+
+    figures = bench_summaries.guide_substitutions(ROOT / "bench" / "results")
+    named = {name for page in _written_pages()
+             for name in re.findall(r"\{\{\s*(\w+)\s*\}\}", page.read_text())}
+    assert named and not named - set(figures), sorted(named - set(figures))
+    assert all(figures[name].strip() for name in named)

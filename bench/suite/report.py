@@ -1,6 +1,6 @@
 """Turn a result file into the markdown table, a page's section and the PNG plot.
 
-``python -m bench.suite.report bench/results/<name>.json [--readme docs/guides/performance.md]``
+``python -m bench.suite.report bench/results/<name>.json [--readme PAGE]``
 rewrites ``<name>.md`` and ``<name>.png`` beside the JSON and the page's text between
 ``<!-- bench-table:begin -->`` and ``<!-- bench-table:end -->`` (a lone ``<!-- bench-table -->``
 marker is replaced by the pair on the first run); a run on a GPU writes the ``bench-table-gpu``

@@ -4,10 +4,9 @@
 process per framework (JAX with jaxloss, optax and Keras; PyTorch; TensorFlow) and per
 allocator (glibc's malloc, with and without the command line's ``GLIBC_TUNABLES``, and
 mimalloc preloaded with ``LD_PRELOAD``), each pinned to the same cores and thread count,
-merges their results into ``bench/results/<name>.json`` and writes the markdown table (into
-the docs' performance page between the bench-table markers, for a full run), and the PNG
-plot. ``--quick`` runs tiny sizes in well under a minute (used by the tests) and leaves that
-page alone.
+merges their results into ``bench/results/<name>.json`` and writes the markdown table and the
+PNG plot beside it (the docs' performance page makes its tables from the JSON when the docs are
+built). ``--quick`` runs tiny sizes in well under a minute (used by the tests).
 """
 
 from __future__ import annotations
@@ -99,9 +98,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--name", help="result file name (default: from the CPU model)")
     parser.add_argument("--out-dir", default=os.path.join(REPO_ROOT, "bench", "results"))
     parser.add_argument("--readme", default=None,
-                        help="page whose bench-table section is rewritten (default: the "
-                             "docs' guides/performance.md for a full run, none for --quick; '' "
-                             "for none)")
+                        help="page whose bench-table section is rewritten (default: none)")
     parser.add_argument("--allocators", nargs="+", choices=ALLOCATORS, default=list(ALLOCATORS))
     parser.add_argument("--frameworks", nargs="+", choices=FRAMEWORKS, default=list(FRAMEWORKS))
     parser.add_argument("--families", nargs="*", help="only these kernel families")
@@ -139,10 +136,7 @@ def main(argv: list[str] | None = None) -> dict:
                 results["finished"] = utc_now()
                 with open(json_path, "w") as f:
                     json.dump(results, f, indent=1)
-    readme = args.readme
-    if readme is None and not args.quick:
-        readme = os.path.join(REPO_ROOT, "docs", "guides", "performance.md")
-    written = report.write_all(json_path, readme=readme or None)
+    written = report.write_all(json_path, readme=args.readme)
     for path in [json_path, *written]:
         print(f"bench: wrote {path}", file=sys.stderr)
     return results

@@ -135,7 +135,8 @@ def softmax_cross_entropy(
     .. math::
         \ell = \sum_c y_c \big(\log\textstyle\sum_k e^{x_k} - x_c\big)
              = \Big(\sum_c y_c\Big) L - 2 \sum_c y_c \frac{x_c - m}{2},
-        \qquad L = \log \sum_k e^{x_k - m},\ m = \max_k x_k
+
+        L = \log \sum_k e^{x_k - m}, \qquad m = \max_k x_k
 
     with ``y`` smoothed as Keras does, ``y (1 - s) + s / C``. Only ``m`` and ``L``
     (one number each per row) are saved for the backward pass
