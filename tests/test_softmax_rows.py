@@ -123,3 +123,19 @@ def test_finite_row_max_is_zero_for_rows_without_a_finite_maximum():
     np.testing.assert_array_equal(
         softmax_rows.finite_row_max(logits, None, 1), [[0.0], [0.0], [0.0], [2.0]]
     )
+
+
+def test_fused_two_pass_row_statistics_agree_with_the_two_pass_form():
+    x = np.array([[1.0, 3.0, -2.0], [-np.inf, 0.5, 0.5], [0.0, 0.0, 0.0]], np.float32)
+    mask = np.array([[True, True, False], [True, True, True], [False, False, False]])
+    for m in (None, mask):
+        want = softmax_rows.two_pass_row_statistics(jnp.asarray(x), m, axis=1)
+        fused = softmax_rows.fused_two_pass_row_statistics(jnp.asarray(x), m, axis=1)
+        got = softmax_rows.empty_rows_to_zero(*fused)
+        rows = slice(None) if m is not None else slice(0, 2)  # row 2 unmasked is not empty
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_allclose(np.asarray(g)[rows], np.asarray(w)[rows], rtol=1e-6)
+    # A fully masked row: finite pair before settling, (0, 0) after.
+    m, lse = softmax_rows.fused_two_pass_row_statistics(jnp.asarray(x), mask, axis=1)
+    assert np.isfinite(m[2, 0]) and np.isfinite(lse[2, 0]) and lse[2, 0] < -40
+    assert [float(v[2, 0]) for v in softmax_rows.empty_rows_to_zero(m, lse)] == [0.0, 0.0]

@@ -15,6 +15,9 @@ The forms, all with the same mathematics:
 - :func:`one_pass_row_statistics` (over :func:`online_row_statistics`): one reduction that
   carries both (the online log-sum-exp), so the logits are read once. Fastest on a GPU or
   TPU, where the passes are bound by memory traffic.
+- :func:`fused_two_pass_row_statistics`: the two passes with nothing between the maximum
+  and its readers, which XLA:CPU fuses with the reduction that reads them; an empty row's
+  pair is not ``0, 0`` (see there).
 - :func:`row_max_and_log_sum_exp`: the one of the two above that suits the platform the code
   is compiled for (:mod:`jaxloss._src.platform`).
 - :func:`precise_row_statistics`: ``L`` as ``log1p`` of a sum that never holds the dominant
@@ -135,6 +138,53 @@ def one_pass_row_statistics(
     weights = jnp.ones((), logits.dtype) if mask is None else mask.astype(logits.dtype)
     maximum, log_sum_exp = online_row_statistics(masked_logits(logits, mask), weights, axis)
     return jnp.expand_dims(maximum, axis), jnp.expand_dims(log_sum_exp, axis)
+
+
+def fused_two_pass_row_statistics(
+    logits: jax.Array, mask: jax.Array | None, axis: int
+) -> tuple[jax.Array, jax.Array]:
+    """``(m, L)`` as :func:`two_pass_row_statistics` gives them, with no op between the
+    maximum's reduction and the passes that read it, so that XLA:CPU fuses the passes over
+    a row (or, where it splits them, broadcasts ``m`` inside each).
+
+    The select that maps an empty row's ``m = -inf`` to 0 split that fusion (its fused
+    reductions take no select), and a floor on ``m`` was fused with its broadcast into a
+    logits-sized array. So the empty rows differ: a fully masked row gets
+    ``m = finfo.min`` (its masked classes enter the maximum as ``finfo.min``, the sum as
+    ``-inf``) and ``L = log(finfo.tiny)``; a row of nothing but ``-inf`` without a mask
+    gets ``m = -inf`` and ``L = NaN``, which the caller must treat as not finite.
+    :func:`empty_rows_to_zero` turns a fully masked row's pair into ``0, 0``. No gradient
+    flows through either (the kernels that use this form have their own VJP).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> mask = jnp.array([[True, True], [False, False]])
+      >>> m, L = fused_two_pass_row_statistics(jnp.zeros((2, 2)), mask, 1)
+      >>> [float(v) for v in empty_rows_to_zero(m, L)[1][:, 0]]
+      [0.6931471824645996, 0.0]
+    """
+    finfo = jnp.finfo(logits.dtype)
+    logits = lax.stop_gradient(logits)
+    if mask is None:
+        maximum = jnp.max(logits, axis=axis, keepdims=True)
+    else:
+        floored = jnp.where(mask, logits, jnp.asarray(finfo.min, logits.dtype))
+        maximum = jnp.max(floored, axis=axis, keepdims=True)
+    # min(x - m, 0): the gap clamp of gap_to_max, as a value (no gradient is taken here).
+    gaps = jnp.minimum(masked_logits(logits, mask) - maximum, -0.0)
+    sum_exp = jnp.sum(jnp.exp(gaps), axis=axis, keepdims=True)
+    # A row with anything unmasked sums to at least ~1, which adding tiny leaves as it is.
+    return maximum, jnp.log(sum_exp + float(finfo.tiny))
+
+
+def empty_rows_to_zero(maximum: jax.Array, log_sum_exp: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(m, L)`` of :func:`fused_two_pass_row_statistics` with a fully masked row's pair
+    made ``(0, 0)``. A row with a class sums to about 1 or more (``L >= 0``, or a rounding
+    below it), a fully masked one has ``L = log(tiny) ~ -87``: ``L < -40`` tells them
+    apart. Identity on the statistics of the other forms."""
+    empty = log_sum_exp < -40.0
+    zero = jnp.zeros((), maximum.dtype)
+    return jnp.where(empty, zero, maximum), jnp.where(empty, zero, log_sum_exp)
 
 
 def row_max_and_log_sum_exp(

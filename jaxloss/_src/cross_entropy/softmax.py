@@ -18,18 +18,78 @@ from jax import lax
 
 from jaxloss._src import checks, soft_cap_and_z_loss, softmax_rows, validation
 from jaxloss._src.label_smoothing import cast_and_smooth
+from jaxloss._src.platform import per_platform
 
 __all__ = ["softmax_cross_entropy"]
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5, 6))
 def _softmax_cross_entropy_kernel(logits, labels, mask, axis, precise, z_loss, soft_cap):
-    # Not differentiated, the same formula as the forward pass. A faster-looking
-    # sum(y (L - (x - m))) fails on a -inf logit or a row spanning more than float32's range
-    # (0 * inf = NaN), and repairing such rows under a lax.cond made its operands (and the
-    # shared x - m) logits-sized temporaries: 2x the logits' size at [256, 4096] on XLA:CPU,
-    # against ~0 for this formula, which is also faster there.
-    return _softmax_cross_entropy_fwd(logits, labels, mask, axis, precise, z_loss, soft_cap)[0]
+    """The loss alone (not differentiated), with one product per class.
+
+    :func:`_one_product_row_losses` is what XLA:CPU fuses with the row statistics into one
+    pass. The rows it cannot give (``0 * inf``, a label on ``-inf``, a row spanning more
+    than float32's range) are rare: only when the batch holds one does the forward pass's
+    exact form run, under a ``lax.cond`` whose operands are the kernel's inputs, never a
+    logits-sized intermediate. The differentiated forward pass keeps the exact form: with
+    its residuals as outputs, the one-product form no longer fused into one pass, and was
+    measured slower there.
+    """
+    capped = _capped(logits, soft_cap)
+    labels = _labels_read_once(labels)
+    row_max, log_sum_exp = _fused_row_statistics(capped, mask, axis, precise)
+    loss = _one_product_row_losses(capped, labels, row_max, log_sum_exp, axis)
+
+    def fast(logits, labels):
+        del logits, labels
+        fast_loss = jnp.squeeze(loss, axis)
+        if not z_loss:
+            return fast_loss
+        settled_max, settled_lse = softmax_rows.empty_rows_to_zero(row_max, log_sum_exp)
+        z_term = soft_cap_and_z_loss.z_loss_term(settled_max + settled_lse, z_loss)
+        return fast_loss + jnp.squeeze(z_term, axis)
+
+    def exact(logits, labels):
+        return _softmax_cross_entropy_fwd(logits, labels, mask, axis, precise, z_loss,
+                                          soft_cap)[0]
+
+    return lax.cond(jnp.all(jnp.isfinite(loss)), fast, exact, logits, labels)
+
+
+def _one_product_row_losses(capped, labels, row_max, log_sum_exp, axis):
+    """``sum_c y_c (m + L - x_c)`` per row (keepdims): one product per class, as optax and
+    PyTorch form it.
+
+    Exact wherever it is finite. It is not finite for a row with a label 0 on a ``-inf``
+    logit (``0 * inf``), a label on a ``-inf`` logit, or a row spanning more than float32's
+    range (``m + L - x`` overflows). The logits are read unmasked: a masked class has
+    label 0 and a finite logit, so it adds 0 without a select, which XLA:CPU's fused row
+    sums do not take.
+    """
+    # m + L - x as (c - x) + e, with c = m + L rounded and e its rounding error (TwoSum),
+    # so that the classes near the max keep L's precision. The per-class work reads c and
+    # e, not m, which the row statistics' passes read too: a row value broadcast into two
+    # fused passes was materialised as a logits-sized array.
+    upper = row_max + log_sum_exp
+    kept_max = upper - log_sum_exp
+    error = (row_max - kept_max) + (log_sum_exp - (upper - kept_max))
+    return jnp.sum(labels * ((upper - capped) + error), axis=axis, keepdims=True)
+
+
+def _fused_row_statistics(capped, mask, axis, precise):
+    """``(m, L)`` for the loss alone: the precise form, or the platform's, fused on a CPU
+    (:func:`softmax_rows.fused_two_pass_row_statistics`: an empty row's pair is finite but
+    not ``0, 0``; only the z-loss reads them, settled)."""
+    if precise:
+        return softmax_rows.row_statistics(capped, mask, axis, precise)
+
+    def fused_two_passes(capped, mask):
+        return softmax_rows.fused_two_pass_row_statistics(capped, mask, axis)
+
+    def one_pass(capped, mask):
+        return softmax_rows.one_pass_row_statistics(capped, mask, axis)
+
+    return per_platform(capped, mask, cpu=fused_two_passes, accelerator=one_pass)
 
 
 def _labelled_quarter_gap(labels, half_gap):
@@ -74,7 +134,7 @@ def _softmax_cross_entropy_fwd(logits, labels, mask, axis, precise, z_loss, soft
     labels = _labels_read_once(labels)
     row_max, log_sum_exp = softmax_rows.row_statistics(capped, mask, axis, precise)
     # loss = sum_c y_c (lse - x_c) = sum(y) * log_sum_exp - 4 * sum(y * (x - m) / 4),
-    # non-negative parts; masked labels are already 0.
+    # non-negative parts; masked labels are already 0. Exact or inf for every row.
     label_sum = jnp.sum(labels, axis=axis, keepdims=True)
     half_gap = softmax_rows.half_gap(capped, row_max)
     weighted_gap = jnp.sum(_labelled_quarter_gap(labels, half_gap), axis=axis, keepdims=True)
