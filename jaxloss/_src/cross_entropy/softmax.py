@@ -31,9 +31,9 @@ def _softmax_cross_entropy_kernel(logits, labels, mask, axis, precise, z_loss, s
     pass. The rows it cannot give (``0 * inf``, a label on ``-inf``, a row spanning more
     than float32's range) are rare: only when the batch holds one does the forward pass's
     exact form run, under a ``lax.cond`` whose operands are the kernel's inputs, never a
-    logits-sized intermediate. The differentiated forward pass keeps the exact form: with
-    its residuals as outputs, the one-product form no longer fused into one pass, and was
-    measured slower there.
+    logits-sized intermediate. The differentiated forward pass uses the same one-product
+    form and guard, over the standard row statistics (its residuals): the fused ones, as
+    outputs, no longer fused into one pass and were measured slower there.
     """
     capped = _capped(logits, soft_cap)
     labels = _labels_read_once(labels)
@@ -50,8 +50,14 @@ def _softmax_cross_entropy_kernel(logits, labels, mask, axis, precise, z_loss, s
         return fast_loss + jnp.squeeze(z_term, axis)
 
     def exact(logits, labels):
-        return _softmax_cross_entropy_fwd(logits, labels, mask, axis, precise, z_loss,
-                                          soft_cap)[0]
+        capped = _capped(logits, soft_cap)
+        exact_max, exact_lse = softmax_rows.row_statistics(capped, mask, axis, precise)
+        exact_loss = jnp.squeeze(
+            _exact_row_losses(capped, labels, exact_max, exact_lse, axis), axis)
+        if not z_loss:
+            return exact_loss
+        z_term = soft_cap_and_z_loss.z_loss_term(exact_max + exact_lse, z_loss)
+        return exact_loss + jnp.squeeze(z_term, axis)
 
     return lax.cond(jnp.all(jnp.isfinite(loss)), fast, exact, logits, labels)
 
@@ -74,6 +80,15 @@ def _one_product_row_losses(capped, labels, row_max, log_sum_exp, axis):
     kept_max = upper - log_sum_exp
     error = (row_max - kept_max) + (log_sum_exp - (upper - kept_max))
     return jnp.sum(labels * ((upper - capped) + error), axis=axis, keepdims=True)
+
+
+def _exact_row_losses(capped, labels, row_max, log_sum_exp, axis):
+    """The loss from quarter gaps, exact or ``inf`` for every row, never NaN (keepdims):
+    ``sum(y) L - 4 sum(y (x - m) / 4)``, non-negative parts; masked labels are already 0."""
+    label_sum = jnp.sum(labels, axis=axis, keepdims=True)
+    half_gap = softmax_rows.half_gap(capped, row_max)
+    weighted_gap = jnp.sum(_labelled_quarter_gap(labels, half_gap), axis=axis, keepdims=True)
+    return label_sum * log_sum_exp - weighted_gap - weighted_gap - weighted_gap - weighted_gap
 
 
 def _fused_row_statistics(capped, mask, axis, precise):
@@ -133,12 +148,13 @@ def _softmax_cross_entropy_fwd(logits, labels, mask, axis, precise, z_loss, soft
     capped = _capped(logits, soft_cap)
     labels = _labels_read_once(labels)
     row_max, log_sum_exp = softmax_rows.row_statistics(capped, mask, axis, precise)
-    # loss = sum_c y_c (lse - x_c) = sum(y) * log_sum_exp - 4 * sum(y * (x - m) / 4),
-    # non-negative parts; masked labels are already 0. Exact or inf for every row.
+    fast_loss = _one_product_row_losses(capped, labels, row_max, log_sum_exp, axis)
+
+    def exact(logits, labels):
+        return _exact_row_losses(_capped(logits, soft_cap), labels, row_max, log_sum_exp, axis)
+
+    loss = lax.cond(jnp.all(jnp.isfinite(fast_loss)), lambda *_: fast_loss, exact, logits, labels)
     label_sum = jnp.sum(labels, axis=axis, keepdims=True)
-    half_gap = softmax_rows.half_gap(capped, row_max)
-    weighted_gap = jnp.sum(_labelled_quarter_gap(labels, half_gap), axis=axis, keepdims=True)
-    loss = label_sum * log_sum_exp - weighted_gap - weighted_gap - weighted_gap - weighted_gap
     loss = jnp.squeeze(loss, axis)
     if z_loss:
         z_term = soft_cap_and_z_loss.z_loss_term(row_max + log_sum_exp, z_loss)
