@@ -42,22 +42,14 @@ def _softmax_cross_entropy_kernel(logits, labels, mask, axis, precise, z_loss, s
 
     def fast(logits, labels):
         del logits, labels
-        fast_loss = jnp.squeeze(loss, axis)
-        if not z_loss:
-            return fast_loss
         settled_max, settled_lse = softmax_rows.empty_rows_to_zero(row_max, log_sum_exp)
-        z_term = soft_cap_and_z_loss.z_loss_term(settled_max + settled_lse, z_loss)
-        return fast_loss + jnp.squeeze(z_term, axis)
+        return _with_z_loss(loss, settled_max, settled_lse, z_loss, axis)
 
     def exact(logits, labels):
         capped = _capped(logits, soft_cap)
         exact_max, exact_lse = softmax_rows.row_statistics(capped, mask, axis, precise)
-        exact_loss = jnp.squeeze(
-            _exact_row_losses(capped, labels, exact_max, exact_lse, axis), axis)
-        if not z_loss:
-            return exact_loss
-        z_term = soft_cap_and_z_loss.z_loss_term(exact_max + exact_lse, z_loss)
-        return exact_loss + jnp.squeeze(z_term, axis)
+        exact_loss = _exact_row_losses(capped, labels, exact_max, exact_lse, axis)
+        return _with_z_loss(exact_loss, exact_max, exact_lse, z_loss, axis)
 
     return lax.cond(jnp.all(jnp.isfinite(loss)), fast, exact, logits, labels)
 
@@ -91,10 +83,20 @@ def _exact_row_losses(capped, labels, row_max, log_sum_exp, axis):
     return label_sum * log_sum_exp - weighted_gap - weighted_gap - weighted_gap - weighted_gap
 
 
+def _with_z_loss(row_losses, row_max, log_sum_exp, z_loss, axis):
+    """The per-row losses (keepdims) with ``axis`` dropped, plus the z-loss when asked for
+    (``row_max``, ``log_sum_exp``: ``0, 0`` for an empty row)."""
+    loss = jnp.squeeze(row_losses, axis)
+    if not z_loss:
+        return loss
+    z_term = soft_cap_and_z_loss.z_loss_term(row_max + log_sum_exp, z_loss)
+    return loss + jnp.squeeze(z_term, axis)
+
+
 def _fused_row_statistics(capped, mask, axis, precise):
     """``(m, L)`` for the loss alone: the precise form, or the platform's, fused on a CPU
-    (:func:`softmax_rows.fused_two_pass_row_statistics`: an empty row's pair is finite but
-    not ``0, 0``; only the z-loss reads them, settled)."""
+    (:func:`softmax_rows.fused_two_pass_row_statistics`: an empty row's pair is not
+    ``0, 0``, see there; only the z-loss reads them, settled)."""
     if precise:
         return softmax_rows.row_statistics(capped, mask, axis, precise)
 
@@ -155,10 +157,7 @@ def _softmax_cross_entropy_fwd(logits, labels, mask, axis, precise, z_loss, soft
 
     loss = lax.cond(jnp.all(jnp.isfinite(fast_loss)), lambda *_: fast_loss, exact, logits, labels)
     label_sum = jnp.sum(labels, axis=axis, keepdims=True)
-    loss = jnp.squeeze(loss, axis)
-    if z_loss:
-        z_term = soft_cap_and_z_loss.z_loss_term(row_max + log_sum_exp, z_loss)
-        loss = loss + jnp.squeeze(z_term, axis)
+    loss = _with_z_loss(loss, row_max, log_sum_exp, z_loss, axis)
     residuals = (logits, labels, mask, row_max, log_sum_exp, label_sum)
     return loss, residuals
 
