@@ -250,7 +250,8 @@ def softmax_cross_entropy(
     Example:
       >>> import jax.numpy as jnp
       >>> import jaxloss
-      >>> jaxloss.softmax_cross_entropy(jnp.array([[2.0, 0.0, -1.0]]), jnp.array([[1.0, 0.0, 0.0]]))
+      >>> logits = jnp.array([[2.0, 0.0, -1.0]])
+      >>> jaxloss.softmax_cross_entropy(logits, jnp.array([[1.0, 0.0, 0.0]]))
       Array([0.169846], dtype=float32)
 
     References:
