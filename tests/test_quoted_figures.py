@@ -1,4 +1,5 @@
-"""Every measured figure that a docstring quotes is the one in the results file it names.
+"""Every measured figure that a docstring (or the changelog) quotes is the one in the results
+file it names.
 
 Docstrings cannot take the docs' substitutions, so each figure is written out beside the
 file it comes from, and this test recomputes it from that file. A new run that changes a
@@ -15,7 +16,8 @@ RESULTS = ROOT / "bench" / "results"
 
 
 def _rows(name):
-    return json.loads((RESULTS / name).read_text())["rows"]
+    """The rows of a results file, named by its path under bench/results/ or a glob of it."""
+    return json.loads(next(RESULTS.glob(name)).read_text())["rows"]
 
 
 def _span(values):
@@ -55,6 +57,13 @@ def _chunked_contrastive():
     return f"``B = {row['batch']}``, ``D = {row['features']}``", f"{100 * row['temp_ratio']:.1f}%"
 
 
+def _chunk_rule():
+    (row,) = [r for r in _rows("fused_linear_cross_entropy/chunk-rule-*.json")
+              if (r["num_tokens"], r["hidden_dim"], r["vocab_size"]) == (2048, 256, 20000)]
+    return (f"at N, H, V = 2048 × 256 × 20000 fell from {100 * row['temp_ratio_fixed_32mib']:.1f}% "
+            f"to {100 * row['temp_ratio_default']:.1f}%")
+
+
 # (source file, the results file it names, the quoted figures)
 QUOTES = [
     ("jaxloss/_src/cross_entropy/softmax.py", "precise_cost/cpu.json", lambda: [_precise_cpu()]),
@@ -70,6 +79,7 @@ QUOTES = [
     ("jaxloss/_src/contrastive/chunked.py",
      "contrastive/cpu-amd-epyc-2-cores-20261207-1421c19.json",
      lambda: list(_chunked_contrastive())),
+    ("CHANGELOG.md", "fused_linear_cross_entropy/chunk-rule-*.json", lambda: [_chunk_rule()]),
 ]
 
 
