@@ -68,10 +68,8 @@ myst_heading_anchors = 3
 suppress_warnings = ["myst.header"]
 nb_execution_mode = "off"  # rendered from the outputs stored in the notebooks
 # Markdown outputs (the benchmark notebook's tables from IPython.display.Markdown) are read
-# as GitHub-flavoured markdown, which has tables (CommonMark, the default, has none); the
-# stdout of one cell is one block, not one per print call.
+# as GitHub-flavoured markdown, which has tables (CommonMark, the default, has none).
 nb_render_markdown_format = "gfm"
-nb_merge_streams = True
 
 autosummary_generate = True
 autosummary_imported_members = True
