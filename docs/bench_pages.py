@@ -16,6 +16,7 @@ from pathlib import Path
 
 import bench_summaries
 
+from bench.studies.checks_overhead import measure as checks_overhead
 from bench.studies.platform_forms import measure as platform_forms
 from bench.studies.precise_cost import measure as precise_cost
 from bench.suite import report
@@ -193,7 +194,7 @@ def write_summaries(root: Path, out_dir: Path) -> None:
     ``suite_summary.md`` (every suite run: its facts and headline speed-ups),
     ``mnist_step_summary.md`` (one row per run of the MNIST step study),
     ``suite_tables_<run>.md`` (a suite run's full tables) and ``<study>_<platform>.md`` (the
-    tables of the ``precise_cost`` and ``platform_forms`` studies)."""
+    tables of the ``precise_cost``, ``platform_forms`` and ``checks_overhead`` studies)."""
     results_dir = root / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     suite = []
@@ -253,7 +254,8 @@ def write_summaries(root: Path, out_dir: Path) -> None:
          for dtype in ("float32", "bfloat16")})
     for platform in ("cpu", "gpu"):
         for study, markdown in (("precise_cost", precise_cost.markdown),
-                                ("platform_forms", platform_forms.markdown)):
+                                ("platform_forms", platform_forms.markdown),
+                                ("checks_overhead", checks_overhead.markdown)):
             path = results_dir / study / f"{platform}.json"
             if path.exists():
                 results = json.loads(path.read_text())

@@ -418,6 +418,17 @@ def contrastive_figures(run: dict) -> dict[str, str]:
     }
 
 
+def chunked_contrastive_figures(run: dict, name: str) -> dict[str, str]:
+    """The chunked contrastive loss's compiled temporaries against the explicit form's, at the
+    run's largest batch (``name``: the results file, under ``bench/results/``)."""
+    row = max(run["rows"], key=lambda row: row["batch"])
+    return {
+        "contrastive_chunked_temp_share": f"{100 * row['temp_ratio']:.1f}%",
+        "contrastive_chunked_temp_shape": f"B = {row['batch']}, D = {row['features']}",
+        "contrastive_chunked_temp_file": f"`bench/results/{name}`",
+    }
+
+
 def _load(path: Path):
     return json.loads(path.read_text())
 
@@ -442,6 +453,8 @@ def guide_substitutions(results_dir: Path) -> dict[str, str]:
     figures.update(checks_overhead_figures(_load(results_dir / "checks_overhead" / "cpu.json")))
     figures.update(contrastive_figures(_load(
         results_dir / "contrastive" / "cpu-intel-r-xeon-r-processor-2-cores-20261207-bc2648b.json")))
+    chunked = "contrastive/cpu-amd-epyc-2-cores-20261207-1421c19.json"
+    figures.update(chunked_contrastive_figures(_load(results_dir / chunked), chunked))
     return figures
 
 
