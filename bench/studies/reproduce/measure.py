@@ -15,10 +15,9 @@ def run(options: reproduce.Options) -> list[dict]:
             for row in training(options)]
 
 
-def markdown(rows: list[dict], provenance_caption: str) -> str:
-    """The rows as a table (a reason repeated by the next row of its run is ``"``)."""
-    lines = [f"The document's printed training output and jaxloss's. {provenance_caption}", "",
-             "| run | quantity | document | jaxloss | why they differ |",
+def table_lines(rows: list[dict]) -> list[str]:
+    """The rows as a markdown table (a reason repeated by the next row of its run is ``"``)."""
+    lines = ["| run | quantity | document | jaxloss | why they differ |",
              "|---|---|---:|---:|---|"]
     previous = None
     for row in rows:
@@ -26,7 +25,13 @@ def markdown(rows: list[dict], provenance_caption: str) -> str:
         previous = (row["run"], row["why"])
         lines.append(f"| {row['run']} | {row['quantity']} | {row['document']:.4f} "
                      f"| {row['ours']:.4f} | {why} |")
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def markdown(rows: list[dict], provenance_caption: str) -> str:
+    """A caption naming the run, then the table."""
+    return "\n".join([f"The document's printed training output and jaxloss's. "
+                      f"{provenance_caption}", "", *table_lines(rows)]) + "\n"
 
 
 def main(argv=None) -> None:
