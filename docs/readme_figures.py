@@ -12,14 +12,10 @@ import json
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_summaries
 
-import bench_summaries  # noqa: E402
-
-from bench.common.markdown import shape_text  # noqa: E402
-from bench.suite import cases as cases_lib  # noqa: E402
-from bench.suite import report  # noqa: E402
+from bench.common.markdown import shape_text
+from bench.suite import cases as cases_lib
 
 BEGIN, END = "<!-- readme-benchmarks:begin -->", "<!-- readme-benchmarks:end -->"
 CPU_RUN, GPU_RUN = "cpu-amd-epyc-2-cores.json", "gpu-nvidia-h200.json"

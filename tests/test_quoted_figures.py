@@ -3,7 +3,8 @@ file it names.
 
 Docstrings cannot take the docs' substitutions, so each figure is written out beside the
 file it comes from, and this test recomputes it from that file. A new run that changes a
-figure fails here until the docstring says the new one.
+figure fails here until the docstring says the new one. A guide that quotes a notebook's
+stored output is checked against that output the same way.
 """
 
 import json
@@ -89,3 +90,34 @@ def test_a_quoted_figure_is_the_results_files(source, results, figures):
     assert f"bench/results/{results}" in text
     for figure in figures():
         assert figure in text, f"{source} should quote {figure!r} from {results}"
+
+
+def _stored_output(notebook: str) -> str:
+    """Every stored stream output of a notebook, as one text."""
+    cells = json.loads((ROOT / "notebooks" / notebook).read_text())["cells"]
+    return "".join("".join(output.get("text", "")) for cell in cells
+                   for output in cell.get("outputs", []))
+
+
+def test_the_choosing_a_loss_guide_quotes_the_notebooks_stored_output():
+    import re
+
+    output = _stored_output("02_choosing_a_loss.ipynb")
+    guide = " ".join((ROOT / "docs" / "guides" / "choosing_a_loss.md").read_text().split())
+    fits = {name.strip(): values.split() for name, values in
+            re.findall(r"^(squared error \(MSE\)|absolute error \(MAE\)|Huber, delta=0\.5)"
+                       r"\s+([\d. ]+)$", output, flags=re.MULTILINE)}
+    points, outliers = re.search(r"(\d+) training points, (\d+) of them outliers", output).groups()
+    shrink = re.search(r"p_t = 0\.9 gets (\d+)x less .* p_t = 0\.968 about (\d+)x less",
+                       output).groups()
+    quoted = [
+        f"fits a line to {points} points, {outliers} of them corrupted",
+        f"RMSE of {fits['squared error (MSE)'][2]} (its intercept is pulled from 1.0 to "
+        f"{fits['squared error (MSE)'][1]})",
+        f"the absolute error's {fits['absolute error (MAE)'][2]} and Huber's (`delta=0.5`) "
+        f"{fits['Huber, delta=0.5'][2]}",
+        f"gets {shrink[0]}× less loss than under cross-entropy, and one at `p_t = 0.968` about "
+        f"{shrink[1]}× less",
+    ]
+    for figure in quoted:
+        assert figure in guide, figure
