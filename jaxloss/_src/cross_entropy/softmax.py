@@ -38,6 +38,15 @@ def _softmax_cross_entropy_kernel(logits, labels, mask, axis, precise, z_loss, s
     """
     capped = _capped(logits, soft_cap)
     labels = _labels_read_once(labels)
+    if jnp.shape(capped)[axis] < _NARROW_ROWS and not precise:
+        row_max = softmax_rows.row_max(capped, mask, axis)
+        gaps = softmax_rows.gap_to_max(softmax_rows.masked_logits(capped, mask), row_max)
+        weighted = labels * softmax_rows.half_gap(capped, row_max)
+        weighted = jnp.where(labels != 0, weighted, jnp.zeros((), weighted.dtype))
+        label_sum, weighted, sum_exp = _row_sums(axis, labels, weighted, jnp.exp(gaps))
+        log_sum_exp = softmax_rows.log_of_sum(sum_exp)
+        loss = label_sum * log_sum_exp - weighted - weighted
+        return _with_z_loss(loss, row_max, log_sum_exp, z_loss, axis)
     row_max, log_sum_exp = _fused_row_statistics(capped, mask, axis, precise)
     loss = _one_product_row_losses(capped, labels, row_max, log_sum_exp, axis)
 
@@ -75,6 +84,26 @@ def _one_product_row_losses(capped, labels, row_max, log_sum_exp, axis):
     return jnp.sum(labels * ((upper - capped) + error), axis=axis, keepdims=True)
 
 
+def _gap_row_losses(logits, capped, labels, row_max, log_sum_exp, axis, soft_cap):
+    """The loss per row (keepdims) from the standard row statistics, and ``sum(y)``:
+    ``sum(y) L - 2 sum(y (x - m) / 2)`` (:func:`_label_sum_and_weighted_half_gap`), under a
+    finiteness guard whose exact form runs only for a batch that needs it, except on narrow
+    rows, which need none. ``capped`` is ``logits`` soft-capped (or ``logits``)."""
+    narrow = jnp.shape(capped)[axis] < _NARROW_ROWS
+    label_sum, weighted = _label_sum_and_weighted_half_gap(capped, labels, row_max, axis, narrow)
+    loss = label_sum * log_sum_exp - weighted - weighted
+    if narrow:
+        return loss, label_sum
+
+    def exact(logits, labels):
+        capped = _capped(logits, soft_cap)
+        return _exact_row_losses(capped, labels, row_max, log_sum_exp, axis)
+
+    fast_loss = loss
+    loss = lax.cond(jnp.all(jnp.isfinite(fast_loss)), lambda *_: fast_loss, exact, logits, labels)
+    return loss, label_sum
+
+
 # Rows narrower than this many classes take one variadic row sum in the differentiated
 # forward pass (_label_sum_and_weighted_half_gap); measured on XLA:CPU, 65536 x 10 to
 # 16384 x 48, it was the faster form up to 20 classes, even at 32, slower from 48.
@@ -104,27 +133,27 @@ def _label_sum_and_weighted_half_gap(capped, labels, row_max, axis, narrow):
         label_sum = jnp.sum(labels, axis=axis, keepdims=True)
         return label_sum, jnp.sum(weighted, axis=axis, keepdims=True)
     weighted = jnp.where(labels != 0, weighted, jnp.zeros((), weighted.dtype))
-    return _two_row_sums(labels, weighted, axis)
+    return _row_sums(axis, labels, weighted)
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
-def _two_row_sums(first, second, axis):
-    """``(sum(first), sum(second))`` over ``axis`` (keepdims) in one reduction carrying two
-    accumulators; differentiable in both modes (JAX differentiates a variadic reduction in
-    neither: its JVP is the two plain sums)."""
-    zero = jnp.zeros((), first.dtype)
-    sums = lax.reduce((first, second), (zero, zero), _add_pairs, (axis,))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _row_sums(axis, *arrays):
+    """The sums of ``arrays`` over ``axis`` (keepdims) in one reduction carrying one
+    accumulator each; differentiable in both modes (JAX differentiates a variadic
+    reduction in neither: its JVP is the plain sums)."""
+    zeros = tuple(jnp.zeros((), array.dtype) for array in arrays)
+    sums = lax.reduce(arrays, zeros, _add_tuples, (axis,))
     return tuple(jnp.expand_dims(row_sum, axis) for row_sum in sums)
 
 
-@_two_row_sums.defjvp
-def _two_row_sums_jvp(axis, primals, tangents):
+@_row_sums.defjvp
+def _row_sums_jvp(axis, primals, tangents):
     sums = functools.partial(jnp.sum, axis=axis, keepdims=True)
-    return _two_row_sums(*primals, axis), tuple(sums(tangent) for tangent in tangents)
+    return _row_sums(axis, *primals), tuple(sums(tangent) for tangent in tangents)
 
 
-def _add_pairs(first, second):
-    return first[0] + second[0], first[1] + second[1]
+def _add_tuples(first, second):
+    return tuple(a + b for a, b in zip(first, second, strict=True))
 
 
 def _exact_row_losses(capped, labels, row_max, log_sum_exp, axis):
@@ -140,10 +169,18 @@ def _with_z_loss(row_losses, row_max, log_sum_exp, z_loss, axis):
     """The per-row losses (keepdims) with ``axis`` dropped, plus the z-loss when asked for
     (``row_max``, ``log_sum_exp``: ``0, 0`` for an empty row)."""
     loss = jnp.squeeze(row_losses, axis)
-    if not z_loss:
-        return loss
-    z_term = soft_cap_and_z_loss.z_loss_term(row_max + log_sum_exp, z_loss)
-    return loss + jnp.squeeze(z_term, axis)
+    if z_loss:
+        z_term = soft_cap_and_z_loss.z_loss_term(row_max + log_sum_exp, z_loss)
+        loss = loss + jnp.squeeze(z_term, axis)
+    return _row_losses_apart(loss)
+
+
+def _row_losses_apart(loss):
+    """``loss`` as it is (a NaN stays NaN), through a select, which XLA:CPU's YNNPACK
+    fusions do not take: the caller's reduction of the losses (``mean``) is then a plain
+    row sum, where it fused the per-row arithmetic before it (``sum(y) L - 2 w``, the
+    z-loss) into one YNNPACK reduction to a scalar, measured 10x slower for 65536 rows."""
+    return jnp.where(jnp.isnan(loss), jnp.asarray(jnp.nan, loss.dtype), loss)
 
 
 def _fused_row_statistics(capped, mask, axis, precise):
@@ -203,17 +240,9 @@ def _softmax_cross_entropy_fwd(logits, labels, mask, axis, precise, z_loss, soft
     capped = _capped(logits, soft_cap)
     labels = _labels_read_once(labels)
     row_max, log_sum_exp = softmax_rows.row_statistics(capped, mask, axis, precise)
-    narrow = jnp.shape(capped)[axis] < _NARROW_ROWS
-    label_sum, weighted = _label_sum_and_weighted_half_gap(capped, labels, row_max, axis, narrow)
-    loss = label_sum * log_sum_exp - weighted - weighted
-    if not narrow:
-
-        def exact(logits, labels):
-            capped = _capped(logits, soft_cap)
-            return _exact_row_losses(capped, labels, row_max, log_sum_exp, axis)
-
-        fast_loss = loss
-        loss = lax.cond(jnp.all(jnp.isfinite(fast_loss)), lambda *_: fast_loss, exact, logits, labels)
+    loss, label_sum = _gap_row_losses(
+        logits, capped, labels, row_max, log_sum_exp, axis, soft_cap
+    )
     loss = _with_z_loss(loss, row_max, log_sum_exp, z_loss, axis)
     residuals = (logits, labels, mask, row_max, log_sum_exp, label_sum)
     return loss, residuals
