@@ -39,13 +39,7 @@ def _softmax_cross_entropy_kernel(logits, labels, mask, axis, precise, z_loss, s
     capped = _capped(logits, soft_cap)
     labels = _labels_read_once(labels)
     if jnp.shape(capped)[axis] < _NARROW_ROWS and not precise:
-        row_max = softmax_rows.row_max(capped, mask, axis)
-        gaps = softmax_rows.gap_to_max(softmax_rows.masked_logits(capped, mask), row_max)
-        weighted = labels * softmax_rows.half_gap(capped, row_max)
-        weighted = jnp.where(labels != 0, weighted, jnp.zeros((), weighted.dtype))
-        label_sum, weighted, sum_exp = _row_sums(axis, labels, weighted, jnp.exp(gaps))
-        log_sum_exp = softmax_rows.log_of_sum(sum_exp)
-        loss = label_sum * log_sum_exp - weighted - weighted
+        loss, row_max, log_sum_exp, _ = _narrow_row_losses(capped, labels, mask, axis)
         return _with_z_loss(loss, row_max, log_sum_exp, z_loss, axis)
     row_max, log_sum_exp = _fused_row_statistics(capped, mask, axis, precise)
     loss = _one_product_row_losses(capped, labels, row_max, log_sum_exp, axis)
@@ -82,6 +76,18 @@ def _one_product_row_losses(capped, labels, row_max, log_sum_exp, axis):
     kept_max = upper - log_sum_exp
     error = (row_max - kept_max) + (log_sum_exp - (upper - kept_max))
     return jnp.sum(labels * ((upper - capped) + error), axis=axis, keepdims=True)
+
+
+def _narrow_row_losses(capped, labels, mask, axis):
+    """``(loss, m, L, sum(y))`` per row (keepdims) for rows of fewer than ``_NARROW_ROWS``
+    classes, in two passes: the maximum, then one reduction carrying ``sum(y)``, the
+    labelled half gaps (:func:`_label_sum_and_weighted_half_gap`) and ``sum(exp(x - m))``."""
+    row_max = softmax_rows.row_max(capped, mask, axis)
+    gaps = softmax_rows.gap_to_max(softmax_rows.masked_logits(capped, mask), row_max)
+    weighted = _labelled_half_gap(capped, labels, row_max, narrow=True)
+    label_sum, weighted, sum_exp = _row_sums(axis, labels, weighted, jnp.exp(gaps))
+    log_sum_exp = softmax_rows.log_of_sum(sum_exp)
+    return label_sum * log_sum_exp - weighted - weighted, row_max, log_sum_exp, label_sum
 
 
 def _gap_row_losses(logits, capped, labels, row_max, log_sum_exp, axis, soft_cap):
@@ -128,12 +134,19 @@ def _label_sum_and_weighted_half_gap(capped, labels, row_max, axis, narrow):
     the select: a label 0 on a ``-inf`` logit gives ``0 * inf`` and the caller recomputes
     such a batch.
     """
-    weighted = labels * softmax_rows.half_gap(capped, row_max)
+    weighted = _labelled_half_gap(capped, labels, row_max, narrow)
     if not narrow:
         label_sum = jnp.sum(labels, axis=axis, keepdims=True)
         return label_sum, jnp.sum(weighted, axis=axis, keepdims=True)
-    weighted = jnp.where(labels != 0, weighted, jnp.zeros((), weighted.dtype))
     return _row_sums(axis, labels, weighted)
+
+
+def _labelled_half_gap(capped, labels, row_max, narrow):
+    """``y (x - m) / 2``, with 0 for a label 0 on narrow rows (a select, see above)."""
+    weighted = labels * softmax_rows.half_gap(capped, row_max)
+    if not narrow:
+        return weighted
+    return jnp.where(labels != 0, weighted, jnp.zeros((), weighted.dtype))
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
@@ -239,10 +252,13 @@ def _softmax_cross_entropy_fwd(logits, labels, mask, axis, precise, z_loss, soft
     # from the saved logits rather than keeping a second array of their size.
     capped = _capped(logits, soft_cap)
     labels = _labels_read_once(labels)
-    row_max, log_sum_exp = softmax_rows.row_statistics(capped, mask, axis, precise)
-    loss, label_sum = _gap_row_losses(
-        logits, capped, labels, row_max, log_sum_exp, axis, soft_cap
-    )
+    if jnp.shape(capped)[axis] < _NARROW_ROWS and not precise:
+        loss, row_max, log_sum_exp, label_sum = _narrow_row_losses(capped, labels, mask, axis)
+    else:
+        row_max, log_sum_exp = softmax_rows.row_statistics(capped, mask, axis, precise)
+        loss, label_sum = _gap_row_losses(
+            logits, capped, labels, row_max, log_sum_exp, axis, soft_cap
+        )
     loss = _with_z_loss(loss, row_max, log_sum_exp, z_loss, axis)
     residuals = (logits, labels, mask, row_max, log_sum_exp, label_sum)
     return loss, residuals
