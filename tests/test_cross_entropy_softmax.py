@@ -163,7 +163,8 @@ def test_softmax_loss_alone_equals_the_differentiated_forward(kwargs, edge_row, 
 def test_softmax_differentiated_forward_at_edge_rows_for_narrow_and_wide_rows(num_classes, rng):
     # Narrow rows sum the labelled half gaps with a select and no guard, wide ones without
     # the select under the guard: both give the reference loss or inf, never NaN, with
-    # finite gradients, also with a mask and at a large offset (x - m exact near the max).
+    # finite gradients, also with a mask and at a large offset (x - m exact near the max),
+    # and the loss alone agrees.
     x = np.asarray(rng.normal(size=(6, num_classes)) * 4, np.float32)
     y = np.asarray(rng.dirichlet(np.ones(num_classes), size=6), np.float32)
     x[0, 2], y[0, 2] = -np.inf, 0.0  # a mask
@@ -179,7 +180,9 @@ def test_softmax_differentiated_forward_at_edge_rows_for_narrow_and_wide_rows(nu
     rows = jax.jit(lambda a, b: jax.vjp(
         lambda v: jaxloss.softmax_cross_entropy(v, b, where=where), a)[0])(x, y)
     assert np.all(np.isfinite(grad))
+    alone = jax.jit(lambda a, b: jaxloss.softmax_cross_entropy(a, b, where=where))(x, y)
     assert not np.any(np.isnan(rows)) and np.isposinf(rows[1]) and rows[3] == 0.0
+    np.testing.assert_allclose(alone, rows, rtol=2e-6, atol=1e-6)
     kept = where & np.isfinite(x)
     expected = ref_softmax_ce(np.where(kept, x, 0.0), y, kept)
     assert not np.any(np.isnan(expected[[0, 2, 4, 5]]))
