@@ -33,8 +33,9 @@ def _softmax_cross_entropy_kernel(logits, labels, mask, axis, precise, z_loss, s
     exact form run, under a ``lax.cond`` whose operands are the kernel's inputs, never a
     logits-sized intermediate. The differentiated forward pass reads the standard row
     statistics (its residuals: the fused ones, as outputs, no longer fused into one pass
-    and were measured slower there) and forms the loss from the weighted gap
-    (:func:`_weighted_half_gap`).
+    and were measured slower there) and forms the loss from the labelled half gaps
+    (:func:`_gap_row_losses`). Rows of fewer than ``_NARROW_ROWS`` classes take
+    :func:`_narrow_row_losses` in both, without a guard (default precision).
     """
     capped = _capped(logits, soft_cap)
     labels = _labels_read_once(labels)
@@ -80,8 +81,16 @@ def _one_product_row_losses(capped, labels, row_max, log_sum_exp, axis):
 
 def _narrow_row_losses(capped, labels, mask, axis):
     """``(loss, m, L, sum(y))`` per row (keepdims) for rows of fewer than ``_NARROW_ROWS``
-    classes, in two passes: the maximum, then one reduction carrying ``sum(y)``, the
-    labelled half gaps (:func:`_label_sum_and_weighted_half_gap`) and ``sum(exp(x - m))``."""
+    classes, exact for every row, in two passes over the logits: the maximum, then one
+    reduction carrying ``sum(y)``, the labelled half gaps (see
+    :func:`_label_sum_and_weighted_half_gap`) and ``sum(exp(x - m))``.
+
+    XLA:CPU runs a reduction with several accumulators as its own fused loop, since its
+    YNNPACK row sums take neither that nor a select, and on narrow rows that loop is the
+    faster one: YNNPACK's row sums that broadcast ``m`` into a row of 10 classes were
+    measured 4x slower than it (two sums in one loop against two YNNPACK sums), and the
+    loss alone at 65536 x 10 went from 2.0x optax's time to 0.5x.
+    """
     row_max = softmax_rows.row_max(capped, mask, axis)
     gaps = softmax_rows.gap_to_max(softmax_rows.masked_logits(capped, mask), row_max)
     weighted = _labelled_half_gap(capped, labels, row_max, narrow=True)
@@ -91,10 +100,11 @@ def _narrow_row_losses(capped, labels, mask, axis):
 
 
 def _gap_row_losses(logits, capped, labels, row_max, log_sum_exp, axis, soft_cap):
-    """The loss per row (keepdims) from the standard row statistics, and ``sum(y)``:
+    """The loss per row (keepdims) from the given row statistics, and ``sum(y)``:
     ``sum(y) L - 2 sum(y (x - m) / 2)`` (:func:`_label_sum_and_weighted_half_gap`), under a
     finiteness guard whose exact form runs only for a batch that needs it, except on narrow
-    rows, which need none. ``capped`` is ``logits`` soft-capped (or ``logits``)."""
+    rows (``precise``: the others take :func:`_narrow_row_losses`), which need none.
+    ``capped`` is ``logits`` soft-capped (or ``logits``)."""
     narrow = jnp.shape(capped)[axis] < _NARROW_ROWS
     label_sum, weighted = _label_sum_and_weighted_half_gap(capped, labels, row_max, axis, narrow)
     loss = label_sum * log_sum_exp - weighted - weighted
@@ -110,9 +120,10 @@ def _gap_row_losses(logits, capped, labels, row_max, log_sum_exp, axis, soft_cap
     return loss, label_sum
 
 
-# Rows narrower than this many classes take one variadic row sum in the differentiated
-# forward pass (_label_sum_and_weighted_half_gap); measured on XLA:CPU, 65536 x 10 to
-# 16384 x 48, it was the faster form up to 20 classes, even at 32, slower from 48.
+# Rows narrower than this many classes take their row sums in one reduction with several
+# accumulators (_narrow_row_losses), the others one YNNPACK row sum each. A static shape
+# decides, as XLA:CPU's speeds do: measured for two sums, 65536 x 10 to 16384 x 48, the
+# first was faster up to 20 classes, even at 32, slower from 48.
 _NARROW_ROWS = 32
 
 
@@ -125,14 +136,11 @@ def _label_sum_and_weighted_half_gap(capped, labels, row_max, axis, narrow):
     error, into its row sum.)
 
     ``narrow`` rows (fewer than ``_NARROW_ROWS`` classes) take both sums in one reduction
-    carrying two accumulators, with ``0`` for a class whose label is 0 (a select): exact for
-    every row, ``-inf`` where a label is on a ``-inf`` logit, so that the loss needs no
-    finiteness guard. XLA:CPU runs that reduction in its own fused loop (its YNNPACK row
-    sums take neither a select nor two accumulators), which on 10 classes was measured
-    4x faster than two YNNPACK row sums, one of them broadcasting ``m`` into the row, with
-    no logits-sized temporary. Wider rows take two YNNPACK row sums, faster there, without
-    the select: a label 0 on a ``-inf`` logit gives ``0 * inf`` and the caller recomputes
-    such a batch.
+    carrying two accumulators (see :func:`_narrow_row_losses`), with ``0`` for a class
+    whose label is 0 (a select): exact for every row, ``-inf`` where a label is on a
+    ``-inf`` logit, so that the loss needs no finiteness guard. Wider rows take two
+    YNNPACK row sums, faster there, without the select: a label 0 on a ``-inf`` logit
+    gives ``0 * inf`` and the caller recomputes such a batch.
     """
     weighted = _labelled_half_gap(capped, labels, row_max, narrow)
     if not narrow:
