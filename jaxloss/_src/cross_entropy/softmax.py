@@ -88,7 +88,7 @@ def _narrow_row_losses(capped, labels, mask, axis):
     XLA:CPU runs a reduction with several accumulators as its own fused loop, since its
     YNNPACK row sums take neither that nor a select, and on narrow rows that loop is the
     faster one: YNNPACK's row sums that broadcast ``m`` into a row of 10 classes were
-    measured 4x slower than it (two sums in one loop against two YNNPACK sums).
+    several times slower than it (two sums in one loop against two YNNPACK sums).
     """
     row_max = softmax_rows.row_max(capped, mask, axis)
     gaps = softmax_rows.gap_to_max(softmax_rows.masked_logits(capped, mask), row_max)
@@ -199,7 +199,7 @@ def _row_losses_apart(loss):
     """``loss`` as it is (a NaN stays NaN), through a select, which XLA:CPU's YNNPACK
     fusions do not take: the caller's reduction of the losses (``mean``) is then a plain
     row sum, where it fused the per-row arithmetic before it (``sum(y) L - 2 w``, the
-    z-loss) into one YNNPACK reduction to a scalar, measured 10x slower for 65536 rows."""
+    z-loss) into one YNNPACK reduction to a scalar, several times slower on many rows."""
     return jnp.where(jnp.isnan(loss), jnp.asarray(jnp.nan, loss.dtype), loss)
 
 
