@@ -159,6 +159,38 @@ def test_softmax_loss_alone_equals_the_differentiated_forward(kwargs, edge_row, 
     np.testing.assert_allclose(alone, differentiated, rtol=2e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("num_classes", [10, 31, 32, 64])
+def test_softmax_differentiated_forward_at_edge_rows_for_narrow_and_wide_rows(num_classes, rng):
+    # Narrow rows sum the labelled half gaps with a select and no guard, wide ones without
+    # the select under the guard: both give the reference loss or inf, never NaN, with
+    # finite gradients, also with a mask and at a large offset (x - m exact near the max),
+    # and the loss alone agrees.
+    x = np.asarray(rng.normal(size=(6, num_classes)) * 4, np.float32)
+    y = np.asarray(rng.dirichlet(np.ones(num_classes), size=6), np.float32)
+    x[0, 2], y[0, 2] = -np.inf, 0.0  # a mask
+    x[1, 3] = -np.inf  # a label on -inf: inf
+    x[2, :2], y[2] = [3e38, -3e38], 0.0
+    y[2, :2] = [0.5, 0.5]  # spans float32's range: 3e38
+    x[3], y[3] = -np.inf, 0.0  # nothing left: 0
+    x[4] += 1e4  # a large offset
+    where = np.ones((6, num_classes), bool)
+    where[5, 1:3], y[5, 1:3] = False, 0.0
+    value, grad = jax.jit(jax.value_and_grad(
+        lambda a, b: jaxloss.softmax_cross_entropy(a, b, where=where).sum()))(x, y)
+    rows = jax.jit(lambda a, b: jax.vjp(
+        lambda v: jaxloss.softmax_cross_entropy(v, b, where=where), a)[0])(x, y)
+    assert np.all(np.isfinite(grad))
+    alone = jax.jit(lambda a, b: jaxloss.softmax_cross_entropy(a, b, where=where))(x, y)
+    assert not np.any(np.isnan(rows)) and np.isposinf(rows[1]) and rows[3] == 0.0
+    np.testing.assert_allclose(alone, rows, rtol=2e-6, atol=1e-6)
+    kept = where & np.isfinite(x)
+    expected = ref_softmax_ce(np.where(kept, x, 0.0), y, kept)
+    assert not np.any(np.isnan(expected[[0, 2, 4, 5]]))
+    for row in (0, 2, 4, 5):
+        check_against_reference(float(rows[row]), float(expected[row]))
+    assert value == np.inf
+
+
 @pytest.mark.parametrize("shape", [(4096, 1000), (65536, 10), (1024, 64), (64, 50000)])
 def test_softmax_loss_alone_holds_no_logits_sized_temporary(shape):
     """Compile only: the one-product form and its guard stay within a few per-row arrays

@@ -31,12 +31,17 @@ def _softmax_cross_entropy_kernel(logits, labels, mask, axis, precise, z_loss, s
     pass. The rows it cannot give (``0 * inf``, a label on ``-inf``, a row spanning more
     than float32's range) are rare: only when the batch holds one does the forward pass's
     exact form run, under a ``lax.cond`` whose operands are the kernel's inputs, never a
-    logits-sized intermediate. The differentiated forward pass uses the same one-product
-    form and guard, over the standard row statistics (its residuals): the fused ones, as
-    outputs, no longer fused into one pass and were measured slower there.
+    logits-sized intermediate. The differentiated forward pass reads the standard row
+    statistics (its residuals: the fused ones, as outputs, no longer fused into one pass
+    and were measured slower there) and forms the loss from the labelled half gaps
+    (:func:`_gap_row_losses`). Rows of fewer than ``_NARROW_ROWS`` classes take
+    :func:`_narrow_row_losses` in both, without a guard (default precision).
     """
     capped = _capped(logits, soft_cap)
     labels = _labels_read_once(labels)
+    if jnp.shape(capped)[axis] < _NARROW_ROWS and not precise:
+        loss, row_max, log_sum_exp, _ = _narrow_row_losses(capped, labels, mask, axis)
+        return _with_z_loss(loss, row_max, log_sum_exp, z_loss, axis)
     row_max, log_sum_exp = _fused_row_statistics(capped, mask, axis, precise)
     loss = _one_product_row_losses(capped, labels, row_max, log_sum_exp, axis)
 
@@ -74,6 +79,103 @@ def _one_product_row_losses(capped, labels, row_max, log_sum_exp, axis):
     return jnp.sum(labels * ((upper - capped) + error), axis=axis, keepdims=True)
 
 
+def _narrow_row_losses(capped, labels, mask, axis):
+    """``(loss, m, L, sum(y))`` per row (keepdims) for rows of fewer than ``_NARROW_ROWS``
+    classes, exact for every row, in two passes over the logits: the maximum, then one
+    reduction carrying ``sum(y)``, the labelled half gaps (see
+    :func:`_label_sum_and_weighted_half_gap`) and ``sum(exp(x - m))``.
+
+    XLA:CPU runs a reduction with several accumulators as its own fused loop, since its
+    YNNPACK row sums take neither that nor a select, and on narrow rows that loop is the
+    faster one: YNNPACK's row sums that broadcast ``m`` into a row of 10 classes were
+    several times slower than it (two sums in one loop against two YNNPACK sums).
+    """
+    row_max = softmax_rows.row_max(capped, mask, axis)
+    gaps = softmax_rows.gap_to_max(softmax_rows.masked_logits(capped, mask), row_max)
+    weighted = _labelled_half_gap(capped, labels, row_max, narrow=True)
+    label_sum, weighted, sum_exp = _row_sums(axis, labels, weighted, jnp.exp(gaps))
+    log_sum_exp = softmax_rows.log_of_sum(sum_exp)
+    return label_sum * log_sum_exp - weighted - weighted, row_max, log_sum_exp, label_sum
+
+
+def _gap_row_losses(logits, capped, labels, row_max, log_sum_exp, axis, soft_cap):
+    """The loss per row (keepdims) from the given row statistics, and ``sum(y)``:
+    ``sum(y) L - 2 sum(y (x - m) / 2)`` (:func:`_label_sum_and_weighted_half_gap`), under a
+    finiteness guard whose exact form runs only for a batch that needs it, except on narrow
+    rows (``precise``: the others take :func:`_narrow_row_losses`), which need none.
+    ``capped`` is ``logits`` soft-capped (or ``logits``)."""
+    narrow = jnp.shape(capped)[axis] < _NARROW_ROWS
+    label_sum, weighted = _label_sum_and_weighted_half_gap(capped, labels, row_max, axis, narrow)
+    loss = label_sum * log_sum_exp - weighted - weighted
+    if narrow:
+        return loss, label_sum
+
+    def exact(logits, labels):
+        capped = _capped(logits, soft_cap)
+        return _exact_row_losses(capped, labels, row_max, log_sum_exp, axis)
+
+    fast_loss = loss
+    loss = lax.cond(jnp.all(jnp.isfinite(fast_loss)), lambda *_: fast_loss, exact, logits, labels)
+    return loss, label_sum
+
+
+# Rows narrower than this many classes take their row sums in one reduction with several
+# accumulators (_narrow_row_losses), the others one YNNPACK row sum each. A static shape
+# decides, as XLA:CPU's speeds do: measured for two sums, 65536 x 10 to 16384 x 48, the
+# first was faster up to 20 classes, even at 32, slower from 48.
+_NARROW_ROWS = 32
+
+
+def _label_sum_and_weighted_half_gap(capped, labels, row_max, axis, narrow):
+    """``sum(y)`` and ``sum_c y_c (x_c - m) / 2`` per row (keepdims), for the differentiated
+    forward pass, whose loss is ``sum(y) L`` minus twice the second: both parts
+    non-negative, so exact wherever it is finite, with ``(x - m) / 2`` exact near the max
+    and never overflowing, and ``L`` entering per row, after the sums. (The one-product
+    form ``sum_c y_c (m + L - x_c)`` broadcast two row values, ``m + L`` and its rounding
+    error, into its row sum.)
+
+    ``narrow`` rows (fewer than ``_NARROW_ROWS`` classes) take both sums in one reduction
+    carrying two accumulators (see :func:`_narrow_row_losses`), with ``0`` for a class
+    whose label is 0 (a select): exact for every row, ``-inf`` where a label is on a
+    ``-inf`` logit, so that the loss needs no finiteness guard. Wider rows take two
+    YNNPACK row sums, faster there, without the select: a label 0 on a ``-inf`` logit
+    gives ``0 * inf`` and the caller recomputes such a batch.
+    """
+    weighted = _labelled_half_gap(capped, labels, row_max, narrow)
+    if not narrow:
+        label_sum = jnp.sum(labels, axis=axis, keepdims=True)
+        return label_sum, jnp.sum(weighted, axis=axis, keepdims=True)
+    return _row_sums(axis, labels, weighted)
+
+
+def _labelled_half_gap(capped, labels, row_max, narrow):
+    """``y (x - m) / 2``, with 0 for a label 0 on narrow rows (a select, see above)."""
+    weighted = labels * softmax_rows.half_gap(capped, row_max)
+    if not narrow:
+        return weighted
+    return jnp.where(labels != 0, weighted, jnp.zeros((), weighted.dtype))
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _row_sums(axis, *arrays):
+    """The sums of ``arrays`` over ``axis`` (keepdims) in one reduction carrying one
+    accumulator each; differentiable in both modes (JAX differentiates a variadic
+    reduction in neither: its JVP is the plain sums)."""
+    zeros = tuple(jnp.zeros((), array.dtype) for array in arrays)
+    sums = lax.reduce(arrays, zeros, _add_tuples, (axis,))
+    return tuple(jnp.expand_dims(row_sum, axis) for row_sum in sums)
+
+
+@_row_sums.defjvp
+def _row_sums_jvp(axis, primals, tangents):
+    sums = functools.partial(jnp.sum, axis=axis, keepdims=True)
+    return _row_sums(axis, *primals), tuple(sums(tangent) for tangent in tangents)
+
+
+def _add_tuples(first, second):
+    return tuple(a + b for a, b in zip(first, second, strict=True))
+
+
 def _exact_row_losses(capped, labels, row_max, log_sum_exp, axis):
     """The loss from quarter gaps, exact or ``inf`` for every row, never NaN (keepdims):
     ``sum(y) L - 4 sum(y (x - m) / 4)``, non-negative parts; masked labels are already 0."""
@@ -87,10 +189,18 @@ def _with_z_loss(row_losses, row_max, log_sum_exp, z_loss, axis):
     """The per-row losses (keepdims) with ``axis`` dropped, plus the z-loss when asked for
     (``row_max``, ``log_sum_exp``: ``0, 0`` for an empty row)."""
     loss = jnp.squeeze(row_losses, axis)
-    if not z_loss:
-        return loss
-    z_term = soft_cap_and_z_loss.z_loss_term(row_max + log_sum_exp, z_loss)
-    return loss + jnp.squeeze(z_term, axis)
+    if z_loss:
+        z_term = soft_cap_and_z_loss.z_loss_term(row_max + log_sum_exp, z_loss)
+        loss = loss + jnp.squeeze(z_term, axis)
+    return _row_losses_apart(loss)
+
+
+def _row_losses_apart(loss):
+    """``loss`` as it is (a NaN stays NaN), through a select, which XLA:CPU's YNNPACK
+    fusions do not take: the caller's reduction of the losses (``mean``) is then a plain
+    row sum, where it fused the per-row arithmetic before it (``sum(y) L - 2 w``, the
+    z-loss) into one YNNPACK reduction to a scalar, several times slower on many rows."""
+    return jnp.where(jnp.isnan(loss), jnp.asarray(jnp.nan, loss.dtype), loss)
 
 
 def _fused_row_statistics(capped, mask, axis, precise):
@@ -149,14 +259,13 @@ def _softmax_cross_entropy_fwd(logits, labels, mask, axis, precise, z_loss, soft
     # from the saved logits rather than keeping a second array of their size.
     capped = _capped(logits, soft_cap)
     labels = _labels_read_once(labels)
-    row_max, log_sum_exp = softmax_rows.row_statistics(capped, mask, axis, precise)
-    fast_loss = _one_product_row_losses(capped, labels, row_max, log_sum_exp, axis)
-
-    def exact(logits, labels):
-        return _exact_row_losses(_capped(logits, soft_cap), labels, row_max, log_sum_exp, axis)
-
-    loss = lax.cond(jnp.all(jnp.isfinite(fast_loss)), lambda *_: fast_loss, exact, logits, labels)
-    label_sum = jnp.sum(labels, axis=axis, keepdims=True)
+    if jnp.shape(capped)[axis] < _NARROW_ROWS and not precise:
+        loss, row_max, log_sum_exp, label_sum = _narrow_row_losses(capped, labels, mask, axis)
+    else:
+        row_max, log_sum_exp = softmax_rows.row_statistics(capped, mask, axis, precise)
+        loss, label_sum = _gap_row_losses(
+            logits, capped, labels, row_max, log_sum_exp, axis, soft_cap
+        )
     loss = _with_z_loss(loss, row_max, log_sum_exp, z_loss, axis)
     residuals = (logits, labels, mask, row_max, log_sum_exp, label_sum)
     return loss, residuals
