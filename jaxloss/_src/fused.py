@@ -42,6 +42,8 @@ is ordinary differentiable JAX code around one custom-gradient kernel:
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -82,11 +84,69 @@ def default_chunk_size(num_tokens: int, vocab_size: int, *, min_chunks: int = _M
     return int(min(chunk, vocab_size))
 
 
+# The default tiles keep the modelled temporaries of the recomputing backward pass within
+# this share of the explicit float32 logits (``_tile_temporaries``).
+_TEMPORARIES_SHARE = 0.09
+
+
+def _tile_temporaries(num_tokens: int, hidden_dim: int, token_block: int, chunk_size: int) -> int:
+    """Bytes of the float32 temporaries the recomputing backward pass keeps at its peak for
+    tiles of ``token_block`` tokens and ``chunk_size`` vocabulary columns, as XLA's buffer
+    assignment shows them: the tile's logits (their gradient takes their buffer), the
+    weight columns ``[H, chunk_size]``, and the larger of the block's ``d hidden`` product
+    ``[token_block, H]`` and the chunk's ``d weight`` ``[H, chunk_size]``. A block of fewer
+    than all ``N`` tokens adds its hidden rows and its ``d hidden`` accumulator (two
+    ``[token_block, H]``); with all tokens the accumulator is the output."""
+    tile, columns, rows = token_block * chunk_size, hidden_dim * chunk_size, token_block * hidden_dim
+    blocked = 2 * rows if token_block < num_tokens else 0
+    return 4 * (tile + columns + max(rows, columns) + blocked)
+
+
+@functools.lru_cache(maxsize=256)
+def default_tiles(num_tokens: int, hidden_dim: int, vocab_size: int) -> tuple[int, int]:
+    """``(token_block, chunk_size)`` used when ``chunk_size=None``.
+
+    First all ``N`` tokens with the vocabulary chunk of ``default_chunk_size``. Where the
+    modelled temporaries of that tile (``_tile_temporaries``: its logits, its weight
+    columns, and the ``[N, H]`` product of ``d hidden``) exceed 9% of the explicit logits'
+    ``4 N V`` bytes (``H`` large beside ``V``, or ``N`` so large that 128 columns are too
+    many), the tokens are blocked as well: the tile of most elements, at most those of the
+    first, whose temporaries fit, preferring more tokens; blocks of ``128 * 2**k`` tokens,
+    chunks of a multiple of 128 columns (or all ``V``).
+    """
+    num_tokens, hidden_dim, vocab_size = (max(int(x), 1) for x in
+                                          (num_tokens, hidden_dim, vocab_size))
+    chunk = default_chunk_size(num_tokens, vocab_size)
+    budget = _TEMPORARIES_SHARE * 4 * num_tokens * vocab_size
+    if _tile_temporaries(num_tokens, hidden_dim, num_tokens, chunk) <= budget:
+        return num_tokens, chunk
+    area = num_tokens * chunk
+    blocks = [num_tokens] + [_MIN_CHUNK * 2**k for k in range(num_tokens.bit_length())
+                             if _MIN_CHUNK * 2**k < num_tokens][::-1]
+    best, smallest = None, None
+    for block in blocks:
+        widest = min(vocab_size, max(area // block, 1))
+        columns = [vocab_size] if widest == vocab_size else []
+        columns += range(widest // _MIN_CHUNK * _MIN_CHUNK, 0, -_MIN_CHUNK)
+        for columns_ in columns:
+            temporaries = _tile_temporaries(num_tokens, hidden_dim, block, columns_)
+            if smallest is None or temporaries < smallest[0]:
+                smallest = (temporaries, block, columns_)
+            if temporaries <= budget:
+                if best is None or block * columns_ > best[0]:
+                    best = (block * columns_, block, columns_)
+                break
+    _, block, columns_ = best if best is not None else smallest
+    return block, columns_
+
+
 def _check_inputs(
     hidden, weight, labels, bias, chunk_size, ignore_index, label_smoothing, z_loss,
-    logit_soft_cap, reduction, vocab_shards=1, weights=None,
+    logit_soft_cap, reduction, vocab_shards=1, weights=None, token_shards=1,
 ):
-    """Validate the arguments at trace time; return the normalised scalar options."""
+    """Validate the arguments at trace time; return the normalised scalar options, the
+    first being the tiles: ``chunk_size`` (all tokens at once), or ``default_tiles``'
+    ``(token_block, chunk_size)`` where it is ``None``."""
     validation.check_floating("hidden", hidden)
     validation.check_floating("weight", weight)
     validation.check_integer("labels", labels)
@@ -126,8 +186,9 @@ def _check_inputs(
     z_loss, logit_soft_cap = soft_cap_and_z_loss.check_z_loss_and_soft_cap(z_loss, logit_soft_cap)
     local_vocab = weight_shape[1] // vocab_shards
     if chunk_size is None:
-        num_tokens = int(np.prod(labels_shape, dtype=np.int64))
-        chunk_size = default_chunk_size(num_tokens, local_vocab)
+        num_tokens = int(np.prod(labels_shape, dtype=np.int64)) // token_shards
+        tiles = default_tiles(num_tokens, weight_shape[0], local_vocab)
+        return tiles, label_smoothing, z_loss, logit_soft_cap
     return min(int(chunk_size), max(local_vocab, 1)), label_smoothing, z_loss, logit_soft_cap
 
 

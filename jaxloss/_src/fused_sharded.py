@@ -119,6 +119,7 @@ def fused_linear_cross_entropy_sharded(
     chunk_size, label_smoothing, z_loss, logit_soft_cap = _check_inputs(
         hidden, weight, labels, bias, chunk_size, ignore_index, label_smoothing, z_loss,
         logit_soft_cap, reduction, vocab_shards=num_shards, weights=weights,
+        token_shards=num_token_shards,
     )
     if vocab_size % num_shards:
         raise ValueError(
