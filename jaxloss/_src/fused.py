@@ -96,10 +96,11 @@ def _tile_temporaries(num_tokens: int, hidden_dim: int, token_block: int, chunk_
     weight columns ``[H, chunk_size]``, and the larger of the block's ``d hidden`` product
     ``[token_block, H]`` and the chunk's ``d weight`` ``[H, chunk_size]``. A block of fewer
     than all ``N`` tokens adds its hidden rows and its ``d hidden`` accumulator (two
-    ``[token_block, H]``); with all tokens the accumulator is the output."""
+    ``[token_block, H]``); with all tokens the accumulator is the output. The per-token
+    statistics, cotangents and their copies add about eight ``[N]`` vectors."""
     tile, columns, rows = token_block * chunk_size, hidden_dim * chunk_size, token_block * hidden_dim
     blocked = 2 * rows if token_block < num_tokens else 0
-    return 4 * (tile + columns + max(rows, columns) + blocked)
+    return 4 * (tile + columns + max(rows, columns) + blocked + 8 * num_tokens)
 
 
 @functools.lru_cache(maxsize=256)
