@@ -141,13 +141,35 @@ def default_tiles(num_tokens: int, hidden_dim: int, vocab_size: int) -> tuple[in
     return block, columns_
 
 
+def forward_tiles(num_tokens: int, hidden_dim: int, vocab_size: int) -> tuple[int, int]:
+    """The tiles of ``schedule="forward"`` when ``chunk_size=None``: ``(T * V / C, C)``, so
+    that its blocks hold ``T`` tokens with all ``V`` logits (``_token_block_size``) and each
+    block's weight gradient is added ``C = default_chunk_size`` columns at a time.
+
+    ``T`` is ``N * C / V`` (a block's logits as many as one chunk's), or fewer where the
+    block's temporaries, two ``[T, V]`` (its logits and their gradient), its ``[T, H]``
+    hidden gradient, the column pieces ``[T, C]`` and ``[H, C]`` and about eight ``[N]``
+    vectors, would exceed 9% of the explicit logits' ``4 N V`` bytes.
+    """
+    num_tokens, hidden_dim, vocab_size = (max(int(x), 1) for x in
+                                          (num_tokens, hidden_dim, vocab_size))
+    chunk = default_chunk_size(num_tokens, vocab_size)
+    budget = _TEMPORARIES_SHARE * 4 * num_tokens * vocab_size
+    fixed = 4 * (hidden_dim * chunk + 8 * num_tokens)
+    per_token = 4 * (2 * vocab_size + hidden_dim + chunk)
+    block = min(num_tokens * chunk // vocab_size, int(max(budget - fixed, 0) // per_token))
+    block = max(block, 1)
+    return min(num_tokens, -(-block * vocab_size // chunk)), chunk
+
+
 def _check_inputs(
     hidden, weight, labels, bias, chunk_size, ignore_index, label_smoothing, z_loss,
-    logit_soft_cap, reduction, vocab_shards=1, weights=None, token_shards=1,
+    logit_soft_cap, reduction, vocab_shards=1, weights=None, token_shards=1, forward=False,
 ):
     """Validate the arguments at trace time; return the normalised scalar options, the
     first being the tiles: ``chunk_size`` (all tokens at once), or ``default_tiles``'
-    ``(token_block, chunk_size)`` where it is ``None``."""
+    ``(token_block, chunk_size)`` where it is ``None`` (``forward_tiles``' for the
+    ``"forward"`` schedule)."""
     validation.check_floating("hidden", hidden)
     validation.check_floating("weight", weight)
     validation.check_integer("labels", labels)
@@ -188,7 +210,8 @@ def _check_inputs(
     local_vocab = weight_shape[1] // vocab_shards
     if chunk_size is None:
         num_tokens = int(np.prod(labels_shape, dtype=np.int64)) // token_shards
-        tiles = default_tiles(num_tokens, weight_shape[0], local_vocab)
+        rule = forward_tiles if forward else default_tiles
+        tiles = rule(num_tokens, weight_shape[0], local_vocab)
         return tiles, label_smoothing, z_loss, logit_soft_cap
     return min(int(chunk_size), max(local_vocab, 1)), label_smoothing, z_loss, logit_soft_cap
 
@@ -307,9 +330,10 @@ def fused_linear_cross_entropy(
       (arXiv:2411.09009); Hsu et al., "Liger Kernel", 2024 (arXiv:2410.10989);
       Chowdhery et al., "PaLM", 2022 (z-loss); Gemma Team, "Gemma 2", 2024 (soft cap).
     """
+    forward = _pick_schedule(schedule, reduction, return_logsumexp) == "forward"
     chunk_size, label_smoothing, z_loss, logit_soft_cap = _check_inputs(
         hidden, weight, labels, bias, chunk_size, ignore_index, label_smoothing, z_loss,
-        logit_soft_cap, reduction, weights=weights,
+        logit_soft_cap, reduction, weights=weights, forward=forward,
     )
     hidden, weight, labels = jnp.asarray(hidden), jnp.asarray(weight), jnp.asarray(labels)
     loss_dtype = validation.compute_dtype(hidden, weight)
@@ -324,7 +348,7 @@ def fused_linear_cross_entropy(
     )
     flat_labels = labels.reshape(-1)
     flat_hidden = hidden.reshape(-1, hidden.shape[-1])
-    if _pick_schedule(schedule, reduction, return_logsumexp) == "forward":
+    if forward:
         ignore_index = validation.check_ignore_index(ignore_index)
         kept = (jnp.ones(flat_labels.shape, jnp.bool_) if ignore_index is None
                 else flat_labels != ignore_index)

@@ -204,6 +204,30 @@ def _input_grads(hidden, weight, d_z, accum_dtype):
     return d_hidden, d_weight
 
 
+def _block_input_grads(hidden, weight, d_z, d_weight, chunk_size, accum_dtype):
+    """``(d_z @ weight.T, d_weight + hidden.T @ d_z)`` for a block of tokens with all their
+    logits, the second product taken ``chunk_size`` columns at a time and added into
+    ``d_weight`` in place: in one piece its ``[H, V]`` result was a temporary as large as
+    the accumulator."""
+    matmul_dtype = jnp.promote_types(hidden.dtype, weight.dtype)
+    d_hidden = lax.dot_general(
+        d_z.astype(matmul_dtype), weight.astype(matmul_dtype), (((1,), (1,)), ((), ())),
+        preferred_element_type=accum_dtype)
+
+    def add_columns(d_weight, start, size):
+        d_z_columns = lax.dynamic_slice_in_dim(d_z, start, size, axis=1).astype(matmul_dtype)
+        d_w = lax.dot_general(hidden.astype(matmul_dtype), d_z_columns,
+                              (((0,), (0,)), ((), ())), preferred_element_type=accum_dtype)
+        columns = lax.dynamic_slice_in_dim(d_weight, start, size, axis=1)
+        return lax.dynamic_update_slice_in_dim(d_weight, columns + d_w.astype(d_weight.dtype),
+                                               start, axis=1)
+
+    vocab_size = weight.shape[1]
+    if chunk_size >= vocab_size:
+        return d_hidden, add_columns(d_weight, 0, vocab_size)
+    return d_hidden, _over_chunks(add_columns, d_weight, vocab_size, chunk_size)
+
+
 def _vocabulary_stream_grads(hidden, weight, bias, tiles, soft_cap, accum_dtype,
                              chunk_d_logits, per_token, axis_name=None):
     """``(d hidden, d weight, d bias)`` from one stream over vocabulary chunks that recomputes
@@ -382,6 +406,7 @@ def _scalar_loss_fwd(hidden, weight, bias, labels, coefficients, chunk_size, sof
     accum_dtype = validation.compute_dtype(hidden, weight)
     num_tokens, vocab_size = hidden.shape[0], weight.shape[1]
     block = _token_block_size(num_tokens, vocab_size, chunk_size)
+    _, chunk_size = _tile_sizes(chunk_size, num_tokens)
     loss_weights = coefficients.astype(accum_dtype)
     with_sum = bool(label_smoothing)
 
@@ -396,7 +421,7 @@ def _scalar_loss_fwd(hidden, weight, bias, labels, coefficients, chunk_size, sof
         mask = _label_mask(y, 0, vocab_size)
         stats = _LogitStats(
             row_max + jnp.log(scaled_sum),
-            jnp.sum(jnp.where(mask, z, jnp.zeros((), accum_dtype)), axis=1),
+            _chunk_label_logit(z, y, 0, vocab_size),
             jnp.sum(z, axis=1) if with_sum else jnp.zeros((size,), accum_dtype),
         )
         per_token, pullback = jax.vjp(
@@ -406,12 +431,12 @@ def _scalar_loss_fwd(hidden, weight, bias, labels, coefficients, chunk_size, sof
         d_z = _logit_grads(z, scaled / scaled_sum[:, None], mask, g.logsumexp[:, None],
                            g.label_logit[:, None], g.logit_sum[:, None] if with_sum else None,
                            soft_cap)
-        d_h, d_w = _input_grads(h, weight, d_z, accum_dtype)
+        d_h, d_weight = _block_input_grads(h, weight, d_z, d_weight, chunk_size, accum_dtype)
         losses = lax.dynamic_update_slice_in_dim(losses, per_token, start, axis=0)
         d_hidden = lax.dynamic_update_slice_in_dim(d_hidden, d_h, start, axis=0)
         if d_bias is not None:
             d_bias = d_bias + jnp.sum(d_z, axis=0)
-        return losses, d_hidden, d_weight + d_w, d_bias
+        return losses, d_hidden, d_weight, d_bias
 
     init = (jnp.zeros(labels.shape, accum_dtype), jnp.zeros(hidden.shape, accum_dtype),
             jnp.zeros(weight.shape, accum_dtype),
