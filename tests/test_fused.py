@@ -370,11 +370,12 @@ def test_default_tiles():
     # Many tokens, a small vocabulary: 128 columns of all tokens were 12.5% of the logits.
     assert fused.default_tiles(262144, 64, 1024) == (16384, 1024)
     assert fused.default_tiles(10, 4, 100) == (10, 100)
-    # The "forward" schedule: blocks of N * C / V tokens (80 and 163 here), fewer where they
-    # would not fit, and chunks of C = default_chunk_size columns.
-    for shape, block in (((2048, 512, 32768), 79), ((4096, 4096, 32000), 93)):
+    # The "forward" schedule: blocks of N * C / V tokens for the default chunk C, fewer where
+    # they would not fit, and the weight gradient added in pieces of columns.
+    for shape, block, piece in (((2048, 512, 32768), 80, 3840), ((4096, 4096, 32000), 163, 1280),
+                                ((262144, 64, 1024), 10415, 1024)):
         tiles = fused.forward_tiles(*shape)
-        assert tiles[1] == fused.default_chunk_size(shape[0], shape[2])
+        assert tiles[1] == piece
         assert fused_streams._token_block_size(shape[0], shape[2], tiles) == block
 
 

@@ -152,22 +152,27 @@ def default_tiles(num_tokens: int, hidden_dim: int, vocab_size: int) -> tuple[in
 def forward_tiles(num_tokens: int, hidden_dim: int, vocab_size: int) -> tuple[int, int]:
     """The tiles of ``schedule="forward"`` when ``chunk_size=None``: ``(T * V / C, C)``, so
     that its blocks hold ``T`` tokens with all ``V`` logits (``_token_block_size``) and each
-    block's weight gradient is added ``C = default_chunk_size`` columns at a time.
+    block's weight gradient is added ``C`` columns at a time.
 
-    ``T`` is ``N * C / V`` (a block's logits as many as one chunk's), or fewer where the
-    block's temporaries, two ``[T, V]`` (its logits and their gradient), its ``[T, H]``
-    hidden gradient, the column pieces ``[T, C]`` and ``[H, C]`` and about eight ``[N]``
-    vectors, would exceed 9% of the explicit logits' ``4 N V`` bytes.
+    ``C`` is the widest multiple of 128 columns whose ``[H, C]`` product takes at most a
+    third of the budget below, and at least ``default_chunk_size``'s. ``T`` is
+    ``N * default_chunk_size / V`` (a block's logits as many as one chunk's), or fewer where
+    the block's temporaries would exceed 9% of the explicit logits' ``4 N V`` bytes: its
+    ``[T, H]`` hidden gradient and about eight ``[N]`` vectors, and the larger of two
+    ``[T, V]`` (its logits and their gradient) and, while the weight gradient is added, one
+    ``[T, V]`` with the column pieces ``[T, C]`` and ``[H, C]``.
     """
     num_tokens, hidden_dim, vocab_size = (max(int(x), 1) for x in
                                           (num_tokens, hidden_dim, vocab_size))
     chunk = default_chunk_size(num_tokens, vocab_size)
     budget = _TEMPORARIES_SHARE * 4 * num_tokens * vocab_size
-    fixed = 4 * (hidden_dim * chunk + 8 * num_tokens)
-    per_token = 4 * (2 * vocab_size + hidden_dim + chunk)
-    block = min(num_tokens * chunk // vocab_size, int(max(budget - fixed, 0) // per_token))
-    block = max(block, 1)
-    return min(num_tokens, -(-block * vocab_size // chunk)), chunk
+    piece = int(budget / 3 // (4 * hidden_dim)) // _MIN_CHUNK * _MIN_CHUNK
+    piece = min(vocab_size, max(chunk, piece))
+    vectors = 4 * 8 * num_tokens
+    logits = (budget - vectors) // (4 * (2 * vocab_size + hidden_dim))
+    pieces = (budget - vectors - 4 * hidden_dim * piece) // (4 * (vocab_size + piece + hidden_dim))
+    block = max(1, int(min(num_tokens * chunk // vocab_size, logits, pieces)))
+    return min(num_tokens, -(-block * vocab_size // piece)), piece
 
 
 def _check_inputs(
