@@ -35,8 +35,8 @@ normalisers are known only at the end of the stream, and a first pass for them c
 fourth product again. The backward pass then only scales the stored gradients by the
 cotangent; the price is one float32 ``[H, V]`` accumulator kept from the forward to the
 backward pass (under ``jax.value_and_grad`` of this loss alone it is the gradient's own
-buffer). Each block adds its ``d W`` a chunk of columns at a time, so that no second
-``[H, V]`` array is formed. An undifferentiated call computes no gradient (it streams the
+buffer). Each block adds its ``d W`` in pieces of columns (``forward_tiles``), so that no
+second ``[H, V]`` array is formed. An undifferentiated call computes no gradient (it streams the
 vocabulary for the loss alone).
 
 The per-token loss is assembled from three streamed statistics, so that every option
