@@ -46,7 +46,8 @@ lint: $(VENV)/.installed-lint
 docs: $(VENV)/.installed-test
 	$(BIN)/python -m sphinx -W --keep-going -n -b html docs docs/_build/html
 
-# Full suite (~25 min on 2 cores, three allocators): JSON, markdown and PNG in bench/results/, table in README.md;
+# Full suite (~25 min on 2 cores, three allocators): JSON, markdown and PNG in bench/results/
+# (the README's summary is computed from those files: `PYTHONPATH=. python docs/readme_figures.py README.md`);
 # then the fused large-vocabulary loss against explicit logits (bench/results/fused_linear_cross_entropy/),
 # what `precise=True` costs in the softmax cross-entropies (bench/results/precise_cost/), and the
 # kernels' CPU forms against their accelerator forms on this device (bench/results/platform_forms/),

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import bench_summaries
 
+from bench.studies.checks_overhead import measure as checks_overhead
 from bench.studies.platform_forms import measure as platform_forms
 from bench.studies.precise_cost import measure as precise_cost
+from bench.studies.reproduce import measure as reproduce
 from bench.suite import report
 
 SUITE = "suite"
@@ -193,7 +195,8 @@ def write_summaries(root: Path, out_dir: Path) -> None:
     ``suite_summary.md`` (every suite run: its facts and headline speed-ups),
     ``mnist_step_summary.md`` (one row per run of the MNIST step study),
     ``suite_tables_<run>.md`` (a suite run's full tables) and ``<study>_<platform>.md`` (the
-    tables of the ``precise_cost`` and ``platform_forms`` studies)."""
+    tables of the ``precise_cost``, ``platform_forms`` and ``checks_overhead`` studies,
+    ``reproduce_training.md``: the training guide's table)."""
     results_dir = root / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     suite = []
@@ -253,11 +256,15 @@ def write_summaries(root: Path, out_dir: Path) -> None:
          for dtype in ("float32", "bfloat16")})
     for platform in ("cpu", "gpu"):
         for study, markdown in (("precise_cost", precise_cost.markdown),
-                                ("platform_forms", platform_forms.markdown)):
+                                ("platform_forms", platform_forms.markdown),
+                                ("checks_overhead", checks_overhead.markdown)):
             path = results_dir / study / f"{platform}.json"
             if path.exists():
                 results = json.loads(path.read_text())
                 pages[f"{study}_{platform}.md"] = [markdown(results["rows"], results["device"])]
+    # The training guide's table: the newest run of the document's training reproductions.
+    pages["reproduce_training.md"] = reproduce.table_lines(
+        bench_summaries.newest_reproduce_run(results_dir)[1]["rows"])
     for name, lines in pages.items():
         text = "\n".join(lines).rstrip("\n") + "\n"
         path = out_dir / name

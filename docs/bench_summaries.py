@@ -418,6 +418,41 @@ def contrastive_figures(run: dict) -> dict[str, str]:
     }
 
 
+def chunked_contrastive_figures(run: dict, name: str) -> dict[str, str]:
+    """The chunked contrastive loss's compiled temporaries against the explicit form's, at the
+    run's largest batch (``name``: the results file, under ``bench/results/``)."""
+    row = max(run["rows"], key=lambda row: row["batch"])
+    return {
+        "contrastive_chunked_temp_share": f"{100 * row['temp_ratio']:.1f}%",
+        "contrastive_chunked_temp_shape": f"B = {row['batch']}, D = {row['features']}",
+        "contrastive_chunked_temp_file": f"`bench/results/{name}`",
+    }
+
+
+def newest_reproduce_run(results_dir: Path) -> tuple[str, dict]:
+    """(name under ``bench/results/``, record) of the newest ``bench.studies.reproduce`` run."""
+    runs = {path: _load(path) for path in (results_dir / "reproduce").glob("*.json")}
+    path = max(runs, key=lambda path: runs[path]["provenance"]["date"])
+    return path.relative_to(results_dir).as_posix(), runs[path]
+
+
+def reproduce_figures(name: str, run: dict) -> dict[str, str]:
+    """The training guide's figures: the run that made the table, and the MNIST CNN's values
+    beside the document's."""
+    facts = run["provenance"]
+    mnist = {row["quantity"]: row for row in run["rows"] if row["run"] == "mnist"}
+    figures = {
+        "reproduce_run": f"{machine.machine_label(facts['machine'])}, "
+                         f"{facts['date'][:10]}, commit {facts['commit']}",
+        "reproduce_file": f"`bench/results/{name}`",
+    }
+    for quantity in ("test accuracy", "test loss", "final loss", "final accuracy"):
+        key = quantity.replace(" ", "_")
+        figures[f"reproduce_mnist_{key}"] = f"{mnist[quantity]['ours']:.4f}"
+        figures[f"reproduce_mnist_{key}_document"] = f"{mnist[quantity]['document']:.4f}"
+    return figures
+
+
 def _load(path: Path):
     return json.loads(path.read_text())
 
@@ -442,6 +477,9 @@ def guide_substitutions(results_dir: Path) -> dict[str, str]:
     figures.update(checks_overhead_figures(_load(results_dir / "checks_overhead" / "cpu.json")))
     figures.update(contrastive_figures(_load(
         results_dir / "contrastive" / "cpu-intel-r-xeon-r-processor-2-cores-20261207-bc2648b.json")))
+    figures.update(reproduce_figures(*newest_reproduce_run(results_dir)))
+    chunked = "contrastive/cpu-amd-epyc-2-cores-20261207-1421c19.json"
+    figures.update(chunked_contrastive_figures(_load(results_dir / chunked), chunked))
     return figures
 
 

@@ -67,6 +67,9 @@ myst_heading_anchors = 3
 # The benchmark tables that bench.report writes into a page keep their own heading levels.
 suppress_warnings = ["myst.header"]
 nb_execution_mode = "off"  # rendered from the outputs stored in the notebooks
+# Markdown outputs (the benchmark notebook's tables from IPython.display.Markdown) are read
+# as GitHub-flavoured markdown, which has tables (CommonMark, the default, has none).
+nb_render_markdown_format = "gfm"
 
 autosummary_generate = True
 autosummary_imported_members = True

@@ -435,3 +435,16 @@ def test_gpu_roofline_takes_the_peak_of_the_dtype_and_precision(jax_precision, j
         assert row["peak"] == f"{peak} dense" and row["peak_tflops"] == peaks[peak]
         assert row["ratio_to_reference"] == ratio
         np.testing.assert_allclose(row["fraction_of_peak"], flops / seconds / 1e12 / peaks[peak])
+
+
+def test_reproduce_table_shows_each_row_and_marks_a_repeated_reason():
+    from bench.studies.reproduce import measure as reproduce_study
+
+    rows = [{"run": "custom", "quantity": f"epoch {n} loss", "document": 0.8, "ours": 1.0 / n,
+             "why": "noise"} for n in (1, 2)]
+    rows.append({"run": "l2", "quantity": "epoch 1 loss", "document": 0.7, "ours": 0.9,
+                 "why": "noise"})
+    lines = reproduce_study.table_lines(rows)
+    assert lines[2] == "| custom | epoch 1 loss | 0.8000 | 1.0000 | noise |"
+    assert lines[3] == '| custom | epoch 2 loss | 0.8000 | 0.5000 | " |'
+    assert lines[4].endswith("| noise |")  # another run says its reason again

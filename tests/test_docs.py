@@ -73,6 +73,13 @@ def test_every_notebook_is_rendered_with_its_outputs(site):
         assert "cell_output" in page, notebook.name
 
 
+def test_a_notebook_markdown_output_renders_its_tables(site):
+    # The benchmark notebook shows its tables through IPython.display.Markdown.
+    page = (site / "notebooks" / "06_benchmarks.html").read_text()
+    assert re.search(r"<th[^>]*>\s*(?:<p>)?kernel(?:</p>)?\s*</th>", page)
+    assert "|—|" not in re.sub(r"<[^>]+>", "", page)  # a table left as text, dashes typeset
+
+
 def test_every_study_with_results_has_a_benchmark_page_naming_its_runs(site):
     results = ROOT / "bench" / "results"
     studies = [p for p in results.iterdir() if p.is_dir() and any(p.glob("*.json"))]

@@ -114,6 +114,10 @@ def test_focal_tversky(gamma):
     perfect, grad = jax.jit(jax.value_and_grad(
         lambda p: jnp.sum(focal_tversky_loss(p, targets, epsilon=0.0, axis=(1, 2)))))(targets)
     assert perfect == 0.0 and np.all(np.asarray(grad) == 0.0)
+    # Targets above 1 can make the Tversky loss negative: clamped to 0, never NaN.
+    p, t = jnp.array([[0.9, 0.9]]), jnp.array([[2.0, 2.0]])
+    assert float(tversky_loss(p, t, axis=-1)[0]) < 0.0
+    assert float(focal_tversky_loss(p, t, axis=-1)[0]) == 0.0
     with pytest.raises(ValueError, match="gamma"):
         focal_tversky_loss(predictions, targets, gamma=0.0)
 

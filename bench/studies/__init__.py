@@ -15,5 +15,7 @@
 - :mod:`bench.studies.superset`: the kernels with an optax or PyTorch namesake against it,
   time and temporaries (``python -m bench.studies.superset``);
 - :mod:`bench.studies.glibc_tunables`: page faults, time and memory of fresh XLA:CPU buffers
-  under glibc settings (``python -m bench.studies.glibc_tunables``).
+  under glibc settings (``python -m bench.studies.glibc_tunables``);
+- :mod:`bench.studies.reproduce`: the document's training runs, its printed values next to
+  jaxloss's (``python -m bench.studies.reproduce``).
 """

@@ -80,8 +80,9 @@ def default_chunk_size(num_tokens: int, vocab_size: int, *, min_chunks: int = _M
     One chunk's float32 logits take ``min(32 MiB, N * V * 4 / min_chunks)`` bytes
     (``N * chunk_size * 4``, ``N = num_tokens``, ``V = vocab_size``): at most 32 MiB, and at
     most a ``1 / min_chunks`` share of the explicit logits, so that the temporaries scale with
-    the problem (with 24 chunks they stay under a tenth of explicit logits' at every measured
-    shape). The size is rounded down to a multiple of 128, at least 128 and at most ``V``;
+    the problem (their share of explicit logits' per shape:
+    ``bench/results/fused_linear_cross_entropy/chunk-rule-*.json`` and the docs'
+    large-vocabulary guide). The size is rounded down to a multiple of 128, at least 128 and at most ``V``;
     ``V < 128 * min_chunks`` therefore gets fewer, 128-column chunks.
     """
     num_tokens, vocab_size = max(int(num_tokens), 1), int(vocab_size)

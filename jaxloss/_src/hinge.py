@@ -220,8 +220,8 @@ def _largest_gap(
     label_scores = jnp.take_along_axis(scores, safe_labels, axis)
     if margin == 0:
         # max_j x_j - x_y over the unmasked classes: one row reduction of the scores, where
-        # the per-class select below would be a scores-sized temporary (1.4x optax's time
-        # at [4096, 1000] on XLA:CPU). A label score at the row's +inf maximum gives 0, as
+        # the per-class select below would be a scores-sized temporary (slower than
+        # optax at [4096, 1000] on XLA:CPU). A label score at the row's +inf maximum gives 0, as
         # its constant gap does below.
         row_max = jnp.max(softmax_rows.masked_logits(scores, mask), axis=axis, keepdims=True)
         at_infinite_max = jnp.isposinf(label_scores) & (label_scores == row_max)

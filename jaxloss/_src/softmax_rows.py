@@ -259,7 +259,7 @@ def precise_row_statistics(
     ``exp(x - m)`` over the classes below it, so the ``1`` that would swamp ``r`` in
     ``sum(exp(x - m))`` never enters a float32 sum. ``sign(x - m)`` (0 at the max, -1
     below, also for masked classes at ``-inf``) picks the classes: XLA:CPU vectorises it in
-    a row reduction, where a ``where``/``select`` made the reduction 2-4x slower.
+    a row reduction, where a ``where``/``select`` made the reduction several times slower.
     """
     # Here m keeps its gradient: the classes at the max are left out of the sum (their
     # exp(x - m) = 1 is counted instead), so the max's own derivative must come through m.

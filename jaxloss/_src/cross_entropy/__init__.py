@@ -56,8 +56,9 @@ Speed
     compiled for (:mod:`jaxloss._src.platform`): on a CPU two passes over each row (the
     maximum, then the sum of exponentials), which XLA:CPU vectorises best; on a GPU or TPU
     one pass carrying both (an online log-sum-exp), so forward+backward reads the logits
-    twice instead of three times (measured 1.24-1.35x faster on an NVIDIA H200 at 32000 and
-    131072 classes). Figures for the CPU and the H200 against optax, PyTorch and
+    twice instead of three times (on an NVIDIA H200, sparse forward+backward, the CPU forms
+    took 1.35× this form's time at 4096 × 32000 and 1.24× at 16384 × 131072:
+    ``bench/results/platform_forms/gpu.json``). Figures for the CPU and the H200 against optax, PyTorch and
     Liger-Kernel are in the docs' performance guide.
 
 dtypes

@@ -134,8 +134,8 @@ def _labels_read_once(labels):
     be fused into each of the several terms that read them (``sum(y)``, ``y q``, ``sign(y)``
     in the labelled quarter gap); XLA:CPU turns ``one_hot * t`` into a select that its
     row-sum fusion does not take, and so materialised one logits-sized temporary per term
-    (measured 4x the logits' size for ``jax.value_and_grad`` of one-hot labels, 1x with the
-    barrier). A label array passed in is read as it is, at no cost.
+    (for ``jax.value_and_grad`` of one-hot labels, several times the logits' size; one
+    with the barrier). A label array passed in is read as it is, at no cost.
     """
     return lax.optimization_barrier(labels)
 
@@ -238,7 +238,8 @@ def softmax_cross_entropy(
         relative accuracy, and so does the gradient ``1 - p`` at the dominant class.
         Off, as in optax and PyTorch, such losses are accurate to ~1e-7 absolute
         (a loss whose exact value is below ~6e-8 can come out as 0). It costs extra
-        work per logit: 1.07-2.7x the default's time on XLA:CPU (the docs' performance guide).
+        work per logit: 1.07 to 2.66× the default's time on a 2-core AMD EPYC
+        (``bench/results/precise_cost/cpu.json``; the docs' performance guide).
       z_loss: ``>= 0``, the weight of ``logsumexp**2`` (PaLM uses 1e-4); a Python number.
       logit_soft_cap: ``None`` or a Python number ``c > 0``: the logits become
         ``c tanh(x / c)`` before the softmax (a ``-inf`` logit stays ``-inf``).
@@ -249,7 +250,8 @@ def softmax_cross_entropy(
     Example:
       >>> import jax.numpy as jnp
       >>> import jaxloss
-      >>> jaxloss.softmax_cross_entropy(jnp.array([[2.0, 0.0, -1.0]]), jnp.array([[1.0, 0.0, 0.0]]))
+      >>> logits = jnp.array([[2.0, 0.0, -1.0]])
+      >>> jaxloss.softmax_cross_entropy(logits, jnp.array([[1.0, 0.0, 0.0]]))
       Array([0.169846], dtype=float32)
 
     References:

@@ -41,7 +41,7 @@ def _log_sum_exp_around_label(logits, mask, axis, row_max, labels, label_gap):
     float32's relative accuracy however small ``rest`` is; otherwise ``L >= log 2`` in
     effect and nothing cancels badly. The label is left out with the weight
     ``min(|c - y|, 1)`` on a float iota: arithmetic that XLA:CPU vectorises in the row
-    sum, where an integer compare and select was measured 2-3x slower. (A float32 iota is
+    sum, where an integer compare and select was measured slower. (A float32 iota is
     exact below 2**24 classes; beyond, an integer compare is used.)
     """
     num_classes = logits.shape[axis]
@@ -84,7 +84,7 @@ def _sparse_forward_plain(logits, labels, axis):
     Both parts are >= 0, so the sum overflows only where the exact loss does. The row
     statistics stay without the class axis until the end: kept as ``[..., 1]`` and halved,
     XLA:CPU fused the max, the sum and the gather into one reduction that was measured
-    1.3x slower at [65536, 10]. One pass over the row on an accelerator.
+    slower at [65536, 10]. One pass over the row on an accelerator.
     """
 
     def two_passes(logits):
@@ -138,8 +138,8 @@ def _sparse_forward(logits, labels, mask, axis, ignore_index, smoothed, precise)
         return _sparse_forward_plain(logits, labels, axis)
     num_classes = logits.shape[axis]
     # precise: up to _FEW_CLASSES the dense form's statistics (counting the classes at the
-    # max) were measured faster than leaving the label out (forward+backward at 10 classes
-    # 1.9x the default against 2.8x); from 100 classes on the label-exclusion form is.
+    # max) were measured faster than leaving the label out (forward+backward at 10
+    # classes); from 100 classes on the label-exclusion form is.
     around_label = precise and num_classes > _FEW_CLASSES
     if around_label:
         row_max = softmax_rows.row_max(logits, mask, axis)  # L is computed around the label below
@@ -294,7 +294,8 @@ def sparse_softmax_cross_entropy(
         relative accuracy, and so does the gradient ``1 - p`` at the dominant class.
         Off, as in optax and PyTorch, such losses are accurate to ~1e-7 absolute
         (a loss whose exact value is below ~6e-8 can come out as 0). It costs extra
-        work per logit: 1.07-2.7x the default's time on XLA:CPU (the docs' performance guide).
+        work per logit: 1.07 to 2.66× the default's time on a 2-core AMD EPYC
+        (``bench/results/precise_cost/cpu.json``; the docs' performance guide).
       z_loss: ``>= 0``, the weight of ``logsumexp**2`` (PaLM uses 1e-4); a Python number.
       logit_soft_cap: ``None`` or a Python number ``c > 0``: the logits become
         ``c tanh(x / c)`` before the softmax (a ``-inf`` logit stays ``-inf``).

@@ -183,10 +183,11 @@ def focal_tversky_loss(
     r"""Focal Tversky loss: the Tversky loss raised to the power ``gamma``.
 
     .. math::
-        \ell = \ell_{\mathrm{Tversky}}^{\gamma}
+        \ell = \max(\ell_{\mathrm{Tversky}}, 0)^{\gamma}
 
     with :math:`\ell_{\mathrm{Tversky}}` the loss of :func:`tversky_loss` for the same
-    ``alpha`` and ``beta`` (the weights assigned as there). ``gamma < 1`` raises the
+    ``alpha`` and ``beta`` (the weights assigned as there). The Tversky loss is below 0 only
+    for targets outside ``[0, 1]``; the clamp keeps the power real there (0, not NaN). ``gamma < 1`` raises the
     loss of the examples that are already well segmented less than a linear loss
     would, and so focuses on the hard ones; Abraham and Khan (2019) write the exponent
     as ``1 / gamma`` with ``gamma = 4/3``, which is ``gamma = 0.75`` here. The gradient
