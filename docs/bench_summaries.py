@@ -634,18 +634,19 @@ def _nvh(row: dict) -> str:
 
 
 def chunk_rule_table(run: dict) -> list[str]:
-    """The default chunk against the fixed 32 MiB one: compiled temporaries as a share of
+    """The default tiles against the fixed 32 MiB chunk: compiled temporaries as a share of
     explicit logits', per shape (bold where the default is under 10%)."""
-    lines = ["| N × H × V | explicit logits | chunk: default / fixed 32 MiB "
-             "| default / explicit | fixed 32 MiB / explicit |",
-             "|---|---|---|---|---|"]
+    lines = ["| N × H × V | explicit logits | default tile: tokens × columns "
+             "| fixed 32 MiB chunk | default / explicit | fixed 32 MiB / explicit |",
+             "|---|---|---|---|---|---|"]
     for row in run["rows"]:
         default = _percent(row["temp_ratio_default"])
         if row["temp_ratio_default"] < 0.1:
             default = f"**{default}**"
         shape = _nvh(row)
         cells = [shape, f"{row['logits_bytes'] / MIB:.0f} MiB",
-                 f"{row['chunks']['default']} / {row['chunks']['fixed_32mib']}", default,
+                 f"{row.get('token_block', row['num_tokens'])}\u00a0×\u00a0"
+                 f"{row['chunks']['default']}", str(row["chunks"]["fixed_32mib"]), default,
                  _percent(row["temp_ratio_fixed_32mib"])]
         lines.append("| " + " | ".join(cells) + " |")
     return lines

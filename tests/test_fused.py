@@ -361,6 +361,85 @@ def test_default_chunk_size():
     assert fused.default_chunk_size(10**7, 65536) == 128
 
 
+def test_default_tiles():
+    # All tokens with the default chunk where that tile's temporaries fit.
+    assert fused.default_tiles(2048, 512, 32768) == (2048, 1280)
+    assert fused.default_tiles(8192, 4096, 128256) == (8192, 1024)
+    # A wide hidden layer: the [N, H] product of d hidden alone was 12.8% of the logits.
+    assert fused.default_tiles(4096, 4096, 32000) == (512, 768)
+    # Many tokens, a small vocabulary: 128 columns of all tokens were 12.5% of the logits.
+    assert fused.default_tiles(262144, 64, 1024) == (16384, 1024)
+    assert fused.default_tiles(10, 4, 100) == (10, 100)
+    # The "forward" schedule: blocks of N * C / V tokens for the default chunk C, fewer where
+    # they would not fit, and the weight gradient added in pieces of columns.
+    for shape, block, piece in (((2048, 512, 32768), 80, 3840), ((4096, 4096, 32000), 163, 1280),
+                                ((262144, 64, 1024), 10415, 1024)):
+        tiles = fused.forward_tiles(*shape)
+        assert tiles[1] == piece
+        assert fused_streams._token_block_size(shape[0], shape[2], tiles) == block
+
+
+# Tiles smaller than the inputs in both directions, each with a remainder (37 = 4 * 8 + 5
+# tokens, 301 = 4 * 64 + 45 columns), in place of the default rules.
+SMALL_TILES = (8, 64)
+TILED_CASES = ([(name, reduction, None) for name in OPTIONS for reduction in ("mean", "none")]
+               + [(name, "mean", "forward") for name in ("plain", "everything")])
+
+
+@pytest.mark.parametrize("name,reduction,schedule", TILED_CASES)
+def test_token_blocks_match_float64_reference(rng, monkeypatch, name, reduction, schedule):
+    monkeypatch.setattr(fused, "default_tiles", lambda *shape: SMALL_TILES)
+    # The "forward" schedule's blocks of 8 * 64 // 301 = 1 token and chunks of 64 columns.
+    monkeypatch.setattr(fused, "forward_tiles", lambda *shape: SMALL_TILES)
+    options = dict(OPTIONS[name], reduction=reduction, schedule=schedule)
+    h, w, b, y, cotangent = make_inputs(rng, ignored=(3, 10) if "ignore_index" in options else ())
+    loss, grads = loss_and_grads(h, w, b, y, cotangent, **options)
+    options.pop("schedule")
+    expected_loss, _, expected_grads = reference(h, w, b, y, cotangent, **options)
+    assert_close(loss, expected_loss)
+    for actual, expected in zip(grads, expected_grads):
+        assert_close(actual, expected)
+
+
+def test_token_blocks_weights_and_logsumexp(rng, monkeypatch):
+    h, w, b, y, cotangent = make_inputs(rng)
+    token_weights = jnp.asarray(rng.uniform(0.0, 2.0, size=y.shape), jnp.float32)
+
+    def step(h, w, b, t):
+        loss, lse = fused_linear_cross_entropy(h, w, y, bias=b, weights=t, ignore_index=IGNORE,
+                                               z_loss=1e-3, return_logsumexp=True)
+        return loss + jnp.sum(lse * cotangent), (loss, lse)
+
+    def run():
+        return jax.jit(jax.value_and_grad(step, argnums=(0, 1, 2, 3), has_aux=True))(
+            h, w, b, token_weights)
+
+    (_, expected), expected_grads = run()  # all 37 tokens in one tile
+    monkeypatch.setattr(fused, "default_tiles", lambda *shape: SMALL_TILES)
+    (_, actual), grads = run()
+    for a, e in zip(actual, expected):
+        assert_close(a, e)
+    for a, e in zip(grads, expected_grads):
+        assert_close(a, e)
+
+
+def unfused_temp_ratio(schedule, shape):
+    def fused_loss(h, w, y):
+        return fused_linear_cross_entropy(h, w, y, schedule=schedule)
+
+    return compiled_temp_bytes(fused_loss, *shape) / compiled_temp_bytes(unfused_loss, *shape)
+
+
+# Compile-only, small shapes where the two effects show: a hidden dimension a quarter of the
+# vocabulary (the [N, H] product of d hidden was 16% of explicit logits' temporaries) and
+# 128 times as many tokens as classes (128 columns of all tokens, the smallest chunk, made
+# the temporaries as large as explicit logits').
+@pytest.mark.parametrize("schedule", ["recompute", "forward"])
+@pytest.mark.parametrize("shape", [(2048, 512, 2048), (32768, 16, 256)])
+def test_default_tiles_keep_temporaries_under_a_tenth(schedule, shape):
+    assert unfused_temp_ratio(schedule, shape) <= 0.1
+
+
 def test_default_chunk_keeps_temporaries_under_a_tenth_of_explicit_logits():
     """Compile-only, at a shape whose 32 MiB chunk alone was 31% of explicit logits'."""
     shape = (2048, 256, 20000)

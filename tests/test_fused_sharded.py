@@ -11,7 +11,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxloss import fused_linear_cross_entropy, fused_linear_cross_entropy_sharded
+from jaxloss import (
+    fused_linear_cross_entropy,
+    fused_linear_cross_entropy_sharded,
+    sparse_softmax_cross_entropy,
+)
+from jaxloss._src import fused
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -157,3 +162,28 @@ def test_one_device_two_dimensional_mesh_under_jit():
             d_h, d_w = jax.jit(jax.grad(loss_fn, argnums=(0, 1)))(h, w)
             np.testing.assert_allclose(d_h, d_logits @ w64.T, rtol=1e-5, atol=1e-6)
             np.testing.assert_allclose(d_w, h64.T @ d_logits, rtol=1e-5, atol=1e-6)
+
+
+def test_one_device_mesh_with_token_blocks(monkeypatch):
+    """Tiles of 4 tokens and 4 columns (remainders of 2 both ways) in place of the default:
+    both schedules' loss and gradients equal those of explicit logits."""
+    monkeypatch.setattr(fused, "default_tiles", lambda *shape: (4, 4))
+    monkeypatch.setattr(fused, "forward_tiles", lambda *shape: (4, 4))
+    mesh = jax.make_mesh((1, 1), ("tokens", "vocab"))
+    rng = np.random.default_rng(0)
+    h = jnp.asarray(rng.normal(size=(6, 8)), jnp.float32)
+    w = jnp.asarray(rng.normal(size=(8, 10)), jnp.float32)
+    y = jnp.asarray(rng.integers(0, 10, size=6), jnp.int32)
+
+    def explicit(h, w):
+        return jnp.mean(sparse_softmax_cross_entropy(h @ w, y))
+
+    expected, expected_grads = jax.jit(jax.value_and_grad(explicit, argnums=(0, 1)))(h, w)
+    for schedule in (None, "forward"):
+        def loss_fn(h, w, schedule=schedule):
+            return fused_linear_cross_entropy_sharded(
+                h, w, y, mesh=mesh, axis_name="vocab", token_axis="tokens", schedule=schedule)
+        loss, grads = jax.jit(jax.value_and_grad(loss_fn, argnums=(0, 1)))(h, w)
+        np.testing.assert_allclose(loss, expected, rtol=1e-6)
+        for actual, e in zip(grads, expected_grads):
+            np.testing.assert_allclose(actual, e, rtol=1e-5, atol=1e-6)

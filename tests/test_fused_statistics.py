@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from jaxloss import fused_linear_token_statistics
+from jaxloss._src import fused
 
 
 @pytest.fixture(autouse=True)
@@ -73,6 +74,13 @@ def test_matches_float64_reference(rng, soft_cap, chunk_size, with_bias):
     assert stats.correct.dtype == jnp.bool_ and 0 < int(stats.correct.sum()) < num_tokens
     for actual, expected in zip(grads, e_grads):
         assert_close(actual, expected)
+
+
+@pytest.mark.parametrize("soft_cap,with_bias", [(None, True), (2.0, False)])
+def test_token_blocks_match_float64_reference(rng, monkeypatch, soft_cap, with_bias):
+    """Tiles of 8 tokens and 64 columns in place of the default (both with a remainder)."""
+    monkeypatch.setattr(fused, "default_tiles", lambda *shape: (8, 64))
+    test_matches_float64_reference(rng, soft_cap, None, with_bias)
 
 
 def test_leading_dimensions_ties_and_invalid_labels():

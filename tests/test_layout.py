@@ -45,8 +45,10 @@ MACHINERY = {
 }
 # Public helpers of a kernel module that are not losses, with the reason.
 HELPERS = {
-    # The chunk size the fused loss picks; its docstring points to it.
+    # The chunk size and tiles the fused loss picks; its docstring points to them.
     "jaxloss._src.fused.default_chunk_size",
+    "jaxloss._src.fused.default_tiles",
+    "jaxloss._src.fused.forward_tiles",
     # Which CTC label sequences have no alignment; the torch layer's zero_infinity uses it.
     "jaxloss._src.ctc.needs_more_frames",
 }

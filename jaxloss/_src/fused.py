@@ -14,7 +14,13 @@ streaming over the vocabulary lets each chunk write its slice of ``d weight`` ex
 while ``d hidden`` (``[N, H]``, small) is accumulated; streaming over tokens would instead
 accumulate the whole ``[H, V]`` weight gradient once per token chunk. The default chunk
 keeps one chunk's logits at most 32 MiB and at most 1/24 of the explicit logits
-(``default_chunk_size``); the measurements are in ``bench/``.
+(``default_chunk_size``). Two temporaries do not shrink with the chunk: the ``[N, H]``
+product of each chunk's ``d hidden`` (``H / V`` of the explicit logits) and, below
+``V = 24 * 128``, the smallest chunk of 128 columns of all tokens. Where they would pass 9%
+of the explicit logits the default blocks the tokens as well (``default_tiles``): the
+stream runs over the vocabulary once per block of tokens, each block's ``d hidden``
+accumulated and written once and each chunk's ``d weight`` added to once per block; the
+measurements are in ``bench/``.
 
 Where the loss is reduced to a scalar (``reduction="mean"`` or ``"sum"``, as in training),
 ``schedule="forward"`` computes the gradients in the forward pass instead, trading memory
@@ -28,8 +34,10 @@ this in one pass: ``d W[:, j] = sum_n h_n d_z[n, j]`` mixes tokens whose softmax
 normalisers are known only at the end of the stream, and a first pass for them costs the
 fourth product again. The backward pass then only scales the stored gradients by the
 cotangent; the price is one float32 ``[H, V]`` accumulator kept from the forward to the
-backward pass. An undifferentiated call computes no gradient (it streams the vocabulary for
-the loss alone).
+backward pass (under ``jax.value_and_grad`` of this loss alone it is the gradient's own
+buffer). Each block adds its ``d W`` in pieces of columns (``forward_tiles``), so that no
+second ``[H, V]`` array is formed. An undifferentiated call computes no gradient (it streams the
+vocabulary for the loss alone).
 
 The per-token loss is assembled from three streamed statistics, so that every option
 (label smoothing, z-loss, ignored tokens, the reduction, a vocabulary split over devices)
@@ -41,6 +49,8 @@ is ordinary differentiable JAX code around one custom-gradient kernel:
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -83,11 +93,97 @@ def default_chunk_size(num_tokens: int, vocab_size: int, *, min_chunks: int = _M
     return int(min(chunk, vocab_size))
 
 
+# The default tiles keep the modelled temporaries of the recomputing backward pass within
+# this share of the explicit float32 logits (``_tile_temporaries``).
+_TEMPORARIES_SHARE = 0.09
+
+
+def _tile_temporaries(num_tokens: int, hidden_dim: int, token_block: int, chunk_size: int) -> int:
+    """Bytes of the float32 temporaries the recomputing backward pass keeps at its peak for
+    tiles of ``token_block`` tokens and ``chunk_size`` vocabulary columns, as XLA's buffer
+    assignment shows them: the tile's logits (their gradient takes their buffer), the
+    weight columns ``[H, chunk_size]``, and the larger of the block's ``d hidden`` product
+    ``[token_block, H]`` and the chunk's ``d weight`` ``[H, chunk_size]``. A block of fewer
+    than all ``N`` tokens adds its hidden rows and its ``d hidden`` accumulator (two
+    ``[token_block, H]``); with all tokens the accumulator is the output. The per-token
+    statistics, cotangents and their copies add about eight ``[N]`` vectors."""
+    tile, columns, rows = token_block * chunk_size, hidden_dim * chunk_size, token_block * hidden_dim
+    blocked = 2 * rows if token_block < num_tokens else 0
+    return 4 * (tile + columns + max(rows, columns) + blocked + 8 * num_tokens)
+
+
+@functools.lru_cache(maxsize=256)
+def default_tiles(num_tokens: int, hidden_dim: int, vocab_size: int) -> tuple[int, int]:
+    """``(token_block, chunk_size)`` used when ``chunk_size=None``.
+
+    First all ``N`` tokens with the vocabulary chunk of ``default_chunk_size``. Where the
+    modelled temporaries of that tile (``_tile_temporaries``: its logits, its weight
+    columns, and the ``[N, H]`` product of ``d hidden``) exceed 9% of the explicit logits'
+    ``4 N V`` bytes (``H`` large beside ``V``, or ``N`` so large that 128 columns are too
+    many), the tokens are blocked as well: the tile of most elements, at most those of the
+    first, whose temporaries fit, preferring more tokens; blocks of ``128 * 2**k`` tokens,
+    chunks of a multiple of 128 columns (or all ``V``).
+    """
+    num_tokens, hidden_dim, vocab_size = (max(int(x), 1) for x in
+                                          (num_tokens, hidden_dim, vocab_size))
+    chunk = default_chunk_size(num_tokens, vocab_size)
+    budget = _TEMPORARIES_SHARE * 4 * num_tokens * vocab_size
+    if _tile_temporaries(num_tokens, hidden_dim, num_tokens, chunk) <= budget:
+        return num_tokens, chunk
+    area = num_tokens * chunk
+    blocks = [num_tokens] + [_MIN_CHUNK * 2**k for k in range(num_tokens.bit_length())
+                             if _MIN_CHUNK * 2**k < num_tokens][::-1]
+    best, smallest = None, None
+    for block in blocks:
+        widest = min(vocab_size, max(area // block, 1))
+        columns = [vocab_size] if widest == vocab_size else []
+        columns += range(widest // _MIN_CHUNK * _MIN_CHUNK, 0, -_MIN_CHUNK)
+        for columns_ in columns:
+            temporaries = _tile_temporaries(num_tokens, hidden_dim, block, columns_)
+            if smallest is None or temporaries < smallest[0]:
+                smallest = (temporaries, block, columns_)
+            if temporaries <= budget:
+                if best is None or block * columns_ > best[0]:
+                    best = (block * columns_, block, columns_)
+                break
+    _, block, columns_ = best if best is not None else smallest
+    return block, columns_
+
+
+def forward_tiles(num_tokens: int, hidden_dim: int, vocab_size: int) -> tuple[int, int]:
+    """The tiles of ``schedule="forward"`` when ``chunk_size=None``: ``(T * V / C, C)``, so
+    that its blocks hold ``T`` tokens with all ``V`` logits (``_token_block_size``) and each
+    block's weight gradient is added ``C`` columns at a time.
+
+    ``C`` is the widest multiple of 128 columns whose ``[H, C]`` product takes at most a
+    third of the budget below, and at least ``default_chunk_size``'s. ``T`` is
+    ``N * default_chunk_size / V`` (a block's logits as many as one chunk's), or fewer where
+    the block's temporaries would exceed 9% of the explicit logits' ``4 N V`` bytes: its
+    ``[T, H]`` hidden gradient and about eight ``[N]`` vectors, and the larger of two
+    ``[T, V]`` (its logits and their gradient) and, while the weight gradient is added, one
+    ``[T, V]`` with the column pieces ``[T, C]`` and ``[H, C]``.
+    """
+    num_tokens, hidden_dim, vocab_size = (max(int(x), 1) for x in
+                                          (num_tokens, hidden_dim, vocab_size))
+    chunk = default_chunk_size(num_tokens, vocab_size)
+    budget = _TEMPORARIES_SHARE * 4 * num_tokens * vocab_size
+    piece = int(budget / 3 // (4 * hidden_dim)) // _MIN_CHUNK * _MIN_CHUNK
+    piece = min(vocab_size, max(chunk, piece))
+    vectors = 4 * 8 * num_tokens
+    logits = (budget - vectors) // (4 * (2 * vocab_size + hidden_dim))
+    pieces = (budget - vectors - 4 * hidden_dim * piece) // (4 * (vocab_size + piece + hidden_dim))
+    block = max(1, int(min(num_tokens * chunk // vocab_size, logits, pieces)))
+    return min(num_tokens, -(-block * vocab_size // piece)), piece
+
+
 def _check_inputs(
     hidden, weight, labels, bias, chunk_size, ignore_index, label_smoothing, z_loss,
-    logit_soft_cap, reduction, vocab_shards=1, weights=None,
+    logit_soft_cap, reduction, vocab_shards=1, weights=None, token_shards=1, forward=False,
 ):
-    """Validate the arguments at trace time; return the normalised scalar options."""
+    """Validate the arguments at trace time; return the normalised scalar options, the
+    first being the tiles: ``chunk_size`` (all tokens at once), or ``default_tiles``'
+    ``(token_block, chunk_size)`` where it is ``None`` (``forward_tiles``' for the
+    ``"forward"`` schedule)."""
     validation.check_floating("hidden", hidden)
     validation.check_floating("weight", weight)
     validation.check_integer("labels", labels)
@@ -127,8 +223,10 @@ def _check_inputs(
     z_loss, logit_soft_cap = soft_cap_and_z_loss.check_z_loss_and_soft_cap(z_loss, logit_soft_cap)
     local_vocab = weight_shape[1] // vocab_shards
     if chunk_size is None:
-        num_tokens = int(np.prod(labels_shape, dtype=np.int64))
-        chunk_size = default_chunk_size(num_tokens, local_vocab)
+        num_tokens = int(np.prod(labels_shape, dtype=np.int64)) // token_shards
+        rule = forward_tiles if forward else default_tiles
+        tiles = rule(num_tokens, weight_shape[0], local_vocab)
+        return tiles, label_smoothing, z_loss, logit_soft_cap
     return min(int(chunk_size), max(local_vocab, 1)), label_smoothing, z_loss, logit_soft_cap
 
 
@@ -202,10 +300,13 @@ def fused_linear_cross_entropy(
         pass ``E.T``).
       labels: ``[...]`` integer class indices, ``hidden.shape[:-1]``.
       bias: optional ``[V]`` bias.
-      chunk_size: vocabulary columns per chunk; ``None`` picks
+      chunk_size: vocabulary columns per chunk, all tokens at once; ``None`` picks
         ``min(32 MiB, N * V * 4 / 24)`` bytes of float32 logits per chunk, rounded down to a
-        multiple of 128 columns (``default_chunk_size``). A larger chunk trades memory for
-        speed. ``V`` need not be a multiple: the remainder is a last, smaller chunk.
+        multiple of 128 columns (``default_chunk_size``), and blocks the tokens as well where
+        the temporaries of all tokens at once would pass 9% of the explicit logits
+        (``default_tiles``; ``forward_tiles`` for ``schedule="forward"``). A larger chunk
+        trades memory for speed. ``V`` need not be a multiple: the remainder is a smaller
+        chunk, streamed first.
       ignore_index: label value whose tokens get loss 0 and no gradient and are left out of
         the ``"mean"``.
       label_smoothing: ``s`` in ``[0, 1]``, uniform over the ``V`` classes (Keras, optax).
@@ -219,8 +320,9 @@ def fused_linear_cross_entropy(
         stream over blocks of tokens, three matrix products for loss and gradients (a
         scalar loss only, without ``return_logsumexp``; it keeps a float32 ``[H, V]``
         weight-gradient accumulator). ``"recompute"``: in the backward pass, recomputing
-        each vocabulary chunk's logits, four products. ``None``: ``"recompute"``, whose
-        temporaries stay a few percent of explicit logits'.
+        each vocabulary chunk's logits, four products. ``None``: ``"recompute"``. With the
+        default tiles both keep their compiled temporaries under a tenth of explicit
+        logits' (measured on a CPU at every shape where the logits take 64 MiB or more).
       weights: optional floating per-token weights, of ``labels.shape`` or broadcasting to
         it (``[B, 1]`` weighs whole sequences of ``[B, T]`` labels); anything else raises
         ``ValueError``. Ignored tokens stay 0 and out of the ``"mean"``'s divisor whatever
@@ -246,9 +348,10 @@ def fused_linear_cross_entropy(
       (arXiv:2411.09009); Hsu et al., "Liger Kernel", 2024 (arXiv:2410.10989);
       Chowdhery et al., "PaLM", 2022 (z-loss); Gemma Team, "Gemma 2", 2024 (soft cap).
     """
+    forward = _pick_schedule(schedule, reduction, return_logsumexp) == "forward"
     chunk_size, label_smoothing, z_loss, logit_soft_cap = _check_inputs(
         hidden, weight, labels, bias, chunk_size, ignore_index, label_smoothing, z_loss,
-        logit_soft_cap, reduction, weights=weights,
+        logit_soft_cap, reduction, weights=weights, forward=forward,
     )
     hidden, weight, labels = jnp.asarray(hidden), jnp.asarray(weight), jnp.asarray(labels)
     loss_dtype = validation.compute_dtype(hidden, weight)
@@ -263,7 +366,7 @@ def fused_linear_cross_entropy(
     )
     flat_labels = labels.reshape(-1)
     flat_hidden = hidden.reshape(-1, hidden.shape[-1])
-    if _pick_schedule(schedule, reduction, return_logsumexp) == "forward":
+    if forward:
         ignore_index = validation.check_ignore_index(ignore_index)
         kept = (jnp.ones(flat_labels.shape, jnp.bool_) if ignore_index is None
                 else flat_labels != ignore_index)

@@ -19,7 +19,8 @@ from jaxloss._src import reduction as reductions
 from jaxloss._src import validation
 from jaxloss._src.fused import _check_inputs, _pick_schedule
 from jaxloss._src.fused_streams import (
-    _input_grads,
+    _block_input_grads,
+    _chunk_label_logit,
     _label_mask,
     _logit_grads,
     _logit_stats,
@@ -28,6 +29,7 @@ from jaxloss._src.fused_streams import (
     _over_chunks,
     _per_token_loss,
     _project,
+    _tile_sizes,
     _token_block_size,
 )
 
@@ -115,10 +117,12 @@ def fused_linear_cross_entropy_sharded(
       cross-entropy.
     """
     num_shards, num_token_shards = _check_mesh(mesh, axis_name, token_axis)
+    forward = _pick_schedule(schedule, reduction, return_logsumexp) == "forward"
     vocab_size = jnp.shape(weight)[-1] if jnp.ndim(weight) == 2 else None
     chunk_size, label_smoothing, z_loss, logit_soft_cap = _check_inputs(
         hidden, weight, labels, bias, chunk_size, ignore_index, label_smoothing, z_loss,
         logit_soft_cap, reduction, vocab_shards=num_shards, weights=weights,
+        token_shards=num_token_shards, forward=forward,
     )
     if vocab_size % num_shards:
         raise ValueError(
@@ -143,7 +147,6 @@ def fused_linear_cross_entropy_sharded(
     by_vocab = P(None, axis_name)
     token_axes = () if token_axis is None else (token_axis,)
 
-    forward = _pick_schedule(schedule, reduction, return_logsumexp) == "forward"
     ignore_index = validation.check_ignore_index(ignore_index)
 
     def local_loss(hidden, weight, labels, token_weights, bias):
@@ -275,6 +278,7 @@ def _weighted_loss_sum_fwd(hidden, weight, bias, labels, loss_weights, chunk_siz
     num_tokens, local_vocab = hidden.shape[0], weight.shape[1]
     offset = lax.axis_index(axis_name).astype(labels.dtype) * local_vocab
     block = _token_block_size(num_tokens, local_vocab, chunk_size)
+    _, chunk_size = _tile_sizes(chunk_size, num_tokens)
     with_sum = bool(label_smoothing)
 
     def block_step(carry, start, size):
@@ -289,7 +293,7 @@ def _weighted_loss_sum_fwd(hidden, weight, bias, labels, loss_weights, chunk_siz
         mask = _label_mask(y - offset, 0, local_vocab)
         stats = _LogitStats(
             shift + jnp.log(scaled_sum),
-            lax.psum(jnp.sum(jnp.where(mask, z, jnp.zeros((), accum_dtype)), axis=1), axis_name),
+            lax.psum(_chunk_label_logit(z, y - offset, 0, local_vocab), axis_name),
             lax.psum(jnp.sum(z, axis=1), axis_name) if with_sum
             else jnp.zeros((size,), accum_dtype),
         )
@@ -300,12 +304,12 @@ def _weighted_loss_sum_fwd(hidden, weight, bias, labels, loss_weights, chunk_siz
         d_z = _logit_grads(z, scaled / scaled_sum[:, None], mask, g.logsumexp[:, None],
                            g.label_logit[:, None], g.logit_sum[:, None] if with_sum else None,
                            soft_cap)
-        d_h, d_w = _input_grads(h, weight, d_z, accum_dtype)
+        d_h, d_weight = _block_input_grads(h, weight, d_z, d_weight, chunk_size, accum_dtype)
         losses = lax.dynamic_update_slice_in_dim(losses, per_token, start, axis=0)
         d_hidden = lax.dynamic_update_slice_in_dim(d_hidden, d_h, start, axis=0)
         if d_bias is not None:
             d_bias = d_bias + jnp.sum(d_z, axis=0)
-        return losses, d_hidden, d_weight + d_w, d_bias
+        return losses, d_hidden, d_weight, d_bias
 
     init = (jnp.zeros(labels.shape, accum_dtype), jnp.zeros(hidden.shape, accum_dtype),
             jnp.zeros(weight.shape, accum_dtype),

@@ -22,10 +22,13 @@ import numpy as np
 from jaxloss._src import checks, validation
 from jaxloss._src.fused import _check_inputs
 from jaxloss._src.fused_streams import (
+    _chunk_label_logit,
     _chunk_logits,
     _label_mask,
     _logit_grads,
     _over_chunks,
+    _over_token_blocks,
+    _tile_sizes,
     _vocabulary_stream_grads,
 )
 
@@ -39,61 +42,69 @@ class TokenStatistics(NamedTuple):
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5))
-def _softmax_moments(hidden, weight, bias, labels, chunk_size, soft_cap):
+def _softmax_moments(hidden, weight, bias, labels, tiles, soft_cap):
     """``(lse, z_y, E, argmax)`` per token, ``E = sum_j softmax(z)_j z_j``."""
-    moments, _ = _softmax_moments_fwd(hidden, weight, bias, labels, chunk_size, soft_cap)
+    moments, _ = _softmax_moments_fwd(hidden, weight, bias, labels, tiles, soft_cap)
     return moments
 
 
-def _softmax_moments_fwd(hidden, weight, bias, labels, chunk_size, soft_cap):
+def _softmax_moments_fwd(hidden, weight, bias, labels, tiles, soft_cap):
     accum_dtype = validation.compute_dtype(hidden, weight)
     num_tokens, vocab_size = hidden.shape[0], weight.shape[1]
+    token_block, chunk_size = _tile_sizes(tiles, num_tokens)
+
+    def block_moments(hidden, labels):
+        zeros = jnp.zeros(labels.shape, accum_dtype)
+        init = (jnp.full(labels.shape, -jnp.inf, accum_dtype), zeros, zeros, zeros,
+                jnp.zeros(labels.shape, jnp.int32))
+
+        def fold(carry, start, size):
+            running_max, scaled_sum, scaled_logits, label_logit, best = carry
+            z = _chunk_logits(hidden, weight, bias, start, size, soft_cap, accum_dtype)
+            chunk_max = jnp.max(z, axis=1)
+            # Chunks come in column order: a strictly larger maximum moves the argmax, so
+            # ties keep the first column, as jnp.argmax does.
+            best = jnp.where(chunk_max > running_max,
+                             start + jnp.argmax(z, axis=1).astype(jnp.int32), best)
+            new_max = jnp.maximum(running_max, chunk_max)
+            rescale = jnp.exp(running_max - new_max)
+            scaled = jnp.exp(z - new_max[:, None])
+            scaled_sum = scaled_sum * rescale + jnp.sum(scaled, axis=1)
+            scaled_logits = scaled_logits * rescale + jnp.sum(scaled * z, axis=1)
+            label_logit = label_logit + _chunk_label_logit(z, labels, start, size)
+            return new_max, scaled_sum, scaled_logits, label_logit, best
+
+        running_max, scaled_sum, scaled_logits, label_logit, best = _over_chunks(
+            fold, init, vocab_size, chunk_size)
+        return (running_max + jnp.log(scaled_sum), label_logit, scaled_logits / scaled_sum,
+                best)
+
     zeros = jnp.zeros((num_tokens,), accum_dtype)
-    init = (jnp.full((num_tokens,), -jnp.inf, accum_dtype), zeros, zeros, zeros,
-            jnp.zeros((num_tokens,), jnp.int32))
-
-    def fold(carry, start, size):
-        running_max, scaled_sum, scaled_logits, label_logit, best = carry
-        z = _chunk_logits(hidden, weight, bias, start, size, soft_cap, accum_dtype)
-        chunk_max = jnp.max(z, axis=1)
-        # Chunks come in column order: a strictly larger maximum moves the argmax, so ties
-        # keep the first column, as jnp.argmax does.
-        best = jnp.where(chunk_max > running_max,
-                         start + jnp.argmax(z, axis=1).astype(jnp.int32), best)
-        new_max = jnp.maximum(running_max, chunk_max)
-        rescale = jnp.exp(running_max - new_max)
-        scaled = jnp.exp(z - new_max[:, None])
-        scaled_sum = scaled_sum * rescale + jnp.sum(scaled, axis=1)
-        scaled_logits = scaled_logits * rescale + jnp.sum(scaled * z, axis=1)
-        label_logit = label_logit + jnp.sum(
-            jnp.where(_label_mask(labels, start, size), z, jnp.zeros((), accum_dtype)), axis=1)
-        return new_max, scaled_sum, scaled_logits, label_logit, best
-
-    running_max, scaled_sum, scaled_logits, label_logit, best = _over_chunks(
-        fold, init, vocab_size, chunk_size)
-    logsumexp = running_max + jnp.log(scaled_sum)
-    expected = scaled_logits / scaled_sum
+    logsumexp, label_logit, expected, best = _over_token_blocks(
+        block_moments, (hidden, labels),
+        (zeros, zeros, zeros, jnp.zeros((num_tokens,), jnp.int32)), token_block)
     return ((logsumexp, label_logit, expected, best),
             (hidden, weight, bias, labels, logsumexp, expected))
 
 
-def _softmax_moments_bwd(chunk_size, soft_cap, residuals, cotangents):
+def _softmax_moments_bwd(tiles, soft_cap, residuals, cotangents):
     """``d z = g_lse p + g_label onehot(y) + g_E p (1 + z - E)``, times the soft cap's
     derivative; ``d E / d z_j = p_j (1 + z_j - E)``."""
     hidden, weight, bias, labels, logsumexp, expected = residuals
     g_lse, g_label, g_expected, _ = cotangents
     accum_dtype = logsumexp.dtype
-    g_lse, g_label, g_expected = (g.astype(accum_dtype)[:, None]
-                                  for g in (g_lse, g_label, g_expected))
+    per_token = (labels, logsumexp, expected) + tuple(
+        g.astype(accum_dtype) for g in (g_lse, g_label, g_expected))
 
-    def chunk_d_logits(z, start, size):
+    def chunk_d_logits(z, rows, start, size):
+        labels, logsumexp, expected, g_lse, g_label, g_expected = rows
         # The softmax's factor is per entry here: g_lse + g_E (1 + z_j - E).
-        softmax_factor = g_lse + g_expected * (1 + z - expected[:, None])
+        softmax_factor = g_lse[:, None] + g_expected[:, None] * (1 + z - expected[:, None])
         return _logit_grads(z, jnp.exp(z - logsumexp[:, None]), _label_mask(labels, start, size),
-                            softmax_factor, g_label, None, soft_cap)
+                            softmax_factor, g_label[:, None], None, soft_cap)
 
     d_hidden, d_weight, d_bias = _vocabulary_stream_grads(
-        hidden, weight, bias, chunk_size, soft_cap, accum_dtype, chunk_d_logits)
+        hidden, weight, bias, tiles, soft_cap, accum_dtype, chunk_d_logits, per_token)
     return d_hidden, d_weight, d_bias, np.zeros(labels.shape, jax.dtypes.float0)
 
 

@@ -79,6 +79,17 @@ def _label_mask(labels, start, size):
     return columns == labels[:, None]
 
 
+def _chunk_label_logit(z, labels, start, size):
+    """``[N]``: each token's label logit where its label is among the chunk's columns
+    ``[start, start + size)``, else 0. A gather of one column per row: selecting with the
+    ``[N, size]`` label mask and summing made XLA keep the selection as a second tile."""
+    column = labels - start
+    inside = (column >= 0) & (column < size)
+    picked = jnp.take_along_axis(z, jnp.clip(column, 0, size - 1)[:, None], axis=1,
+                                 mode="clip")[:, 0]
+    return jnp.where(inside, picked, jnp.zeros((), z.dtype))
+
+
 def _varying_over(axis_name, values):
     """Inside ``shard_map``, type loop-carry initial ``values`` as varying over ``axis_name``.
 
@@ -90,41 +101,76 @@ def _varying_over(axis_name, values):
     return jax.tree.map(lambda v: lax.pcast(v, (axis_name,), to="varying"), values)
 
 
+def _tile_sizes(tiles, num_tokens):
+    """``(token_block, chunk_size)`` of ``tiles``: an int is a vocabulary chunk for all the
+    tokens at once, a pair ``(token_block, chunk_size)`` blocks the tokens as well."""
+    if isinstance(tiles, tuple):
+        token_block, chunk_size = tiles
+        return max(1, min(int(token_block), num_tokens)), int(chunk_size)
+    return max(num_tokens, 1), int(tiles)
+
+
+def _over_token_blocks(block_fn, per_token, outputs, token_block):
+    """``block_fn(*rows)`` for each block of ``token_block`` tokens, ``rows`` the block's rows
+    of the ``per_token`` arrays; its per-token results are written into ``outputs`` (arrays
+    of ``[N, ...]``, returned). With a single block ``block_fn`` sees the whole arrays and
+    its results are returned as they are."""
+    num_tokens = per_token[0].shape[0]
+    if token_block >= num_tokens:
+        return block_fn(*per_token)
+
+    def step(carry, start, size):
+        rows = [lax.dynamic_slice_in_dim(x, start, size) for x in per_token]
+        return jax.tree.map(
+            lambda out, new: lax.dynamic_update_slice_in_dim(out, new.astype(out.dtype), start,
+                                                             axis=0),
+            carry, block_fn(*rows))
+
+    return _over_chunks(step, outputs, num_tokens, token_block)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5, 6, 7))
-def _logit_stats(hidden, weight, bias, labels, chunk_size, soft_cap, with_sum, axis_name):
+def _logit_stats(hidden, weight, bias, labels, tiles, soft_cap, with_sum, axis_name):
     stats, _ = _logit_stats_fwd(
-        hidden, weight, bias, labels, chunk_size, soft_cap, with_sum, axis_name
+        hidden, weight, bias, labels, tiles, soft_cap, with_sum, axis_name
     )
     return stats
 
 
-def _logit_stats_fwd(hidden, weight, bias, labels, chunk_size, soft_cap, with_sum, axis_name):
+def _logit_stats_fwd(hidden, weight, bias, labels, tiles, soft_cap, with_sum, axis_name):
     accum_dtype = validation.compute_dtype(hidden, weight)
     num_tokens = hidden.shape[0]
     vocab_size = weight.shape[1]
+    token_block, chunk_size = _tile_sizes(tiles, num_tokens)
+
+    def block_stats(hidden, labels):
+        zeros = jnp.zeros(labels.shape, accum_dtype)
+        init = _varying_over(
+            axis_name, (jnp.full(labels.shape, -jnp.inf, accum_dtype), zeros, zeros, zeros)
+        )
+
+        def fold(carry, start, size):
+            running_max, scaled_sum, label_logit, logit_sum = carry
+            z = _chunk_logits(hidden, weight, bias, start, size, soft_cap, accum_dtype)
+            new_max = jnp.maximum(running_max, jnp.max(z, axis=1))
+            scaled_sum = scaled_sum * jnp.exp(running_max - new_max) + jnp.sum(
+                jnp.exp(z - new_max[:, None]), axis=1
+            )
+            label_logit = label_logit + _chunk_label_logit(z, labels, start, size)
+            if with_sum:
+                logit_sum = logit_sum + jnp.sum(z, axis=1)
+            return new_max, scaled_sum, label_logit, logit_sum
+
+        running_max, scaled_sum, label_logit, logit_sum = _over_chunks(
+            fold, init, vocab_size, chunk_size
+        )
+        return running_max + jnp.log(scaled_sum), label_logit, logit_sum
+
     zeros = jnp.zeros((num_tokens,), accum_dtype)
-    init = _varying_over(
-        axis_name, (jnp.full((num_tokens,), -jnp.inf, accum_dtype), zeros, zeros, zeros)
+    logsumexp, label_logit, logit_sum = _over_token_blocks(
+        block_stats, (hidden, labels), _varying_over(axis_name, (zeros, zeros, zeros)),
+        token_block,
     )
-
-    def fold(carry, start, size):
-        running_max, scaled_sum, label_logit, logit_sum = carry
-        z = _chunk_logits(hidden, weight, bias, start, size, soft_cap, accum_dtype)
-        new_max = jnp.maximum(running_max, jnp.max(z, axis=1))
-        scaled_sum = scaled_sum * jnp.exp(running_max - new_max) + jnp.sum(
-            jnp.exp(z - new_max[:, None]), axis=1
-        )
-        label_logit = label_logit + jnp.sum(
-            jnp.where(_label_mask(labels, start, size), z, jnp.zeros((), accum_dtype)), axis=1
-        )
-        if with_sum:
-            logit_sum = logit_sum + jnp.sum(z, axis=1)
-        return new_max, scaled_sum, label_logit, logit_sum
-
-    running_max, scaled_sum, label_logit, logit_sum = _over_chunks(
-        fold, init, vocab_size, chunk_size
-    )
-    logsumexp = running_max + jnp.log(scaled_sum)
     stats = _LogitStats(logsumexp, label_logit, logit_sum)
     return stats, (hidden, weight, bias, labels, logsumexp)
 
@@ -158,52 +204,110 @@ def _input_grads(hidden, weight, d_z, accum_dtype):
     return d_hidden, d_weight
 
 
-def _vocabulary_stream_grads(hidden, weight, bias, chunk_size, soft_cap, accum_dtype,
-                             chunk_d_logits, axis_name=None):
-    """``(d hidden, d weight, d bias)`` from one stream over vocabulary chunks that recomputes
-    each chunk's logits ``z`` and takes ``d_z = chunk_d_logits(z, start, size)`` (the
-    gradient of the raw logits, soft cap included): ``d hidden`` accumulated, each chunk's
-    slice of ``d weight`` and ``d bias`` written once."""
+def _block_input_grads(hidden, weight, d_z, d_weight, chunk_size, accum_dtype):
+    """``(d_z @ weight.T, d_weight + hidden.T @ d_z)`` for a block of tokens with all their
+    logits, the second product taken ``chunk_size`` columns at a time and added into
+    ``d_weight`` in place: in one piece its ``[H, V]`` result was a temporary as large as
+    the accumulator."""
+    matmul_dtype = jnp.promote_types(hidden.dtype, weight.dtype)
+    d_hidden = lax.dot_general(
+        d_z.astype(matmul_dtype), weight.astype(matmul_dtype), (((1,), (1,)), ((), ())),
+        preferred_element_type=accum_dtype)
 
-    def chunk_grads(carry, start, size):
+    def add_columns(d_weight, start, size):
+        d_z_columns = lax.dynamic_slice_in_dim(d_z, start, size, axis=1).astype(matmul_dtype)
+        d_w = lax.dot_general(hidden.astype(matmul_dtype), d_z_columns,
+                              (((0,), (0,)), ((), ())), preferred_element_type=accum_dtype)
+        columns = lax.dynamic_slice_in_dim(d_weight, start, size, axis=1)
+        return lax.dynamic_update_slice_in_dim(d_weight, columns + d_w.astype(d_weight.dtype),
+                                               start, axis=1)
+
+    vocab_size = weight.shape[1]
+    if chunk_size >= vocab_size:
+        return d_hidden, add_columns(d_weight, 0, vocab_size)
+    return d_hidden, _over_chunks(add_columns, d_weight, vocab_size, chunk_size)
+
+
+def _vocabulary_stream_grads(hidden, weight, bias, tiles, soft_cap, accum_dtype,
+                             chunk_d_logits, per_token, axis_name=None):
+    """``(d hidden, d weight, d bias)`` from one stream over vocabulary chunks that recomputes
+    each chunk's logits ``z`` and takes ``d_z = chunk_d_logits(z, rows, start, size)`` (the
+    gradient of the raw logits, soft cap included; ``rows`` the token block's rows of the
+    ``per_token`` arrays): ``d hidden`` accumulated, each chunk's slice of ``d weight`` and
+    ``d bias`` written once.
+
+    With ``tiles = (token_block, chunk_size)`` smaller than all tokens the stream runs over
+    each block of tokens in turn: the block's ``d hidden`` is accumulated over the chunks
+    and written once, and each chunk's slices of ``d weight`` and ``d bias`` are added to
+    (in their own dtype) once per block. The temporaries are then those of one
+    ``[token_block, chunk_size]`` tile and one ``[token_block, H]`` block instead of
+    ``[N, chunk_size]`` and ``[N, H]``."""
+    num_tokens = hidden.shape[0]
+    token_block, chunk_size = _tile_sizes(tiles, num_tokens)
+    blocked = token_block < num_tokens
+
+    def token_block_grads(carry, token_start, token_size):
         d_hidden, d_weight, d_bias = carry
-        z = _chunk_logits(hidden, weight, bias, start, size, soft_cap, accum_dtype)
-        d_z = chunk_d_logits(z, start, size)
-        w = lax.dynamic_slice_in_dim(weight, start, size, axis=1)
-        d_h, d_w = _input_grads(hidden, w, d_z, accum_dtype)
-        d_hidden = d_hidden + d_h
-        d_weight = lax.dynamic_update_slice_in_dim(
-            d_weight, d_w.astype(weight.dtype), start, axis=1
-        )
-        if d_bias is not None:
-            d_bias = lax.dynamic_update_slice_in_dim(
-                d_bias, jnp.sum(d_z, axis=0).astype(bias.dtype), start, axis=0
-            )
+        if blocked:
+            h = lax.dynamic_slice_in_dim(hidden, token_start, token_size)
+            rows = tuple(lax.dynamic_slice_in_dim(x, token_start, token_size) for x in per_token)
+        else:
+            h, rows = hidden, per_token
+
+        def chunk_grads(inner, start, size):
+            block_d_hidden, d_weight, d_bias = inner
+            z = _chunk_logits(h, weight, bias, start, size, soft_cap, accum_dtype)
+            d_z = chunk_d_logits(z, rows, start, size)
+            w = lax.dynamic_slice_in_dim(weight, start, size, axis=1)
+            d_h, d_w = _input_grads(h, w, d_z, accum_dtype)
+            d_w = d_w.astype(weight.dtype)
+            if blocked:
+                d_w = d_w + lax.dynamic_slice_in_dim(d_weight, start, size, axis=1)
+            d_weight = lax.dynamic_update_slice_in_dim(d_weight, d_w, start, axis=1)
+            if d_bias is not None:
+                d_b = jnp.sum(d_z, axis=0).astype(bias.dtype)
+                if blocked:
+                    d_b = d_b + lax.dynamic_slice_in_dim(d_bias, start, size)
+                d_bias = lax.dynamic_update_slice_in_dim(d_bias, d_b, start, axis=0)
+            return block_d_hidden + d_h, d_weight, d_bias
+
+        inner = (_varying_over(axis_name, jnp.zeros(h.shape, accum_dtype)), d_weight, d_bias)
+        block_d_hidden, d_weight, d_bias = _over_chunks(
+            chunk_grads, inner, weight.shape[1], chunk_size)
+        if not blocked:
+            return block_d_hidden.astype(hidden.dtype), d_weight, d_bias
+        d_hidden = lax.dynamic_update_slice_in_dim(
+            d_hidden, block_d_hidden.astype(hidden.dtype), token_start, axis=0)
         return d_hidden, d_weight, d_bias
 
-    carry = _varying_over(axis_name, (
-        jnp.zeros(hidden.shape, accum_dtype),
+    d_weight, d_bias = _varying_over(axis_name, (
         jnp.zeros(weight.shape, weight.dtype),
         None if bias is None else jnp.zeros(bias.shape, bias.dtype),
     ))
-    d_hidden, d_weight, d_bias = _over_chunks(chunk_grads, carry, weight.shape[1], chunk_size)
-    return d_hidden.astype(hidden.dtype), d_weight, d_bias
+    if not blocked:
+        return token_block_grads((None, d_weight, d_bias), 0, num_tokens)
+    d_hidden = _varying_over(axis_name, jnp.zeros(hidden.shape, hidden.dtype))
+    return _over_chunks(token_block_grads, (d_hidden, d_weight, d_bias), num_tokens,
+                        token_block)
 
 
-def _logit_stats_bwd(chunk_size, soft_cap, with_sum, axis_name, residuals, cotangents):
+def _logit_stats_bwd(tiles, soft_cap, with_sum, axis_name, residuals, cotangents):
     hidden, weight, bias, labels, logsumexp = residuals
     g_lse, g_label, g_sum = cotangents
     accum_dtype = logsumexp.dtype
-    g_lse = g_lse.astype(accum_dtype)[:, None]
-    g_label = g_label.astype(accum_dtype)[:, None]
-    g_sum = g_sum.astype(accum_dtype)[:, None] if with_sum else None
+    per_token = (labels, logsumexp, g_lse.astype(accum_dtype), g_label.astype(accum_dtype))
+    if with_sum:
+        per_token += (g_sum.astype(accum_dtype),)
 
-    def chunk_d_logits(z, start, size):
+    def chunk_d_logits(z, rows, start, size):
+        labels, logsumexp, g_lse, g_label = rows[:4]
+        g_sum = rows[4][:, None] if with_sum else None
         return _logit_grads(z, jnp.exp(z - logsumexp[:, None]), _label_mask(labels, start, size),
-                            g_lse, g_label, g_sum, soft_cap)
+                            g_lse[:, None], g_label[:, None], g_sum, soft_cap)
 
     d_hidden, d_weight, d_bias = _vocabulary_stream_grads(
-        hidden, weight, bias, chunk_size, soft_cap, accum_dtype, chunk_d_logits, axis_name)
+        hidden, weight, bias, tiles, soft_cap, accum_dtype, chunk_d_logits, per_token,
+        axis_name)
     return d_hidden, d_weight, d_bias, np.zeros(labels.shape, jax.dtypes.float0)
 
 
@@ -268,10 +372,12 @@ def _token_coefficients(kept, reduction, weights, dtype):
 SCHEDULES = ("forward", "recompute")
 
 
-def _token_block_size(num_tokens: int, vocab_size: int, chunk_size: int) -> int:
+def _token_block_size(num_tokens: int, vocab_size: int, tiles) -> int:
     """Tokens per block of the ``"forward"`` schedule: a block's ``[T, V]`` logits hold about
-    as many elements as one vocabulary chunk's ``[N, chunk_size]``."""
-    return int(max(1, min(num_tokens, num_tokens * chunk_size // max(vocab_size, 1))))
+    as many elements as one tile of the recomputing stream (``[N, chunk_size]`` for a chunk
+    size, ``[token_block, chunk_size]`` for a pair)."""
+    token_block, chunk_size = _tile_sizes(tiles, num_tokens)
+    return int(max(1, min(num_tokens, token_block * chunk_size // max(vocab_size, 1))))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6, 7, 8, 9))
@@ -300,6 +406,7 @@ def _scalar_loss_fwd(hidden, weight, bias, labels, coefficients, chunk_size, sof
     accum_dtype = validation.compute_dtype(hidden, weight)
     num_tokens, vocab_size = hidden.shape[0], weight.shape[1]
     block = _token_block_size(num_tokens, vocab_size, chunk_size)
+    _, chunk_size = _tile_sizes(chunk_size, num_tokens)
     loss_weights = coefficients.astype(accum_dtype)
     with_sum = bool(label_smoothing)
 
@@ -314,7 +421,7 @@ def _scalar_loss_fwd(hidden, weight, bias, labels, coefficients, chunk_size, sof
         mask = _label_mask(y, 0, vocab_size)
         stats = _LogitStats(
             row_max + jnp.log(scaled_sum),
-            jnp.sum(jnp.where(mask, z, jnp.zeros((), accum_dtype)), axis=1),
+            _chunk_label_logit(z, y, 0, vocab_size),
             jnp.sum(z, axis=1) if with_sum else jnp.zeros((size,), accum_dtype),
         )
         per_token, pullback = jax.vjp(
@@ -324,12 +431,12 @@ def _scalar_loss_fwd(hidden, weight, bias, labels, coefficients, chunk_size, sof
         d_z = _logit_grads(z, scaled / scaled_sum[:, None], mask, g.logsumexp[:, None],
                            g.label_logit[:, None], g.logit_sum[:, None] if with_sum else None,
                            soft_cap)
-        d_h, d_w = _input_grads(h, weight, d_z, accum_dtype)
+        d_h, d_weight = _block_input_grads(h, weight, d_z, d_weight, chunk_size, accum_dtype)
         losses = lax.dynamic_update_slice_in_dim(losses, per_token, start, axis=0)
         d_hidden = lax.dynamic_update_slice_in_dim(d_hidden, d_h, start, axis=0)
         if d_bias is not None:
             d_bias = d_bias + jnp.sum(d_z, axis=0)
-        return losses, d_hidden, d_weight + d_w, d_bias
+        return losses, d_hidden, d_weight, d_bias
 
     init = (jnp.zeros(labels.shape, accum_dtype), jnp.zeros(hidden.shape, accum_dtype),
             jnp.zeros(weight.shape, accum_dtype),

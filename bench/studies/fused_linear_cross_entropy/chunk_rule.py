@@ -1,12 +1,15 @@
-"""The default vocabulary chunk against the fixed 32 MiB one: compiled temporaries and time.
+"""The default tiles against the fixed 32 MiB chunk: compiled temporaries and time.
 
 For each ``N x H x V`` shape the forward+backward step ``value_and_grad`` over (hidden,
-weight) of :func:`jaxloss.fused_linear_cross_entropy` is compiled with the default chunk
-(``default_chunk_size``: ``min(32 MiB, N * V * 4 / 24)`` bytes of float32 logits) and with
-the fixed 32 MiB chunk (``default_chunk_size(..., min_chunks=1)``), and compared with the
-explicit logits followed by :func:`jaxloss.sparse_softmax_cross_entropy` (the mean). Memory
-is compile-only (XLA's ``memory_analysis()``); the shapes in ``--time`` are also run, the
-three steps interleaved, and their median wall and process CPU times reported::
+weight) of :func:`jaxloss.fused_linear_cross_entropy` is compiled with the default tiles
+(``chunk_size=None``: ``default_tiles``, or ``forward_tiles`` for ``--schedule forward``; the
+chunk of ``default_chunk_size``, ``min(32 MiB, N * V * 4 / 24)`` bytes of float32 logits,
+with tokens blocked too where the modelled temporaries of all tokens at once pass 9% of the
+logits) and with the fixed 32 MiB chunk of all tokens
+(``default_chunk_size(..., min_chunks=1)``), and compared with the explicit logits followed
+by :func:`jaxloss.sparse_softmax_cross_entropy` (the mean). Memory is compile-only (XLA's
+``memory_analysis()``); the shapes in ``--time`` are also run, the three steps interleaved,
+and their median wall and process CPU times reported::
 
     python -m bench.studies.fused_linear_cross_entropy.chunk_rule
     python -m bench.studies.fused_linear_cross_entropy.chunk_rule --shapes 2048x512x32768 \\
@@ -32,7 +35,7 @@ from bench.studies.fused_linear_cross_entropy.measure import (
     time_interleaved,
     unfused_loss,
 )
-from jaxloss._src.fused import default_chunk_size
+from jaxloss._src.fused import default_chunk_size, default_tiles, forward_tiles
 
 MODULE = "bench.studies.fused_linear_cross_entropy.chunk_rule"
 SHAPES = ("2048x256x20000", "2048x512x32768", "8192x1024x8192", "8192x1024x16384", "4096x1024x32768", "4096x4096x32000",
@@ -46,13 +49,15 @@ def parse_shape(text: str) -> tuple[int, int, int]:
 
 def measure(shape, timed, repeats, schedule):
     num_tokens, hidden_dim, vocab_size = shape
-    chunks = {"default": default_chunk_size(num_tokens, vocab_size),
+    tile_rule = forward_tiles if schedule == "forward" else default_tiles
+    token_block, chunk = tile_rule(num_tokens, hidden_dim, vocab_size)
+    chunks = {"default": chunk,
               "fixed_32mib": default_chunk_size(num_tokens, vocab_size, min_chunks=1)}
     row = {"num_tokens": num_tokens, "hidden_dim": hidden_dim, "vocab_size": vocab_size,
-           "schedule": schedule, "chunks": chunks,
+           "schedule": schedule, "chunks": chunks, "token_block": token_block,
            "logits_bytes": 4 * num_tokens * vocab_size}
     compiled = {}
-    for name, loss_fn in (("default", fused_loss(chunks["default"], schedule)),
+    for name, loss_fn in (("default", fused_loss(None, schedule)),
                           ("fixed_32mib", fused_loss(chunks["fixed_32mib"], schedule)),
                           ("explicit", unfused_loss)):
         compiled[name], row[name] = compile_step(loss_fn, num_tokens, hidden_dim, vocab_size,
@@ -75,14 +80,16 @@ def measure(shape, timed, repeats, schedule):
 
 def markdown(rows, facts):
     mib = 2**20
-    header = ("N", "H", "V", "explicit logits MiB", "chunk: default / fixed", "temp MiB explicit",
+    header = ("N", "H", "V", "explicit logits MiB", "default tile", "fixed chunk",
+              "temp MiB explicit",
               "temp default / explicit", "temp fixed / explicit", "wall default / explicit",
               "wall fixed / explicit", "CPU default / explicit", "CPU fixed / explicit")
     table = []
     for row in rows:
         cells = [str(row["num_tokens"]), str(row["hidden_dim"]), str(row["vocab_size"]),
                  f"{row['logits_bytes'] / mib:.0f}",
-                 f"{row['chunks']['default']} / {row['chunks']['fixed_32mib']}",
+                 f"{row['token_block']} x {row['chunks']['default']}",
+                 str(row["chunks"]["fixed_32mib"]),
                  f"{row['explicit']['temp_bytes'] / mib:.0f}",
                  f"{row['temp_ratio_default']:.3f}", f"{row['temp_ratio_fixed_32mib']:.3f}"]
         for kind in ("wall", "cpu"):
@@ -91,8 +98,10 @@ def markdown(rows, facts):
         table.append(cells)
     caption = (
         "Forward+backward of the mean loss over (hidden, weight), float32, schedule "
-        f"{rows[0]['schedule']!r}: the default chunk (at most 1/24 of the logits, at most "
-        "32 MiB) and the fixed 32 MiB chunk, as ratios to explicit logits then "
+        f"{rows[0]['schedule']!r}: the default tiles (`chunk_size=None`: tokens x vocabulary "
+        "columns, the chunk at most 1/24 of the logits and 32 MiB, tokens blocked where the "
+        "temporaries of all tokens at once would pass 9% of the logits) and the fixed 32 MiB "
+        "chunk of all tokens, as ratios to explicit logits then "
         "`jaxloss.sparse_softmax_cross_entropy`; times are medians of interleaved calls. "
         + provenance.caption(facts))
     return captioned_table(caption, header, table, text_columns=len(header))
