@@ -239,7 +239,8 @@ def _vocabulary_stream_grads(hidden, weight, bias, tiles, soft_cap, accum_dtype,
     With ``tiles = (token_block, chunk_size)`` smaller than all tokens the stream runs over
     each block of tokens in turn: the block's ``d hidden`` is accumulated over the chunks
     and written once, and each chunk's slices of ``d weight`` and ``d bias`` are added to
-    (in their own dtype) once per block. The temporaries are then those of one
+    once per block, in ``accum_dtype`` (float32 for half-precision weights, so that the sum
+    over blocks is not rounded to half precision each time; cast once at the end). The temporaries are then those of one
     ``[token_block, chunk_size]`` tile and one ``[token_block, H]`` block instead of
     ``[N, chunk_size]`` and ``[N, H]``."""
     num_tokens = hidden.shape[0]
@@ -260,12 +261,12 @@ def _vocabulary_stream_grads(hidden, weight, bias, tiles, soft_cap, accum_dtype,
             d_z = chunk_d_logits(z, rows, start, size)
             w = lax.dynamic_slice_in_dim(weight, start, size, axis=1)
             d_h, d_w = _input_grads(h, w, d_z, accum_dtype)
-            d_w = d_w.astype(weight.dtype)
+            d_w = d_w.astype(d_weight.dtype)
             if blocked:
                 d_w = d_w + lax.dynamic_slice_in_dim(d_weight, start, size, axis=1)
             d_weight = lax.dynamic_update_slice_in_dim(d_weight, d_w, start, axis=1)
             if d_bias is not None:
-                d_b = jnp.sum(d_z, axis=0).astype(bias.dtype)
+                d_b = jnp.sum(d_z, axis=0).astype(d_bias.dtype)
                 if blocked:
                     d_b = d_b + lax.dynamic_slice_in_dim(d_bias, start, size)
                 d_bias = lax.dynamic_update_slice_in_dim(d_bias, d_b, start, axis=0)
@@ -280,15 +281,19 @@ def _vocabulary_stream_grads(hidden, weight, bias, tiles, soft_cap, accum_dtype,
             d_hidden, block_d_hidden.astype(hidden.dtype), token_start, axis=0)
         return d_hidden, d_weight, d_bias
 
+    # Written once per slice when all tokens are one block; summed over blocks otherwise.
+    sum_dtype = accum_dtype if blocked else None
     d_weight, d_bias = _varying_over(axis_name, (
-        jnp.zeros(weight.shape, weight.dtype),
-        None if bias is None else jnp.zeros(bias.shape, bias.dtype),
+        jnp.zeros(weight.shape, sum_dtype or weight.dtype),
+        None if bias is None else jnp.zeros(bias.shape, sum_dtype or bias.dtype),
     ))
     if not blocked:
         return token_block_grads((None, d_weight, d_bias), 0, num_tokens)
     d_hidden = _varying_over(axis_name, jnp.zeros(hidden.shape, hidden.dtype))
-    return _over_chunks(token_block_grads, (d_hidden, d_weight, d_bias), num_tokens,
-                        token_block)
+    d_hidden, d_weight, d_bias = _over_chunks(
+        token_block_grads, (d_hidden, d_weight, d_bias), num_tokens, token_block)
+    return (d_hidden, d_weight.astype(weight.dtype),
+            None if d_bias is None else d_bias.astype(bias.dtype))
 
 
 def _logit_stats_bwd(tiles, soft_cap, with_sum, axis_name, residuals, cotangents):
