@@ -19,18 +19,12 @@ from jaxloss._src import reduction as reductions
 from jaxloss._src import validation
 from jaxloss._src.fused import _check_inputs, _pick_schedule
 from jaxloss._src.fused_streams import (
-    _block_input_grads,
-    _chunk_label_logit,
-    _label_mask,
-    _logit_grads,
+    _LogitStats,
     _logit_stats,
     _logit_stats_fwd,
-    _LogitStats,
-    _over_chunks,
     _per_token_loss,
-    _project,
-    _tile_sizes,
-    _token_block_size,
+    cast_grads,
+    forward_stream,
 )
 
 
@@ -270,55 +264,15 @@ def _weighted_loss_sum(hidden, weight, bias, labels, loss_weights, chunk_size, s
 
 def _weighted_loss_sum_fwd(hidden, weight, bias, labels, loss_weights, chunk_size, soft_cap,
                            ignore_index, label_smoothing, z_loss, vocab_size, axis_name):
-    """One stream over blocks of local tokens, each against the local vocabulary shard: the
-    blocks' row statistics are combined across the shards (one ``pmax`` and three ``psum`` of
-    ``[T]`` per block), which makes each token's loss cotangent exact within its block.
-    Three matrix products; ``d hidden`` is this shard's part, summed by ``shard_map``."""
-    accum_dtype = validation.compute_dtype(hidden, weight)
-    num_tokens, local_vocab = hidden.shape[0], weight.shape[1]
-    offset = lax.axis_index(axis_name).astype(labels.dtype) * local_vocab
-    block = _token_block_size(num_tokens, local_vocab, chunk_size)
-    _, chunk_size = _tile_sizes(chunk_size, num_tokens)
-    with_sum = bool(label_smoothing)
-
-    def block_step(carry, start, size):
-        losses, d_hidden, d_weight, d_bias = carry
-        h = lax.dynamic_slice_in_dim(hidden, start, size)
-        y = lax.dynamic_slice_in_dim(labels, start, size)
-        weights = lax.dynamic_slice_in_dim(loss_weights, start, size)
-        z = _project(h, weight, bias, soft_cap, accum_dtype)
-        shift = lax.pmax(jnp.max(z, axis=1), axis_name)
-        scaled = jnp.exp(z - shift[:, None])
-        scaled_sum = lax.psum(jnp.sum(scaled, axis=1), axis_name)
-        mask = _label_mask(y - offset, 0, local_vocab)
-        stats = _LogitStats(
-            shift + jnp.log(scaled_sum),
-            lax.psum(_chunk_label_logit(z, y - offset, 0, local_vocab), axis_name),
-            lax.psum(jnp.sum(z, axis=1), axis_name) if with_sum
-            else jnp.zeros((size,), accum_dtype),
-        )
-        per_token, pullback = jax.vjp(
-            lambda st: _per_token_loss(st, y, vocab_size, ignore_index, label_smoothing,
-                                       z_loss)[0], stats)
-        (g,) = pullback(weights.astype(per_token.dtype))
-        d_z = _logit_grads(z, scaled / scaled_sum[:, None], mask, g.logsumexp[:, None],
-                           g.label_logit[:, None], g.logit_sum[:, None] if with_sum else None,
-                           soft_cap)
-        d_h, d_weight = _block_input_grads(h, weight, d_z, d_weight, chunk_size, accum_dtype)
-        losses = lax.dynamic_update_slice_in_dim(losses, per_token, start, axis=0)
-        d_hidden = lax.dynamic_update_slice_in_dim(d_hidden, d_h, start, axis=0)
-        if d_bias is not None:
-            d_bias = d_bias + jnp.sum(d_z, axis=0)
-        return losses, d_hidden, d_weight, d_bias
-
-    init = (jnp.zeros(labels.shape, accum_dtype), jnp.zeros(hidden.shape, accum_dtype),
-            jnp.zeros(weight.shape, accum_dtype),
-            None if bias is None else jnp.zeros(bias.shape, accum_dtype))
-    losses, d_hidden, d_weight, d_bias = _over_chunks(block_step, init, num_tokens, block)
-    total = jnp.sum(losses * loss_weights.astype(accum_dtype))
-    grads = (d_hidden.astype(hidden.dtype), d_weight.astype(weight.dtype),
-             None if bias is None else d_bias.astype(bias.dtype))
-    return total, (grads, labels, losses.astype(loss_weights.dtype))
+    """One stream over blocks of local tokens, each against the local vocabulary shard
+    (:func:`forward_stream` with ``axis_name``): three matrix products; ``d hidden`` is this
+    shard's part, summed by ``shard_map``."""
+    losses, grads = forward_stream(hidden, weight, bias, labels, loss_weights, chunk_size,
+                                   soft_cap, ignore_index, label_smoothing, z_loss, vocab_size,
+                                   axis_name)
+    total = jnp.sum(losses * loss_weights.astype(losses.dtype))
+    return total, (cast_grads(grads, hidden, weight, bias), labels,
+                   losses.astype(loss_weights.dtype))
 
 
 def _weighted_loss_sum_bwd(chunk_size, soft_cap, ignore_index, label_smoothing, z_loss,

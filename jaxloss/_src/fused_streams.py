@@ -399,43 +399,55 @@ def _scalar_loss(hidden, weight, bias, labels, coefficients, chunk_size, soft_ca
     return jnp.sum(coefficients.astype(loss.dtype) * loss)
 
 
-def _scalar_loss_fwd(hidden, weight, bias, labels, coefficients, chunk_size, soft_cap,
-                     ignore_index, label_smoothing, z_loss):
-    """Loss and gradients in one stream over blocks of tokens: three matrix products.
+def forward_stream(hidden, weight, bias, labels, loss_weights, chunk_size, soft_cap,
+                   ignore_index, label_smoothing, z_loss, vocab_size, axis_name=None):
+    """Per-token losses and the gradients of ``sum_n loss_weights[n] * loss_n`` in one stream
+    over blocks of tokens: three matrix products. Returns ``(losses, (d hidden, d weight,
+    d bias))``, all in the accumulation dtype.
 
     A block of ``T`` tokens has all ``V`` of its logits, so its logsumexp, its per-token loss
-    and that loss's cotangent (``coefficients``: the reduction is linear; z-loss needs only
+    and that loss's cotangent (``loss_weights``: the reduction is linear; z-loss needs only
     the token's own logsumexp) are exact within the block: ``logits = h_T @ W``, then
-    ``d h_T = d_z @ W.T`` (written once) and ``d W += h_T.T @ d_z`` (accumulated).
+    ``d h_T = d_z @ W.T`` (written once) and ``d W += h_T.T @ d_z`` (accumulated). With
+    ``axis_name`` the weight is this device's shard of a vocabulary of ``vocab_size``
+    columns: the blocks' row statistics are combined across the shards (one ``pmax`` and
+    up to three ``psum`` of ``[T]`` per block), and ``d hidden`` is this shard's part.
     """
     accum_dtype = validation.compute_dtype(hidden, weight)
-    num_tokens, vocab_size = hidden.shape[0], weight.shape[1]
-    block = _token_block_size(num_tokens, vocab_size, chunk_size)
+    num_tokens, local_vocab = hidden.shape[0], weight.shape[1]
+    offset = 0 if axis_name is None else (
+        lax.axis_index(axis_name).astype(labels.dtype) * local_vocab)
+    block = _token_block_size(num_tokens, local_vocab, chunk_size)
     _, chunk_size = _tile_sizes(chunk_size, num_tokens)
-    loss_weights = coefficients.astype(accum_dtype)
+    loss_weights = loss_weights.astype(accum_dtype)
     with_sum = bool(label_smoothing)
+
+    def over_shards(reduce, values):
+        return values if axis_name is None else reduce(values, axis_name)
 
     def block_step(carry, start, size):
         losses, d_hidden, d_weight, d_bias = carry
         h = lax.dynamic_slice_in_dim(hidden, start, size)
-        y = lax.dynamic_slice_in_dim(labels, start, size)
+        y = lax.dynamic_slice_in_dim(labels, start, size) - offset
         z = _project(h, weight, bias, soft_cap, accum_dtype)
-        row_max = jnp.max(z, axis=1)
-        scaled = jnp.exp(z - row_max[:, None])
-        scaled_sum = jnp.sum(scaled, axis=1)
-        mask = _label_mask(y, 0, vocab_size)
+        row_max = over_shards(lax.pmax, jnp.max(z, axis=1))
+        sum_exp = over_shards(lax.psum, jnp.sum(jnp.exp(z - row_max[:, None]), axis=1))
+        logsumexp = row_max + jnp.log(sum_exp)
         stats = _LogitStats(
-            row_max + jnp.log(scaled_sum),
-            _chunk_label_logit(z, y, 0, vocab_size),
-            jnp.sum(z, axis=1) if with_sum else jnp.zeros((size,), accum_dtype),
+            logsumexp,
+            over_shards(lax.psum, _chunk_label_logit(z, y, 0, local_vocab)),
+            over_shards(lax.psum, jnp.sum(z, axis=1)) if with_sum
+            else jnp.zeros((size,), accum_dtype),
         )
         per_token, pullback = jax.vjp(
-            lambda st: _per_token_loss(st, y, vocab_size, ignore_index, label_smoothing,
-                                       z_loss)[0], stats)
+            lambda st: _per_token_loss(st, y + offset, vocab_size, ignore_index,
+                                       label_smoothing, z_loss)[0], stats)
         (g,) = pullback(lax.dynamic_slice_in_dim(loss_weights, start, size))
-        d_z = _logit_grads(z, scaled / scaled_sum[:, None], mask, g.logsumexp[:, None],
-                           g.label_logit[:, None], g.logit_sum[:, None] if with_sum else None,
-                           soft_cap)
+        # The softmax from the logsumexp, one more exp per logit: kept beside the logits,
+        # exp(z - max) was a second [T, V] temporary.
+        d_z = _logit_grads(z, jnp.exp(z - logsumexp[:, None]), _label_mask(y, 0, local_vocab),
+                           g.logsumexp[:, None], g.label_logit[:, None],
+                           g.logit_sum[:, None] if with_sum else None, soft_cap)
         d_h, d_weight = _block_input_grads(h, weight, d_z, d_weight, chunk_size, accum_dtype)
         losses = lax.dynamic_update_slice_in_dim(losses, per_token, start, axis=0)
         d_hidden = lax.dynamic_update_slice_in_dim(d_hidden, d_h, start, axis=0)
@@ -446,11 +458,26 @@ def _scalar_loss_fwd(hidden, weight, bias, labels, coefficients, chunk_size, sof
     init = (jnp.zeros(labels.shape, accum_dtype), jnp.zeros(hidden.shape, accum_dtype),
             jnp.zeros(weight.shape, accum_dtype),
             None if bias is None else jnp.zeros(bias.shape, accum_dtype))
-    losses, d_hidden, d_weight, d_bias = _over_chunks(block_step, init, num_tokens, block)
-    loss = jnp.sum(loss_weights * losses)
-    grads = (d_hidden.astype(hidden.dtype), d_weight.astype(weight.dtype),
-             None if bias is None else d_bias.astype(bias.dtype))
-    return loss, (grads, labels, losses.astype(coefficients.dtype))
+    losses, *grads = _over_chunks(block_step, init, num_tokens, block)
+    return losses, tuple(grads)
+
+
+def cast_grads(grads, hidden, weight, bias):
+    """``(d hidden, d weight, d bias)`` in the dtypes of their inputs."""
+    d_hidden, d_weight, d_bias = grads
+    return (d_hidden.astype(hidden.dtype), d_weight.astype(weight.dtype),
+            None if bias is None else d_bias.astype(bias.dtype))
+
+
+def _scalar_loss_fwd(hidden, weight, bias, labels, coefficients, chunk_size, soft_cap,
+                     ignore_index, label_smoothing, z_loss):
+    """Loss and gradients in one stream over blocks of tokens (:func:`forward_stream`)."""
+    losses, grads = forward_stream(hidden, weight, bias, labels, coefficients, chunk_size,
+                                   soft_cap, ignore_index, label_smoothing, z_loss,
+                                   weight.shape[1])
+    loss = jnp.sum(coefficients.astype(losses.dtype) * losses)
+    return loss, (cast_grads(grads, hidden, weight, bias), labels,
+                  losses.astype(coefficients.dtype))
 
 
 def _scalar_loss_bwd(chunk_size, soft_cap, ignore_index, label_smoothing, z_loss, residuals,
