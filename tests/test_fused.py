@@ -319,7 +319,7 @@ def test_forward_schedule_uses_three_matrix_products(reduction):
     grad = functools.partial(jax.value_and_grad, argnums=(0, 1, 2))
     assert dot_products(grad(explicit), *args) == 3
     assert dot_products(grad(loss("forward")), *args) == 3
-    assert dot_products(grad(loss(None)), *args) == 4  # the default: "recompute"
+    assert dot_products(grad(loss(None)), *args) == 3  # the default for a scalar: "forward"
     assert dot_products(grad(loss("recompute")), *args) == 4
     # Not differentiated: the loss alone, no gradient computed.
     assert dot_products(loss(None), *args) == 1
@@ -388,10 +388,11 @@ def test_default_tiles():
     # Many tokens, a small vocabulary: 128 columns of all tokens were 12.5% of the logits.
     assert fused.default_tiles(262144, 64, 1024) == (16384, 1024)
     assert fused.default_tiles(10, 4, 100) == (10, 100)
-    # The "forward" schedule: blocks of N * C / V tokens for the default chunk C, fewer where
-    # they would not fit, and the weight gradient added in pieces of columns.
-    for shape, block, piece in (((2048, 512, 32768), 80, 3840), ((4096, 4096, 32000), 163, 1280),
-                                ((262144, 64, 1024), 10415, 1024)):
+    # The "forward" schedule: the most tokens whose block fits the budget (at most 32 MiB of
+    # logits, at least 64 tokens), the weight gradient added C columns at a time for the
+    # default chunk C.
+    for shape, block, piece in (((2048, 512, 32768), 155, 1280), ((4096, 4096, 32000), 174, 1280),
+                                ((262144, 64, 1024), 8192, 128), ((10, 4, 100), 10, 100)):
         tiles = fused.forward_tiles(*shape)
         assert tiles[1] == piece
         assert fused_streams._token_block_size(shape[0], shape[2], tiles) == block

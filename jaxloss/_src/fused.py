@@ -23,10 +23,10 @@ accumulated and written once and each chunk's ``d weight`` added to once per blo
 measurements are in ``bench/``.
 
 Where the loss is reduced to a scalar (``reduction="mean"`` or ``"sum"``, as in training),
-``schedule="forward"`` computes the gradients in the forward pass instead, trading memory
-for one matrix product: the
-stream then runs over blocks of tokens, each with all of its ``V`` logits (``[T, V]``, about
-as many elements as one vocabulary chunk ``[N, chunk_size]``), so that each token's
+the default schedule (``schedule="forward"``) computes the gradients in the forward pass
+instead, saving one matrix product: the
+stream then runs over blocks of tokens, each with all of its ``V`` logits (``[T, V]``, the
+largest block within the temporaries' budget, ``forward_tiles``), so that each token's
 logsumexp, loss and loss cotangent are exact within its block. Per block: ``z = h_T @ W``,
 ``d h_T = d_z @ W.T`` and ``d W += h_T.T @ d_z``: three matrix products in all, as with
 explicit logits, where the recomputing schedule needs four. A vocabulary stream cannot do
@@ -150,30 +150,41 @@ def default_tiles(num_tokens: int, hidden_dim: int, vocab_size: int) -> tuple[in
     return block, columns_
 
 
+_MIN_FORWARD_BLOCK = 64
+
+
 def forward_tiles(num_tokens: int, hidden_dim: int, vocab_size: int) -> tuple[int, int]:
     """The tiles of ``schedule="forward"`` when ``chunk_size=None``: ``(T * V / C, C)``, so
     that its blocks hold ``T`` tokens with all ``V`` logits (``_token_block_size``) and each
     block's weight gradient is added ``C`` columns at a time.
 
-    ``C`` is the widest multiple of 128 columns whose ``[H, C]`` product takes at most a
-    third of the budget below, and at least ``default_chunk_size``'s. ``T`` is
-    ``N * default_chunk_size / V`` (a block's logits as many as one chunk's), or fewer where
-    the block's temporaries would exceed 9% of the explicit logits' ``4 N V`` bytes: its
-    ``[T, H]`` hidden gradient and about eight ``[N]`` vectors, and the larger of two
-    ``[T, V]`` (its logits and their gradient) and, while the weight gradient is added, one
-    ``[T, V]`` with the column pieces ``[T, C]`` and ``[H, C]``.
+    ``C`` is ``default_chunk_size``'s chunk (wider pieces would leave less room for the
+    block, the one thing that speeds the stream up). ``T`` is the most
+    tokens whose block keeps the temporaries within 9% of the explicit logits' ``4 N V``
+    bytes: its ``[T, H]`` hidden gradient and about eight ``[N]`` vectors, and one ``[T, V]``
+    (the logits, turned into their gradient in place) with, while the weight gradient is
+    added, the column pieces ``[T, C]`` and ``[H, C]``, and whose logits take at most
+    32 MiB (XLA kept a second ``[T, V]`` for larger blocks). The largest block that fits is the
+    fastest: the weight gradient's product sums over the block's tokens, and on a CPU blocks
+    of 80 tokens took 1.13 times explicit logits' time where blocks of 192 took 0.98 (at
+    ``N, H, V = 2048, 512, 32768``). A block has at least 64 tokens (or all of them): a
+    small problem's budget would otherwise make blocks of a token or two.
     """
     num_tokens, hidden_dim, vocab_size = (max(int(x), 1) for x in
                                           (num_tokens, hidden_dim, vocab_size))
     chunk = default_chunk_size(num_tokens, vocab_size)
     budget = _TEMPORARIES_SHARE * 4 * num_tokens * vocab_size
-    piece = int(budget / 3 // (4 * hidden_dim)) // _MIN_CHUNK * _MIN_CHUNK
-    piece = min(vocab_size, max(chunk, piece))
+    piece = min(vocab_size, chunk)
     vectors = 4 * 8 * num_tokens
-    logits = (budget - vectors) // (4 * (2 * vocab_size + hidden_dim))
+    logits = (budget - vectors) // (4 * (vocab_size + hidden_dim))
     pieces = (budget - vectors - 4 * hidden_dim * piece) // (4 * (vocab_size + piece + hidden_dim))
-    block = max(1, int(min(num_tokens * chunk // vocab_size, logits, pieces)))
-    return min(num_tokens, -(-block * vocab_size // piece)), piece
+    # At least a block as large as one recomputing chunk (all tokens for a small problem).
+    largest = _TARGET_CHUNK_BYTES // (4 * vocab_size)
+    block = max(min(num_tokens, _MIN_FORWARD_BLOCK),
+                int(min(num_tokens, largest, logits, pieces)))
+    # The area of a [T, V] block as [T * V / C, C]; more than N rows is allowed (the
+    # loss-alone stream caps them at N).
+    return -(-block * vocab_size // piece), piece
 
 
 def _check_inputs(
@@ -231,7 +242,8 @@ def _check_inputs(
 
 
 def _pick_schedule(schedule, reduction, return_logsumexp):
-    """``schedule`` checked; ``None`` is ``"recompute"``."""
+    """``schedule`` checked; ``None`` is ``"forward"`` for a scalar loss without its
+    logsumexp (three matrix products, the way training calls it), else ``"recompute"``."""
     if schedule is not None and schedule not in SCHEDULES:
         raise ValueError(f"`schedule` must be None or one of {SCHEDULES}, got {schedule!r}.")
     scalar = reduction != "none" and not return_logsumexp
@@ -240,7 +252,9 @@ def _pick_schedule(schedule, reduction, return_logsumexp):
             "`schedule`='forward' needs a scalar loss without its logsumexp, got "
             f"reduction={reduction!r} and return_logsumexp={return_logsumexp!r}."
         )
-    return "recompute" if schedule is None else schedule
+    if schedule is None:
+        return "forward" if scalar else "recompute"
+    return schedule
 
 
 def fused_linear_cross_entropy(
@@ -280,10 +294,11 @@ def fused_linear_cross_entropy(
     and this division give (0 where the divisor is 0). The vocabulary is streamed
     in chunks of ``chunk_size`` columns of ``weight`` with an online logsumexp; the backward
     pass keeps only ``lse`` (and the inputs) and recomputes each chunk's logits, so no
-    ``[N, V]`` array exists in the forward or the backward pass. A scalar loss can have its
-    gradients computed in the forward pass instead (``schedule="forward"``), streaming blocks
-    of about ``N * chunk_size / V`` tokens with all their logits: three matrix products in
-    all instead of four, for a float32 ``[H, V]`` accumulator more. ``hidden`` and ``weight``
+    ``[N, V]`` array exists in the forward or the backward pass. A scalar loss (``"mean"``
+    or ``"sum"`` without ``return_logsumexp``) has its gradients computed in the forward
+    pass instead by default (``schedule="forward"``), streaming blocks of tokens with all
+    their logits: three matrix products in all instead of four, for a float32 ``[H, V]``
+    accumulator more, and an undifferentiated call computes no gradient. ``hidden`` and ``weight``
     may be bfloat16/float16: matrix products accumulate in float32. The products use JAX's
     default matrix precision, as ``hidden @ weight`` would: full float32 on a CPU, reduced on
     a GPU or TPU (on an NVIDIA H200 the float32 loss came out 2.6e-4 from float64, like the
@@ -320,7 +335,8 @@ def fused_linear_cross_entropy(
         stream over blocks of tokens, three matrix products for loss and gradients (a
         scalar loss only, without ``return_logsumexp``; it keeps a float32 ``[H, V]``
         weight-gradient accumulator). ``"recompute"``: in the backward pass, recomputing
-        each vocabulary chunk's logits, four products. ``None``: ``"recompute"``. With the
+        each vocabulary chunk's logits, four products. ``None``: ``"forward"`` for a scalar
+        loss without ``return_logsumexp``, else ``"recompute"``. With the
         default tiles both keep their compiled temporaries under a tenth of explicit
         logits' (measured on a CPU at every shape where the logits take 64 MiB or more).
       weights: optional floating per-token weights, of ``labels.shape`` or broadcasting to

@@ -62,13 +62,14 @@ def fused_linear_cross_entropy_sharded(
         \qquad z_y = \sum_d z_{y,d},
 
     with one ``pmax`` and three ``psum`` of ``[N]`` vectors; the loss is then formed as in
-    the single-device function. With ``schedule="recompute"`` (the default) the backward
+    the single-device function. With ``schedule="recompute"`` (the default for
+    ``reduction="none"`` or ``return_logsumexp``) the backward
     pass has each device recompute only its own
     chunks, so it yields its shard of ``d weight`` and ``d bias`` and a partial
     ``d hidden`` that ``shard_map`` sums over the axis. No device holds more than
     ``[N, chunk_size]`` logits (``N`` the tokens of one token shard). With ``token_axis``
     the ``"mean"`` and ``"sum"`` are one more ``psum`` over that axis, and ``d weight`` is
-    summed over it. ``schedule="forward"`` (a scalar loss) computes the gradients in the
+    summed over it. ``schedule="forward"`` (the default for a scalar loss) computes the gradients in the
     forward pass as the single-device schedule does: each device streams blocks of its
     tokens against its ``V / D`` columns, combining every block's row statistics across the
     vocabulary axis (one ``pmax`` and three ``psum`` of ``[T]`` per block), for three matrix

@@ -380,8 +380,9 @@ SCHEDULES = ("forward", "recompute")
 def _token_block_size(num_tokens: int, vocab_size: int, tiles) -> int:
     """Tokens per block of the ``"forward"`` schedule: a block's ``[T, V]`` logits hold about
     as many elements as one tile of the recomputing stream (``[N, chunk_size]`` for a chunk
-    size, ``[token_block, chunk_size]`` for a pair)."""
-    token_block, chunk_size = _tile_sizes(tiles, num_tokens)
+    size, ``[token_block, chunk_size]`` for a pair, whose ``token_block`` may exceed
+    ``num_tokens``: the area is what counts)."""
+    token_block, chunk_size = tiles if isinstance(tiles, tuple) else (num_tokens, tiles)
     return int(max(1, min(num_tokens, token_block * chunk_size // max(vocab_size, 1))))
 
 
