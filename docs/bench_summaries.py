@@ -342,9 +342,10 @@ def platform_forms_figures(cpu: dict, gpu: dict) -> dict[str, str]:
 
 
 def superset_figures(runs: list[dict]) -> dict[str, str]:
-    """The superset study's runs, oldest first: the last one is after the changes the
-    performance guide describes, the first one before the perceptron change."""
-    before, after = runs[:-1], runs[-1]
+    """The superset study's runs, oldest first: the last is the latest run with both peers,
+    the one before it after the changes the performance guide describes, the first one
+    before the perceptron change."""
+    before, after, latest = runs[:-2], runs[-2], runs[-1]
 
     def ratios(chosen, case, key="cpu_ratio"):
         return [row[key] for run in chosen for row in run["optax_rows"] if row["case"] == case]
@@ -387,10 +388,35 @@ def superset_figures(runs: list[dict]) -> dict[str, str]:
     figures["superset_runs"] = ", ".join(
         f"{run['provenance']['commit']} ({_clock(run['provenance']['date'])} UTC, load "
         f"{_span(loads([run]), 1, '')}, {run['repeats']} repeats)" for run in before)
+    figures.update(superset_latest_figures(latest))
     figures["superset_runs_date"] = before[0]["provenance"]["date"][:10]
     figures["superset_versions"] = ", ".join(
         f"{name} {version}" for name, version in before[0]["provenance"]["versions"].items())
     return figures
+
+
+def superset_latest_figures(run: dict) -> dict[str, str]:
+    """The latest superset run: its provenance, the spread of its CPU-time ratios to each
+    peer, and the cases where jaxloss took longer."""
+    provenance = run["provenance"]
+
+    def slower(rows):
+        cases = [f"`{row['case']}` {row['cpu_ratio']:.2f}×" for row in rows
+                 if row["cpu_ratio"] > 1.0]
+        return ", ".join(cases) if cases else "none"
+
+    optax_rows, torch_rows = run["optax_rows"], run.get("torch_rows", [])
+    return {
+        "superset_latest_run": (
+            f"{machine.machine_label(provenance['machine'])}, {provenance['date'][:10]} "
+            f"{_clock(provenance['date'])} UTC, commit {provenance['commit']}, 1-minute load "
+            f"{_span(list(provenance['load_average_1min'].values()), 1, '')}, "
+            f"{run['repeats']} repeats"),
+        "superset_latest_optax": _span([row["cpu_ratio"] for row in optax_rows]),
+        "superset_latest_optax_slower": slower(optax_rows),
+        "superset_latest_torch": _span([row["cpu_ratio"] for row in torch_rows]),
+        "superset_latest_torch_slower": slower(torch_rows),
+    }
 
 
 def contrastive_figures(run: dict) -> dict[str, str]:

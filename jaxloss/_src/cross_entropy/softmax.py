@@ -328,8 +328,8 @@ def softmax_cross_entropy(
 
     With ``logit_soft_cap=c`` the logits are first replaced by ``c tanh(x / c)`` (Gemma 2),
     and ``z_loss`` adds ``z_loss * logsumexp(z)**2`` per example (PaLM; ``z`` the capped
-    logits, or the logits), both as :func:`jaxloss.fused_linear_cross_entropy` does
-    (one rule, in ``jaxloss._src.soft_cap_and_z_loss``), inside the same ``custom_vjp``. A
+    logits, or the logits), both as :func:`jaxloss.fused_linear_cross_entropy` does (the
+    same code for both), inside the same ``custom_vjp``. A
     ``-inf`` logit on a class whose label is 0 is a mask (the loss without that class,
     gradient 0 there); label weight on a ``-inf`` class costs
     ``inf`` (with a finite logit gradient); a ``+inf`` logit gives NaN for its row.
