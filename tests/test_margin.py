@@ -452,6 +452,38 @@ def test_multiclass_hinge_differs_from_the_keras_categorical_hinge():
     assert float(ours[0]) == 0.0 and float(keras[0]) == 3.0
 
 
+def _plain_largest_gap(scores, labels, mask):
+    """``max_j`` of the gaps written in plain ``jax.numpy``, differentiated by autodiff."""
+    label_scores = jnp.take_along_axis(scores, labels[:, None], 1)
+    is_label = jnp.arange(scores.shape[1])[None, :] == labels[:, None]
+    gaps = jnp.where(is_label, 0.0, scores - label_scores + 1.0)
+    return jnp.max(jnp.where(mask, gaps, -jnp.inf), axis=1)
+
+
+def test_multiclass_hinge_derivatives_share_ties_as_jnp_max_in_both_modes():
+    """A tie of the label's gap 0 with two others (1/3 each, the label -2/3) and a masked
+    class above the rest: reverse and forward mode give autodiff's derivatives of the max."""
+    scores = jnp.array([[2.0, 3.0, 2.0, 1.0], [4.0, 0.0, 9.0, 1.0]])
+    labels = jnp.array([1, 3])
+    mask = jnp.array([[True] * 4, [True, True, False, True]])
+    tangent = jnp.array([[0.5, -1.0, 2.0, 3.0], [1.5, 0.25, -2.0, 1.0]])
+
+    def ours(s):
+        return multiclass_hinge_loss(s, labels, where=mask)
+
+    def plain(s):
+        return _plain_largest_gap(s, labels, mask)
+
+    grad = jax.jit(jax.grad(lambda s: jnp.sum(ours(s) * jnp.array([1.0, 2.0]))))(scores)
+    want = jax.grad(lambda s: jnp.sum(plain(s) * jnp.array([1.0, 2.0])))(scores)
+    np.testing.assert_allclose(grad, want, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(grad[0], [1 / 3, -2 / 3, 1 / 3, 0.0], rtol=1e-6)
+    value, jvp = jax.jit(lambda s, t: jax.jvp(ours, (s,), (t,)))(scores, tangent)
+    want_value, want_jvp = jax.jvp(plain, (scores,), (tangent,))
+    np.testing.assert_allclose(value, want_value, rtol=1e-6)
+    np.testing.assert_allclose(jvp, want_jvp, rtol=1e-6, atol=1e-7)
+
+
 # ------------------------------------------------------------------------- optax
 
 _TIES = np.array([[1.0, 1.0, 0.0, 2.0, 2.0], [0.0, 1.0, 1.0, 0.0, -1.0]], np.float32)

@@ -17,6 +17,8 @@ NaN for its example.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -227,13 +229,52 @@ def _largest_gap(
         at_infinite_max = jnp.isposinf(label_scores) & (label_scores == row_max)
         loss = jnp.where(at_infinite_max, jnp.zeros((), dtype), row_max - label_scores)
     else:
-        is_label = lax.broadcasted_iota(jnp.int32, shape, axis) == safe_labels
-        gaps = jnp.where(is_label, jnp.zeros((), dtype), scores - label_scores + margin)
-        if mask is not None:
-            gaps = jnp.where(mask, gaps, jnp.asarray(-jnp.inf, dtype))
-        loss = jnp.max(gaps, axis=axis, keepdims=True)
+        loss = _row_largest_gap(scores, safe_labels, mask, margin, axis)
     loss = validation.apply_where(validation.nan_where(~valid, loss), active)
     return jnp.squeeze(loss, axis)
+
+
+def _gaps(scores, safe_labels, mask, margin, axis):
+    """``x_j - x_y + margin`` per class, the label's own gap 0 and masked classes' ``-inf``;
+    and where the label is."""
+    dtype = scores.dtype
+    label_scores = jnp.take_along_axis(scores, safe_labels, axis)
+    is_label = lax.broadcasted_iota(jnp.int32, scores.shape, axis) == safe_labels
+    gaps = jnp.where(is_label, jnp.zeros((), dtype), scores - label_scores + margin)
+    if mask is not None:
+        gaps = jnp.where(mask, gaps, jnp.asarray(-jnp.inf, dtype))
+    return gaps, is_label
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4))
+def _row_largest_gap(scores, safe_labels, mask, margin, axis):
+    """The largest gap of each row (keepdims), with ``jnp.max``'s derivative (ties share)
+    written as one coefficient per class.
+
+    Autodiff of the gaps' select and of the label's gather adds a masked row sum and a
+    scatter into the label column, passes over the scores that the coefficients fold into
+    the single write of the gradient. The coefficient of class ``j != y`` is ``1 / n`` at
+    the row's ``n`` maxima and 0 elsewhere; the label's is minus the sum of the others
+    (its own gap is a constant, so a tie at 0 takes its share from no score).
+    """
+    gaps, _ = _gaps(scores, safe_labels, mask, margin, axis)
+    return jnp.max(gaps, axis=axis, keepdims=True)
+
+
+@_row_largest_gap.defjvp
+def _row_largest_gap_jvp(margin, axis, primals, tangents):
+    scores, safe_labels, mask = primals
+    scores_tangent = tangents[0]
+    gaps, is_label = _gaps(scores, safe_labels, mask, margin, axis)
+    largest = jnp.max(gaps, axis=axis, keepdims=True)
+    at_max = gaps == largest
+    count = jnp.sum(at_max.astype(gaps.dtype), axis=axis, keepdims=True)
+    share = 1 / count
+    label_at_max = (jnp.take_along_axis(gaps, safe_labels, axis) == largest).astype(gaps.dtype)
+    label_coefficient = (label_at_max - count) * share
+    coefficients = jnp.where(is_label, label_coefficient,
+                             jnp.where(at_max, share, jnp.zeros((), gaps.dtype)))
+    return largest, jnp.sum(coefficients * scores_tangent, axis=axis, keepdims=True)
 
 
 def multiclass_hinge_loss(

@@ -6,7 +6,7 @@ the functions also serve as penalties on residuals. Half-precision inputs are
 computed in float32 and the loss is returned in float32; otherwise the loss has
 the inputs' floating dtype. These losses are plain ``jax.numpy`` expressions
 differentiated by autodiff, except two ``jax.custom_jvp`` rules: log-cosh, whose
-derivative ``tanh`` shares the forward pass's one exponential, and the half square of
+derivative ``tanh`` shares the forward pass's one exponential, and the half square error of
 ``l2_loss``, whose derivative is the error itself; each is written so
 that its gradient is finite for every finite input (Huber at ``|e| = delta``,
 log-cosh at huge errors).
@@ -28,13 +28,17 @@ import numpy as np
 from jaxloss._src import checks, validation
 
 
-def _errors(
+def _checked_inputs(
     predictions: jax.typing.ArrayLike,
     targets: jax.typing.ArrayLike | None,
     where: jax.typing.ArrayLike | None,
     loss: str,
-) -> tuple[jax.Array, jax.Array | None]:
-    """Check the inputs; return ``predictions - targets`` in the compute dtype and the mask."""
+) -> tuple[jax.Array, jax.Array | None, jax.Array | None]:
+    """Check the inputs; return them in the compute dtype (masked elements zeroed) and the mask.
+
+    Zeroing the masked inputs before the loss keeps an overflowing masked error
+    (|e| > 3.4e38) from giving the masked element a 0 * inf = NaN gradient.
+    """
     validation.check_floating("predictions", predictions)
     if targets is not None:
         validation.check_same_shape("predictions", predictions, "targets", targets)
@@ -43,11 +47,26 @@ def _errors(
     predictions = jnp.asarray(predictions).astype(dtype)
     checks.check_finite(loss, "predictions", predictions, where=where)
     checks.check_finite(loss, "targets", targets, where=where)
-    errors = predictions if targets is None else predictions - jnp.asarray(targets).astype(dtype)
+    if targets is not None:
+        targets = jnp.asarray(targets).astype(dtype)
     if where is not None:
-        # Zero the masked errors before the loss: an overflowing masked error (|e| > 3.4e38)
-        # would otherwise give the masked element a 0 * inf = NaN gradient.
-        errors = jnp.where(where, errors, jnp.zeros((), errors.dtype))
+        zero = jnp.zeros((), dtype)
+        predictions = jnp.where(where, predictions, zero)
+        if targets is not None:
+            targets = jnp.where(where, targets, zero)
+    return predictions, targets, where
+
+
+def _errors(
+    predictions: jax.typing.ArrayLike,
+    targets: jax.typing.ArrayLike | None,
+    where: jax.typing.ArrayLike | None,
+    loss: str,
+) -> tuple[jax.Array, jax.Array | None]:
+    """Check the inputs; return ``predictions - targets`` in the compute dtype and the mask
+    (masked errors are 0)."""
+    predictions, targets, where = _checked_inputs(predictions, targets, where, loss)
+    errors = predictions if targets is None else predictions - targets
     return errors, where
 
 
@@ -98,8 +117,9 @@ def l2_loss(
         \ell = \tfrac{1}{2} (p - t)^2
 
     for predictions ``p`` and targets ``t``, whose gradient is the error ``e = p - t``
-    itself; formed as ``(e / 2) ** 2 * 2``, so it is finite wherever its exact value fits
-    float32.
+    itself; formed as ``h * h * 2`` with ``h = p / 2 - t / 2``, so it is finite wherever its
+    exact value fits float32, and the gradient is ``h + h``: ``e`` exactly, but below
+    ``2**-125``, where ``h`` is subnormal (0 where subnormals are flushed, as on CPU).
 
     Args:
       predictions: floating array of any shape.
@@ -118,25 +138,34 @@ def l2_loss(
     References:
       Bishop, "Pattern Recognition and Machine Learning", 2006, eq. 1.2.
     """
-    errors, where = _errors(predictions, targets, where, "l2_loss")
-    return validation.apply_where(_half_square(errors), where)
+    predictions, targets, where = _checked_inputs(predictions, targets, where, "l2_loss")
+    if targets is None:
+        targets = jnp.zeros((), predictions.dtype)
+    return validation.apply_where(_half_square_error(predictions, targets), where)
 
 
 @jax.custom_jvp
-def _half_square(errors: jax.Array) -> jax.Array:
-    """``errors ** 2 / 2`` as ``(e / 2) ** 2 * 2``: it overflows only where ``e^2 / 2`` does
-    (not from ``e^2``'s 3.4e38), and the doubling is exact above the subnormals. Its JVP is
-    the error times the tangent, so the backward pass is one multiply of ``e``, and
-    XLA:CPU schedules the loss's reduction before the gradient, which then reuses the
-    buffer of ``e`` (no temporary)."""
-    half = errors / 2
+def _half_square_error(predictions: jax.Array, targets: jax.Array) -> jax.Array:
+    """``e ** 2 / 2`` for ``e = predictions - targets``, as ``h * h * 2`` with ``h = e / 2``
+    formed as ``predictions / 2 - targets / 2`` (the same rounding as ``(p - t) / 2`` above
+    the subnormals): it overflows only where ``e^2 / 2`` does (not from ``e^2``'s 3.4e38),
+    and the doubling is exact. Its derivative is ``h + h``, which is ``e`` wherever ``h`` is
+    normal.
+
+    ``h`` is the one value of the inputs' size that XLA:CPU materialises: the loss's
+    reduction reads it with two multiplies (as optax's ``0.5 * e ** 2`` reads ``e``), and
+    the gradient, the error ``h + h`` times the cotangent, then overwrites its buffer (no
+    temporary). Scaling ``e`` inside the reduction instead costs it a third multiply."""
+    half = predictions / 2 - targets / 2
     return half * half * 2
 
 
-@_half_square.defjvp
-def _half_square_jvp(primals, tangents):
-    (errors,), (tangent,) = primals, tangents
-    return _half_square(errors), errors * tangent
+@_half_square_error.defjvp
+def _half_square_error_jvp(primals, tangents):
+    (predictions, targets), (predictions_tangent, targets_tangent) = primals, tangents
+    half = predictions / 2 - targets / 2
+    errors = half + half
+    return half * half * 2, errors * (predictions_tangent - targets_tangent)
 
 
 def absolute_error(

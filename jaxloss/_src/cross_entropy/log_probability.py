@@ -80,7 +80,9 @@ def nll_loss(
     safe_labels, active, valid = class_labels.label_status(
         labels, None, num_classes, axis, ignore_index, log_probs.shape
     )
-    valid = valid & ~jnp.any(jnp.isnan(log_probs), axis=axis, keepdims=True)
+    # The row maximum is NaN exactly when the row holds one: a plain row reduction, where
+    # any(isnan) materialised a boolean copy of the log-probabilities on XLA:CPU.
+    valid = valid & ~jnp.isnan(jnp.max(log_probs, axis=axis, keepdims=True))
     if where is not None:
         # A masked example is inactive, as an ignored one: loss 0, gradient 0 (not 0 * NaN).
         active = active & jnp.expand_dims(jnp.broadcast_to(jnp.asarray(where), labels.shape), axis)
