@@ -108,16 +108,21 @@ CASES = [(name, reduction, 64) for name in OPTIONS for reduction in ("mean", "su
 CASES += [("everything", reduction, chunk) for reduction in ("mean", "none") for chunk in (301, None)]
 
 
-@pytest.mark.parametrize("name,reduction,chunk_size", CASES)
-def test_matches_float64_reference(rng, name, reduction, chunk_size):
-    options = dict(OPTIONS[name], reduction=reduction, chunk_size=chunk_size)
+def check_against_reference(rng, options, streaming):
+    """Loss and gradients with ``options`` and the ``streaming`` options (which the float64
+    reference does not take) against the reference."""
     h, w, b, y, cotangent = make_inputs(rng, ignored=(3, 10) if "ignore_index" in options else ())
-    loss, grads = loss_and_grads(h, w, b, y, cotangent, **options)
-    options.pop("chunk_size")
+    loss, grads = loss_and_grads(h, w, b, y, cotangent, **options, **streaming)
     expected_loss, _, expected_grads = reference(h, w, b, y, cotangent, **options)
     assert_close(loss, expected_loss)
     for actual, expected in zip(grads, expected_grads):
         assert_close(actual, expected)
+
+
+@pytest.mark.parametrize("name,reduction,chunk_size", CASES)
+def test_matches_float64_reference(rng, name, reduction, chunk_size):
+    check_against_reference(rng, dict(OPTIONS[name], reduction=reduction),
+                            dict(chunk_size=chunk_size))
 
 
 def unfused_jaxloss(h, w, b, y, *, ignore_index=None, label_smoothing=0.0, z_loss=0.0,
@@ -402,7 +407,7 @@ def test_default_tiles():
 # tokens, 301 = 4 * 64 + 45 columns), in place of the default rules.
 SMALL_TILES = (8, 64)
 TILED_CASES = ([(name, reduction, None) for name in OPTIONS for reduction in ("mean", "none")]
-               + [(name, "mean", "forward") for name in ("plain", "everything")])
+               + [(name, "mean", "recompute") for name in ("plain", "everything")])
 
 
 @pytest.mark.parametrize("name,reduction,schedule", TILED_CASES)
@@ -410,14 +415,8 @@ def test_token_blocks_match_float64_reference(rng, monkeypatch, name, reduction,
     monkeypatch.setattr(fused, "default_tiles", lambda *shape: SMALL_TILES)
     # The "forward" schedule's blocks of 8 * 64 // 301 = 1 token and chunks of 64 columns.
     monkeypatch.setattr(fused, "forward_tiles", lambda *shape: SMALL_TILES)
-    options = dict(OPTIONS[name], reduction=reduction, schedule=schedule)
-    h, w, b, y, cotangent = make_inputs(rng, ignored=(3, 10) if "ignore_index" in options else ())
-    loss, grads = loss_and_grads(h, w, b, y, cotangent, **options)
-    options.pop("schedule")
-    expected_loss, _, expected_grads = reference(h, w, b, y, cotangent, **options)
-    assert_close(loss, expected_loss)
-    for actual, expected in zip(grads, expected_grads):
-        assert_close(actual, expected)
+    check_against_reference(rng, dict(OPTIONS[name], reduction=reduction),
+                            dict(schedule=schedule))
 
 
 def test_token_blocks_weights_and_logsumexp(rng, monkeypatch):
