@@ -19,12 +19,12 @@ from jaxloss._src import reduction as reductions
 from jaxloss._src import validation
 from jaxloss._src.fused import _check_inputs, _pick_schedule
 from jaxloss._src.fused_streams import (
-    _LogitStats,
+    _cast_grads,
+    _forward_stream,
     _logit_stats,
     _logit_stats_fwd,
+    _LogitStats,
     _per_token_loss,
-    cast_grads,
-    forward_stream,
 )
 
 
@@ -266,13 +266,13 @@ def _weighted_loss_sum(hidden, weight, bias, labels, loss_weights, chunk_size, s
 def _weighted_loss_sum_fwd(hidden, weight, bias, labels, loss_weights, chunk_size, soft_cap,
                            ignore_index, label_smoothing, z_loss, vocab_size, axis_name):
     """One stream over blocks of local tokens, each against the local vocabulary shard
-    (:func:`forward_stream` with ``axis_name``): three matrix products; ``d hidden`` is this
+    (:func:`_forward_stream` with ``axis_name``): three matrix products; ``d hidden`` is this
     shard's part, summed by ``shard_map``."""
-    losses, grads = forward_stream(hidden, weight, bias, labels, loss_weights, chunk_size,
+    losses, grads = _forward_stream(hidden, weight, bias, labels, loss_weights, chunk_size,
                                    soft_cap, ignore_index, label_smoothing, z_loss, vocab_size,
                                    axis_name)
     total = jnp.sum(losses * loss_weights.astype(losses.dtype))
-    return total, (cast_grads(grads, hidden, weight, bias), labels,
+    return total, (_cast_grads(grads, hidden, weight, bias), labels,
                    losses.astype(loss_weights.dtype))
 
 

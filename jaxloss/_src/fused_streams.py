@@ -400,7 +400,7 @@ def _scalar_loss(hidden, weight, bias, labels, coefficients, chunk_size, soft_ca
     return jnp.sum(coefficients.astype(loss.dtype) * loss)
 
 
-def forward_stream(hidden, weight, bias, labels, loss_weights, chunk_size, soft_cap,
+def _forward_stream(hidden, weight, bias, labels, loss_weights, chunk_size, soft_cap,
                    ignore_index, label_smoothing, z_loss, vocab_size, axis_name=None):
     """Per-token losses and the gradients of ``sum_n loss_weights[n] * loss_n`` in one stream
     over blocks of tokens: three matrix products. Returns ``(losses, (d hidden, d weight,
@@ -463,7 +463,7 @@ def forward_stream(hidden, weight, bias, labels, loss_weights, chunk_size, soft_
     return losses, tuple(grads)
 
 
-def cast_grads(grads, hidden, weight, bias):
+def _cast_grads(grads, hidden, weight, bias):
     """``(d hidden, d weight, d bias)`` in the dtypes of their inputs."""
     d_hidden, d_weight, d_bias = grads
     return (d_hidden.astype(hidden.dtype), d_weight.astype(weight.dtype),
@@ -472,12 +472,12 @@ def cast_grads(grads, hidden, weight, bias):
 
 def _scalar_loss_fwd(hidden, weight, bias, labels, coefficients, chunk_size, soft_cap,
                      ignore_index, label_smoothing, z_loss):
-    """Loss and gradients in one stream over blocks of tokens (:func:`forward_stream`)."""
-    losses, grads = forward_stream(hidden, weight, bias, labels, coefficients, chunk_size,
+    """Loss and gradients in one stream over blocks of tokens (:func:`_forward_stream`)."""
+    losses, grads = _forward_stream(hidden, weight, bias, labels, coefficients, chunk_size,
                                    soft_cap, ignore_index, label_smoothing, z_loss,
                                    weight.shape[1])
     loss = jnp.sum(coefficients.astype(losses.dtype) * losses)
-    return loss, (cast_grads(grads, hidden, weight, bias), labels,
+    return loss, (_cast_grads(grads, hidden, weight, bias), labels,
                   losses.astype(coefficients.dtype))
 
 
