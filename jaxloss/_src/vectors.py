@@ -66,7 +66,10 @@ def _scaled_norm(x: jax.Array, axis: int, norm_epsilon, add_epsilon: bool):
     norm = jnp.sqrt(jnp.sum(jnp.square(scaled), axis=axis, keepdims=True))
     root = jnp.asarray(norm_epsilon, x.dtype) * first * second
     if add_epsilon:
-        return scaled, jnp.hypot(norm, root), jnp.ones((), bool), (first, second)
+        # ``norm >= root`` always holds (NaN aside); a per-vector mask rather than a scalar
+        # True lets XLA:CPU fuse the derivative without materialising the unit vectors.
+        norm = jnp.hypot(norm, root)
+        return scaled, norm, norm >= root, (first, second)
     return scaled, jnp.maximum(norm, root), norm >= root, (first, second)
 
 
