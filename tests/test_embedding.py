@@ -523,28 +523,40 @@ def test_half_precision_inputs_are_computed_in_float32():
         np.testing.assert_allclose(half[name], rounded[name], rtol=1e-6, err_msg=name)
 
 
-@pytest.mark.parametrize("name", ["cosine_similarity", "cosine_distance"])
+# The cosine of each kernel that takes :func:`jaxloss._src.vectors.cosine`, of two inputs.
+_COSINES = {
+    "cosine_similarity": cosine_similarity,
+    "cosine_distance": lambda p, t: 1.0 - cosine_distance(p, t),
+    "cosine_embedding_loss": lambda p, t: 1.0 - cosine_embedding_loss(p, t, jnp.ones(len(p))),
+    "cosine_embedding_loss_epsilon_0": lambda p, t: 1.0 - cosine_embedding_loss(
+        p, t, jnp.ones(len(p)), epsilon=0.0),
+}
+
+
+@pytest.mark.parametrize("name", list(_COSINES))
 def test_cosine_step_keeps_no_scaled_or_unit_vectors(name):
     """Compile only: the mean loss and its gradient for ordinary vectors keep at most one
     input-sized temporary (the gradient before it leaves the branch that formed it), no scaled
     or unit vectors."""
     spec = jax.ShapeDtypeStruct((1024, 256), np.float32)
-    step = jax.value_and_grad(lambda p, t: jnp.mean({"cosine_similarity": cosine_similarity, "cosine_distance": cosine_distance}[name](p, t)))
+    step = jax.value_and_grad(lambda p, t: jnp.mean(_COSINES[name](p, t)))
     compiled = jax.jit(step).lower(spec, spec).compile()
     assert compiled.memory_analysis().temp_size_in_bytes <= 1.25 * 1024 * 256 * 4
 
 
-def test_cosine_takes_the_plain_sums_or_the_scaled_vectors_with_the_same_result(rng):
+@pytest.mark.parametrize("name", list(_COSINES))
+def test_cosine_takes_the_plain_sums_or_the_scaled_vectors_with_the_same_result(name, rng):
     """Ordinary vectors with zero vectors among them (plain sums) and the same batch with
     one huge vector added (scaled vectors for all) agree, values and gradients."""
+    cosine = _COSINES[name]
     p = rng.normal(size=(6, 7)).astype(np.float32)
     t = rng.normal(size=(6, 7)).astype(np.float32)
     p[1] = 0.0
     t[2] = 0.0
     huge = np.full((1, 7), 1e30, np.float32)
     weights = np.arange(1.0, 8.0, dtype=np.float32)
-    values = jax.jit(cosine_similarity)
-    grads = jax.jit(jax.grad(lambda a, b: cosine_similarity(a, b) @ weights[: len(a)], (0, 1)))
+    values = jax.jit(cosine)
+    grads = jax.jit(jax.grad(lambda a, b: cosine(a, b) @ weights[: len(a)], (0, 1)))
     mixed = np.concatenate([p, huge]), np.concatenate([t, huge])
     plain, plain_grads = values(p, t), grads(p, t)
     scaled, scaled_grads = values(*mixed), grads(*mixed)

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxloss._src import checks, validation
-from jaxloss._src.vectors import cosine, euclidean_distances, p_norm, unit_vectors
+from jaxloss._src.vectors import cosine, euclidean_distances, p_norm
 
 
 def _norm_epsilon(epsilon):
@@ -119,12 +119,8 @@ def cosine_embedding_loss(
     checks.check_finite("cosine_embedding_loss", "second", second, where=where)
     first, second = _cast(where, first, second)
     targets = jnp.asarray(targets).astype(first.dtype)
-    norm_epsilon = _norm_epsilon(epsilon)
-    cos = jnp.sum(
-        unit_vectors(first, axis, norm_epsilon, True)
-        * unit_vectors(second, axis, norm_epsilon, True),
-        axis=axis,
-    )
+    norm_epsilon = jnp.asarray(_norm_epsilon(epsilon), first.dtype)
+    cos = jnp.squeeze(cosine(first, second, axis, norm_epsilon, True), axis=axis)
     loss = jnp.where(targets == 1, 1.0 - cos, _clamp_min_zero(cos - margin))
     return validation.nan_where((targets != 1) & (targets != -1), loss)
 
@@ -387,7 +383,7 @@ def _optax_cosine(loss: str, predictions, targets, epsilon, axis: int, where) ->
     checks.check_finite(loss, "targets", targets, where=where)
     predictions, targets = _cast(where, predictions, targets)
     norm_epsilon = jnp.asarray(_norm_epsilon(epsilon), predictions.dtype)
-    return jnp.squeeze(cosine(predictions, targets, axis, norm_epsilon), axis=axis)
+    return jnp.squeeze(cosine(predictions, targets, axis, norm_epsilon, False), axis=axis)
 
 
 def cosine_distance(

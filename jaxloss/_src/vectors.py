@@ -5,8 +5,8 @@ The similarity and embedding losses read vectors through these two rules:
 - :func:`unit_vectors`: ``x / n`` with ``n`` the Euclidean norm combined with a norm
   epsilon ``e`` (``sqrt(||x||**2 + e**2)`` or ``max(||x||, e)``); 0 for a zero vector.
 - :func:`p_norm`: ``(sum |x|**p + offset)**(1/p)``; 0, with gradient 0, at a zero vector.
-- :func:`cosine`: ``<x / n_x, y / n_y>`` with ``n = max(||x||, e)``, the two unit vectors'
-  inner product.
+- :func:`cosine`: ``<x / n_x, y / n_y>`` with ``n`` the norm combined with ``e`` by either
+  rule of :func:`unit_vectors`, the two unit vectors' inner product.
 - :func:`euclidean_distances`: ``sqrt(||x - y||**2 + offset)`` from one ``x`` to several
   ``y``, :func:`p_norm` of ``x - y`` for ``p = 2``.
 
@@ -66,7 +66,10 @@ def _scaled_norm(x: jax.Array, axis: int, norm_epsilon, add_epsilon: bool):
     norm = jnp.sqrt(jnp.sum(jnp.square(scaled), axis=axis, keepdims=True))
     root = jnp.asarray(norm_epsilon, x.dtype) * first * second
     if add_epsilon:
-        return scaled, jnp.hypot(norm, root), jnp.ones((), bool), (first, second)
+        # ``norm >= root`` always holds (NaN aside); a per-vector mask rather than a scalar
+        # True lets XLA:CPU fuse the derivative without materialising the unit vectors.
+        norm = jnp.hypot(norm, root)
+        return scaled, norm, norm >= root, (first, second)
     return scaled, jnp.maximum(norm, root), norm >= root, (first, second)
 
 
@@ -146,81 +149,112 @@ def _plain_range(squared_norm: jax.Array, x: jax.Array, axis: int, zero_allowed:
     return jnp.all(inside)
 
 
+def _plain_fits(sums, x, y, axis, norm_epsilon, add_epsilon: bool, zero_allowed: bool):
+    """Whether the plain form of :func:`cosine` is exact: both vectors' own squared norms
+    in the plain range (or zero vectors, ``zero_allowed``) and, with ``add_epsilon``, also
+    the squared norms ``||x||**2 + e**2`` (or 0 for ``e = 0``)."""
+    fits = (_plain_range(sums[0], x, axis, zero_allowed)
+            & _plain_range(sums[1], y, axis, zero_allowed))
+    if add_epsilon:
+        low, high = _PLAIN_SQUARED_NORMS
+        for own in sums[:2]:
+            squared = own + norm_epsilon * norm_epsilon
+            inside = (squared >= low) & (squared <= high)
+            fits = fits & jnp.all(inside | ((squared == 0) & (norm_epsilon == 0)))
+    return fits
+
+
 def _plain_sums(x, y, axis):
     return (jnp.sum(x * x, axis=axis, keepdims=True), jnp.sum(y * y, axis=axis, keepdims=True),
             jnp.sum(x * y, axis=axis, keepdims=True))
 
 
-def _plain_cosine(sums, norm_epsilon):
-    """The cosine from the plain sums, the two floored norms and where a norm is 0."""
+def _plain_norm(squared, norm_epsilon, add_epsilon: bool):
+    """``sqrt(squared + e**2)`` (``add_epsilon``) or ``max(sqrt(squared), e)``."""
+    if add_epsilon:
+        return jnp.sqrt(squared + norm_epsilon * norm_epsilon)
+    return jnp.maximum(jnp.sqrt(squared), norm_epsilon)
+
+
+def _plain_cosine(sums, norm_epsilon, add_epsilon: bool):
+    """The cosine from the plain sums, the two norms and where a norm is 0."""
     xx, yy, xy = sums
-    norm_x = jnp.maximum(jnp.sqrt(xx), norm_epsilon)
-    norm_y = jnp.maximum(jnp.sqrt(yy), norm_epsilon)
+    norm_x = _plain_norm(xx, norm_epsilon, add_epsilon)
+    norm_y = _plain_norm(yy, norm_epsilon, add_epsilon)
     zero = (norm_x == 0) | (norm_y == 0)
     value = jnp.where(zero, 0.0, xy / jnp.where(zero, 1.0, norm_x) / jnp.where(zero, 1.0, norm_y))
     return value, norm_x, norm_y, zero
 
 
-def _scaled_cosine(x, y, axis, norm_epsilon):
-    return jnp.sum(unit_vectors(x, axis, norm_epsilon, False)
-                   * unit_vectors(y, axis, norm_epsilon, False), axis=axis, keepdims=True)
+def _scaled_cosine(x, y, axis, norm_epsilon, add_epsilon: bool):
+    return jnp.sum(unit_vectors(x, axis, norm_epsilon, add_epsilon)
+                   * unit_vectors(y, axis, norm_epsilon, add_epsilon), axis=axis, keepdims=True)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def cosine(x: jax.Array, y: jax.Array, axis: int, norm_epsilon: jax.Array) -> jax.Array:
-    """``<x / n_x, y / n_y>`` along ``axis`` (kept, of size 1), ``n = max(||x||, e)`` for the
-    norm epsilon ``e = norm_epsilon >= 0`` (an array of ``x``'s dtype); 0, with gradient 0,
-    where a norm is 0.
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 4))
+def cosine(
+    x: jax.Array, y: jax.Array, axis: int, norm_epsilon: jax.Array, add_epsilon: bool
+) -> jax.Array:
+    """``<x / n_x, y / n_y>`` along ``axis`` (kept, of size 1), for the norm epsilon
+    ``e = norm_epsilon >= 0`` (an array of ``x``'s dtype) and ``n = sqrt(||x||**2 + e**2)``
+    (``add_epsilon``, PyTorch's cosine rule) or ``n = max(||x||, e)``, :func:`unit_vectors`'
+    two rules; 0, with gradient 0, where a norm is 0.
 
-    When every squared norm lies in ``[2**-60, 2**100]`` or belongs to a zero vector, the
-    cosine is ``<x, y> / n_x / n_y`` from the plain sums, and its gradient
-    ``y / (n_x n_y) - cos x / n_x**2`` (the second term only where ``n_x`` is the vector's
-    own norm) is formed from the inputs and per-vector numbers alone, so the backward pass
+    When every squared norm lies in ``[2**-60, 2**100]`` or belongs to a zero vector (and,
+    with ``add_epsilon``, every ``||x||**2 + e**2`` lies there too, or is 0 with ``e = 0``),
+    the cosine is
+    ``<x, y> / n_x / n_y`` from the plain sums, and its gradient
+    ``y / (n_x n_y) - cos x / n_x**2`` (the second term only where ``n_x`` is not the floor
+    ``e``) is formed from the inputs and per-vector numbers alone, so the backward pass
     keeps no vector-sized residual. Otherwise (tiny, huge, infinite or NaN entries) both
     passes take :func:`unit_vectors`, exact over the whole floating range. No gradient
     flows to ``norm_epsilon``.
 
     >>> import jax.numpy as jnp
     >>> cosine(jnp.array([[3e-30, 4e-30], [1.0, 1.0]]), jnp.array([[1.0, 0.0], [0.0, 0.0]]),
-    ...        -1, jnp.float32(0.0))
+    ...        -1, jnp.float32(0.0), False)
     Array([[0.6],
            [0. ]], dtype=float32)
     """
-    return _cosine_forward(x, y, axis, norm_epsilon)[0]
+    return _cosine_forward(x, y, axis, norm_epsilon, add_epsilon)[0]
 
 
-def _cosine_forward(x, y, axis, norm_epsilon):
+def _cosine_forward(x, y, axis, norm_epsilon, add_epsilon):
     sums = _plain_sums(x, y, axis)
 
     def plain():
-        return _plain_cosine(sums, norm_epsilon)[0], jnp.bool_(True)
+        return _plain_cosine(sums, norm_epsilon, add_epsilon)[0], jnp.bool_(True)
 
     def scaled():
-        return _scaled_cosine(x, y, axis, norm_epsilon), jnp.bool_(False)
+        return _scaled_cosine(x, y, axis, norm_epsilon, add_epsilon), jnp.bool_(False)
 
     def with_zero_vectors():
-        zeros_fit = (_plain_range(sums[0], x, axis, True) & _plain_range(sums[1], y, axis, True))
+        zeros_fit = _plain_fits(sums, x, y, axis, norm_epsilon, add_epsilon, True)
         return jax.lax.cond(zeros_fit, plain, scaled)
 
-    fits = _plain_range(sums[0], x, axis, False) & _plain_range(sums[1], y, axis, False)
+    fits = _plain_fits(sums, x, y, axis, norm_epsilon, add_epsilon, False)
     value, took_plain = jax.lax.cond(fits, plain, with_zero_vectors)
     return value, (x, y, norm_epsilon, sums, took_plain)
 
 
-def _cosine_backward(axis, residuals, cotangent):
+def _cosine_backward(axis, add_epsilon, residuals, cotangent):
     x, y, norm_epsilon, sums, took_plain = residuals
 
     def plain():
-        value, norm_x, norm_y, zero = _plain_cosine(sums, norm_epsilon)
+        value, norm_x, norm_y, zero = _plain_cosine(sums, norm_epsilon, add_epsilon)
         across = jnp.where(zero, 0.0, cotangent / jnp.where(zero, 1.0, norm_x * norm_y))
-        own_x = ~zero & (jnp.sqrt(sums[0]) >= norm_epsilon)
-        own_y = ~zero & (jnp.sqrt(sums[1]) >= norm_epsilon)
+        if add_epsilon:  # the norm is never the floor alone
+            own_x = own_y = ~zero
+        else:
+            own_x = ~zero & (jnp.sqrt(sums[0]) >= norm_epsilon)
+            own_y = ~zero & (jnp.sqrt(sums[1]) >= norm_epsilon)
         along_x = jnp.where(own_x, cotangent * value / norm_x / norm_x, 0.0)
         along_y = jnp.where(own_y, cotangent * value / norm_y / norm_y, 0.0)
         return across * y - along_x * x, across * x - along_y * y
 
     def scaled():
-        return jax.vjp(lambda a, b: _scaled_cosine(a, b, axis, norm_epsilon), x, y)[1](cotangent)
+        return jax.vjp(lambda a, b: _scaled_cosine(a, b, axis, norm_epsilon, add_epsilon),
+                       x, y)[1](cotangent)
 
     grad_x, grad_y = jax.lax.cond(took_plain, plain, scaled)
     return grad_x, grad_y, jnp.zeros_like(norm_epsilon)
