@@ -146,7 +146,9 @@ def default_tiles(num_tokens: int, hidden_dim: int, vocab_size: int) -> tuple[in
                 if best is None or block * columns_ > best[0]:
                     best = (block * columns_, block, columns_)
                 break
-    _, block, columns_ = best if best is not None else smallest
+    chosen = best if best is not None else smallest
+    assert chosen is not None  # `blocks` is never empty
+    _, block, columns_ = chosen
     return block, columns_
 
 
@@ -365,7 +367,7 @@ def fused_linear_cross_entropy(
       Chowdhery et al., "PaLM", 2022 (z-loss); Gemma Team, "Gemma 2", 2024 (soft cap).
     """
     forward = _pick_schedule(schedule, reduction, return_logsumexp) == "forward"
-    chunk_size, label_smoothing, z_loss, logit_soft_cap = _check_inputs(
+    tiles, label_smoothing, z_loss, logit_soft_cap = _check_inputs(
         hidden, weight, labels, bias, chunk_size, ignore_index, label_smoothing, z_loss,
         logit_soft_cap, reduction, weights=weights, forward=forward,
     )
@@ -387,10 +389,10 @@ def fused_linear_cross_entropy(
         kept = (jnp.ones(flat_labels.shape, jnp.bool_) if ignore_index is None
                 else flat_labels != ignore_index)
         coefficients = _token_coefficients(kept, reduction, flat_weights, loss_dtype)
-        return _scalar_loss(flat_hidden, weight, bias, flat_labels, coefficients, chunk_size,
+        return _scalar_loss(flat_hidden, weight, bias, flat_labels, coefficients, tiles,
                             logit_soft_cap, ignore_index, label_smoothing, z_loss)
     stats = _logit_stats(
-        flat_hidden, weight, bias, flat_labels, chunk_size,
+        flat_hidden, weight, bias, flat_labels, tiles,
         logit_soft_cap, bool(label_smoothing), None,
     )
     loss, kept = _per_token_loss(

@@ -114,7 +114,7 @@ def fused_linear_cross_entropy_sharded(
     num_shards, num_token_shards = _check_mesh(mesh, axis_name, token_axis)
     forward = _pick_schedule(schedule, reduction, return_logsumexp) == "forward"
     vocab_size = jnp.shape(weight)[-1] if jnp.ndim(weight) == 2 else None
-    chunk_size, label_smoothing, z_loss, logit_soft_cap = _check_inputs(
+    tiles, label_smoothing, z_loss, logit_soft_cap = _check_inputs(
         hidden, weight, labels, bias, chunk_size, ignore_index, label_smoothing, z_loss,
         logit_soft_cap, reduction, vocab_shards=num_shards, weights=weights,
         token_shards=num_token_shards, forward=forward,
@@ -153,14 +153,14 @@ def fused_linear_cross_entropy_sharded(
                 count = jnp.sum(jnp.where(kept, token_weights, jnp.zeros((), loss_dtype)))
                 count = lax.psum(count, token_axes) if token_axes else count
                 loss_weights = _divide_or_zero(loss_weights, count, weights is None)
-            local = _weighted_loss_sum(hidden, weight, bias, labels, loss_weights, chunk_size,
+            local = _weighted_loss_sum(hidden, weight, bias, labels, loss_weights, tiles,
                                        logit_soft_cap, ignore_index, label_smoothing, z_loss,
                                        vocab_size, axis_name)
             total = lax.psum(local, token_axes) if token_axes else local
             return total, jnp.zeros(labels.shape, total.dtype)
         local_vocab = weight.shape[1]
         offset = lax.axis_index(axis_name).astype(labels.dtype) * local_vocab
-        local = _logit_stats(hidden, weight, bias, labels - offset, chunk_size,
+        local = _logit_stats(hidden, weight, bias, labels - offset, tiles,
                              logit_soft_cap, bool(label_smoothing), None)
         # lse is invariant to the shift: no gradient through the max.
         shift = lax.pmax(lax.stop_gradient(local.logsumexp), axis_name)
