@@ -15,13 +15,16 @@
 # A language model's loss is the softmax cross-entropy of `hidden @ weight` (hidden states
 # `[N, H]`, output projection `[H, V]`) against the next tokens. Computed directly, the logits
 # `[N, V]` exist in memory, and autodiff keeps more of that size for the backward pass.
-# `jaxloss.fused_linear_cross_entropy` streams over chunks of the vocabulary with an online
-# logsumexp, keeps only one number per token for the backward pass, and recomputes each chunk's
-# logits there, so no `[N, V]` array ever exists.
+# `jaxloss.fused_linear_cross_entropy` never forms them: for a scalar loss (the mean here) it
+# streams over blocks of tokens, each with all its logits, and computes the gradients in the
+# forward pass (`schedule="forward"`, the default there); with `schedule="recompute"` it
+# streams over chunks of the vocabulary with an online logsumexp, keeps one number per token
+# for the backward pass and recomputes each chunk's logits there. Either way no `[N, V]`
+# array ever exists.
 #
 # This notebook measures, for a growing vocabulary, the temporary memory XLA allocates for the
 # compiled forward+backward pass (gradients with respect to `hidden` and `weight`) of both
-# versions. It only compiles (`jax.jit(...).lower(...).compile().memory_analysis()`), so it
+# versions, the fused one with `schedule="recompute"`. It only compiles (`jax.jit(...).lower(...).compile().memory_analysis()`), so it
 # needs no memory for the arrays themselves and runs on any machine.
 
 # %%
@@ -58,7 +61,9 @@ def unfused_loss(hidden, weight, labels):
 
 
 def fused_loss(hidden, weight, labels):
-    return jaxloss.fused_linear_cross_entropy(hidden, weight, labels)
+    # The vocabulary stream, whose chunk stops growing at 32 MiB; the default for a mean,
+    # "forward", sizes its token blocks from a share of the logits instead.
+    return jaxloss.fused_linear_cross_entropy(hidden, weight, labels, schedule="recompute")
 
 
 key_h, key_w, key_y = jax.random.split(jax.random.key(0), 3)
