@@ -5,7 +5,7 @@ tokamax (Google's Pallas kernel library) computes the same scalar, the mean over
 ``"xla"`` implementation is the one that runs on a CPU or GPU (its memory-saving kernel is
 written for TPUs). Each step, ``jax.value_and_grad`` over (hidden, weight), is compiled for
 four functions: the fused loss with the ``"forward"`` schedule (gradients in the forward
-pass) and with ``"recompute"`` (the default), explicit logits followed by
+pass, the default for a mean) and with ``"recompute"``, explicit logits followed by
 :func:`jaxloss.sparse_softmax_cross_entropy` (the reference), and tokamax. Memory is the
 compiler's ``memory_analysis()``; times are medians of calls interleaved in one process::
 
@@ -31,7 +31,7 @@ from bench.common.markdown import captioned_table
 from bench.studies.fused_linear_cross_entropy.measure import time_interleaved
 from jaxloss import fused_linear_cross_entropy, sparse_softmax_cross_entropy
 
-SHAPES = ((2048, 512, 32768), (2048, 256, 20000))
+SHAPES = ((2048, 512, 32768), (2048, 256, 20000), (8192, 1024, 65536))
 """(tokens, hidden, vocabulary) measured by default: matmul-bound shapes of the fused guide."""
 
 
@@ -104,8 +104,8 @@ def markdown(rows, provenance_caption):
                           f"{cell['temp_over_explicit']:.3f}"])
     caption = (
         "Forward+backward (`value_and_grad` over hidden and weight) of the mean token loss, "
-        "float32. fused: `jaxloss.fused_linear_cross_entropy` (`schedule=\"forward\"`); "
-        "fused_recompute: `schedule=\"recompute\"`, the default; explicit: "
+        "float32. fused: `jaxloss.fused_linear_cross_entropy` (`schedule=\"forward\"`, the "
+        "default for a mean); fused_recompute: `schedule=\"recompute\"`; explicit: "
         "`sparse_softmax_cross_entropy(hidden @ weight, labels)`; tokamax: "
         "`tokamax.linear_softmax_cross_entropy_loss(..., implementation=\"xla\")`. Times are "
         f"medians of interleaved calls. {provenance_caption}")
