@@ -139,11 +139,16 @@ def p_norm(x: jax.Array, axis: int, p: float, offset=0.0) -> jax.Array:
 _PLAIN_SQUARED_NORMS = (2.0**-60, 2.0**100)
 
 
+def _inside_plain_range(squared_norm: jax.Array) -> jax.Array:
+    """Elementwise: the squared norm lies in ``_PLAIN_SQUARED_NORMS``."""
+    low, high = _PLAIN_SQUARED_NORMS
+    return (squared_norm >= low) & (squared_norm <= high)
+
+
 def _plain_range(squared_norm: jax.Array, x: jax.Array, axis: int, zero_allowed: bool):
     """Whether every squared norm lies in the plain range (or, ``zero_allowed``, belongs to
     an exactly zero vector)."""
-    low, high = _PLAIN_SQUARED_NORMS
-    inside = (squared_norm >= low) & (squared_norm <= high)
+    inside = _inside_plain_range(squared_norm)
     if zero_allowed:
         inside = inside | ~jnp.any(x != 0, axis=axis, keepdims=True)
     return jnp.all(inside)
@@ -156,11 +161,10 @@ def _plain_fits(sums, x, y, axis, norm_epsilon, add_epsilon: bool, zero_allowed:
     fits = (_plain_range(sums[0], x, axis, zero_allowed)
             & _plain_range(sums[1], y, axis, zero_allowed))
     if add_epsilon:
-        low, high = _PLAIN_SQUARED_NORMS
         for own in sums[:2]:
             squared = own + norm_epsilon * norm_epsilon
-            inside = (squared >= low) & (squared <= high)
-            fits = fits & jnp.all(inside | ((squared == 0) & (norm_epsilon == 0)))
+            fits = fits & jnp.all(_inside_plain_range(squared)
+                                  | ((squared == 0) & (norm_epsilon == 0)))
     return fits
 
 
