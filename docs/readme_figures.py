@@ -20,6 +20,7 @@ from bench.suite import cases as cases_lib
 BEGIN, END = "<!-- readme-benchmarks:begin -->", "<!-- readme-benchmarks:end -->"
 CPU_RUN, GPU_RUN = "cpu-amd-epyc-2-cores.json", "gpu-nvidia-h200.json"
 FUSED_RUN = "fused_linear_cross_entropy/fused_linear_cross_entropy.json"
+TOKAMAX_RUN = "fused_linear_cross_entropy/tokamax-cpu-amd-epyc-2-cores-20261208-f64416b.json"
 CONTRASTIVE_RUN = "contrastive/cpu-amd-epyc-2-cores-20261207-1421c19.json"
 MIB = 2**20
 
@@ -63,6 +64,7 @@ def benchmark_lines(results_dir: Path) -> list[str]:
     liger = _ratios(gpu, "liger_kernel")[f"sparse_softmax_cross_entropy {liger_shape}"]
     fused = next(row for row in json.loads((results_dir / FUSED_RUN).read_text())["rows"]
                  if "median_cpu_s" in row["fused"])
+    tokamax = json.loads((results_dir / TOKAMAX_RUN).read_text())
     contrastive = json.loads((results_dir / CONTRASTIVE_RUN).read_text())
     largest = max(contrastive["rows"], key=lambda row: row["batch"])
     shape = " × ".join(str(fused[key]) for key in ("num_tokens", "hidden_dim", "vocab_size"))
@@ -81,6 +83,7 @@ def benchmark_lines(results_dir: Path) -> list[str]:
         f"{_one(gpu_optax, 'sigmoid_focal_loss')}; against PyTorch "
         f"{_span(_ratios(gpu, 'torch'))}; against Liger-Kernel's fused Triton cross-entropy "
         f"{liger:.2f}× at {liger_text}.",
+        _fused_speed_line(tokamax),
         f"- **Memory:** the fused linear cross-entropy's compiled temporaries are "
         f"{100 * fused['temp_ratio']:.1f}% of explicit logits' at {shape} "
         f"({fused['fused']['temp_bytes'] / MIB:.0f} MiB against "
@@ -91,6 +94,20 @@ def benchmark_lines(results_dir: Path) -> list[str]:
         f"{largest['explicit']['temp_bytes'] / MIB:.0f} MiB) at {largest['wall_ratio']:.2f}× "
         f"its time (`bench/results/{CONTRASTIVE_RUN}`).",
     ]
+
+
+def _fused_speed_line(tokamax: dict) -> str:
+    """The fused loss's CPU time against explicit logits and tokamax, at each shape."""
+    facts = tokamax["provenance"]
+    shapes = "; ".join(
+        f"{row['tokens']} × {row['hidden']} × {row['vocab']}: "
+        f"{row['fused']['cpu_over_explicit']:.2f}× (tokamax "
+        f"{row['tokamax']['cpu_over_explicit']:.2f}×)"
+        for row in tokamax["rows"])
+    return (f"- **Fused linear cross-entropy, CPU** ({facts['machine']['cpu_model']}, "
+            f"{facts['machine']['cores']} cores, {facts['date'][:10]}, commit "
+            f"{facts['commit']}, `{facts['command']}`, `bench/results/{TOKAMAX_RUN}`): "
+            f"CPU time over explicit logits' at {shapes}.")
 
 
 def section(readme: str) -> str:

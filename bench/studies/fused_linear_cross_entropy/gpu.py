@@ -7,7 +7,7 @@ times forward+backward over (hidden, weight) of the mean token cross-entropy of
 
 - JAX: explicit float32 logits then :func:`jaxloss.sparse_softmax_cross_entropy`
   (``explicit``, this side's reference), :func:`jaxloss.fused_linear_cross_entropy` with
-  ``schedule="recompute"`` (the default) and ``"forward"``, and tokamax's
+  ``schedule="forward"`` (the default for a mean) and ``"recompute"``, and tokamax's
   ``linear_softmax_cross_entropy_loss(implementation="xla")``;
 - PyTorch (:mod:`bench.studies.fused_linear_cross_entropy.torch_peers`, in a subprocess run
   first, before JAX takes the device's memory): plain PyTorch (``torch_unfused``, this
@@ -66,11 +66,10 @@ import jax
 import jax.numpy as jnp
 
 from bench.common import provenance
-from bench.common.jax_entries import compile_with_memory
 from bench.common.markdown import captioned_table
 from bench.studies.fused_linear_cross_entropy import torch_peers
 from bench.studies.fused_linear_cross_entropy.measure import time_interleaved
-from bench.studies.fused_linear_cross_entropy.tokamax_peer import fused, tokamax_xla
+from bench.studies.fused_linear_cross_entropy.tokamax_peer import compile_step, fused, tokamax_xla
 from jaxloss import sparse_softmax_cross_entropy
 
 MODULE = "bench.studies.fused_linear_cross_entropy.gpu"
@@ -137,8 +136,7 @@ def jax_rows(tokens, hidden_dim, vocab, dtype_names, repeats) -> list[dict]:
                 cells[name] = {"status": "not installed"}
                 continue
             try:
-                step, cells[name] = compile_with_memory(
-                    jax.value_and_grad(loss, argnums=(0, 1)), *inputs)
+                step, cells[name] = compile_step(name, loss, *inputs)
                 cells[name]["loss"] = float(jax.block_until_ready(step(*inputs))[0])
                 cells[name]["status"] = "ok"
                 compiled[name] = step
