@@ -55,7 +55,7 @@ def _hard_rows(rng, classes):
     masked[1, 1:] = -np.inf
     masked[2, :-2] = -np.inf
     extreme = rng.choice([-3e38, -1e30, 0.0, 1e30, 3e38], (2, classes))
-    # A support of all but the smallest: the iteration's longest walk.
+    # Every score within 1/classes of the maximum: the whole row is the support.
     staircase = -np.cumsum(np.full((1, classes), 1.0 / classes**2), -1)
     return np.concatenate([random, ties, masked, extreme, staircase])
 
