@@ -3,7 +3,8 @@
 Each row gets a class index that is safe to gather with, and a factor that scales its loss
 and gradient: 1 for a valid label, 0 for a row that is ignored (``ignore_index``) or has
 every class masked, NaN for a label outside ``[0, num_classes)`` or on a masked class (which
-cannot raise under ``jit``).
+cannot raise under ``jit``). :func:`label_entries` reads the scores at those indices, its
+derivative a one-hot selection rather than a scatter.
 """
 
 from __future__ import annotations
