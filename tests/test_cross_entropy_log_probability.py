@@ -108,3 +108,20 @@ def test_bad_arguments_raise_naming_them(inputs):
         jaxloss.nll_loss(log_probs, labels, axis=1, class_weights=weights[:4])
     with pytest.raises(ValueError, match=r"`where` of shape \(4,\) does not broadcast"):
         jaxloss.nll_loss(log_probs, labels, axis=1, where=np.ones(4, bool))
+
+
+def test_nll_loss_derivatives_are_the_one_hot_in_both_modes():
+    log_probs = np.log(np.array([[0.5, 0.25, 0.25], [0.5, 0.25, 0.25], [1e-30, 1.0, 1.0]]))
+    log_probs[2, 0] = -np.inf
+    labels = np.array([1, 2, -100])
+    weights = np.array([1.0, 2.0, 3.0])
+
+    def total(x):
+        return jnp.sum(jaxloss.nll_loss(x, labels, ignore_index=-100) * weights)
+
+    # The ignored row's label entry is -inf: its loss and gradient are 0, not NaN.
+    expected = -np.eye(3)[[1, 2, 0]] * (weights * (labels != -100))[:, None]
+    np.testing.assert_allclose(total(jnp.asarray(log_probs, jnp.float32)), 3 * np.log(4), rtol=1e-6)
+    for derivative in (jax.grad, jax.jacfwd):
+        np.testing.assert_array_equal(derivative(total)(jnp.asarray(log_probs, jnp.float32)),
+                                      expected)

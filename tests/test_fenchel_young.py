@@ -46,6 +46,55 @@ def test_sparsemax_is_the_projection_with_its_jacobian_in_both_modes():
     np.testing.assert_allclose(sparsemax(np.array([1.0, -np.inf, 1.0])), [0.5, 0.0, 0.5])
 
 
+def _hard_rows(rng, classes):
+    """Ties, -inf (masked) scores, one finite score, extreme and random rows."""
+    random = rng.normal(0.0, 3.0, (6, classes))
+    ties = rng.integers(-2, 3, (4, classes)).astype(np.float64)
+    masked = rng.normal(0.0, 1.0, (3, classes))
+    masked[0, ::2] = -np.inf
+    masked[1, 1:] = -np.inf
+    masked[2, :-2] = -np.inf
+    extreme = rng.choice([-3e38, -1e30, 0.0, 1e30, 3e38], (2, classes))
+    # Every score within 1/classes of the maximum: the whole row is the support.
+    staircase = -np.cumsum(np.full((1, classes), 1.0 / classes**2), -1)
+    return np.concatenate([random, ties, masked, extreme, staircase])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sparsemax_without_a_sort_equals_the_sort_form(rng, dtype):
+    rows = _hard_rows(rng, 37)
+    with jax.enable_x64(dtype == np.float64):
+        probs = jax.jit(sparsemax)(rows.astype(dtype))
+        assert probs.dtype == dtype
+        tolerance = 1e-6 if dtype == np.float32 else 1e-13
+        # The shift by the row's maximum is the reference's too: extreme rows stay finite.
+        shifted = rows.astype(dtype).astype(np.float64)
+        shifted = shifted - shifted.max(-1, keepdims=True)
+        np.testing.assert_allclose(probs, _sparsemax(shifted), atol=tolerance)
+        np.testing.assert_array_equal(probs > 0, _sparsemax(shifted) > tolerance)
+        labels = rng.integers(0, rows.shape[-1], rows.shape[0])
+        grad = jax.grad(lambda x: jnp.sum(multiclass_sparsemax_loss(x, labels)))(
+            rows.astype(dtype))
+        one_hot = np.eye(rows.shape[-1])[labels]
+        np.testing.assert_allclose(grad, _sparsemax(shifted) - one_hot, atol=tolerance)
+
+
+def test_sparsemax_under_vmap_and_second_derivatives():
+    row = SCORES[2]
+    np.testing.assert_allclose(jax.vmap(sparsemax)(SCORES), sparsemax(SCORES))
+    # The projection is piecewise linear: its second derivatives are 0 where defined.
+    np.testing.assert_array_equal(jax.hessian(lambda x: sparsemax(x)[0])(row), 0.0)
+
+    def loss(x):
+        return multiclass_sparsemax_loss(x[None], LABELS[2:3])[0]
+
+    # Reverse over reverse: the threshold's loop is never differentiated.
+    loss_hessian = jax.jacrev(jax.jacrev(loss))(row)
+    support = (_sparsemax(row) > 0).astype(np.float64)
+    np.testing.assert_allclose(
+        loss_hessian, np.diag(support) - np.outer(support, support) / support.sum(), atol=1e-6)
+
+
 def _multiclass(x, y):
     p = _sparsemax(x)
     x = np.asarray(x, np.float64)

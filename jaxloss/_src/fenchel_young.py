@@ -7,9 +7,10 @@ half the squared norm (the Gini entropy) it is the sparsemax loss, whose predict
 ``sparsemax(theta)``, the Euclidean projection onto the simplex, puts exactly zero
 probability on low scores.
 
-- :func:`sparsemax`: the projection, with a ``jax.custom_jvp`` (the Jacobian of the
+- :func:`sparsemax`: the projection, its threshold found exactly without a sort (Newton's
+  method on the simplex constraint), with a ``jax.custom_jvp`` (the Jacobian of the
   projection, ``diag(s) - s s^T / |s|`` on the support ``s``) rather than autodiff through
-  the sort;
+  that iteration;
 - :func:`multiclass_sparsemax_loss`: integer labels, a ``jax.custom_vjp`` whose gradient
   is ``sparsemax(theta) - onehot(y)`` exactly;
 - :func:`sparsemax_loss`: the binary form on one logit, soft labels allowed;
@@ -33,34 +34,66 @@ import jax.numpy as jnp
 from jaxloss._src import checks, validation
 
 
-def _projection(scores: jax.Array, axis: int) -> tuple[jax.Array, jax.Array]:
-    """``(sparsemax(scores), support)`` along ``axis``, from the sorted scores."""
+def _threshold(shifted: jax.Array) -> jax.Array:
+    """The threshold ``tau`` of ``sum_c max(z_c - tau, 0) = 1`` over the last axis, by Newton's
+    method on that piecewise-linear sum (Michelot's iteration), without a sort.
+
+    Each step ``tau <- (sum_{z_c > tau} z_c - 1) / #{z_c > tau}`` is a Newton step; started
+    below the root (at ``max z - 1``, where the sum is at least 1) it rises monotonically and
+    lands on the root exactly once the support ``{z_c > tau}`` stops shrinking: at most one
+    step per class, a handful on typical scores.
+
+    Args:
+      shifted: scores with their row's maximum 0 (``-inf`` allowed).
+
+    Returns:
+      ``tau``, ``shifted``'s shape with the last axis kept as 1.
+    """
+
+    def step(tau):
+        support = shifted > tau
+        size = jnp.sum(support, axis=-1, keepdims=True, dtype=jnp.int32)
+        # -inf scores (never in the support) must not reach the sum: 0 * -inf is NaN.
+        support_sum = jnp.sum(jnp.where(support, shifted, 0.0), axis=-1, keepdims=True)
+        return (support_sum - 1) / size.astype(shifted.dtype), size
+
+    def shrinking(state):
+        _, size, previous_size = state
+        return jnp.any(size < previous_size)
+
+    def body(state):
+        tau, size, _ = state
+        next_tau, next_size = step(tau)
+        return next_tau, next_size, size
+
+    rows = shifted.shape[:-1] + (1,)
+    start = jnp.full(rows, -1, shifted.dtype)
+    # Sizes above the row's length: the first step always runs, the second compares.
+    classes = shifted.shape[-1]
+    sizes = jnp.full(rows, classes + 1, jnp.int32), jnp.full(rows, classes + 2, jnp.int32)
+    return jax.lax.while_loop(shrinking, body, (start, *sizes))[0]
+
+
+def _projection(scores: jax.Array, axis: int) -> jax.Array:
+    """``sparsemax(scores)`` along ``axis``."""
     moved = jnp.moveaxis(scores, axis, -1)
-    # Shift-invariant: scores below their row's maximum keep the partial sums small.
+    # Shift-invariant: the row's maximum at 0 keeps the support sums small.
     shifted = moved - jnp.max(moved, axis=-1, keepdims=True)
-    descending = -jnp.sort(-shifted, axis=-1)
-    ranks = jnp.arange(1, shifted.shape[-1] + 1, dtype=shifted.dtype)
-    ranks = ranks.reshape((1,) * (shifted.ndim - 1) + ranks.shape)
-    partial_sums = jnp.cumsum(descending, axis=-1)
-    in_support = 1 + ranks * descending > partial_sums
-    size = jnp.sum(in_support, axis=-1, keepdims=True).astype(shifted.dtype)
-    # -inf scores (never in the support) must not reach the sum: 0 * -inf is NaN.
-    support_sum = jnp.sum(jnp.where(in_support, descending, 0.0), axis=-1, keepdims=True)
-    threshold = (support_sum - 1) / size
-    probs = jnp.maximum(shifted - threshold, 0.0)
-    return jnp.moveaxis(probs, -1, axis), jnp.moveaxis(probs > 0, -1, axis)
+    probs = jnp.maximum(shifted - _threshold(shifted), 0.0)
+    return jnp.moveaxis(probs, -1, axis)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
 def _sparsemax(scores: jax.Array, axis: int) -> jax.Array:
-    return _projection(scores, axis)[0]
+    return _projection(scores, axis)
 
 
 @_sparsemax.defjvp
 def _sparsemax_jvp(axis, primals, tangents):
     (scores,), (scores_dot,) = primals, tangents
-    probs, support = _projection(scores, axis)
-    support = support.astype(scores.dtype)
+    # The projection by its own rule: higher derivatives never reach the threshold's loop.
+    probs = _sparsemax(scores, axis)
+    support = (probs > 0).astype(scores.dtype)
     size = jnp.sum(support, axis=axis, keepdims=True)
     mean_on_support = jnp.sum(support * scores_dot, axis=axis, keepdims=True) / size
     return probs, support * (scores_dot - mean_on_support)
@@ -107,7 +140,7 @@ def _multiclass_sparsemax_loss(scores, labels, axis):
 
 
 def _multiclass_sparsemax_fwd(scores, labels, axis):
-    probs = _projection(scores, axis)[0]
+    probs = _sparsemax(scores, axis)
     label_scores = jnp.take_along_axis(scores, labels, axis)
     # <p, theta - theta_y> + (1 - |p|^2) / 2: 0 exactly when p is the label's one-hot.
     gaps = jnp.where(probs > 0, scores - label_scores, 0.0)

@@ -3,11 +3,15 @@
 Each row gets a class index that is safe to gather with, and a factor that scales its loss
 and gradient: 1 for a valid label, 0 for a row that is ignored (``ignore_index``) or has
 every class masked, NaN for a label outside ``[0, num_classes)`` or on a masked class (which
-cannot raise under ``jit``).
+cannot raise under ``jit``). :func:`label_entries` reads the scores at those indices, its
+derivative a one-hot selection rather than a scatter.
 """
 
 from __future__ import annotations
 
+import functools
+
+import jax
 import jax.numpy as jnp
 
 from jaxloss._src import softmax_rows
@@ -36,3 +40,37 @@ def row_factor(active, valid, dtype):
     """1 for an active valid row, NaN for an active invalid one, 0 for an inactive one."""
     one = jnp.where(valid, jnp.ones((), dtype), jnp.asarray(jnp.nan, dtype))
     return jnp.where(active, one, jnp.zeros((), dtype))
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+def label_entries(scores: jax.Array, safe_labels: jax.Array, axis: int) -> jax.Array:
+    """``scores`` at each row's label (keepdims): ``take_along_axis``, differentiable in
+    ``scores`` by a one-hot selection rather than a gather's derivative.
+
+    The gather's reverse-mode derivative writes a zero array and then scatters into it; the
+    selection's, ``where(classes == label, cotangent, 0)``, is one pass with no scatter.
+
+    Args:
+      scores: floating array with a class axis.
+      safe_labels: int32 class indices in range, ``scores``'s shape with ``axis`` of size 1.
+      axis: the class axis, non-negative.
+
+    Returns:
+      The label entries, ``safe_labels``'s shape.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> label_entries(jnp.array([[1.0, 2.0], [3.0, 4.0]]), jnp.array([[1], [0]]), 1)
+      Array([[2.],
+             [3.]], dtype=float32)
+    """
+    return jnp.take_along_axis(scores, safe_labels, axis)
+
+
+@label_entries.defjvp
+def _label_entries_jvp(axis, primals, tangents):
+    scores, safe_labels = primals
+    scores_dot = tangents[0]
+    classes = jax.lax.broadcasted_iota(safe_labels.dtype, scores.shape, axis)
+    selected = jnp.where(classes == safe_labels, scores_dot, jnp.zeros((), scores_dot.dtype))
+    return label_entries(scores, safe_labels, axis), jnp.sum(selected, axis, keepdims=True)

@@ -86,7 +86,7 @@ def nll_loss(
     if where is not None:
         # A masked example is inactive, as an ignored one: loss 0, gradient 0 (not 0 * NaN).
         active = active & jnp.expand_dims(jnp.broadcast_to(jnp.asarray(where), labels.shape), axis)
-    loss = -jnp.take_along_axis(log_probs, safe_labels, axis)
+    loss = -class_labels.label_entries(log_probs, safe_labels, axis)
     if class_weights is not None:
         weights = jnp.asarray(class_weights).astype(dtype)
         loss = loss * jnp.take(weights, safe_labels)
