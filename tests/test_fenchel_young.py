@@ -142,6 +142,18 @@ def test_binary_sparsemax_loss_values_gradient_soft_labels_and_where():
     assert np.isnan(bad[0, 1]) and np.isfinite(np.delete(np.asarray(bad), 1)).all()
 
 
+def test_binary_sparsemax_loss_at_infinite_logits_is_exact_with_gradient_p_minus_y():
+    logits = np.array([-np.inf, -np.inf, np.inf, np.inf, -np.inf, np.inf], np.float32)
+    labels = np.array([0.0, 1.0, 1.0, 0.0, 0.25, 0.5], np.float32)
+    loss, grad = jax.jit(jax.value_and_grad(lambda a: jnp.sum(sparsemax_loss(a, labels)),
+                                            ))(logits)
+    losses = sparsemax_loss(logits, labels)
+    # Label on the side the logit points to: exactly 0; elsewhere truly infinite.
+    np.testing.assert_array_equal(losses, [0.0, np.inf, 0.0, np.inf, np.inf, np.inf])
+    assert loss == np.inf
+    np.testing.assert_array_equal(grad, (logits > 0).astype(np.float32) - labels)
+
+
 def test_fenchel_young_loss_of_logsumexp_is_the_softmax_cross_entropy():
     loss = make_fenchel_young_loss(logsumexp)
     one_hot = np.eye(4, dtype=np.float32)[LABELS]

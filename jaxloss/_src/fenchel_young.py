@@ -222,7 +222,9 @@ def sparsemax_loss(
 
     the Fenchel-Young loss of the two-class sparsemax ``p = clip((x + 1) / 2, 0, 1)``:
     0 exactly when ``y = p``, gradient ``p - y``. For ``y`` in ``{0, 1}`` it is optax's
-    ``sparsemax_loss``; optax reads any non-zero label as 1.
+    ``sparsemax_loss``; optax reads any non-zero label as 1. An infinite logit costs exactly
+    0 where the label lies on its side (``y = 1`` at ``+inf``, ``y = 0`` at ``-inf``) and
+    ``+inf`` otherwise, its gradient still ``p - y``.
 
     Args:
       logits: floating array of any shape.
@@ -245,11 +247,15 @@ def sparsemax_loss(
     """
     logits, labels = validation.check_and_cast_pair(logits, labels, where, "logits")
     checks.check_unit_interval("sparsemax_loss", "labels", labels, where=where)
+    # sparseplus(x) = sparseplus(-x) + x turns the two parts into one on a = |x|:
+    # sparseplus(-a) + w a with w the weight of the part on the far side of 0.
+    distance = jnp.abs(logits)
+    far_weight = jnp.where(logits >= 0, 1 - labels, labels)
+    near = jax.nn.relu(1 - distance)
     zero = jnp.zeros((), logits.dtype)
-    # Each part only where its weight is non-zero: 0 * sparseplus(inf) would be NaN.
-    positive = jnp.where(labels == 0, zero, labels * jax.nn.sparse_plus(-logits))
-    negative = jnp.where(labels == 1, zero, (1 - labels) * jax.nn.sparse_plus(logits))
-    loss = positive + negative - labels * (1 - labels)
+    # Only where its weight is non-zero: 0 * inf would be NaN.
+    far = jnp.where(far_weight == 0, zero, far_weight * distance)
+    loss = near * near / 4 + far - labels * (1 - labels)
     loss = validation.nan_where(validation.outside_unit_interval(labels), loss)
     return validation.apply_where(loss, where)
 
