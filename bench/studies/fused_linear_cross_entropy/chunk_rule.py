@@ -15,7 +15,8 @@ and their median wall and process CPU times reported::
     python -m bench.studies.fused_linear_cross_entropy.chunk_rule --shapes 2048x512x32768 \\
         --time 2048x512x32768 --repeats 7
 
-Writes ``chunk-rule-<machine>-<date>-<commit>.{json,md}`` to ``--out``.
+Writes ``chunk-rule-<machine>-<date>-<commit>.{json,md}`` to ``--out``
+(``forward-chunk-rule-…`` for ``--schedule forward``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from bench.studies.fused_linear_cross_entropy.measure import (
     unfused_loss,
 )
 from jaxloss._src.fused import default_chunk_size, default_tiles, forward_tiles
+from jaxloss._src.fused_streams import _token_block_size
 
 MODULE = "bench.studies.fused_linear_cross_entropy.chunk_rule"
 SHAPES = ("2048x256x20000", "2048x512x32768", "8192x1024x8192", "8192x1024x16384", "4096x1024x32768", "4096x4096x32000",
@@ -51,6 +53,9 @@ def measure(shape, timed, repeats, schedule):
     num_tokens, hidden_dim, vocab_size = shape
     tile_rule = forward_tiles if schedule == "forward" else default_tiles
     token_block, chunk = tile_rule(num_tokens, hidden_dim, vocab_size)
+    if schedule == "forward":
+        # The tokens of one block (forward tiles carry the block's area, not its tokens).
+        token_block = _token_block_size(num_tokens, vocab_size, (token_block, chunk))
     chunks = {"default": chunk,
               "fixed_32mib": default_chunk_size(num_tokens, vocab_size, min_chunks=1)}
     row = {"num_tokens": num_tokens, "hidden_dim": hidden_dim, "vocab_size": vocab_size,
@@ -126,8 +131,11 @@ def main(argv=None) -> None:
                           if k not in ("default", "fixed_32mib", "explicit")}), flush=True)
     facts = provenance.finish(facts)
     os.makedirs(args.out, exist_ok=True)
+    # The recompute schedule's files are the large-vocabulary guide's chunk-rule table; the
+    # forward schedule's are named apart.
+    prefix = "chunk-rule-" if args.schedule == "recompute" else f"{args.schedule}-chunk-rule-"
     stem = provenance.file_stem(args.out, facts).replace(args.out + os.sep,
-                                                         args.out + os.sep + "chunk-rule-")
+                                                         args.out + os.sep + prefix)
     with open(stem + ".json", "w") as f:
         json.dump({"provenance": facts, "rows": rows}, f, indent=1)
     with open(stem + ".md", "w") as f:
