@@ -245,6 +245,8 @@ def write_summaries(root: Path, out_dir: Path) -> None:
     fused = results_dir / "fused_linear_cross_entropy"
     pages["fused_chunk_rule.md"] = bench_summaries.chunk_rule_table(
         json.loads(next(fused.glob("chunk-rule-*.json")).read_text()))
+    pages["fused_forward_chunk_rule.md"] = bench_summaries.chunk_rule_table(
+        json.loads(next(fused.glob("forward-chunk-rule-*.json")).read_text()))
     pages["fused_schedules.md"] = bench_summaries.schedules_table(
         [json.loads(path.read_text()) for path in sorted(fused.glob("cpu-schedules-*.json"))])
     pages["fused_cpu.md"] = bench_summaries.fused_cpu_table(

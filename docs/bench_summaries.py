@@ -750,6 +750,7 @@ def _provenance_text(provenance: dict) -> str:
 def large_vocabulary_figures(directory: Path) -> dict[str, str]:
     """The figures the large-vocabulary guide's prose quotes."""
     chunk_rule = _load(next(directory.glob("chunk-rule-*.json")))
+    forward_rule = _load(next(directory.glob("forward-chunk-rule-*.json")))
     timed = next(row for row in chunk_rule["rows"] if "cpu_ratio_default" in row)
     schedules = [_load(path) for path in sorted(directory.glob("cpu-schedules-*.json"))]
     cpu = _load(directory / "fused_linear_cross_entropy.json")
@@ -798,6 +799,10 @@ def large_vocabulary_figures(directory: Path) -> dict[str, str]:
     return {
         "flce_chunk_rule_run": _provenance_text(chunk_rule["provenance"]),
         "flce_chunk_rule_command": f"`{chunk_rule['provenance']['command']}`",
+        "flce_forward_rule_run": _provenance_text(forward_rule["provenance"]),
+        "flce_forward_rule_command": f"`{forward_rule['provenance']['command']}`",
+        "flce_forward_rule_max": _percent(max(row["temp_ratio_default"]
+                                              for row in forward_rule["rows"])),
         "flce_h200_chunk4096": chunk_gain("float32-chunk4096"),
         "flce_h200_chunk16384": chunk_gain("float32-chunk16384"),
         "flce_timed_shape": f"{timed['num_tokens']} × {timed['hidden_dim']} × {timed['vocab_size']}",
