@@ -37,8 +37,8 @@ def peaked_inputs(seed=0, num_tokens=40, hidden_dim=64, vocab_size=301, scale=10
 
 
 def float64_grads(h, w, b, y, *, z_loss=0.0, logit_soft_cap=None):
-    """The mean loss's exact gradients, the softmax, and each token's logsumexp cotangent
-    ``g_n`` (float64)."""
+    """The mean loss's exact gradients, the logits' gradient ``d_z`` and each token's
+    logsumexp cotangent ``g_n`` (float64)."""
     h, w, b = (np.asarray(x, np.float64) for x in (h, w, b))
     y = np.asarray(y)
     r = h @ w + b
@@ -49,15 +49,17 @@ def float64_grads(h, w, b, y, *, z_loss=0.0, logit_soft_cap=None):
     d_z = g[:, None] * probs - np.eye(w.shape[1])[y] / len(y)
     if logit_soft_cap is not None:
         d_z = d_z * (1 - (z / logit_soft_cap) ** 2)
-    return (d_z @ w.T, h.T @ d_z, d_z.sum(0)), probs, g
+    return (d_z @ w.T, h.T @ d_z, d_z.sum(0)), d_z, g
 
 
-def filter_bounds(h, w, y, probs, g, eps):
-    """The docstring's bound over every entry a tile could skip (softmax below ``eps``, not
-    the label): ``|g_n| sum_j p_nj |w_j|`` per token, ``sum_n |g_n| p_nj |h_n|`` per column."""
+def filter_bounds(h, w, y, d_z, g, eps):
+    """The docstring's bound over every entry a tile could skip (``|d_z| <= eps |g_n|``, not
+    the label): ``sum_j |d_z_nj| |w_j|`` per token, ``sum_n |d_z_nj| |h_n|`` per column, at
+    most ``|g_n| sum_j p_nj |w_j|`` and ``sum_n |g_n| p_nj |h_n|``."""
     h, w = np.asarray(h, np.float64), np.asarray(w, np.float64)
-    skippable = (probs < eps) & (np.arange(w.shape[1])[None, :] != np.asarray(y)[:, None])
-    p = np.where(skippable, probs, 0.0) * np.abs(g)[:, None]
+    skippable = ((np.abs(d_z) <= eps * np.abs(g)[:, None])
+                 & (np.arange(w.shape[1])[None, :] != np.asarray(y)[:, None]))
+    p = np.where(skippable, np.abs(d_z), 0.0)
     return p @ np.linalg.norm(w, axis=0), np.linalg.norm(h, axis=1) @ p
 
 
@@ -85,8 +87,8 @@ def test_gradients_within_bound_and_loss_unchanged(monkeypatch, schedule, option
     common = dict(schedule=schedule, chunk_size=chunk_size, **OPTIONS[options])
     loss, (d_h, d_w, d_b) = grads_of(h, w, b, y, gradient_filter=EPS, **common)
     plain_loss, _ = grads_of(h, w, b, y, **common)
-    (e_h, e_w, e_b), probs, g = float64_grads(h, w, b, y, **OPTIONS[options])
-    bound_h, bound_w = filter_bounds(h, w, y, probs, g, EPS)
+    (e_h, e_w, e_b), d_z, g = float64_grads(h, w, b, y, **OPTIONS[options])
+    bound_h, bound_w = filter_bounds(h, w, y, d_z, g, EPS)
     rounding_h = 1e-5 * np.max(np.abs(e_h))
     rounding_w = 1e-5 * np.max(np.abs(e_w))
     assert np.all(np.linalg.norm(np.asarray(d_h, np.float64) - e_h, axis=1)
@@ -107,9 +109,10 @@ def test_labels_always_counted(schedule):
     h, w, b, y = peaked_inputs()
     _, (_, d_w, _) = grads_of(h, w, b, y, gradient_filter=EPS, schedule=schedule,
                               chunk_size=64)
-    (_, e_w, _), probs, g = float64_grads(h, w, b, y)
-    _, bound_w = filter_bounds(h, w, y, probs, g, EPS)
+    (_, e_w, _), d_z, g = float64_grads(h, w, b, y)
+    _, bound_w = filter_bounds(h, w, y, d_z, g, EPS)
     tail = np.asarray(y[:4])
+    probs = d_z / g[:, None] + np.eye(w.shape[1])[np.asarray(y)]
     assert np.all(probs[:4, tail].diagonal() < EPS)
     label_terms = np.abs(g[:4]) * np.linalg.norm(np.asarray(h[:4], np.float64), axis=1)
     allowed = bound_w[tail] + 1e-5 * np.max(np.abs(e_w))
@@ -129,8 +132,8 @@ def test_zero_is_no_filter_and_tiny_eps_matches(schedule):
     assert float(loss) == float(zero_loss)
     for plain, zero in zip(grads, zero_grads):
         np.testing.assert_array_equal(plain, zero)
-    _, probs, _ = float64_grads(h, w, b, y)
-    tiny = float(probs.min()) / 2
+    _, d_z, g = float64_grads(h, w, b, y)
+    tiny = float(np.min(np.abs(d_z) / g[:, None])) / 2
     _, tiny_grads = grads_of(h, w, b, y, schedule=schedule, chunk_size=64,
                              gradient_filter=tiny)
     for plain, filtered in zip(grads, tiny_grads):

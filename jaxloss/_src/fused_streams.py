@@ -79,24 +79,15 @@ def _label_mask(labels, start, size):
     return columns == labels[:, None]
 
 
-def _column_log_softmax_max(z, logsumexp):
-    """``[size]``: each column's largest log-softmax ``max_n (z[n, j] - lse_n)`` over the
-    tile's tokens, what the gradient filter compares with ``log(eps)``."""
-    return jnp.max(z - logsumexp[:, None], axis=0)
-
-
-def _negligible_tile(column_log_p, labels, start, size, log_eps):
+def _negligible_tile(d_z, scale, labels, start, size, eps):
     """Scalar boolean: the gradient filter may skip the tile of columns ``[start, start +
-    size)``: every softmax entry is below ``eps`` (``column_log_p``, the slice's
-    ``_column_log_softmax_max``, below ``log_eps``) and no token's label is among the
-    columns (the one-hot term of the logits' gradient is never small)."""
+    size)`` whose logits' gradient is ``d_z``: no token's label is among the columns (the
+    one-hot term is never small) and every entry is at most ``eps`` times its token's
+    ``scale``, the cotangent of its logsumexp (the softmax term is ``scale * p * kappa``
+    there, ``kappa <= 1`` the soft cap's derivative, so this holds where every ``p <= eps``)."""
     labelled = jnp.any((labels >= start) & (labels < start + size))
-    return jnp.all(column_log_p < log_eps) & ~labelled
-
-
-def _log_threshold(gradient_filter):
-    """``log(eps)`` of a checked ``gradient_filter`` (``-inf`` for 0: nothing is skipped)."""
-    return -np.inf if gradient_filter == 0 else float(np.log(gradient_filter))
+    small = jnp.all(jnp.abs(d_z) <= eps * jnp.abs(scale)[:, None])
+    return small & ~labelled
 
 
 def _chunk_label_logit(z, labels, start, size):
@@ -264,13 +255,13 @@ def _filtered_block_input_grads(hidden, weight, d_z, d_weight, chunk_size, accum
     """``_block_input_grads`` with both products taken ``chunk_size`` columns at a time:
     each piece adds its ``d_z[:, piece] @ weight[:, piece].T`` to ``d hidden`` and its
     ``hidden.T @ d_z[:, piece]`` to ``d_weight``, both skipped (``lax.cond``) where
-    ``skip_piece(start, size)`` is true."""
+    ``skip_piece(d_z[:, piece], start, size)`` is true."""
 
     def add_piece(carry, start, size):
         d_hidden, d_weight = carry
         w = lax.dynamic_slice_in_dim(weight, start, size, axis=1)
         d_z_columns = lax.dynamic_slice_in_dim(d_z, start, size, axis=1)
-        d_h, d_w = lax.cond(skip_piece(start, size),
+        d_h, d_w = lax.cond(skip_piece(d_z_columns, start, size),
                             lambda h, w, d_z: _zero_input_grads(h, w, accum_dtype),
                             lambda h, w, d_z: _input_grads(h, w, d_z, accum_dtype),
                             hidden, w, d_z_columns)
@@ -299,7 +290,7 @@ def _vocabulary_stream_grads(hidden, weight, bias, tiles, soft_cap, accum_dtype,
     ``[token_block, chunk_size]`` tile and one ``[token_block, H]`` block instead of
     ``[N, chunk_size]`` and ``[N, H]``.
 
-    ``skip_tile(z, rows, start, size)``, where given, is a scalar boolean: true, the tile's
+    ``skip_tile(d_z, rows, start, size)``, where given, is a scalar boolean: true, the tile's
     two matrix products are skipped (``lax.cond``) and count as zeros; ``d bias`` stays
     exact."""
     num_tokens = hidden.shape[0]
@@ -322,7 +313,7 @@ def _vocabulary_stream_grads(hidden, weight, bias, tiles, soft_cap, accum_dtype,
             if skip_tile is None:
                 d_h, d_w = _input_grads(h, w, d_z, accum_dtype)
             else:
-                d_h, d_w = lax.cond(skip_tile(z, rows, start, size),
+                d_h, d_w = lax.cond(skip_tile(d_z, rows, start, size),
                                     lambda h, w, d_z: _zero_input_grads(h, w, accum_dtype),
                                     lambda h, w, d_z: _input_grads(h, w, d_z, accum_dtype),
                                     h, w, d_z)
@@ -378,12 +369,9 @@ def _logit_stats_bwd(tiles, soft_cap, with_sum, axis_name, gradient_filter, resi
 
     skip_tile = None
     if gradient_filter is not None:
-        log_eps = _log_threshold(gradient_filter)
-
-        def skip_tile(z, rows, start, size):
-            labels, logsumexp = rows[:2]
-            return _negligible_tile(_column_log_softmax_max(z, logsumexp), labels, start, size,
-                                    log_eps)
+        def skip_tile(d_z, rows, start, size):
+            labels, _, g_lse = rows[:3]
+            return _negligible_tile(d_z, g_lse, labels, start, size, gradient_filter)
 
     d_hidden, d_weight, d_bias = _vocabulary_stream_grads(
         hidden, weight, bias, tiles, soft_cap, accum_dtype, chunk_d_logits, per_token,
@@ -492,7 +480,7 @@ def _forward_stream(hidden, weight, bias, labels, loss_weights, chunk_size, soft
 
     With ``gradient_filter`` both products are taken in pieces of ``chunk_size`` columns
     (``_filtered_block_input_grads``), a piece's skipped where it is negligible
-    (``_negligible_tile`` over the block's tokens and the piece's columns).
+    (``_negligible_tile`` of the piece's logits' gradient, over the block's tokens).
     """
     accum_dtype = validation.compute_dtype(hidden, weight)
     num_tokens, local_vocab = hidden.shape[0], weight.shape[1]
@@ -502,7 +490,6 @@ def _forward_stream(hidden, weight, bias, labels, loss_weights, chunk_size, soft
     _, chunk_size = _tile_sizes(chunk_size, num_tokens)
     loss_weights = loss_weights.astype(accum_dtype)
     with_sum = bool(label_smoothing)
-    log_eps = None if gradient_filter is None else _log_threshold(gradient_filter)
 
     def over_shards(reduce, values):
         return values if axis_name is None else reduce(values, axis_name)
@@ -521,9 +508,6 @@ def _forward_stream(hidden, weight, bias, labels, loss_weights, chunk_size, soft
             over_shards(lax.psum, jnp.sum(z, axis=1)) if with_sum
             else jnp.zeros((size,), accum_dtype),
         )
-        if gradient_filter is not None:
-            # Per column before the logits turn into their gradient: [V], not a second tile.
-            column_log_p = _column_log_softmax_max(z, logsumexp)
         per_token, pullback = jax.vjp(
             lambda st: _per_token_loss(st, y + offset, vocab_size, ignore_index,
                                        label_smoothing, z_loss)[0], stats)
@@ -537,10 +521,9 @@ def _forward_stream(hidden, weight, bias, labels, loss_weights, chunk_size, soft
             d_h, d_weight = _block_input_grads(h, weight, d_z, d_weight, chunk_size,
                                                accum_dtype)
         else:
-            def skip_piece(piece_start, piece_size):
-                return _negligible_tile(
-                    lax.dynamic_slice_in_dim(column_log_p, piece_start, piece_size), y,
-                    piece_start, piece_size, log_eps)
+            def skip_piece(d_z_piece, piece_start, piece_size):
+                return _negligible_tile(d_z_piece, g.logsumexp, y, piece_start, piece_size,
+                                        gradient_filter)
 
             d_h, d_weight = _filtered_block_input_grads(h, weight, d_z, d_weight, chunk_size,
                                                         accum_dtype, skip_piece)

@@ -15,7 +15,8 @@ inputs:
 The steps of one schedule and input are timed interleaved (one warm-up call each, then
 ``--repeats`` rounds), median wall and process CPU time reported as ratios to the unfiltered
 step; the share of tiles skipped is counted with the library's own rule
-(``_negligible_tile`` over each token block and column piece), and the compiled temporaries
+(``_negligible_tile`` of the mean loss's logits' gradient over each token block and column
+piece), and the compiled temporaries
 come from ``memory_analysis()``::
 
     python -m bench.studies.fused_linear_cross_entropy.gradient_filter
@@ -79,16 +80,17 @@ def skipped_share(hidden, weight, labels, schedule, eps):
         chunk = tiles[1]
     else:
         token_block, chunk = default_tiles(num_tokens, hidden.shape[1], vocab_size)
-    log_eps = fused_streams._log_threshold(eps)
     logits = hidden @ weight
-    logsumexp = jax.nn.logsumexp(logits, axis=1)
+    # The mean loss's logits' gradient and logsumexp cotangent: (softmax - onehot) / N, 1 / N.
+    d_z = (jax.nn.softmax(logits, axis=1)
+           - jax.nn.one_hot(labels, vocab_size, dtype=logits.dtype)) / num_tokens
+    scale = jnp.full((num_tokens,), 1.0 / num_tokens, logits.dtype)
     skipped = total = 0
     for token_start, token_size in pieces(num_tokens, min(token_block, num_tokens)):
         rows = slice(token_start, token_start + token_size)
-        column_log_p = fused_streams._column_log_softmax_max(logits[rows], logsumexp[rows])
         for start, size in pieces(vocab_size, min(chunk, vocab_size)):
             skipped += bool(fused_streams._negligible_tile(
-                column_log_p[start:start + size], labels[rows], start, size, log_eps))
+                d_z[rows, start:start + size], scale[rows], labels[rows], start, size, eps))
             total += 1
     return skipped / total
 
