@@ -404,7 +404,7 @@ def fused_linear_cross_entropy(
         ``2**-12`` for bfloat16). With it the compiled temporaries grow a little (on a CPU at
         ``N, H, V = 2048, 512, 32768``: 23.0 to 26.1 MiB forward, 16.5 to 19.0 MiB
         recomputing); measured speed:
-        ``bench/results/fused_linear_cross_entropy/gradient-filter-*``. ``ValueError`` for a value outside ``[0, 1)``, not
+        ``bench/results/fused_linear_cross_entropy/gradient-filter-*.json``. ``ValueError`` for a value outside ``[0, 1)``, not
         finite, or with ``label_smoothing``.
 
     Returns:
