@@ -19,6 +19,7 @@ from jax import lax
 
 from jaxloss._src import reduction as reductions
 from jaxloss._src import soft_cap_and_z_loss, validation
+from jaxloss._src.fused_filter import _negligible_tile, _zero_input_grads
 from jaxloss._src.label_smoothing import smoothing_weights
 
 class _LogitStats(NamedTuple):
@@ -77,17 +78,6 @@ def _label_mask(labels, start, size):
     """``[N, size]`` boolean: column ``j`` of the chunk is token n's label."""
     columns = start + lax.broadcasted_iota(labels.dtype, (1, size), 1)
     return columns == labels[:, None]
-
-
-def _negligible_tile(d_z, scale, labels, start, size, eps):
-    """Scalar boolean: the gradient filter may skip the tile of columns ``[start, start +
-    size)`` whose logits' gradient is ``d_z``: no token's label is among the columns (the
-    one-hot term is never small) and every entry is at most ``eps`` times its token's
-    ``scale``, the cotangent of its logsumexp (the softmax term is ``scale * p * kappa``
-    there, ``kappa <= 1`` the soft cap's derivative, so this holds where every ``p <= eps``)."""
-    labelled = jnp.any((labels >= start) & (labels < start + size))
-    small = jnp.all(jnp.abs(d_z) <= eps * jnp.abs(scale)[:, None])
-    return small & ~labelled
 
 
 def _chunk_label_logit(z, labels, start, size):
@@ -218,12 +208,6 @@ def _input_grads(hidden, weight, d_z, accum_dtype):
         preferred_element_type=accum_dtype,
     )
     return d_hidden, d_weight
-
-
-def _zero_input_grads(hidden, weight, accum_dtype):
-    """The zeros ``_input_grads`` would give for a skipped tile (its two products' shapes)."""
-    return (jnp.zeros((hidden.shape[0], weight.shape[0]), accum_dtype),
-            jnp.zeros((hidden.shape[1], weight.shape[1]), accum_dtype))
 
 
 def _block_input_grads(hidden, weight, d_z, d_weight, chunk_size, accum_dtype):

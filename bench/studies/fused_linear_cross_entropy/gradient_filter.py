@@ -40,7 +40,7 @@ from bench.common.jax_entries import compile_with_memory
 from bench.common.markdown import captioned_table
 from bench.studies.fused_linear_cross_entropy.measure import time_interleaved
 from jaxloss import fused_linear_cross_entropy
-from jaxloss._src import fused_streams
+from jaxloss._src import fused_filter, fused_streams
 from jaxloss._src.fused import default_tiles, forward_tiles
 
 MODULE = "bench.studies.fused_linear_cross_entropy.gradient_filter"
@@ -89,7 +89,7 @@ def skipped_share(hidden, weight, labels, schedule, eps):
     for token_start, token_size in pieces(num_tokens, min(token_block, num_tokens)):
         rows = slice(token_start, token_start + token_size)
         for start, size in pieces(vocab_size, min(chunk, vocab_size)):
-            skipped += bool(fused_streams._negligible_tile(
+            skipped += bool(fused_filter._negligible_tile(
                 d_z[rows, start:start + size], scale[rows], labels[rows], start, size, eps))
             total += 1
     return skipped / total
