@@ -68,6 +68,17 @@ def _chunk_rule():
     return f"they are now {', '.join(first)} and {last}, and {every}"
 
 
+def _gradient_filter_temporaries():
+    rows = _rows("fused_linear_cross_entropy/gradient-filter-*.json")
+    figures = []
+    for schedule, name in (("forward", "forward"), ("recompute", "recomputing")):
+        (row,) = [r for r in rows if (r["inputs"], r["schedule"]) == ("peaked", schedule)]
+        off, on = (row["variants"][key]["temp_bytes"] / 2**20
+                   for key in ("off", next(k for k in row["variants"] if k != "off")))
+        figures.append(f"{off:.1f} to {on:.1f} MiB {name}")
+    return ", ".join(figures)
+
+
 # (source file, the results file it names, the quoted figures)
 QUOTES = [
     ("jaxloss/_src/cross_entropy/softmax.py", "precise_cost/cpu.json", lambda: [_precise_cpu()]),
@@ -84,6 +95,8 @@ QUOTES = [
      "contrastive/cpu-amd-epyc-2-cores-20261207-1421c19.json",
      lambda: list(_chunked_contrastive())),
     ("CHANGELOG.md", "fused_linear_cross_entropy/chunk-rule-*.json", lambda: [_chunk_rule()]),
+    ("jaxloss/_src/fused.py", "fused_linear_cross_entropy/gradient-filter-*.json",
+     lambda: [_gradient_filter_temporaries()]),
 ]
 
 

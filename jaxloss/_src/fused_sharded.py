@@ -17,7 +17,7 @@ from jax.sharding import PartitionSpec as P
 
 from jaxloss._src import reduction as reductions
 from jaxloss._src import validation
-from jaxloss._src.fused import _check_inputs, _pick_schedule
+from jaxloss._src.fused import _check_gradient_filter, _check_inputs, _pick_schedule
 from jaxloss._src.fused_streams import (
     _cast_grads,
     _forward_stream,
@@ -46,6 +46,7 @@ def fused_linear_cross_entropy_sharded(
     return_logsumexp: bool = False,
     schedule: str | None = None,
     weights: jax.typing.ArrayLike | None = None,
+    gradient_filter: float | None = None,
 ) -> jax.Array | tuple[jax.Array, jax.Array]:
     r"""Vocabulary-parallel :func:`fused_linear_cross_entropy` over a device mesh.
 
@@ -91,6 +92,10 @@ def fused_linear_cross_entropy_sharded(
         (``labels.shape`` or broadcasting to it; split over ``token_axis`` like the labels):
         each token's loss is ``weights * loss`` and the ``"mean"`` divides by the weights
         of the tokens not ignored, summed over every token shard.
+      gradient_filter: as for :func:`fused_linear_cross_entropy`, on each device's tiles.
+        With ``schedule="recompute"`` a device compares its shard's own softmax (each
+        entry at least the whole vocabulary's) with ``eps``, so it skips no more than one
+        device would, and the same bound holds.
 
     Returns:
       As :func:`fused_linear_cross_entropy`: a scalar replicated over the mesh, or, for
@@ -119,6 +124,7 @@ def fused_linear_cross_entropy_sharded(
         logit_soft_cap, reduction, vocab_shards=num_shards, weights=weights,
         token_shards=num_token_shards, forward=forward,
     )
+    gradient_filter = _check_gradient_filter(gradient_filter, label_smoothing)
     if vocab_size % num_shards:
         raise ValueError(
             f"The vocabulary size weight.shape[1]={vocab_size} must be divisible by the size "
@@ -155,13 +161,13 @@ def fused_linear_cross_entropy_sharded(
                 loss_weights = _divide_or_zero(loss_weights, count, weights is None)
             local = _weighted_loss_sum(hidden, weight, bias, labels, loss_weights, tiles,
                                        logit_soft_cap, ignore_index, label_smoothing, z_loss,
-                                       vocab_size, axis_name)
+                                       vocab_size, axis_name, gradient_filter)
             total = lax.psum(local, token_axes) if token_axes else local
             return total, jnp.zeros(labels.shape, total.dtype)
         local_vocab = weight.shape[1]
         offset = lax.axis_index(axis_name).astype(labels.dtype) * local_vocab
         local = _logit_stats(hidden, weight, bias, labels - offset, tiles,
-                             logit_soft_cap, bool(label_smoothing), None)
+                             logit_soft_cap, bool(label_smoothing), None, gradient_filter)
         # lse is invariant to the shift: no gradient through the max.
         shift = lax.pmax(lax.stop_gradient(local.logsumexp), axis_name)
         logsumexp = shift + jnp.log(lax.psum(jnp.exp(local.logsumexp - shift), axis_name))
@@ -249,9 +255,10 @@ def _combined_stats(local, axis_name):
                        lax.psum(local.logit_sum, axis_name))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6, 7, 8, 9, 10, 11))
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6, 7, 8, 9, 10, 11, 12))
 def _weighted_loss_sum(hidden, weight, bias, labels, loss_weights, chunk_size, soft_cap,
-                       ignore_index, label_smoothing, z_loss, vocab_size, axis_name):
+                       ignore_index, label_smoothing, z_loss, vocab_size, axis_name,
+                       gradient_filter=None):
     """``sum_n loss_weights[n] * loss_n`` over this device's tokens, the vocabulary split over
     ``axis_name``. Not differentiated it streams the local vocabulary for the loss alone;
     the fwd rule computes the gradients along with it (the ``"forward"`` schedule)."""
@@ -264,20 +271,21 @@ def _weighted_loss_sum(hidden, weight, bias, labels, loss_weights, chunk_size, s
 
 
 def _weighted_loss_sum_fwd(hidden, weight, bias, labels, loss_weights, chunk_size, soft_cap,
-                           ignore_index, label_smoothing, z_loss, vocab_size, axis_name):
+                           ignore_index, label_smoothing, z_loss, vocab_size, axis_name,
+                           gradient_filter=None):
     """One stream over blocks of local tokens, each against the local vocabulary shard
     (:func:`_forward_stream` with ``axis_name``): three matrix products; ``d hidden`` is this
     shard's part, summed by ``shard_map``."""
     losses, grads = _forward_stream(hidden, weight, bias, labels, loss_weights, chunk_size,
                                    soft_cap, ignore_index, label_smoothing, z_loss, vocab_size,
-                                   axis_name)
+                                   axis_name, gradient_filter)
     total = jnp.sum(losses * loss_weights.astype(losses.dtype))
     return total, (_cast_grads(grads, hidden, weight, bias), labels,
                    losses.astype(loss_weights.dtype))
 
 
 def _weighted_loss_sum_bwd(chunk_size, soft_cap, ignore_index, label_smoothing, z_loss,
-                           vocab_size, axis_name, residuals, cotangent):
+                           vocab_size, axis_name, gradient_filter, residuals, cotangent):
     (d_hidden, d_weight, d_bias), labels, losses = residuals
     # Each token's loss is the same on every vocabulary shard: shard_map sums the weights'
     # cotangents over the shards, so each gives its own copy's share.

@@ -19,6 +19,7 @@ from jax import lax
 
 from jaxloss._src import reduction as reductions
 from jaxloss._src import soft_cap_and_z_loss, validation
+from jaxloss._src.fused_filter import _negligible_tile, _zero_input_grads
 from jaxloss._src.label_smoothing import smoothing_weights
 
 class _LogitStats(NamedTuple):
@@ -129,15 +130,20 @@ def _over_token_blocks(block_fn, per_token, outputs, token_block):
     return _over_chunks(step, outputs, num_tokens, token_block)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5, 6, 7))
-def _logit_stats(hidden, weight, bias, labels, tiles, soft_cap, with_sum, axis_name):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5, 6, 7, 8))
+def _logit_stats(hidden, weight, bias, labels, tiles, soft_cap, with_sum, axis_name,
+                 gradient_filter=None):
+    """Per-token ``_LogitStats`` of the logits, streamed over vocabulary chunks; the backward
+    pass recomputes each tile's logits and skips the products of the tiles that
+    ``gradient_filter`` finds negligible (``_negligible_tile``; ``None``: none)."""
     stats, _ = _logit_stats_fwd(
         hidden, weight, bias, labels, tiles, soft_cap, with_sum, axis_name
     )
     return stats
 
 
-def _logit_stats_fwd(hidden, weight, bias, labels, tiles, soft_cap, with_sum, axis_name):
+def _logit_stats_fwd(hidden, weight, bias, labels, tiles, soft_cap, with_sum, axis_name,
+                     gradient_filter=None):
     accum_dtype = validation.compute_dtype(hidden, weight)
     num_tokens = hidden.shape[0]
     vocab_size = weight.shape[1]
@@ -228,8 +234,32 @@ def _block_input_grads(hidden, weight, d_z, d_weight, chunk_size, accum_dtype):
     return d_hidden, _over_chunks(add_columns, d_weight, vocab_size, chunk_size)
 
 
+def _filtered_block_input_grads(hidden, weight, d_z, d_weight, chunk_size, accum_dtype,
+                                skip_piece):
+    """``_block_input_grads`` with both products taken ``chunk_size`` columns at a time:
+    each piece adds its ``d_z[:, piece] @ weight[:, piece].T`` to ``d hidden`` and its
+    ``hidden.T @ d_z[:, piece]`` to ``d_weight``, both skipped (``lax.cond``) where
+    ``skip_piece(d_z[:, piece], start, size)`` is true."""
+
+    def add_piece(carry, start, size):
+        d_hidden, d_weight = carry
+        w = lax.dynamic_slice_in_dim(weight, start, size, axis=1)
+        d_z_columns = lax.dynamic_slice_in_dim(d_z, start, size, axis=1)
+        d_h, d_w = lax.cond(skip_piece(d_z_columns, start, size),
+                            lambda h, w, d_z: _zero_input_grads(h, w, accum_dtype),
+                            lambda h, w, d_z: _input_grads(h, w, d_z, accum_dtype),
+                            hidden, w, d_z_columns)
+        columns = lax.dynamic_slice_in_dim(d_weight, start, size, axis=1)
+        d_weight = lax.dynamic_update_slice_in_dim(
+            d_weight, columns + d_w.astype(d_weight.dtype), start, axis=1)
+        return d_hidden + d_h, d_weight
+
+    init = (jnp.zeros((hidden.shape[0], weight.shape[0]), accum_dtype), d_weight)
+    return _over_chunks(add_piece, init, weight.shape[1], min(chunk_size, weight.shape[1]))
+
+
 def _vocabulary_stream_grads(hidden, weight, bias, tiles, soft_cap, accum_dtype,
-                             chunk_d_logits, per_token, axis_name=None):
+                             chunk_d_logits, per_token, axis_name=None, skip_tile=None):
     """``(d hidden, d weight, d bias)`` from one stream over vocabulary chunks that recomputes
     each chunk's logits ``z`` and takes ``d_z = chunk_d_logits(z, rows, start, size)`` (the
     gradient of the raw logits, soft cap included; ``rows`` the token block's rows of the
@@ -242,7 +272,11 @@ def _vocabulary_stream_grads(hidden, weight, bias, tiles, soft_cap, accum_dtype,
     once per block, in ``accum_dtype`` (float32 for half-precision weights, so that the sum
     over blocks is not rounded to half precision each time; cast once at the end). The temporaries are then those of one
     ``[token_block, chunk_size]`` tile and one ``[token_block, H]`` block instead of
-    ``[N, chunk_size]`` and ``[N, H]``."""
+    ``[N, chunk_size]`` and ``[N, H]``.
+
+    ``skip_tile(d_z, rows, start, size)``, where given, is a scalar boolean: true, the tile's
+    two matrix products are skipped (``lax.cond``) and count as zeros; ``d bias`` stays
+    exact."""
     num_tokens = hidden.shape[0]
     token_block, chunk_size = _tile_sizes(tiles, num_tokens)
     blocked = token_block < num_tokens
@@ -260,7 +294,13 @@ def _vocabulary_stream_grads(hidden, weight, bias, tiles, soft_cap, accum_dtype,
             z = _chunk_logits(h, weight, bias, start, size, soft_cap, accum_dtype)
             d_z = chunk_d_logits(z, rows, start, size)
             w = lax.dynamic_slice_in_dim(weight, start, size, axis=1)
-            d_h, d_w = _input_grads(h, w, d_z, accum_dtype)
+            if skip_tile is None:
+                d_h, d_w = _input_grads(h, w, d_z, accum_dtype)
+            else:
+                d_h, d_w = lax.cond(skip_tile(d_z, rows, start, size),
+                                    lambda h, w, d_z: _zero_input_grads(h, w, accum_dtype),
+                                    lambda h, w, d_z: _input_grads(h, w, d_z, accum_dtype),
+                                    h, w, d_z)
             d_w = d_w.astype(d_weight.dtype)
             if blocked:
                 d_w = d_w + lax.dynamic_slice_in_dim(d_weight, start, size, axis=1)
@@ -296,7 +336,8 @@ def _vocabulary_stream_grads(hidden, weight, bias, tiles, soft_cap, accum_dtype,
             None if d_bias is None else d_bias.astype(bias.dtype))
 
 
-def _logit_stats_bwd(tiles, soft_cap, with_sum, axis_name, residuals, cotangents):
+def _logit_stats_bwd(tiles, soft_cap, with_sum, axis_name, gradient_filter, residuals,
+                     cotangents):
     hidden, weight, bias, labels, logsumexp = residuals
     g_lse, g_label, g_sum = cotangents
     accum_dtype = logsumexp.dtype
@@ -310,9 +351,15 @@ def _logit_stats_bwd(tiles, soft_cap, with_sum, axis_name, residuals, cotangents
         return _logit_grads(z, jnp.exp(z - logsumexp[:, None]), _label_mask(labels, start, size),
                             g_lse[:, None], g_label[:, None], g_sum, soft_cap)
 
+    skip_tile = None
+    if gradient_filter is not None:
+        def skip_tile(d_z, rows, start, size):
+            labels, _, g_lse = rows[:3]
+            return _negligible_tile(d_z, g_lse, labels, start, size, gradient_filter)
+
     d_hidden, d_weight, d_bias = _vocabulary_stream_grads(
         hidden, weight, bias, tiles, soft_cap, accum_dtype, chunk_d_logits, per_token,
-        axis_name)
+        axis_name, skip_tile)
     return d_hidden, d_weight, d_bias, np.zeros(labels.shape, jax.dtypes.float0)
 
 
@@ -386,13 +433,13 @@ def _token_block_size(num_tokens: int, vocab_size: int, tiles) -> int:
     return int(max(1, min(num_tokens, token_block * chunk_size // max(vocab_size, 1))))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6, 7, 8, 9))
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6, 7, 8, 9, 10))
 def _scalar_loss(hidden, weight, bias, labels, coefficients, chunk_size, soft_cap, ignore_index,
-                 label_smoothing, z_loss):
+                 label_smoothing, z_loss, gradient_filter=None):
     """``sum_n coefficients[n] * loss_n``, a reduced loss (``_token_coefficients``). Not
     differentiated, it is the vocabulary stream of ``_logit_stats_fwd`` and computes no
     gradient; the fwd rule below streams over tokens and computes the gradients along with
-    the loss."""
+    the loss, skipping the column pieces that ``gradient_filter`` finds negligible."""
     stats, _ = _logit_stats_fwd(hidden, weight, bias, labels, chunk_size, soft_cap,
                                 bool(label_smoothing), None)
     loss, _ = _per_token_loss(stats, labels, weight.shape[1], ignore_index, label_smoothing,
@@ -401,7 +448,8 @@ def _scalar_loss(hidden, weight, bias, labels, coefficients, chunk_size, soft_ca
 
 
 def _forward_stream(hidden, weight, bias, labels, loss_weights, chunk_size, soft_cap,
-                   ignore_index, label_smoothing, z_loss, vocab_size, axis_name=None):
+                   ignore_index, label_smoothing, z_loss, vocab_size, axis_name=None,
+                   gradient_filter=None):
     """Per-token losses and the gradients of ``sum_n loss_weights[n] * loss_n`` in one stream
     over blocks of tokens: three matrix products. Returns ``(losses, (d hidden, d weight,
     d bias))``, all in the accumulation dtype.
@@ -413,6 +461,10 @@ def _forward_stream(hidden, weight, bias, labels, loss_weights, chunk_size, soft
     ``axis_name`` the weight is this device's shard of a vocabulary of ``vocab_size``
     columns: the blocks' row statistics are combined across the shards (one ``pmax`` and
     up to three ``psum`` of ``[T]`` per block), and ``d hidden`` is this shard's part.
+
+    With ``gradient_filter`` both products are taken in pieces of ``chunk_size`` columns
+    (``_filtered_block_input_grads``), a piece's skipped where it is negligible
+    (``_negligible_tile`` of the piece's logits' gradient, over the block's tokens).
     """
     accum_dtype = validation.compute_dtype(hidden, weight)
     num_tokens, local_vocab = hidden.shape[0], weight.shape[1]
@@ -449,7 +501,16 @@ def _forward_stream(hidden, weight, bias, labels, loss_weights, chunk_size, soft
         d_z = _logit_grads(z, jnp.exp(z - logsumexp[:, None]), _label_mask(y, 0, local_vocab),
                            g.logsumexp[:, None], g.label_logit[:, None],
                            g.logit_sum[:, None] if with_sum else None, soft_cap)
-        d_h, d_weight = _block_input_grads(h, weight, d_z, d_weight, chunk_size, accum_dtype)
+        if gradient_filter is None:
+            d_h, d_weight = _block_input_grads(h, weight, d_z, d_weight, chunk_size,
+                                               accum_dtype)
+        else:
+            def skip_piece(d_z_piece, piece_start, piece_size):
+                return _negligible_tile(d_z_piece, g.logsumexp, y, piece_start, piece_size,
+                                        gradient_filter)
+
+            d_h, d_weight = _filtered_block_input_grads(h, weight, d_z, d_weight, chunk_size,
+                                                        accum_dtype, skip_piece)
         losses = lax.dynamic_update_slice_in_dim(losses, per_token, start, axis=0)
         d_hidden = lax.dynamic_update_slice_in_dim(d_hidden, d_h, start, axis=0)
         if d_bias is not None:
@@ -471,18 +532,18 @@ def _cast_grads(grads, hidden, weight, bias):
 
 
 def _scalar_loss_fwd(hidden, weight, bias, labels, coefficients, chunk_size, soft_cap,
-                     ignore_index, label_smoothing, z_loss):
+                     ignore_index, label_smoothing, z_loss, gradient_filter=None):
     """Loss and gradients in one stream over blocks of tokens (:func:`_forward_stream`)."""
     losses, grads = _forward_stream(hidden, weight, bias, labels, coefficients, chunk_size,
                                    soft_cap, ignore_index, label_smoothing, z_loss,
-                                   weight.shape[1])
+                                   weight.shape[1], gradient_filter=gradient_filter)
     loss = jnp.sum(coefficients.astype(losses.dtype) * losses)
     return loss, (_cast_grads(grads, hidden, weight, bias), labels,
                   losses.astype(coefficients.dtype))
 
 
-def _scalar_loss_bwd(chunk_size, soft_cap, ignore_index, label_smoothing, z_loss, residuals,
-                     cotangent):
+def _scalar_loss_bwd(chunk_size, soft_cap, ignore_index, label_smoothing, z_loss,
+                     gradient_filter, residuals, cotangent):
     (d_hidden, d_weight, d_bias), labels, losses = residuals
 
     def scaled(grad):
