@@ -86,8 +86,7 @@ def _chunk_label_logit(z, labels, start, size):
     ``[N, size]`` label mask and summing made XLA keep the selection as a second tile."""
     column = labels - start
     inside = (column >= 0) & (column < size)
-    picked = jnp.take_along_axis(z, jnp.clip(column, 0, size - 1)[:, None], axis=1,
-                                 mode="clip")[:, 0]
+    picked = jnp.take_along_axis(z, column[:, None], axis=1, mode="clip")[:, 0]
     return jnp.where(inside, picked, jnp.zeros((), z.dtype))
 
 
@@ -194,20 +193,32 @@ def _logit_grads(z, probs, label_mask, g_lse, g_label, g_sum, soft_cap):
     return d_z
 
 
+def _hidden_grad(d_z, weight, accum_dtype):
+    """``d_z @ weight.T``, accumulated in ``accum_dtype``."""
+    matmul_dtype = jnp.promote_types(d_z.dtype, weight.dtype)
+    return lax.dot_general(d_z.astype(matmul_dtype), weight.astype(matmul_dtype),
+                           (((1,), (1,)), ((), ())), preferred_element_type=accum_dtype)
+
+
+def _weight_grad(hidden, d_z, accum_dtype):
+    """``hidden.T @ d_z``, accumulated in ``accum_dtype``."""
+    matmul_dtype = jnp.promote_types(hidden.dtype, d_z.dtype)
+    return lax.dot_general(hidden.astype(matmul_dtype), d_z.astype(matmul_dtype),
+                           (((0,), (0,)), ((), ())), preferred_element_type=accum_dtype)
+
+
 def _input_grads(hidden, weight, d_z, accum_dtype):
     """``(d_z @ weight.T, hidden.T @ d_z)``: two matrix products, accumulated in
     ``accum_dtype``."""
-    matmul_dtype = jnp.promote_types(hidden.dtype, weight.dtype)
-    d_z_mm = d_z.astype(matmul_dtype)
-    d_hidden = lax.dot_general(
-        d_z_mm, weight.astype(matmul_dtype), (((1,), (1,)), ((), ())),
-        preferred_element_type=accum_dtype,
-    )
-    d_weight = lax.dot_general(
-        hidden.astype(matmul_dtype), d_z_mm, (((0,), (0,)), ((), ())),
-        preferred_element_type=accum_dtype,
-    )
-    return d_hidden, d_weight
+    d_z = d_z.astype(jnp.promote_types(hidden.dtype, weight.dtype))
+    return _hidden_grad(d_z, weight, accum_dtype), _weight_grad(hidden, d_z, accum_dtype)
+
+
+def _add_columns(d_weight, start, d_w):
+    """``d_weight`` with ``d_w`` added to its columns from ``start`` on, in place."""
+    columns = lax.dynamic_slice_in_dim(d_weight, start, d_w.shape[1], axis=1)
+    return lax.dynamic_update_slice_in_dim(d_weight, columns + d_w.astype(d_weight.dtype),
+                                           start, axis=1)
 
 
 def _block_input_grads(hidden, weight, d_z, d_weight, chunk_size, accum_dtype):
@@ -215,23 +226,17 @@ def _block_input_grads(hidden, weight, d_z, d_weight, chunk_size, accum_dtype):
     logits, the second product taken ``chunk_size`` columns at a time and added into
     ``d_weight`` in place: in one piece its ``[H, V]`` result was a temporary as large as
     the accumulator."""
-    matmul_dtype = jnp.promote_types(hidden.dtype, weight.dtype)
-    d_hidden = lax.dot_general(
-        d_z.astype(matmul_dtype), weight.astype(matmul_dtype), (((1,), (1,)), ((), ())),
-        preferred_element_type=accum_dtype)
+    d_z = d_z.astype(jnp.promote_types(hidden.dtype, weight.dtype))
+    d_hidden = _hidden_grad(d_z, weight, accum_dtype)
 
-    def add_columns(d_weight, start, size):
-        d_z_columns = lax.dynamic_slice_in_dim(d_z, start, size, axis=1).astype(matmul_dtype)
-        d_w = lax.dot_general(hidden.astype(matmul_dtype), d_z_columns,
-                              (((0,), (0,)), ((), ())), preferred_element_type=accum_dtype)
-        columns = lax.dynamic_slice_in_dim(d_weight, start, size, axis=1)
-        return lax.dynamic_update_slice_in_dim(d_weight, columns + d_w.astype(d_weight.dtype),
-                                               start, axis=1)
+    def add_piece(d_weight, start, size):
+        d_z_columns = lax.dynamic_slice_in_dim(d_z, start, size, axis=1)
+        return _add_columns(d_weight, start, _weight_grad(hidden, d_z_columns, accum_dtype))
 
     vocab_size = weight.shape[1]
     if chunk_size >= vocab_size:
-        return d_hidden, add_columns(d_weight, 0, vocab_size)
-    return d_hidden, _over_chunks(add_columns, d_weight, vocab_size, chunk_size)
+        return d_hidden, add_piece(d_weight, 0, vocab_size)
+    return d_hidden, _over_chunks(add_piece, d_weight, vocab_size, chunk_size)
 
 
 def _filtered_block_input_grads(hidden, weight, d_z, d_weight, chunk_size, accum_dtype,
@@ -249,10 +254,7 @@ def _filtered_block_input_grads(hidden, weight, d_z, d_weight, chunk_size, accum
                             lambda h, w, d_z: _zero_input_grads(h, w, accum_dtype),
                             lambda h, w, d_z: _input_grads(h, w, d_z, accum_dtype),
                             hidden, w, d_z_columns)
-        columns = lax.dynamic_slice_in_dim(d_weight, start, size, axis=1)
-        d_weight = lax.dynamic_update_slice_in_dim(
-            d_weight, columns + d_w.astype(d_weight.dtype), start, axis=1)
-        return d_hidden + d_h, d_weight
+        return d_hidden + d_h, _add_columns(d_weight, start, d_w)
 
     init = (jnp.zeros((hidden.shape[0], weight.shape[0]), accum_dtype), d_weight)
     return _over_chunks(add_piece, init, weight.shape[1], min(chunk_size, weight.shape[1]))
