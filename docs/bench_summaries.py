@@ -342,10 +342,11 @@ def platform_forms_figures(cpu: dict, gpu: dict) -> dict[str, str]:
 
 
 def superset_figures(runs: list[dict]) -> dict[str, str]:
-    """The superset study's runs, oldest first: the last is the latest run with both peers,
-    the one before it after the changes the performance guide describes, the first one
-    before the perceptron change."""
-    before, after, latest = runs[:-2], runs[-2], runs[-1]
+    """The superset study's runs, oldest first: the last is the latest run with both peers;
+    of the runs on the Intel Xeon the performance guide's changes were first measured on,
+    the last is after those changes and the first before the perceptron change."""
+    xeon = [run for run in runs if "Xeon" in run["provenance"]["machine"]["cpu_model"]]
+    before, after, latest = xeon[:-1], xeon[-1], runs[-1]
 
     def ratios(chosen, case, key="cpu_ratio"):
         return [row[key] for run in chosen for row in run["optax_rows"] if row["case"] == case]
