@@ -395,7 +395,8 @@ def test_fused_cross_entropy_independent_of_chunking_and_sharding(data):
             chunk_size=chunk_size,
         )(h, w, labels)
         assert_close(other[0], loss, rtol=1e-6, atol=scale)
-        assert_close(other[1], grad, rtol=1e-5, atol=1e-5)
+        # d hidden sums softmax-weighted columns of w: its rounding scales with |w|.
+        assert_close(other[1], grad, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(w).max())))
     explicit = ref_softmax_ce(h.astype(np.float64) @ w, one_hot(labels, 7), smoothing)
     assert_close(loss, explicit, rtol=1e-5, atol=scale)
 

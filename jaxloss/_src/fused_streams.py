@@ -208,24 +208,21 @@ def _weight_grad(hidden, d_z, accum_dtype):
 
 
 def _input_grads(hidden, weight, d_z, accum_dtype):
-    """``(d_z @ weight.T, hidden.T @ d_z)``: two matrix products, accumulated in
-    ``accum_dtype``."""
+    """``(d_z @ weight.T, hidden.T @ d_z)``, accumulated in ``accum_dtype``."""
     d_z = d_z.astype(jnp.promote_types(hidden.dtype, weight.dtype))
     return _hidden_grad(d_z, weight, accum_dtype), _weight_grad(hidden, d_z, accum_dtype)
 
 
 def _add_columns(d_weight, start, d_w):
     """``d_weight`` with ``d_w`` added to its columns from ``start`` on, in place."""
-    columns = lax.dynamic_slice_in_dim(d_weight, start, d_w.shape[1], axis=1)
-    return lax.dynamic_update_slice_in_dim(d_weight, columns + d_w.astype(d_weight.dtype),
-                                           start, axis=1)
+    d_w = d_w.astype(d_weight.dtype) + lax.dynamic_slice_in_dim(d_weight, start, d_w.shape[1], 1)
+    return lax.dynamic_update_slice_in_dim(d_weight, d_w, start, axis=1)
 
 
 def _block_input_grads(hidden, weight, d_z, d_weight, chunk_size, accum_dtype):
     """``(d_z @ weight.T, d_weight + hidden.T @ d_z)`` for a block of tokens with all their
-    logits, the second product taken ``chunk_size`` columns at a time and added into
-    ``d_weight`` in place: in one piece its ``[H, V]`` result was a temporary as large as
-    the accumulator."""
+    logits, the second product added ``chunk_size`` columns at a time, in place: in one
+    piece its ``[H, V]`` result was a temporary as large as the accumulator."""
     d_z = d_z.astype(jnp.promote_types(hidden.dtype, weight.dtype))
     d_hidden = _hidden_grad(d_z, weight, accum_dtype)
 
@@ -272,8 +269,9 @@ def _vocabulary_stream_grads(hidden, weight, bias, tiles, soft_cap, accum_dtype,
     each block of tokens in turn: the block's ``d hidden`` is accumulated over the chunks
     and written once, and each chunk's slices of ``d weight`` and ``d bias`` are added to
     once per block, in ``accum_dtype`` (float32 for half-precision weights, so that the sum
-    over blocks is not rounded to half precision each time; cast once at the end). The temporaries are then those of one
-    ``[token_block, chunk_size]`` tile and one ``[token_block, H]`` block instead of
+    over blocks is not rounded to half precision each time; cast once at the end). The
+    temporaries are then those of one ``[token_block, chunk_size]`` tile and one
+    ``[token_block, H]`` block instead of
     ``[N, chunk_size]`` and ``[N, H]``.
 
     ``skip_tile(d_z, rows, start, size)``, where given, is a scalar boolean: true, the tile's
